@@ -1,0 +1,113 @@
+/*
+ * config: the dnswarden.yaml configuration, parsed with libyaml into an
+ * immutable struct. A reload builds a new struct beside the old one and the
+ * caller swaps pointers when it loaded without error.
+ */
+#ifndef DNSWARDEN_CONFIG_H
+#define DNSWARDEN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "netaddr.h"
+
+#define CONFIG_DEFAULT_PATH	"/etc/dnswarden/dnswarden.yaml"
+
+enum client_identity {
+	CLIENT_IDENTITY_ADDRESS,	/* log the client address as text */
+	CLIENT_IDENTITY_NAME,		/* log the clients: name, else the address */
+	CLIENT_IDENTITY_PSEUDONYM,	/* log a keyed hash of the address */
+};
+
+struct config_listen {
+	struct netaddr	addr;
+	char		text[64];	/* as written, for messages */
+};
+
+struct config_upstream {
+	struct netaddr	addr;
+	char		text[64];	/* "127.0.0.1:53", for messages and logs */
+};
+
+struct config_client {
+	struct cidr	net;
+	char	       *name;
+};
+
+struct config {
+	char	*path;			/* the file loaded, as given */
+	char	*dir;			/* its directory, for relative paths */
+
+	struct {
+		struct config_listen	*listen;
+		size_t			 nlisten;
+		struct cidr		*allow;		/* allow_clients */
+		size_t			 nallow;
+		char			*user;		/* drop to this user when root */
+		unsigned		 threads;	/* event loops, >= 1 */
+		unsigned		 rate_limit_qps;	/* 0: off */
+		unsigned		 rate_limit_burst;
+		unsigned		 tcp_max_connections;
+		unsigned		 tcp_idle_timeout_ms;
+		unsigned		 max_outstanding;	/* upstream queries in flight */
+		unsigned		 max_waiters;	/* clients per merged question */
+	} server;
+
+	struct config_upstream	*upstreams;
+	size_t			 nupstreams;
+	unsigned		 upstream_timeout_ms;	/* per try */
+
+	struct {
+		unsigned	max_entries;
+		size_t		max_bytes;	/* memory bound for stored answers */
+		uint32_t	max_ttl;	/* seconds */
+		uint32_t	max_negative_ttl; /* seconds, RFC 2308 cap */
+	} cache;
+
+	struct {
+		char		**files;	/* absolute paths */
+		size_t		  nfiles;
+		bool		  dns_bypass;	/* built-in dns-bypass category */
+		uint32_t	  blocked_ttl;	/* SOA TTL of the blocked answer */
+	} blocklist;
+
+	struct {
+		char			*database;	/* absolute path; NULL: no log */
+		unsigned		 retention_days;	/* 0: keep forever */
+		bool			 all_queries;
+		enum client_identity	 client_identity;
+		char			*pseudonym_key;	/* secret for pseudonyms */
+		unsigned		 queue_size;	/* rows waiting for the writer */
+	} log;
+
+	struct config_client	*clients;
+	size_t			 nclients;
+};
+
+/*
+ * Load and validate the configuration at path. Errors and warnings go to d
+ * as "file:line:column: message". Returns a new config (free with
+ * config_free()), or NULL when there was any error.
+ */
+struct config	*config_load(const char *path, struct diag *d);
+
+/* A configuration with every default and no file behind it (for tests). */
+struct config	*config_default(void);
+
+/* Release cfg and everything it owns; NULL is fine. */
+void		 config_free(struct config *cfg);
+
+/*
+ * The name given to addr by the clients: section (first match in file
+ * order), or NULL. The string is owned by cfg.
+ */
+const char	*config_client_name(const struct config *cfg,
+		    const struct sockaddr *addr);
+
+/* True if addr matches server.allow_clients. */
+bool		 config_client_allowed(const struct config *cfg,
+		    const struct sockaddr *addr);
+
+#endif

@@ -1,0 +1,2 @@
+/* stub: being written */
+typedef int dnswarden_stub_yamlutil;

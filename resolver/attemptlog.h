@@ -1,0 +1,88 @@
+/*
+ * attemptlog: the log of blocked attempts (and, optionally, of every
+ * answered query). The event loop hands each event to attemptlog_append*(),
+ * which copies it into a bounded queue and returns at once; a writer thread
+ * formats the rows and writes them in batched transactions through a sink
+ * (sink.h: SQLite today, PostgreSQL later). The event loop never waits on
+ * the disk. When the queue is full the row is dropped and counted.
+ */
+#ifndef DNSWARDEN_ATTEMPTLOG_H
+#define DNSWARDEN_ATTEMPTLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "blocklist.h"
+#include "config.h"
+
+enum transport {
+	TRANSPORT_UDP,
+	TRANSPORT_TCP,
+};
+
+/* One blocked query, as the event loop sees it. Nothing here is kept. */
+struct attempt {
+	int64_t				 ts_ms;	/* Unix time, milliseconds */
+	const struct sockaddr		*client;
+	const uint8_t			*qname;	/* wire format, lower case */
+	size_t				 qname_len;
+	uint16_t			 qtype;
+	enum transport			 transport;
+	const struct blocklist_match	*match;	/* the rule that blocked it */
+};
+
+/* One answered query, for log.all_queries. Nothing here is kept. */
+struct query_event {
+	int64_t			 ts_ms;
+	const struct sockaddr	*client;
+	const uint8_t		*qname;		/* wire format, lower case */
+	size_t			 qname_len;
+	uint16_t		 qtype;
+	uint8_t			 rcode;		/* answer code sent */
+	bool			 cached;	/* answered from the cache */
+	bool			 blocked;
+	const char		*upstream;	/* NULL when none was asked */
+	uint32_t		 duration_us;	/* query in to answer out */
+	enum transport		 transport;
+};
+
+struct attemptlog_stats {
+	uint64_t	queued;		/* rows accepted into the queue */
+	uint64_t	written;	/* rows committed to the database */
+	uint64_t	dropped;	/* rows lost because the queue was full */
+	uint64_t	write_errors;	/* failed batches (rows kept and retried) */
+	uint64_t	pending;	/* rows waiting in the queue now */
+};
+
+struct attemptlog;
+
+/*
+ * Start the writer thread for cfg->log. Never fails because of the
+ * database: when it cannot be opened the error is logged once and the
+ * writer keeps retrying while rows wait in the queue. Returns NULL only
+ * when out of memory or when cfg->log.database is NULL (logging off).
+ */
+struct attemptlog	*attemptlog_open(const struct config *cfg);
+
+/* Take the clients:, identity and retention settings of a reloaded cfg. */
+void	attemptlog_reconfigure(struct attemptlog *al, const struct config *cfg);
+
+/* Queue one blocked attempt. Never blocks; thread-safe. al may be NULL. */
+void	attemptlog_append(struct attemptlog *al, const struct attempt *a);
+
+/* Queue one answered query (only when log.all_queries). al may be NULL. */
+void	attemptlog_append_query(struct attemptlog *al,
+	    const struct query_event *q);
+
+/* Copy the writer's counters into out (zeros when al is NULL). */
+void	attemptlog_get_stats(struct attemptlog *al,
+	    struct attemptlog_stats *out);
+
+/*
+ * Write everything queued, stop the writer and release al (NULL is fine).
+ * Blocks until the rows are on disk or the database has failed for good.
+ */
+void	attemptlog_close(struct attemptlog *al);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * counters: every statistic the daemon keeps, in one place. Each event loop
+ * owns one struct counters and increments it without locking; readers
+ * (SIGUSR1 today, a metrics endpoint later) sum the loops' structs with
+ * counters_sum(). Rows lost by the attempt log are counted by its writer and
+ * reported next to these.
+ */
+#ifndef DNSWARDEN_COUNTERS_H
+#define DNSWARDEN_COUNTERS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "attemptlog.h"
+
+/* X-macro: name, help text. Keeps the struct, the sum and the printout in
+ * step, and gives a metrics exporter its names and help for free. */
+#define COUNTERS_FIELDS(X)						\
+	X(queries,		"queries received")			\
+	X(queries_udp,		"queries received over UDP")		\
+	X(queries_tcp,		"queries received over TCP")		\
+	X(cache_hits,		"answers served from the cache")	\
+	X(cache_misses,		"queries forwarded upstream")		\
+	X(cache_evictions,	"cache entries evicted")		\
+	X(merged,		"queries merged into one in flight")	\
+	X(blocked,		"queries blocked by the blocklist")	\
+	X(blocked_cname,	"answers blocked by CNAME inspection")	\
+	X(refused,		"queries refused by allow_clients")	\
+	X(ratelimited,		"queries dropped by the rate limit")	\
+	X(formerr,		"malformed queries answered FORMERR")	\
+	X(notimp,		"queries answered NOTIMP")		\
+	X(dropped,		"malformed packets dropped")		\
+	X(servfail,		"SERVFAIL answers sent")		\
+	X(truncated,		"UDP answers sent truncated")		\
+	X(upstream_queries,	"queries sent upstream")		\
+	X(upstream_timeouts,	"upstream tries that timed out")	\
+	X(upstream_errors,	"upstream tries that failed otherwise")	\
+	X(upstream_tcp,		"upstream retries over TCP")		\
+	X(forged_replies,	"upstream replies dropped as forged")	\
+	X(overload_dropped,	"queries shed because of overload")	\
+	X(tcp_accepted,		"TCP connections accepted")		\
+	X(tcp_refused,		"TCP connections refused (limit)")	\
+	X(tcp_timeouts,		"TCP connections closed idle")
+
+struct counters {
+#define COUNTERS_DECLARE(name, help) uint64_t name;
+	COUNTERS_FIELDS(COUNTERS_DECLARE)
+#undef COUNTERS_DECLARE
+};
+
+/* Add every field of src to dst. */
+void	counters_add(struct counters *dst, const struct counters *src);
+
+/*
+ * Print the counters and the attempt log's figures to out, one
+ * "name value" per line (SIGUSR1).
+ */
+void	counters_print(const struct counters *c,
+	    const struct attemptlog_stats *log, FILE *out);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * unit.h: the few macros the C unit tests use. A failed CHECK prints where
+ * and what, and the test binary exits non-zero at the end.
+ */
+#ifndef DNSWARDEN_UNIT_H
+#define DNSWARDEN_UNIT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int unit_failures;
+static int unit_checks;
+
+#define CHECK(cond) do {						\
+	unit_checks++;							\
+	if (!(cond)) {							\
+		unit_failures++;					\
+		fprintf(stderr, "%s:%d: CHECK failed: %s\n",		\
+		    __FILE__, __LINE__, #cond);				\
+	}								\
+} while (0)
+
+#define CHECK_INT(a, b) do {						\
+	long long unit_a = (long long)(a), unit_b = (long long)(b);	\
+	unit_checks++;							\
+	if (unit_a != unit_b) {						\
+		unit_failures++;					\
+		fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n",\
+		    __FILE__, __LINE__, #a, #b, unit_a, unit_b);	\
+	}								\
+} while (0)
+
+#define CHECK_STR(a, b) do {						\
+	const char *unit_sa = (a), *unit_sb = (b);			\
+	unit_checks++;							\
+	if (unit_sa == NULL || unit_sb == NULL ||			\
+	    strcmp(unit_sa, unit_sb) != 0) {				\
+		unit_failures++;					\
+		fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n",\
+		    __FILE__, __LINE__, #a, #b,				\
+		    unit_sa ? unit_sa : "(null)",			\
+		    unit_sb ? unit_sb : "(null)");			\
+	}								\
+} while (0)
+
+#define RUN(fn) do {							\
+	int unit_before = unit_failures;				\
+	fn();								\
+	fprintf(stderr, "%s %s\n",					\
+	    unit_failures == unit_before ? "ok  " : "FAIL", #fn);	\
+} while (0)
+
+/* Ends main(): the summary line and the exit status. */
+#define UNIT_DONE() do {						\
+	fprintf(stderr, "%d checks, %d failed\n", unit_checks,		\
+	    unit_failures);						\
+	return unit_failures ? 1 : 0;					\
+} while (0)
+
+#endif

@@ -93,6 +93,13 @@ struct config {
  */
 struct config	*config_load(const char *path, struct diag *d);
 
+/*
+ * config_load() reading "system" upstreams from resolv_conf instead of
+ * /etc/resolv.conf (for tests; NULL means the default).
+ */
+struct config	*config_load_resolv(const char *path, const char *resolv_conf,
+		    struct diag *d);
+
 /* A configuration with every default and no file behind it (for tests). */
 struct config	*config_default(void);
 

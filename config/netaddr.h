@@ -33,6 +33,14 @@ int	netaddr_parse(const char *s, uint16_t default_port, struct netaddr *out,
 /* Parse "ADDR/LEN" or a bare address (full-length prefix). 0 or -1 + *why. */
 int	cidr_parse(const char *s, struct cidr *out, const char **why);
 
+/*
+ * cidr_parse() that also sets *hostbits when the address had bits set past
+ * the prefix ("10.1.2.3/8"); they are zeroed in out either way, and the
+ * caller may warn about them.
+ */
+int	cidr_parse_hostbits(const char *s, struct cidr *out, bool *hostbits,
+	    const char **why);
+
 /* True if sa (AF_INET or AF_INET6) lies within c. IPv4-mapped IPv6
  * addresses are matched against IPv4 networks. */
 bool	cidr_contains(const struct cidr *c, const struct sockaddr *sa);
@@ -42,6 +50,9 @@ void	netaddr_format(const struct sockaddr *sa, char *buf, size_t len);
 
 /* Write only the address ("1.2.3.4", "::1") into buf (at least 48 bytes). */
 void	netaddr_format_host(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Write "10.0.0.0/8" or "fc00::/7" into buf (at least 64 bytes). */
+void	cidr_format(const struct cidr *c, char *buf, size_t len);
 
 /* True if a and b have the same family, address and port. */
 bool	netaddr_equal(const struct sockaddr *a, const struct sockaddr *b);

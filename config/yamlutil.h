@@ -49,4 +49,18 @@ int	yamlutil_get_uint(struct diag *d, const char *file, const yaml_node_t *n,
 int	yamlutil_get_string(struct diag *d, const char *file,
 	    const yaml_node_t *n, const char **out);
 
+/* True if n is absent or a plain null scalar ("", "~", "null"). */
+bool	yamlutil_is_null(const yaml_node_t *n);
+
+/* What n is, for messages: "a mapping", "a list", "a scalar" or "null". */
+const char *yamlutil_kind(const yaml_node_t *n);
+
+/*
+ * Record "duplicate key" at every key of mapping map that repeats an
+ * earlier one (libyaml keeps both). Quadratic: meant for the short
+ * mappings of hand-written files. Returns the number of duplicates.
+ */
+int	yamlutil_check_duplicates(struct diag *d, const char *file,
+	    yaml_document_t *doc, const yaml_node_t *map);
+
 #endif

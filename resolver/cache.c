@@ -1,2 +1,352 @@
-/* stub: being written */
-typedef int dnswarden_stub_cache;
+/* cache: see cache.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "hash.h"
+
+struct cache_entry {
+	struct cache_entry	*hnext;		/* hash chain */
+	struct cache_entry	*prev, *next;	/* LRU list, newest first */
+	uint64_t		 stored_ms;
+	uint64_t		 expire_ms;
+	uint32_t		 hash;
+	uint16_t		 keylen;
+	uint16_t		 pktlen;
+	uint16_t		 nttls;
+	uint8_t			 ncnames;
+	uint16_t		 cnames_len;
+	size_t			 size;		/* bytes charged to the cache */
+	/* key | ttl offsets (uint16) | cnames (len byte + name) | packet */
+	uint8_t			 data[];
+};
+
+struct cache {
+	struct cache_limits	  lim;
+	uint64_t		  seed;
+	struct cache_entry	**table;
+	size_t			  mask;		/* table size - 1 */
+	size_t			  count;
+	size_t			  bytes;
+	uint64_t		  evictions;
+	struct cache_entry	 *newest, *oldest;
+};
+
+static inline uint8_t *
+entry_ttls(const struct cache_entry *e)
+{
+	return (uint8_t *)e->data + e->keylen;
+}
+
+static inline const uint8_t *
+entry_cnames(const struct cache_entry *e)
+{
+	return e->data + e->keylen + 2 * e->nttls;
+}
+
+static inline const uint8_t *
+entry_pkt(const struct cache_entry *e)
+{
+	return entry_cnames(e) + e->cnames_len;
+}
+
+struct cache *
+cache_new(const struct cache_limits *lim, uint64_t hash_seed)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->lim = *lim;
+	c->seed = hash_seed;
+	c->mask = 1023;
+	c->table = calloc(c->mask + 1, sizeof(*c->table));
+	if (c->table == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+cache_key_make(const struct cache *c, struct cache_key *key,
+    const uint8_t *lname, size_t lname_len, uint16_t qtype, uint16_t qclass,
+    bool do_bit, bool cd)
+{
+	uint8_t *p = key->data;
+
+	memcpy(p, lname, lname_len);
+	p += lname_len;
+	*p++ = qtype >> 8;
+	*p++ = qtype & 0xff;
+	*p++ = qclass >> 8;
+	*p++ = qclass & 0xff;
+	*p++ = (do_bit ? 1 : 0) | (cd ? 2 : 0);
+	key->len = (uint16_t)(p - key->data);
+	key->hash = hash_bytes(key->data, key->len, c->seed);
+}
+
+static struct cache_entry **
+slot_find(struct cache *c, const struct cache_key *key)
+{
+	struct cache_entry **pp = &c->table[key->hash & c->mask];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext) {
+		struct cache_entry *e = *pp;
+		if (e->hash == key->hash && e->keylen == key->len &&
+		    memcmp(e->data, key->data, key->len) == 0)
+			break;
+	}
+	return pp;
+}
+
+static void
+lru_unlink(struct cache *c, struct cache_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->newest = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->oldest = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+lru_push(struct cache *c, struct cache_entry *e)
+{
+	e->prev = NULL;
+	e->next = c->newest;
+	if (c->newest)
+		c->newest->prev = e;
+	c->newest = e;
+	if (c->oldest == NULL)
+		c->oldest = e;
+}
+
+/* Unlink e found at *pp from both structures and free it. */
+static void
+entry_remove(struct cache *c, struct cache_entry **pp)
+{
+	struct cache_entry *e = *pp;
+
+	*pp = e->hnext;
+	lru_unlink(c, e);
+	c->count--;
+	c->bytes -= e->size;
+	free(e);
+}
+
+static void
+entry_remove_any(struct cache *c, struct cache_entry *e)
+{
+	struct cache_entry **pp = &c->table[e->hash & c->mask];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	entry_remove(c, pp);
+}
+
+static void
+evict_until(struct cache *c, size_t want_entries, size_t want_bytes)
+{
+	while (c->oldest != NULL &&
+	    (c->count + want_entries > c->lim.max_entries ||
+	    c->bytes + want_bytes > c->lim.max_bytes)) {
+		entry_remove_any(c, c->oldest);
+		c->evictions++;
+	}
+}
+
+/* Keep chains short: double the table when it is as full as it is long. */
+static void
+table_grow(struct cache *c)
+{
+	size_t nsize = (c->mask + 1) * 2;
+	struct cache_entry **nt = calloc(nsize, sizeof(*nt));
+
+	if (nt == NULL)
+		return;		/* longer chains, still correct */
+	for (size_t i = 0; i <= c->mask; i++) {
+		struct cache_entry *e = c->table[i], *next;
+		for (; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = nt[e->hash & (nsize - 1)];
+			nt[e->hash & (nsize - 1)] = e;
+		}
+	}
+	free(c->table);
+	c->table = nt;
+	c->mask = nsize - 1;
+}
+
+void
+cache_set_limits(struct cache *c, const struct cache_limits *lim)
+{
+	c->lim = *lim;
+	evict_until(c, 0, 0);
+}
+
+/* How long the reply may be kept, in seconds; 0: not at all. */
+static uint32_t
+reply_ttl(const struct cache *c, const struct dns_reply *r)
+{
+	if (r->tc || r->too_many_rrs || r->ext_rcode != 0)
+		return 0;
+	if (r->rcode == DNS_RCODE_NXDOMAIN ||
+	    (r->rcode == DNS_RCODE_NOERROR && r->ancount == 0)) {
+		if (!r->has_soa)
+			return 0;	/* RFC 2308 5: no SOA, no caching */
+		return r->neg_ttl < c->lim.max_negative_ttl ? r->neg_ttl :
+		    c->lim.max_negative_ttl;
+	}
+	if (r->rcode != DNS_RCODE_NOERROR || r->min_ttl == UINT32_MAX)
+		return 0;
+	return r->min_ttl < c->lim.max_ttl ? r->min_ttl : c->lim.max_ttl;
+}
+
+bool
+cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
+    size_t len, const struct dns_reply *r, uint64_t now_ms)
+{
+	uint32_t ttl = reply_ttl(c, r);
+	size_t cnames_len = 0;
+
+	if (ttl == 0 || c->lim.max_entries == 0 || len > UINT16_MAX)
+		return false;
+	for (size_t i = 0; i < r->ncnames; i++)
+		cnames_len += 1 + r->cname_len[i];
+	size_t datalen = key->len + 2 * r->nttls + cnames_len + len;
+	size_t size = sizeof(struct cache_entry) + datalen;
+	if (size > c->lim.max_bytes)
+		return false;
+
+	struct cache_entry **pp = slot_find(c, key);
+	if (*pp != NULL)
+		entry_remove(c, pp);
+	evict_until(c, 1, size);
+	struct cache_entry *e = malloc(size);
+	if (e == NULL)
+		return false;
+	e->stored_ms = now_ms;
+	e->expire_ms = now_ms + (uint64_t)ttl * 1000;
+	e->hash = key->hash;
+	e->keylen = key->len;
+	e->pktlen = (uint16_t)len;
+	e->nttls = (uint16_t)r->nttls;
+	e->ncnames = (uint8_t)r->ncnames;
+	e->cnames_len = (uint16_t)cnames_len;
+	e->size = size;
+	memcpy(e->data, key->data, key->len);
+	memcpy(entry_ttls(e), r->ttl_off, 2 * r->nttls);
+	uint8_t *p = entry_ttls(e) + 2 * r->nttls;
+	for (size_t i = 0; i < r->ncnames; i++) {
+		*p++ = r->cname_len[i];
+		memcpy(p, r->cname[i], r->cname_len[i]);
+		p += r->cname_len[i];
+	}
+	memcpy(p, pkt, len);
+
+	if (c->count >= c->mask + 1)
+		table_grow(c);
+	pp = &c->table[e->hash & c->mask];
+	e->hnext = *pp;
+	*pp = e;
+	lru_push(c, e);
+	c->count++;
+	c->bytes += size;
+	return true;
+}
+
+const struct cache_entry *
+cache_lookup(struct cache *c, const struct cache_key *key, uint64_t now_ms)
+{
+	struct cache_entry **pp = slot_find(c, key);
+	struct cache_entry *e = *pp;
+
+	if (e == NULL)
+		return NULL;
+	if (now_ms >= e->expire_ms) {
+		entry_remove(c, pp);
+		return NULL;
+	}
+	if (c->newest != e) {
+		lru_unlink(c, e);
+		lru_push(c, e);
+	}
+	return e;
+}
+
+size_t
+cache_entry_copy(const struct cache_entry *e, uint64_t now_ms, uint8_t *out,
+    size_t cap)
+{
+	uint32_t elapsed = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	const uint8_t *offs = entry_ttls(e);
+
+	if (e->pktlen > cap)
+		return 0;
+	memcpy(out, entry_pkt(e), e->pktlen);
+	if (elapsed == 0)
+		return e->pktlen;
+	for (uint16_t i = 0; i < e->nttls; i++) {
+		uint16_t off;
+		memcpy(&off, offs + 2 * i, 2);
+		uint8_t *t = out + off;
+		uint32_t ttl = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 |
+		    (uint32_t)t[2] << 8 | t[3];
+		ttl = ttl > elapsed ? ttl - elapsed : 0;
+		t[0] = ttl >> 24;
+		t[1] = (ttl >> 16) & 0xff;
+		t[2] = (ttl >> 8) & 0xff;
+		t[3] = ttl & 0xff;
+	}
+	return e->pktlen;
+}
+
+size_t
+cache_entry_cname(const struct cache_entry *e, size_t i, const uint8_t **name)
+{
+	const uint8_t *p = entry_cnames(e);
+
+	if (i >= e->ncnames)
+		return 0;
+	while (i-- > 0)
+		p += 1 + p[0];
+	*name = p + 1;
+	return p[0];
+}
+
+size_t
+cache_count(const struct cache *c)
+{
+	return c->count;
+}
+
+size_t
+cache_bytes(const struct cache *c)
+{
+	return c->bytes;
+}
+
+uint64_t
+cache_evictions(const struct cache *c)
+{
+	return c->evictions;
+}
+
+void
+cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	while (c->oldest != NULL) {
+		struct cache_entry *e = c->oldest;
+		c->oldest = e->prev;
+		free(e);
+	}
+	free(c->table);
+	free(c);
+}

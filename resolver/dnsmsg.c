@@ -1,2 +1,529 @@
-/* stub: being written */
-typedef int dnswarden_stub_dnsmsg;
+/* dnsmsg: see dnsmsg.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dnsmsg.h"
+
+#define FLAG_QR		0x8000
+#define FLAG_AA		0x0400
+#define FLAG_TC		0x0200
+#define FLAG_RD		0x0100
+#define FLAG_RA		0x0080
+#define FLAG_AD		0x0020
+#define FLAG_CD		0x0010
+#define OPT_DO		0x8000
+#define EDNS_OPT_EDE	15
+
+static inline uint16_t
+rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static inline void
+wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = (v >> 16) & 0xff;
+	p[2] = (v >> 8) & 0xff;
+	p[3] = v & 0xff;
+}
+
+static inline uint8_t
+lower(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/*
+ * An uncompressed name at off (questions never use compression in
+ * practice, and refusing it keeps the client's spelling a simple span).
+ */
+static int
+read_plain_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *lname)
+{
+	size_t n = 0;
+
+	for (;;) {
+		if (off >= len)
+			return -1;
+		uint8_t l = pkt[off];
+		if (l > 63 || n + 1 + l > DNS_MAX_NAME || off + 1 + l > len)
+			return -1;
+		lname[n++] = l;
+		off++;
+		for (uint8_t i = 0; i < l; i++)
+			lname[n++] = lower(pkt[off++]);
+		if (l == 0)
+			return (int)n;
+	}
+}
+
+int
+dnsmsg_read_name(const uint8_t *pkt, size_t len, size_t *off,
+    uint8_t out[DNS_MAX_NAME])
+{
+	size_t pos = *off, n = 0, end = 0;
+	int jumps = 0;
+
+	for (;;) {
+		if (pos >= len)
+			return -1;
+		uint8_t l = pkt[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (pos + 1 >= len || ++jumps > 64)
+				return -1;
+			if (end == 0)
+				end = pos + 2;
+			size_t target = (size_t)(l & 0x3f) << 8 | pkt[pos + 1];
+			/* Pointers must go backwards; that alone rules out loops. */
+			if (target >= pos)
+				return -1;
+			pos = target;
+			continue;
+		}
+		if (l > 63 || n + 1 + l > DNS_MAX_NAME || pos + 1 + l > len)
+			return -1;
+		out[n++] = l;
+		pos++;
+		for (uint8_t i = 0; i < l; i++)
+			out[n++] = lower(pkt[pos++]);
+		if (l == 0)
+			break;
+	}
+	*off = end ? end : pos;
+	return (int)n;
+}
+
+void
+dnsmsg_name_to_text(const uint8_t *name, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0, i = 0;
+
+	if (len <= 1 || name[0] == 0) {
+		snprintf(out, outlen, ".");
+		return;
+	}
+	while (i < len && name[i] != 0 && o + 5 < outlen) {
+		uint8_t l = name[i++];
+		if (o > 0)
+			out[o++] = '.';
+		for (uint8_t j = 0; j < l && i < len && o + 5 < outlen; j++) {
+			uint8_t c = lower(name[i++]);
+			if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_' || c == '*')
+				out[o++] = (char)c;
+			else
+				o += snprintf(out + o, outlen - o, "\\%03u", c);
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Skip one RR at *off (name, fixed part, rdata); fills its fields. */
+struct rr_view {
+	size_t		start;		/* first byte of the owner name */
+	size_t		fixed;		/* type, class, ttl, rdlength */
+	uint16_t	type, class;
+	uint32_t	ttl;
+	size_t		rdata;		/* first rdata byte */
+	uint16_t	rdlen;
+};
+
+static int
+rr_next(const uint8_t *pkt, size_t len, size_t *off, struct rr_view *rr,
+    uint8_t *owner)
+{
+	uint8_t scratch[DNS_MAX_NAME];
+
+	rr->start = *off;
+	if (dnsmsg_read_name(pkt, len, off, owner ? owner : scratch) < 0)
+		return -1;
+	if (*off + 10 > len)
+		return -1;
+	rr->fixed = *off;
+	rr->type = rd16(pkt + *off);
+	rr->class = rd16(pkt + *off + 2);
+	rr->ttl = rd32(pkt + *off + 4);
+	rr->rdlen = rd16(pkt + *off + 8);
+	rr->rdata = *off + 10;
+	if (rr->rdata + rr->rdlen > len)
+		return -1;
+	*off = rr->rdata + rr->rdlen;
+	return 0;
+}
+
+static enum dnsmsg_verdict
+parse_opt(const uint8_t *pkt, const struct rr_view *rr, struct dns_query *q)
+{
+	if (q->edns)
+		return DNSMSG_FORMERR;	/* RFC 6891: more than one OPT */
+	if (pkt[rr->start] != 0)
+		return DNSMSG_FORMERR;	/* OPT owner must be the root */
+	q->edns = true;
+	q->udp_size = rr->class;
+	q->edns_version = (rr->ttl >> 16) & 0xff;
+	q->do_bit = (rr->ttl & OPT_DO) != 0;
+	return q->edns_version != 0 ? DNSMSG_BADVERS : DNSMSG_OK;
+}
+
+enum dnsmsg_verdict
+dnsmsg_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
+{
+	memset(q, 0, offsetof(struct dns_query, lname));
+	q->edns = false;
+	q->do_bit = false;
+	q->edns_version = 0;
+	q->udp_size = 0;
+	if (len < DNS_HEADER_LEN)
+		return DNSMSG_DROP;
+	uint16_t flags = rd16(pkt + 2);
+	q->id = rd16(pkt);
+	q->opcode = (flags >> 11) & 0xf;
+	q->rd = (flags & FLAG_RD) != 0;
+	q->cd = (flags & FLAG_CD) != 0;
+	q->ad = (flags & FLAG_AD) != 0;
+	if (flags & FLAG_QR)
+		return DNSMSG_DROP;	/* never answer an answer: no loops */
+	if (rd16(pkt + 4) != 1 || rd16(pkt + 6) != 0 || rd16(pkt + 8) != 0)
+		return q->opcode != 0 ? DNSMSG_NOTIMP : DNSMSG_FORMERR;
+
+	int n = read_plain_name(pkt, len, DNS_HEADER_LEN, q->lname);
+	if (n < 0 || DNS_HEADER_LEN + (size_t)n + 4 > len)
+		return q->opcode != 0 ? DNSMSG_NOTIMP : DNSMSG_FORMERR;
+	q->qname = pkt + DNS_HEADER_LEN;
+	q->qname_len = (uint8_t)n;
+	q->qtype = rd16(pkt + DNS_HEADER_LEN + n);
+	q->qclass = rd16(pkt + DNS_HEADER_LEN + n + 2);
+	q->has_question = true;
+	if (q->opcode != 0)
+		return DNSMSG_NOTIMP;
+
+	size_t off = DNS_HEADER_LEN + (size_t)n + 4;
+	uint16_t arcount = rd16(pkt + 10);
+	for (uint16_t i = 0; i < arcount; i++) {
+		struct rr_view rr;
+		if (rr_next(pkt, len, &off, &rr, NULL) < 0)
+			return DNSMSG_FORMERR;
+		if (rr.type == DNS_TYPE_OPT) {
+			enum dnsmsg_verdict v = parse_opt(pkt, &rr, q);
+			if (v != DNSMSG_OK)
+				return v;
+		}
+	}
+	if (q->qtype == DNS_TYPE_AXFR || q->qtype == DNS_TYPE_IXFR)
+		return DNSMSG_NOTIMP;	/* a forwarder does no zone transfers */
+	return DNSMSG_OK;
+}
+
+size_t
+dnsmsg_udp_limit(const struct dns_query *q)
+{
+	if (!q->edns || q->udp_size <= DNS_UDP_PLAIN)
+		return DNS_UDP_PLAIN;
+	return q->udp_size < DNS_EDNS_SIZE ? q->udp_size : DNS_EDNS_SIZE;
+}
+
+static int
+reply_section_rr(const uint8_t *pkt, struct dns_reply *r,
+    const struct rr_view *rr, int section)
+{
+	if (rr->type == DNS_TYPE_OPT) {
+		if (section != 3 || r->opt_start)
+			return -1;
+		r->opt_start = rr->start;
+		r->opt_end = rr->rdata + rr->rdlen;
+		r->ext_rcode = rr->ttl >> 24;
+		return 0;
+	}
+	if (r->nttls < DNSMSG_MAX_TTLS)
+		r->ttl_off[r->nttls++] = (uint16_t)(rr->fixed + 4);
+	else
+		r->too_many_rrs = true;
+	uint32_t ttl = rr->ttl > 0x7fffffff ? 0 : rr->ttl;	/* RFC 2181 8 */
+	if (ttl < r->min_ttl)
+		r->min_ttl = ttl;
+	if (section == 2 && rr->type == DNS_TYPE_SOA) {
+		/* MINIMUM is the last 4 bytes of the SOA rdata. */
+		if (rr->rdlen < 22)
+			return -1;
+		uint32_t min = rd32(pkt + rr->rdata + rr->rdlen - 4);
+		r->has_soa = true;
+		r->neg_ttl = ttl < min ? ttl : min;
+	}
+	return 0;
+}
+
+static int
+reply_cname(const uint8_t *pkt, size_t len, struct dns_reply *r,
+    const struct rr_view *rr)
+{
+	size_t off = rr->rdata;
+	size_t i = r->ncnames;
+
+	if (i >= DNSMSG_MAX_CNAMES)
+		return 0;
+	int n = dnsmsg_read_name(pkt, len, &off, r->cname[i]);
+	if (n < 0 || off != rr->rdata + rr->rdlen)
+		return -1;
+	r->cname_len[i] = (uint8_t)n;
+	r->ncnames++;
+	return 0;
+}
+
+int
+dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
+{
+	memset(r, 0, offsetof(struct dns_reply, ttl_off));
+	r->min_ttl = UINT32_MAX;
+	r->ncnames = 0;
+	if (len < DNS_HEADER_LEN)
+		return -1;
+	uint16_t flags = rd16(pkt + 2);
+	if (!(flags & FLAG_QR) || ((flags >> 11) & 0xf) != 0 ||
+	    rd16(pkt + 4) != 1)
+		return -1;
+	r->id = rd16(pkt);
+	r->rcode = flags & 0xf;
+	r->tc = (flags & FLAG_TC) != 0;
+	int n = read_plain_name(pkt, len, DNS_HEADER_LEN, r->qname);
+	if (n < 0 || DNS_HEADER_LEN + (size_t)n + 4 > len)
+		return -1;
+	r->qname_len = (uint8_t)n;
+	r->qtype = rd16(pkt + DNS_HEADER_LEN + n);
+	r->qclass = rd16(pkt + DNS_HEADER_LEN + n + 2);
+	r->question_end = DNS_HEADER_LEN + (size_t)n + 4;
+	if (r->tc)
+		return 0;	/* the rest may be cut anywhere; retried over TCP */
+
+	uint16_t count[3] = { rd16(pkt + 6), rd16(pkt + 8), rd16(pkt + 10) };
+	size_t off = r->question_end;
+	r->ancount = count[0];
+	for (int s = 0; s < 3; s++) {
+		for (uint16_t i = 0; i < count[s]; i++) {
+			struct rr_view rr;
+			if (rr_next(pkt, len, &off, &rr, NULL) < 0 ||
+			    reply_section_rr(pkt, r, &rr, s + 1) < 0)
+				return -1;
+			if (s == 0 && (rr.type == DNS_TYPE_CNAME ||
+			    rr.type == DNS_TYPE_DNAME) &&
+			    reply_cname(pkt, len, r, &rr) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+size_t
+dnsmsg_build_query(uint8_t *buf, uint16_t id, const uint8_t *lname,
+    size_t lname_len, uint16_t qtype, uint16_t qclass, bool do_bit, bool cd)
+{
+	size_t o = DNS_HEADER_LEN;
+
+	wr16(buf, id);
+	wr16(buf + 2, FLAG_RD | (cd ? FLAG_CD : 0));
+	wr16(buf + 4, 1);
+	wr16(buf + 6, 0);
+	wr16(buf + 8, 0);
+	wr16(buf + 10, 1);
+	memcpy(buf + o, lname, lname_len);
+	o += lname_len;
+	wr16(buf + o, qtype);
+	wr16(buf + o + 2, qclass);
+	o += 4;
+	buf[o++] = 0;			/* OPT: root owner */
+	wr16(buf + o, DNS_TYPE_OPT);
+	wr16(buf + o + 2, DNS_EDNS_SIZE);
+	wr32(buf + o + 4, do_bit ? OPT_DO : 0);
+	wr16(buf + o + 8, 0);
+	return o + 10;
+}
+
+size_t
+dnsmsg_canonicalize(uint8_t *pkt, size_t len, struct dns_reply *r,
+    uint32_t max_ttl)
+{
+	if (r->opt_start) {
+		size_t cut = r->opt_end - r->opt_start;
+		memmove(pkt + r->opt_start, pkt + r->opt_end, len - r->opt_end);
+		len -= cut;
+		wr16(pkt + 10, rd16(pkt + 10) - 1);
+		for (size_t i = 0; i < r->nttls; i++)
+			if (r->ttl_off[i] > r->opt_start)
+				r->ttl_off[i] -= (uint16_t)cut;
+		r->opt_start = r->opt_end = 0;
+	}
+	for (size_t i = 0; i < r->nttls; i++) {
+		uint32_t ttl = rd32(pkt + r->ttl_off[i]);
+		if (ttl > 0x7fffffff)
+			ttl = 0;
+		if (ttl > max_ttl)
+			ttl = max_ttl;
+		wr32(pkt + r->ttl_off[i], ttl);
+	}
+	if (r->min_ttl != UINT32_MAX && r->min_ttl > max_ttl)
+		r->min_ttl = max_ttl;
+	return len;
+}
+
+/* Append an OPT record (with an EDE option when ede_code >= 0). */
+static size_t
+put_opt(const struct dns_query *q, uint8_t ext_rcode, int ede_code,
+    const char *ede_text, uint8_t *p, size_t room)
+{
+	size_t tlen = ede_text ? strlen(ede_text) : 0;
+	if (tlen > 200)
+		tlen = 200;
+	size_t optlen = ede_code >= 0 ? 4 + 2 + tlen : 0;
+
+	if (room < 11 + optlen)
+		return 0;
+	p[0] = 0;
+	wr16(p + 1, DNS_TYPE_OPT);
+	wr16(p + 3, DNS_EDNS_SIZE);
+	wr32(p + 5, (uint32_t)ext_rcode << 24 | (q->do_bit ? OPT_DO : 0));
+	wr16(p + 9, (uint16_t)optlen);
+	if (ede_code >= 0) {
+		wr16(p + 11, EDNS_OPT_EDE);
+		wr16(p + 13, (uint16_t)(2 + tlen));
+		wr16(p + 15, (uint16_t)ede_code);
+		memcpy(p + 17, ede_text, tlen);
+	}
+	return 11 + optlen;
+}
+
+/* Header and question for an answer of our own making. */
+static size_t
+put_header_question(const struct dns_query *q, uint8_t rcode, uint8_t *out)
+{
+	uint16_t flags = FLAG_QR | (uint16_t)(q->opcode << 11) | FLAG_RA |
+	    (q->rd ? FLAG_RD : 0) | (q->cd ? FLAG_CD : 0) | (rcode & 0xf);
+	size_t o = DNS_HEADER_LEN;
+
+	wr16(out, q->id);
+	wr16(out + 2, flags);
+	wr16(out + 4, q->has_question ? 1 : 0);
+	wr16(out + 6, 0);
+	wr16(out + 8, 0);
+	wr16(out + 10, 0);
+	if (q->has_question) {
+		memcpy(out + o, q->qname, q->qname_len);
+		o += q->qname_len;
+		wr16(out + o, q->qtype);
+		wr16(out + o + 2, q->qclass);
+		o += 4;
+	}
+	return o;
+}
+
+size_t
+dnsmsg_build_error(const struct dns_query *q, uint8_t rcode, int ede_code,
+    const char *ede_text, uint8_t *out, size_t cap)
+{
+	size_t o = put_header_question(q, rcode, out);
+
+	if (q->edns) {
+		size_t n = put_opt(q, rcode >> 4, ede_code, ede_text, out + o,
+		    cap - o);
+		if (n) {
+			o += n;
+			wr16(out + 10, 1);
+		}
+	}
+	return o;
+}
+
+size_t
+dnsmsg_build_blocked(const struct dns_query *q, const uint8_t *rule,
+    size_t rule_len, const char *category, uint32_t ttl, uint8_t *out,
+    size_t cap)
+{
+	static const uint8_t mname[] = "\x09" "dnswarden" "\x07" "invalid";
+	static const uint8_t rname[] = "\x0a" "hostmaster" "\x09" "dnswarden"
+	    "\x07" "invalid";
+	size_t o = put_header_question(q, DNS_RCODE_NXDOMAIN, out);
+	size_t rdlen = sizeof(mname) + sizeof(rname) + 20;
+
+	if (o + rule_len + 10 + rdlen > cap)
+		return o;
+	memcpy(out + o, rule, rule_len);
+	o += rule_len;
+	wr16(out + o, DNS_TYPE_SOA);
+	wr16(out + o + 2, DNS_CLASS_IN);
+	wr32(out + o + 4, ttl);
+	wr16(out + o + 8, (uint16_t)rdlen);
+	o += 10;
+	memcpy(out + o, mname, sizeof(mname));	/* sizeof counts the root */
+	o += sizeof(mname);
+	memcpy(out + o, rname, sizeof(rname));
+	o += sizeof(rname);
+	wr32(out + o, 1);		/* serial */
+	wr32(out + o + 4, 3600);	/* refresh */
+	wr32(out + o + 8, 600);		/* retry */
+	wr32(out + o + 12, 86400);	/* expire */
+	wr32(out + o + 16, ttl);	/* minimum: the negative TTL */
+	o += 20;
+	wr16(out + 8, 1);
+	if (q->edns) {
+		char text[128];
+		snprintf(text, sizeof(text), "blocked by dnswarden: category %s",
+		    category ? category : "unknown");
+		size_t n = put_opt(q, 0, DNS_EDE_BLOCKED, text, out + o, cap - o);
+		if (n) {
+			o += n;
+			wr16(out + 10, 1);
+		}
+	}
+	return o;
+}
+
+size_t
+dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
+    uint8_t *out, size_t cap, size_t limit)
+{
+	size_t qend = DNS_HEADER_LEN + q->qname_len + 4;
+
+	if (len < qend || len + 11 > cap)
+		return 0;
+	uint16_t up = rd16(canon + 2);
+	/* AD only for clients that asked for DNSSEC data (RFC 6840 5.8). */
+	uint16_t flags = FLAG_QR | FLAG_RA | (up & 0xf) |
+	    (q->rd ? FLAG_RD : 0) | (q->cd ? FLAG_CD : 0) |
+	    ((q->do_bit || q->ad) ? (up & FLAG_AD) : 0);
+	size_t extra = q->edns ? 11 : 0;
+
+	if (len + extra > limit) {
+		/* Too big: header, question, OPT, and TC to ask for TCP. */
+		size_t o = put_header_question(q, up & 0xf, out);
+		wr16(out + 2, flags | FLAG_TC);
+		if (q->edns && put_opt(q, 0, -1, NULL, out + o, cap - o)) {
+			o += 11;
+			wr16(out + 10, 1);
+		}
+		return o;
+	}
+	memcpy(out, canon, len);
+	wr16(out, q->id);
+	wr16(out + 2, flags);
+	memcpy(out + DNS_HEADER_LEN, q->qname, q->qname_len);
+	if (q->edns) {
+		put_opt(q, 0, -1, NULL, out + len, cap - len);
+		wr16(out + 10, rd16(out + 10) + 1);
+		len += 11;
+	}
+	return len;
+}

@@ -1,1 +1,256 @@
-int main(void) { return 0; }
+/* Unit tests for query validation and answer assembly. */
+#include <stdio.h>
+
+#include "dnsmsg.h"
+#include "testpkt.h"
+#include "unit.h"
+
+static enum dnsmsg_verdict
+parse_bytes(const uint8_t *p, size_t len, struct dns_query *q)
+{
+	return dnsmsg_parse_query(p, len, q);
+}
+
+static void
+test_valid_query(void)
+{
+	uint8_t buf[512];
+	struct dns_query q;
+	size_t len = testpkt_query("WwW.ExAmple.ORG.", LDNS_RR_TYPE_AAAA, 777,
+	    true, true, buf, sizeof(buf));
+
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	CHECK_INT(q.id, 777);
+	CHECK_INT(q.qtype, DNS_TYPE_AAAA);
+	CHECK_INT(q.qclass, DNS_CLASS_IN);
+	CHECK(q.edns && q.do_bit);
+	CHECK_INT(q.udp_size, 4096);
+	CHECK_INT(dnsmsg_udp_limit(&q), DNS_EDNS_SIZE);
+	CHECK_INT(q.qname_len, 17);
+	CHECK(memcmp(q.lname, "\3www\7example\3org", 17) == 0);
+	CHECK(memcmp(q.qname, "\3WwW\7ExAmple\3ORG", 17) == 0);
+
+	len = testpkt_query("a.b.", LDNS_RR_TYPE_A, 1, false, false, buf, 512);
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	CHECK(!q.edns);
+	CHECK_INT(dnsmsg_udp_limit(&q), 512);
+}
+
+static void
+test_bad_queries(void)
+{
+	uint8_t buf[512];
+	struct dns_query q;
+	size_t len = testpkt_query("example.org.", LDNS_RR_TYPE_A, 9, false,
+	    false, buf, sizeof(buf));
+	uint8_t tmp[512];
+
+	CHECK_INT(parse_bytes(buf, 0, &q), DNSMSG_DROP);
+	CHECK_INT(parse_bytes(buf, 5, &q), DNSMSG_DROP);
+	/* Header only, QDCOUNT 1: the question is missing. */
+	CHECK_INT(parse_bytes(buf, 12, &q), DNSMSG_FORMERR);
+	CHECK_INT(q.id, 9);
+	/* Cut inside the question. */
+	CHECK_INT(parse_bytes(buf, len - 2, &q), DNSMSG_FORMERR);
+	/* A response sent as a query is dropped. */
+	memcpy(tmp, buf, len);
+	tmp[2] |= 0x80;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_DROP);
+	/* Two questions. */
+	memcpy(tmp, buf, len);
+	tmp[5] = 2;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_FORMERR);
+	/* No question at all. */
+	tmp[5] = 0;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_FORMERR);
+	/* Opcode STATUS (2) and NOTIFY (4). */
+	memcpy(tmp, buf, len);
+	tmp[2] = (tmp[2] & 0x87) | (2 << 3);
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_NOTIMP);
+	tmp[2] = (tmp[2] & 0x87) | (4 << 3);
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_NOTIMP);
+	/* A compression pointer in the question (pointing at itself). */
+	memcpy(tmp, buf, len);
+	tmp[12] = 0xc0;
+	tmp[13] = 12;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_FORMERR);
+	/* A label longer than 63. */
+	memcpy(tmp, buf, len);
+	tmp[12] = 64;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_FORMERR);
+	/* Zone transfers are not forwarded. */
+	len = testpkt_query("example.org.", LDNS_RR_TYPE_AXFR, 9, false, false,
+	    buf, sizeof(buf));
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_NOTIMP);
+}
+
+static void
+test_edns_checks(void)
+{
+	uint8_t buf[512], tmp[512];
+	struct dns_query q;
+	size_t len = testpkt_query("example.org.", LDNS_RR_TYPE_A, 9, true,
+	    false, buf, sizeof(buf));
+
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	/* EDNS version 1 gets BADVERS. The version is the 2nd TTL byte. */
+	memcpy(tmp, buf, len);
+	tmp[len - 10 + 4 + 1] = 1;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_BADVERS);
+	/* Two OPT records. */
+	memcpy(tmp, buf, len);
+	memcpy(tmp + len, buf + len - 11, 11);
+	tmp[11] = 2;
+	CHECK_INT(parse_bytes(tmp, len + 11, &q), DNSMSG_FORMERR);
+	/* ARCOUNT larger than what is there. */
+	memcpy(tmp, buf, len);
+	tmp[11] = 3;
+	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_FORMERR);
+}
+
+static void
+test_read_name_loops(void)
+{
+	/* A pointer to itself and a forward pointer are both refused. */
+	uint8_t pkt[32] = { 0 };
+	uint8_t out[DNS_MAX_NAME];
+	size_t off = 12;
+
+	pkt[12] = 0xc0;
+	pkt[13] = 12;
+	CHECK_INT(dnsmsg_read_name(pkt, sizeof(pkt), &off, out), -1);
+	pkt[13] = 20;
+	off = 12;
+	CHECK_INT(dnsmsg_read_name(pkt, sizeof(pkt), &off, out), -1);
+	/* A backward pointer to "\1a\0" works. */
+	pkt[2] = 1;
+	pkt[3] = 'A';
+	pkt[4] = 0;
+	pkt[13] = 2;
+	off = 12;
+	CHECK_INT(dnsmsg_read_name(pkt, sizeof(pkt), &off, out), 3);
+	CHECK_INT(off, 14);
+	CHECK(out[1] == 'a');
+}
+
+static void
+test_finalize(void)
+{
+	const char *an[] = { "x.example. 300 IN A 192.0.2.1", NULL };
+	uint8_t canon[4096], qbuf[512], out[4200];
+	struct dns_reply r;
+	struct dns_query q;
+	size_t len = testpkt_reply("x.example.", LDNS_RR_TYPE_A,
+	    LDNS_RCODE_NOERROR, an, NULL, true, canon, sizeof(canon));
+
+	CHECK_INT(dnsmsg_parse_reply(canon, len, &r), 0);
+	CHECK(r.opt_start != 0);
+	len = dnsmsg_canonicalize(canon, len, &r, 86400);
+	size_t qlen = testpkt_query("X.Example.", LDNS_RR_TYPE_A, 31337, false,
+	    false, qbuf, sizeof(qbuf));
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+
+	size_t n = dnsmsg_finalize(&q, canon, len, out, sizeof(out), 512);
+	ldns_pkt *p = NULL;
+	CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
+	if (p) {
+		CHECK_INT(ldns_pkt_id(p), 31337);
+		CHECK(ldns_pkt_qr(p) && ldns_pkt_ra(p) && !ldns_pkt_tc(p));
+		CHECK_INT(ldns_pkt_ancount(p), 1);
+		CHECK(ldns_pkt_edns(p) == false);	/* no EDNS asked */
+		char *s = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(
+		    ldns_pkt_question(p), 0)));
+		CHECK_STR(s, "X.Example.");		/* case preserved */
+		free(s);
+		ldns_pkt_free(p);
+	}
+	/* With EDNS the answer carries OPT; too small a limit truncates. */
+	qlen = testpkt_query("x.example.", LDNS_RR_TYPE_A, 5, true, true, qbuf,
+	    sizeof(qbuf));
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+	n = dnsmsg_finalize(&q, canon, len, out, sizeof(out), 512);
+	p = NULL;
+	CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
+	if (p) {
+		CHECK(ldns_pkt_edns(p));
+		CHECK(ldns_pkt_edns_do(p));
+		ldns_pkt_free(p);
+	}
+	n = dnsmsg_finalize(&q, canon, len, out, sizeof(out), 40);
+	p = NULL;
+	CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
+	if (p) {
+		CHECK(ldns_pkt_tc(p));
+		CHECK_INT(ldns_pkt_ancount(p), 0);
+		CHECK_INT(ldns_pkt_qdcount(p), 1);
+		ldns_pkt_free(p);
+	}
+}
+
+static void
+test_blocked_answer(void)
+{
+	uint8_t qbuf[512], out[1024];
+	struct dns_query q;
+	size_t qlen = testpkt_query("WWW.Backpage.com.", LDNS_RR_TYPE_A, 99,
+	    true, false, qbuf, sizeof(qbuf));
+
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+	size_t n = dnsmsg_build_blocked(&q, q.lname + 4, q.qname_len - 4,
+	    "commercial-sex", 300, out, sizeof(out));
+	ldns_pkt *p = NULL;
+	CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
+	if (p == NULL)
+		return;
+	CHECK_INT(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	CHECK_INT(ldns_pkt_id(p), 99);
+	CHECK(ldns_pkt_ra(p));
+	CHECK_INT(ldns_pkt_nscount(p), 1);
+	ldns_rr *soa = ldns_rr_list_rr(ldns_pkt_authority(p), 0);
+	CHECK_INT(ldns_rr_get_type(soa), LDNS_RR_TYPE_SOA);
+	CHECK_INT(ldns_rr_ttl(soa), 300);
+	char *owner = ldns_rdf2str(ldns_rr_owner(soa));
+	CHECK_STR(owner, "backpage.com.");
+	free(owner);
+	/* EDE 15 with the category in its text. */
+	ldns_rdf *opts = ldns_pkt_edns_data(p);
+	CHECK(opts != NULL);
+	if (opts) {
+		const uint8_t *d = ldns_rdf_data(opts);
+		CHECK_INT(d[0] << 8 | d[1], 15);	/* option code EDE */
+		CHECK_INT(d[4] << 8 | d[5], DNS_EDE_BLOCKED);
+		size_t tl = (size_t)(d[2] << 8 | d[3]) - 2;
+		CHECK(memmem(d + 6, tl, "commercial-sex", 14) != NULL);
+	}
+	ldns_pkt_free(p);
+}
+
+static void
+test_reply_walk_rejects(void)
+{
+	const char *an[] = { "x.example. 300 IN A 192.0.2.1", NULL };
+	uint8_t pkt[4096];
+	struct dns_reply r;
+	size_t len = testpkt_reply("x.example.", LDNS_RR_TYPE_A,
+	    LDNS_RCODE_NOERROR, an, NULL, false, pkt, sizeof(pkt));
+
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), 0);
+	CHECK_INT(r.min_ttl, 300);
+	CHECK_INT(dnsmsg_parse_reply(pkt, len - 3, &r), -1);	/* cut */
+	pkt[2] &= 0x7f;						/* not QR */
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), -1);
+	CHECK_INT(dnsmsg_parse_reply(pkt, 4, &r), -1);
+}
+
+int
+main(void)
+{
+	RUN(test_valid_query);
+	RUN(test_bad_queries);
+	RUN(test_edns_checks);
+	RUN(test_read_name_loops);
+	RUN(test_finalize);
+	RUN(test_blocked_answer);
+	RUN(test_reply_walk_rejects);
+	UNIT_DONE();
+}

@@ -1,2 +1,764 @@
-/* stub: being written */
-typedef int dnswarden_stub_frontend;
+/* frontend: see frontend.h. */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "cache.h"
+#include "dnsmsg.h"
+#include "frontend.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "upstream.h"
+
+#define UDP_BATCH		64	/* datagrams read per wakeup */
+#define TCP_OUT_HIGH		(256 * 1024)	/* stop reading above this */
+
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+
+struct tcp_conn;
+
+/* Where an answer goes. */
+struct client {
+	enum transport		 transport;
+	int			 fd;		/* UDP socket */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	struct tcp_conn		*conn;		/* TCP connection */
+};
+
+/* A query waiting for the upstream; freed only by request_free(). */
+struct request {
+	struct upstream_waiter	 w;
+	TAILQ_ENTRY(request)	 conn_entry;
+	struct client		 cl;
+	struct dns_query	 q;
+	uint8_t			 qname[DNS_MAX_NAME];	/* client's spelling */
+	uint64_t		 start_us;
+};
+TAILQ_HEAD(requests, request);
+
+struct tcp_conn {
+	TAILQ_ENTRY(tcp_conn)	 entry;
+	struct frontend		*fe;
+	struct bufferevent	*bev;
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	struct requests		 reqs;
+	bool			 eof;	/* client finished sending */
+};
+
+struct listener {
+	struct frontend		*fe;
+	struct config_listen	 addr;
+	int			 udp_fd;
+	struct event		*udp_ev;
+	struct evconnlistener	*tcp;
+	struct event		*resume_ev;	/* accepts paused on EMFILE */
+};
+
+struct frontend {
+	struct event_base	*base;
+	const struct config	*cfg;
+	const struct blocklist	*bl;
+	struct attemptlog	*log;
+	struct counters		*ctr;
+	struct cache		*cache;
+	struct upstream		*up;
+	struct ratelimit	*rl;
+	struct listener		*listeners;
+	size_t			 nlisteners;
+	TAILQ_HEAD(, tcp_conn)	 conns;
+	unsigned		 nconns;
+	uint8_t			 in[DNS_MAX_MSG];
+	uint8_t			 tmp[DNS_MAX_MSG];
+	uint8_t			 out[DNS_MAX_MSG + 512];
+};
+
+static void	tcp_conn_free(struct tcp_conn *);
+static void	upstream_done_cb(void *, const struct cache_key *, uint8_t *,
+		    size_t, struct dns_reply *, struct upstream_waiters *);
+
+static uint64_t
+now_ms_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct cache_limits
+cache_limits_of(const struct config *cfg)
+{
+	struct cache_limits lim = {
+		.max_entries = cfg->cache.max_entries,
+		.max_bytes = cfg->cache.max_bytes,
+		.max_ttl = cfg->cache.max_ttl,
+		.max_negative_ttl = cfg->cache.max_negative_ttl,
+	};
+	return lim;
+}
+
+struct frontend *
+frontend_new(struct event_base *base, const struct config *cfg,
+    const struct blocklist *bl, struct attemptlog *log, struct counters *ctr)
+{
+	struct frontend *fe = calloc(1, sizeof(*fe));
+	struct cache_limits lim = cache_limits_of(cfg);
+	uint64_t seed;
+
+	if (fe == NULL)
+		return NULL;
+	fe->base = base;
+	fe->cfg = cfg;
+	fe->bl = bl;
+	fe->log = log;
+	fe->ctr = ctr;
+	TAILQ_INIT(&fe->conns);
+	arc4random_buf(&seed, sizeof(seed));
+	fe->cache = cache_new(&lim, seed);
+	fe->up = upstream_new(base, cfg, ctr, upstream_done_cb, fe);
+	fe->rl = ratelimit_new(cfg->server.rate_limit_qps,
+	    cfg->server.rate_limit_burst, seed);
+	if (fe->cache == NULL || fe->up == NULL || fe->rl == NULL) {
+		frontend_free(fe);
+		return NULL;
+	}
+	return fe;
+}
+
+/* ---- sending answers ---- */
+
+static void
+tcp_send(struct tcp_conn *c, const uint8_t *pkt, size_t len)
+{
+	uint8_t lenbuf[2] = { len >> 8, len & 0xff };
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add(out, lenbuf, 2);
+	evbuffer_add(out, pkt, len);
+	/* A client that sends without reading must not fill our memory. */
+	if (evbuffer_get_length(out) > TCP_OUT_HIGH)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+client_send(struct frontend *fe, const struct client *cl, const uint8_t *pkt,
+    size_t len)
+{
+	if (cl->transport == TRANSPORT_TCP) {
+		tcp_send(cl->conn, pkt, len);
+		return;
+	}
+	if (sendto(cl->fd, pkt, len, 0, (const struct sockaddr *)&cl->peer,
+	    cl->peerlen) == -1)
+		fe->ctr->dropped++;	/* socket buffer full: like a lost packet */
+}
+
+static void
+answer_error(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, uint8_t rcode, int ede, const char *text)
+{
+	size_t n = dnsmsg_build_error(q, rcode, ede, text, fe->out,
+	    sizeof(fe->out));
+
+	if (rcode == DNS_RCODE_SERVFAIL)
+		fe->ctr->servfail++;
+	client_send(fe, cl, fe->out, n);
+}
+
+static void
+log_query(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, uint8_t rcode, bool cached, bool blocked,
+    uint64_t start_us)
+{
+	if (fe->log == NULL || !fe->cfg->log.all_queries)
+		return;
+	struct query_event ev = {
+		.ts_ms = wall_ms(),
+		.client = (const struct sockaddr *)&cl->peer,
+		.qname = q->lname,
+		.qname_len = q->qname_len,
+		.qtype = q->qtype,
+		.rcode = rcode,
+		.cached = cached,
+		.blocked = blocked,
+		.upstream = (cached || blocked || fe->cfg->nupstreams == 0) ?
+		    NULL : fe->cfg->upstreams[0].text,
+		.duration_us = (uint32_t)(now_us() - start_us),
+		.transport = cl->transport,
+	};
+	attemptlog_append_query(fe->log, &ev);
+}
+
+/* Send a canonical reply to one client, cut to what it accepts. */
+static void
+answer_reply(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const uint8_t *canon, size_t len)
+{
+	size_t limit = cl->transport == TRANSPORT_TCP ? DNS_MAX_MSG :
+	    dnsmsg_udp_limit(q);
+	size_t n = dnsmsg_finalize(q, canon, len, fe->out, sizeof(fe->out),
+	    limit);
+
+	if (n == 0) {
+		answer_error(fe, cl, q, DNS_RCODE_SERVFAIL, -1, NULL);
+		return;
+	}
+	if (fe->out[2] & 0x02)
+		fe->ctr->truncated++;
+	client_send(fe, cl, fe->out, n);
+}
+
+/* ---- blocking ---- */
+
+/* The rule is a label suffix of name: find it there in wire format. */
+static const uint8_t *
+rule_in_name(const uint8_t *name, size_t len, const char *rule,
+    size_t *rule_len)
+{
+	size_t want = strlen(rule) + 2, off = 0;
+
+	while (off < len && name[off] != 0) {
+		if (len - off == want) {
+			*rule_len = want;
+			return name + off;
+		}
+		off += 1 + name[off];
+	}
+	*rule_len = len;
+	return name;
+}
+
+static void
+answer_blocked(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const uint8_t *name, size_t name_len,
+    const struct blocklist_match *m)
+{
+	size_t rule_len;
+	const uint8_t *rule = rule_in_name(name, name_len, m->rule, &rule_len);
+	size_t n = dnsmsg_build_blocked(q, rule, rule_len, m->category,
+	    fe->cfg->blocklist.blocked_ttl, fe->out, sizeof(fe->out));
+	struct attempt a = {
+		.ts_ms = wall_ms(),
+		.client = (const struct sockaddr *)&cl->peer,
+		.qname = q->lname,
+		.qname_len = q->qname_len,
+		.qtype = q->qtype,
+		.transport = cl->transport,
+		.match = m,
+	};
+
+	fe->ctr->blocked++;
+	attemptlog_append(fe->log, &a);
+	client_send(fe, cl, fe->out, n);
+}
+
+/* ---- the query path ---- */
+
+static void
+request_free(struct request *req)
+{
+	upstream_cancel(&req->w);
+	if (req->cl.transport == TRANSPORT_TCP && req->cl.conn != NULL)
+		TAILQ_REMOVE(&req->cl.conn->reqs, req, conn_entry);
+	free(req);
+}
+
+static void
+query_forward(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const struct cache_key *key, uint64_t start)
+{
+	struct request *req = malloc(sizeof(*req));
+
+	if (req == NULL) {
+		fe->ctr->overload_dropped++;
+		return;
+	}
+	req->cl = *cl;
+	req->q = *q;
+	memcpy(req->qname, q->qname, q->qname_len);
+	req->q.qname = req->qname;
+	req->start_us = start;
+	req->w.uq = NULL;
+	if (upstream_submit(fe->up, key, q->lname, q->qname_len, q->qtype,
+	    q->qclass, q->do_bit, q->cd, &req->w) == -1) {
+		fe->ctr->overload_dropped++;
+		answer_error(fe, cl, q, DNS_RCODE_SERVFAIL, -1, NULL);
+		free(req);
+		return;
+	}
+	fe->ctr->cache_misses++;
+	if (cl->transport == TRANSPORT_TCP)
+		TAILQ_INSERT_TAIL(&cl->conn->reqs, req, conn_entry);
+}
+
+/* A CNAME leading into a blocked name blocks the answer (first match). */
+static int
+cname_blocked(const struct frontend *fe, const uint8_t *name, size_t len,
+    struct blocklist_match *m)
+{
+	return len > 0 && blocklist_match_wire(fe->bl, name, len, m) == 1;
+}
+
+static bool
+answer_from_cache(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const struct cache_key *key, uint64_t start)
+{
+	uint64_t now = now_ms_monotonic();
+	const struct cache_entry *e = cache_lookup(fe->cache, key, now);
+	struct blocklist_match m;
+	const uint8_t *name;
+	size_t len;
+
+	if (e == NULL)
+		return false;
+	for (size_t i = 0; (len = cache_entry_cname(e, i, &name)) > 0; i++) {
+		if (cname_blocked(fe, name, len, &m)) {
+			fe->ctr->blocked_cname++;
+			answer_blocked(fe, cl, q, name, len, &m);
+			log_query(fe, cl, q, DNS_RCODE_NXDOMAIN, true, true,
+			    start);
+			return true;
+		}
+	}
+	len = cache_entry_copy(e, now, fe->tmp, sizeof(fe->tmp));
+	fe->ctr->cache_hits++;
+	answer_reply(fe, cl, q, fe->tmp, len);
+	log_query(fe, cl, q, fe->tmp[3] & 0xf, true, false, start);
+	return true;
+}
+
+static void
+query_process(struct frontend *fe, const struct client *cl,
+    const uint8_t *pkt, size_t len)
+{
+	struct dns_query q;
+	struct blocklist_match m;
+	struct cache_key key;
+	uint64_t start = now_us();
+	enum dnsmsg_verdict v = dnsmsg_parse_query(pkt, len, &q);
+
+	fe->ctr->queries++;
+	if (v == DNSMSG_DROP) {
+		fe->ctr->dropped++;
+		return;
+	}
+	if (!config_client_allowed(fe->cfg, (struct sockaddr *)&cl->peer)) {
+		fe->ctr->refused++;
+		answer_error(fe, cl, &q, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED,
+		    "client not in allow_clients");
+		return;
+	}
+	switch (v) {
+	case DNSMSG_FORMERR:
+		fe->ctr->formerr++;
+		answer_error(fe, cl, &q, DNS_RCODE_FORMERR, -1, NULL);
+		return;
+	case DNSMSG_NOTIMP:
+		fe->ctr->notimp++;
+		answer_error(fe, cl, &q, DNS_RCODE_NOTIMP, -1, NULL);
+		return;
+	case DNSMSG_BADVERS:
+		answer_error(fe, cl, &q, DNS_RCODE_BADVERS, -1, NULL);
+		return;
+	default:
+		break;
+	}
+	if (blocklist_match_wire(fe->bl, q.lname, q.qname_len, &m) == 1) {
+		answer_blocked(fe, cl, &q, q.lname, q.qname_len, &m);
+		log_query(fe, cl, &q, DNS_RCODE_NXDOMAIN, false, true, start);
+		return;
+	}
+	cache_key_make(fe->cache, &key, q.lname, q.qname_len, q.qtype,
+	    q.qclass, q.do_bit, q.cd);
+	if (answer_from_cache(fe, cl, &q, &key, start))
+		return;
+	query_forward(fe, cl, &q, &key, start);
+}
+
+/* One answer from upstream (or none) for every client waiting on it. */
+static void
+upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
+    size_t len, struct dns_reply *r, struct upstream_waiters *waiters)
+{
+	struct frontend *fe = arg;
+	struct upstream_waiter *w;
+	struct blocklist_match m;
+	size_t blocked_at = SIZE_MAX;
+
+	if (reply != NULL) {
+		len = dnsmsg_canonicalize(reply, len, r, fe->cfg->cache.max_ttl);
+		cache_insert(fe->cache, key, reply, len, r,
+		    now_ms_monotonic());
+		for (size_t i = 0; i < r->ncnames; i++)
+			if (cname_blocked(fe, r->cname[i], r->cname_len[i],
+			    &m)) {
+				blocked_at = i;
+				break;
+			}
+	}
+	while ((w = TAILQ_FIRST(waiters)) != NULL) {
+		struct request *req = container_of(w, struct request, w);
+		TAILQ_REMOVE(waiters, w, entry);
+		w->uq = NULL;
+		if (reply == NULL) {
+			answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
+			    -1, NULL);
+			log_query(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
+			    false, false, req->start_us);
+		} else if (blocked_at != SIZE_MAX) {
+			fe->ctr->blocked_cname++;
+			answer_blocked(fe, &req->cl, &req->q,
+			    r->cname[blocked_at], r->cname_len[blocked_at], &m);
+			log_query(fe, &req->cl, &req->q, DNS_RCODE_NXDOMAIN,
+			    false, true, req->start_us);
+		} else {
+			answer_reply(fe, &req->cl, &req->q, reply, len);
+			log_query(fe, &req->cl, &req->q, reply[3] & 0xf, false,
+			    false, req->start_us);
+		}
+		request_free(req);
+	}
+}
+
+/* ---- UDP ---- */
+
+static void
+udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	struct frontend *fe = l->fe;
+	struct client cl = { .transport = TRANSPORT_UDP, .fd = fd };
+
+	for (int i = 0; i < UDP_BATCH; i++) {
+		cl.peerlen = sizeof(cl.peer);
+		ssize_t n = recvfrom(fd, fe->in, sizeof(fe->in), 0,
+		    (struct sockaddr *)&cl.peer, &cl.peerlen);
+		if (n < 0)
+			return;		/* EAGAIN, or an ICMP error: nothing */
+		fe->ctr->queries_udp++;
+		if (!ratelimit_allow(fe->rl, (struct sockaddr *)&cl.peer,
+		    now_ms_monotonic())) {
+			fe->ctr->ratelimited++;
+			continue;
+		}
+		query_process(fe, &cl, fe->in, (size_t)n);
+	}
+}
+
+/* ---- TCP ---- */
+
+static void
+tcp_conn_free(struct tcp_conn *c)
+{
+	struct frontend *fe = c->fe;
+	struct request *req;
+
+	while ((req = TAILQ_FIRST(&c->reqs)) != NULL)
+		request_free(req);
+	TAILQ_REMOVE(&fe->conns, c, entry);
+	fe->nconns--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Shorter idle time while the connection table fills (RFC 7766 6.2.3). */
+static void
+tcp_set_timeout(struct tcp_conn *c)
+{
+	const struct config *cfg = c->fe->cfg;
+	unsigned ms = cfg->server.tcp_idle_timeout_ms;
+	unsigned max = cfg->server.tcp_max_connections;
+
+	if (c->fe->nconns * 4 >= max * 3)
+		ms /= 5;
+	else if (c->fe->nconns * 2 >= max)
+		ms /= 2;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
+static void
+tcp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct frontend *fe = c->fe;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t lenbuf[2];
+
+	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
+		size_t mlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
+		if (evbuffer_get_length(in) < 2 + mlen)
+			break;		/* the rest comes later, or times out */
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, fe->in, mlen);
+		struct client cl = { .transport = TRANSPORT_TCP, .conn = c,
+		    .peerlen = c->peerlen };
+		memcpy(&cl.peer, &c->peer, c->peerlen);
+		fe->ctr->queries_tcp++;
+		query_process(fe, &cl, fe->in, mlen);
+		if (!(bufferevent_get_enabled(bev) & EV_READ))
+			break;		/* output full: wait for the client */
+	}
+	tcp_set_timeout(c);
+}
+
+static void
+tcp_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	if (c->eof) {
+		if (TAILQ_EMPTY(&c->reqs))
+			tcp_conn_free(c);
+		return;
+	}
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		tcp_read_cb(bev, c);	/* queries already buffered */
+	}
+}
+
+static void
+tcp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		c->fe->ctr->tcp_timeouts++;
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (!TAILQ_EMPTY(&c->reqs) ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)) {
+		/* Half-closed: answer what was asked, then close. */
+		c->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	tcp_conn_free(c);
+}
+
+static void
+tcp_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener *l = arg;
+	struct frontend *fe = l->fe;
+	struct tcp_conn *c;
+
+	if (fe->nconns >= fe->cfg->server.tcp_max_connections ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		fe->ctr->tcp_refused++;
+		close(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(fe->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		fe->ctr->tcp_refused++;
+		close(fd);
+		free(c);
+		return;
+	}
+	c->fe = fe;
+	memcpy(&c->peer, sa, (size_t)salen);
+	c->peerlen = (socklen_t)salen;
+	TAILQ_INIT(&c->reqs);
+	TAILQ_INSERT_TAIL(&fe->conns, c, entry);
+	fe->nconns++;
+	fe->ctr->tcp_accepted++;
+	bufferevent_setcb(c->bev, tcp_read_cb, tcp_write_cb, tcp_event_cb, c);
+	tcp_set_timeout(c);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+tcp_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	evconnlistener_enable(l->tcp);
+}
+
+/* Out of file descriptors: pause accepting for a second, don't spin. */
+static void
+tcp_accept_error_cb(struct evconnlistener *el, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = { 1, 0 };
+
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM) {
+		log_warnx("accept on %s: %s; pausing TCP accepts for 1 s",
+		    l->addr.text, strerror(errno));
+		evconnlistener_disable(el);
+		evtimer_add(l->resume_ev, &tv);
+	}
+}
+
+/* ---- sockets ---- */
+
+static int
+socket_bind(const struct config_listen *a, int type, bool reuseport)
+{
+	int fd, on = 1;
+	int family = a->addr.ss.ss_family;
+
+	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (const struct sockaddr *)&a->addr.ss, a->addr.len) == -1 ||
+	    (type == SOCK_STREAM && listen(fd, 128) == -1)) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+listener_open(struct frontend *fe, struct listener *l, bool reuseport)
+{
+	int tfd;
+
+	l->fe = fe;
+	l->udp_fd = socket_bind(&l->addr, SOCK_DGRAM, reuseport);
+	if (l->udp_fd == -1) {
+		log_warn("bind udp %s", l->addr.text);
+		return -1;
+	}
+	l->udp_ev = event_new(fe->base, l->udp_fd, EV_READ | EV_PERSIST,
+	    udp_read_cb, l);
+	if (l->udp_ev == NULL || event_add(l->udp_ev, NULL) == -1)
+		return -1;
+	tfd = socket_bind(&l->addr, SOCK_STREAM, reuseport);
+	if (tfd == -1) {
+		log_warn("bind tcp %s", l->addr.text);
+		return -1;
+	}
+	l->tcp = evconnlistener_new(fe->base, tcp_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE, -1, tfd);
+	if (l->tcp == NULL) {
+		close(tfd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->tcp, tcp_accept_error_cb);
+	l->resume_ev = evtimer_new(fe->base, tcp_resume_cb, l);
+	return l->resume_ev ? 0 : -1;
+}
+
+int
+frontend_listen(struct frontend *fe, bool reuseport)
+{
+	const struct config *cfg = fe->cfg;
+
+	fe->listeners = calloc(cfg->server.nlisten, sizeof(*fe->listeners));
+	if (fe->listeners == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->server.nlisten; i++) {
+		struct listener *l = &fe->listeners[i];
+		l->addr = cfg->server.listen[i];
+		l->udp_fd = -1;
+		fe->nlisteners++;
+		if (listener_open(fe, l, reuseport) == -1)
+			return -1;
+		log_info("listening on %s (udp, tcp)", l->addr.text);
+	}
+	return 0;
+}
+
+static bool
+listen_changed(const struct frontend *fe, const struct config *cfg)
+{
+	if (cfg->server.nlisten != fe->nlisteners)
+		return true;
+	for (size_t i = 0; i < fe->nlisteners; i++)
+		if (!netaddr_equal((struct sockaddr *)&cfg->server.listen[i].addr.ss,
+		    (struct sockaddr *)&fe->listeners[i].addr.addr.ss))
+			return true;
+	return false;
+}
+
+void
+frontend_reconfigure(struct frontend *fe, const struct config *cfg,
+    const struct blocklist *bl)
+{
+	struct cache_limits lim = cache_limits_of(cfg);
+
+	if (listen_changed(fe, cfg))
+		log_warnx("server.listen changed: restart dnswarden to rebind");
+	fe->cfg = cfg;
+	fe->bl = bl;
+	cache_set_limits(fe->cache, &lim);
+	upstream_reconfigure(fe->up, cfg);
+	ratelimit_set(fe->rl, cfg->server.rate_limit_qps,
+	    cfg->server.rate_limit_burst);
+}
+
+void
+frontend_set_log(struct frontend *fe, struct attemptlog *log)
+{
+	fe->log = log;
+}
+
+void
+frontend_free(struct frontend *fe)
+{
+	struct tcp_conn *c;
+
+	if (fe == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&fe->conns)) != NULL)
+		tcp_conn_free(c);
+	/* UDP clients still waiting get SERVFAIL: we are going away. */
+	upstream_free(fe->up);
+	for (size_t i = 0; i < fe->nlisteners; i++) {
+		struct listener *l = &fe->listeners[i];
+		if (l->udp_ev)
+			event_free(l->udp_ev);
+		if (l->udp_fd != -1)
+			close(l->udp_fd);
+		if (l->tcp)
+			evconnlistener_free(l->tcp);
+		if (l->resume_ev)
+			event_free(l->resume_ev);
+	}
+	free(fe->listeners);
+	cache_free(fe->cache);
+	ratelimit_free(fe->rl);
+	free(fe);
+}

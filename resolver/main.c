@@ -1,1 +1,302 @@
-int main(void) { return 0; }
+/*
+ * dnswarden: a DNS forwarder that blocks listed sites and logs attempts.
+ * main wires the modules together: it parses the command line, loads the
+ * configuration and blocklist, owns the event base and the signals.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "attemptlog.h"
+#include "blocklist.h"
+#include "build_config.h"
+#include "config.h"
+#include "counters.h"
+#include "frontend.h"
+#include "log.h"
+#include "privdrop.h"
+#include "report.h"
+
+/* Everything the running daemon holds; the signal callbacks get it. */
+struct daemon {
+	const char		*config_path;
+	struct event_base	*base;
+	struct config		*cfg;
+	struct blocklist	*bl;
+	struct attemptlog	*log;
+	struct frontend		*fe;
+	struct counters		 ctr;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: dnswarden serve [-v] [-c FILE]\n"
+	    "       dnswarden check [-c FILE]\n"
+	    "       dnswarden lookup [-c FILE] NAME...\n"
+	    "       dnswarden report [-c FILE] [--since DATE] [--until DATE]"
+	    " [--by KEY] [--top N]\n"
+	    "                        [--format table|csv|json]\n"
+	    "       dnswarden log [-c FILE] [--since DATE] [--until DATE]"
+	    " [--client ADDR|NAME]\n"
+	    "                     [--site NAME] [--limit N]"
+	    " [--format table|csv|json]\n"
+	    "       dnswarden help [COMMAND]\n"
+	    "       dnswarden --version\n"
+	    "Default FILE: %s\n", CONFIG_DEFAULT_PATH);
+}
+
+/* Parse the -c/-v options shared by serve, check and lookup. */
+static int
+parse_common(int argc, char **argv, const char **path, bool *verbose)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	*path = CONFIG_DEFAULT_PATH;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:v", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'v':
+			if (verbose == NULL)
+				return -1;
+			*verbose = true;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Load configuration and blocklist, printing diagnostics; 0 or -1. */
+static int
+load_all(const char *path, struct config **cfgp, struct blocklist **blp)
+{
+	struct diag d;
+
+	diag_init(&d);
+	*cfgp = config_load(path, &d);
+	*blp = *cfgp ? blocklist_load(*cfgp, &d) : NULL;
+	fputs(diag_text(&d), stderr);
+	diag_free(&d);
+	if (*cfgp == NULL || *blp == NULL) {
+		config_free(*cfgp);
+		*cfgp = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	const char *path;
+	struct config *cfg;
+	struct blocklist *bl;
+
+	if (parse_common(argc, argv, &path, NULL) == -1 || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_all(path, &cfg, &bl) == -1) {
+		fprintf(stderr, "%s: invalid\n", path);
+		return 1;
+	}
+	printf("%s: configuration valid\n", path);
+	printf("upstreams: %zu, listen addresses: %zu\n", cfg->nupstreams,
+	    cfg->server.nlisten);
+	blocklist_print_summary(bl, stdout);
+	blocklist_free(bl);
+	config_free(cfg);
+	return 0;
+}
+
+static int
+cmd_lookup(int argc, char **argv)
+{
+	const char *path;
+	struct config *cfg;
+	struct blocklist *bl;
+	int status = 0;
+
+	if (parse_common(argc, argv, &path, NULL) == -1 || optind == argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_all(path, &cfg, &bl) == -1)
+		return 1;
+	for (int i = optind; i < argc; i++) {
+		struct blocklist_match m = { 0 };
+		int r = blocklist_match_name(bl, argv[i], &m);
+		if (r == -1) {
+			fprintf(stderr, "%s: not a valid domain name\n",
+			    argv[i]);
+			status = 1;
+		} else if (r == 1) {
+			printf("%s blocked rule=%s category=%s site=%s "
+			    "source=%s:%u\n", argv[i], m.rule, m.category,
+			    m.site ? m.site : "-", m.file, m.line);
+		} else if (m.allowed) {
+			printf("%s allowed rule=%s (allow entry) source=%s:%u\n",
+			    argv[i], m.rule, m.file, m.line);
+		} else {
+			printf("%s allowed\n", argv[i]);
+		}
+	}
+	blocklist_free(bl);
+	config_free(cfg);
+	return status;
+}
+
+/* ---- serve ---- */
+
+static void
+stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(d->base);
+}
+
+/* Build the new configuration and blocklist beside the old; swap on success. */
+static void
+reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct config *cfg;
+	struct blocklist *bl;
+
+	log_info("SIGHUP: reloading %s", d->config_path);
+	if (load_all(d->config_path, &cfg, &bl) == -1) {
+		log_warnx("reload failed; keeping the running configuration");
+		return;
+	}
+	frontend_reconfigure(d->fe, cfg, bl);
+	attemptlog_reconfigure(d->log, cfg);
+	blocklist_free(d->bl);
+	config_free(d->cfg);
+	d->cfg = cfg;
+	d->bl = bl;
+	log_info("reloaded: %zu blocklist entries", blocklist_size(bl));
+}
+
+static void
+stats_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct attemptlog_stats ls;
+
+	attemptlog_get_stats(d->log, &ls);
+	counters_print(&d->ctr, &ls, stderr);
+}
+
+static int
+serve_loop(struct daemon *d)
+{
+	struct event *sigs[5];
+	const int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
+	event_callback_fn fns[4] = { stop_cb, stop_cb, reload_cb, stats_cb };
+
+	for (int i = 0; signums[i] != 0; i++) {
+		sigs[i] = evsignal_new(d->base, signums[i], fns[i], d);
+		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
+			fatalx("cannot install signal handlers");
+	}
+	log_info("dnswarden %s serving, %zu blocklist entries, %zu upstreams",
+	    DNSWARDEN_VERSION, blocklist_size(d->bl), d->cfg->nupstreams);
+	event_base_dispatch(d->base);
+	for (int i = 0; signums[i] != 0; i++)
+		event_free(sigs[i]);
+	return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	bool verbose = false;
+
+	if (parse_common(argc, argv, &d.config_path, &verbose) == -1 ||
+	    optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_set_verbose(verbose);
+	if (load_all(d.config_path, &d.cfg, &d.bl) == -1)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if ((d.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	d.fe = frontend_new(d.base, d.cfg, d.bl, NULL, &d.ctr);
+	if (d.fe == NULL || frontend_listen(d.fe, false) == -1)
+		return 1;
+	if (privdrop_to_user(d.cfg->server.user, d.cfg->log.database) == -1)
+		return 1;
+	/* The writer thread starts only now, as the unprivileged user. */
+	d.log = attemptlog_open(d.cfg);
+	frontend_set_log(d.fe, d.log);
+	serve_loop(&d);
+	frontend_free(d.fe);
+	attemptlog_close(d.log);	/* every queued row reaches the disk */
+	event_base_free(d.base);
+	blocklist_free(d.bl);
+	config_free(d.cfg);
+	log_info("stopped");
+	return 0;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	usage(stdout);
+	return 0;
+}
+
+static const struct command {
+	const char	*name;
+	int		(*fn)(int, char **);
+} commands[] = {
+	{ "serve",	cmd_serve },
+	{ "check",	cmd_check },
+	{ "lookup",	cmd_lookup },
+	{ "report",	report_cmd },
+	{ "log",	log_cmd },
+	{ "help",	cmd_help },
+};
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("dnswarden %s\n", DNSWARDEN_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return cmd_help(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "dnswarden: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,2 +1,93 @@
-/* stub: being written */
-typedef int dnswarden_stub_ratelimit;
+/* ratelimit: see ratelimit.h. */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "ratelimit.h"
+
+#define SLOTS		65536	/* 1.5 MB; a large office has far fewer hosts */
+#define MILLI		1000	/* tokens are counted in thousandths */
+
+struct bucket {
+	uint8_t		key[16];
+	uint64_t	last_ms;
+	uint64_t	tokens;		/* thousandths of a query */
+};
+
+struct ratelimit {
+	unsigned	qps, burst;
+	uint64_t	seed;
+	struct bucket	slot[SLOTS];
+};
+
+struct ratelimit *
+ratelimit_new(unsigned qps, unsigned burst, uint64_t seed)
+{
+	struct ratelimit *rl = calloc(1, sizeof(*rl));
+
+	if (rl == NULL)
+		return NULL;
+	rl->seed = seed;
+	ratelimit_set(rl, qps, burst);
+	return rl;
+}
+
+void
+ratelimit_set(struct ratelimit *rl, unsigned qps, unsigned burst)
+{
+	rl->qps = qps;
+	rl->burst = burst > 0 ? burst : 1;
+}
+
+/* IPv4 and IPv4-mapped by address, IPv6 by /64. */
+static void
+client_key(const struct sockaddr *sa, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return;
+	}
+	const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+		memcpy(key, a + 12, 4);
+		return;
+	}
+	memcpy(key, a, 8);
+	key[15] = 6;	/* keep v6 /64s apart from v4 addresses */
+}
+
+bool
+ratelimit_allow(struct ratelimit *rl, const struct sockaddr *client,
+    uint64_t now_ms)
+{
+	uint8_t key[16];
+	uint64_t cap = (uint64_t)rl->burst * MILLI;
+
+	if (rl->qps == 0)
+		return true;
+	client_key(client, key);
+	struct bucket *b = &rl->slot[hash_bytes(key, 16, rl->seed) % SLOTS];
+	if (memcmp(b->key, key, 16) != 0 || b->last_ms == 0) {
+		memcpy(b->key, key, 16);
+		b->tokens = cap;
+		b->last_ms = now_ms ? now_ms : 1;
+	} else if (now_ms > b->last_ms) {
+		/* qps tokens a second is qps thousandths a millisecond. */
+		b->tokens += (now_ms - b->last_ms) * rl->qps;
+		if (b->tokens > cap)
+			b->tokens = cap;
+		b->last_ms = now_ms;
+	}
+	if (b->tokens < MILLI)
+		return false;
+	b->tokens -= MILLI;
+	return true;
+}
+
+void
+ratelimit_free(struct ratelimit *rl)
+{
+	free(rl);
+}

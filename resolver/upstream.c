@@ -1,2 +1,437 @@
-/* stub: being written */
-typedef int dnswarden_stub_upstream;
+/* upstream: see upstream.h. */
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "hash.h"
+#include "log.h"
+#include "upstream.h"
+
+#define TABLE_SIZE	4096	/* buckets; chains stay short at 10k in flight */
+#define PORT_TRIES	8
+
+struct upstream_query {
+	struct upstream_query	*hnext;
+	struct upstream		*up;
+	struct upstream_waiters	 waiters;
+	unsigned		 nwaiters;
+	struct cache_key	 key;
+	uint8_t			 lname[DNS_MAX_NAME];
+	uint8_t			 lname_len;
+	uint16_t		 qtype, qclass;
+	bool			 do_bit, cd;
+	size_t			 server;	/* index in cfg->upstreams */
+	struct netaddr		 addr;		/* the server asked now */
+	uint16_t		 id;
+	int			 fd;
+	struct event		*ev;		/* UDP read + timeout */
+	struct bufferevent	*bev;		/* TCP retry */
+	uint8_t			 qbuf[DNS_UDP_PLAIN];
+	size_t			 qlen;
+};
+
+struct upstream {
+	struct event_base	*base;
+	const struct config	*cfg;
+	struct counters		*ctr;
+	upstream_done_fn	 done;
+	void			*arg;
+	struct upstream_query	*table[TABLE_SIZE];
+	size_t			 inflight;
+	uint8_t			 rnd[256];	/* getrandom() in bulk */
+	size_t			 rnd_left;
+	uint8_t			 rbuf[DNS_MAX_MSG];
+};
+
+static void	uq_try(struct upstream_query *);
+static void	uq_next_server(struct upstream_query *);
+
+static uint16_t
+random16(struct upstream *up)
+{
+	if (up->rnd_left < 2) {
+		if (getrandom(up->rnd, sizeof(up->rnd), 0) !=
+		    (ssize_t)sizeof(up->rnd))
+			fatal("getrandom");
+		up->rnd_left = sizeof(up->rnd);
+	}
+	up->rnd_left -= 2;
+	return (uint16_t)(up->rnd[up->rnd_left] << 8 |
+	    up->rnd[up->rnd_left + 1]);
+}
+
+struct upstream *
+upstream_new(struct event_base *base, const struct config *cfg,
+    struct counters *ctr, upstream_done_fn done, void *arg)
+{
+	struct upstream *up = calloc(1, sizeof(*up));
+
+	if (up == NULL)
+		return NULL;
+	up->base = base;
+	up->cfg = cfg;
+	up->ctr = ctr;
+	up->done = done;
+	up->arg = arg;
+	return up;
+}
+
+void
+upstream_reconfigure(struct upstream *up, const struct config *cfg)
+{
+	up->cfg = cfg;
+}
+
+size_t
+upstream_inflight(const struct upstream *up)
+{
+	return up->inflight;
+}
+
+static struct upstream_query **
+table_slot(struct upstream *up, const struct cache_key *key)
+{
+	struct upstream_query **pp = &up->table[key->hash % TABLE_SIZE];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext)
+		if ((*pp)->key.len == key->len &&
+		    memcmp((*pp)->key.data, key->data, key->len) == 0)
+			break;
+	return pp;
+}
+
+/* Close whatever transport the current try uses. */
+static void
+uq_close_transport(struct upstream_query *uq)
+{
+	if (uq->ev) {
+		event_free(uq->ev);
+		uq->ev = NULL;
+	}
+	if (uq->fd != -1) {
+		close(uq->fd);
+		uq->fd = -1;
+	}
+	if (uq->bev) {
+		bufferevent_free(uq->bev);
+		uq->bev = NULL;
+	}
+}
+
+/* The one exit of every upstream query. */
+static void
+uq_finish(struct upstream_query *uq, uint8_t *reply, size_t len,
+    struct dns_reply *r)
+{
+	struct upstream *up = uq->up;
+	struct upstream_query **pp = table_slot(up, &uq->key);
+
+	uq_close_transport(uq);
+	if (*pp == uq)
+		*pp = uq->hnext;
+	up->inflight--;
+	up->done(up->arg, &uq->key, reply, len, r, &uq->waiters);
+	/* The callee answered every waiter; any left are detached. */
+	struct upstream_waiter *w;
+	while ((w = TAILQ_FIRST(&uq->waiters)) != NULL) {
+		TAILQ_REMOVE(&uq->waiters, w, entry);
+		w->uq = NULL;
+	}
+	free(uq);
+}
+
+/* Bind a fresh UDP socket to a random port (RFC 5452 section 9.2). */
+static int
+udp_socket_random(struct upstream *up, int family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -1;
+	for (int i = 0; i < PORT_TRIES; i++) {
+		struct sockaddr_storage ss = { .ss_family = family };
+		in_port_t port = htons(1024 + random16(up) % (65536 - 1024));
+		socklen_t len;
+		if (family == AF_INET) {
+			((struct sockaddr_in *)&ss)->sin_port = port;
+			len = sizeof(struct sockaddr_in);
+		} else {
+			((struct sockaddr_in6 *)&ss)->sin6_port = port;
+			len = sizeof(struct sockaddr_in6);
+		}
+		if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+			return fd;
+	}
+	return fd;	/* every try was taken: the kernel picks at send */
+}
+
+/* Is this datagram the answer to uq? Forgeries are counted and ignored. */
+static bool
+reply_matches(struct upstream_query *uq, const struct sockaddr *from,
+    const uint8_t *pkt, size_t len, struct dns_reply *r)
+{
+	if (!netaddr_equal(from, (struct sockaddr *)&uq->addr.ss) ||
+	    dnsmsg_parse_reply(pkt, len, r) < 0 || r->id != uq->id ||
+	    r->qtype != uq->qtype || r->qclass != uq->qclass ||
+	    r->qname_len != uq->lname_len ||
+	    memcmp(r->qname, uq->lname, uq->lname_len) != 0) {
+		uq->up->ctr->forged_replies++;
+		return false;
+	}
+	return true;
+}
+
+static void	uq_try_tcp(struct upstream_query *);
+
+/* Decide what a matching reply means: an answer, TCP, or the next server. */
+static void
+uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
+    struct dns_reply *r, bool over_tcp)
+{
+	if (r->tc) {
+		if (over_tcp) {
+			uq_next_server(uq);
+			return;
+		}
+		uq->up->ctr->upstream_tcp++;
+		uq_try_tcp(uq);
+		return;
+	}
+	if (r->rcode == DNS_RCODE_SERVFAIL || r->rcode == DNS_RCODE_REFUSED ||
+	    r->rcode == DNS_RCODE_NOTIMP || r->rcode == DNS_RCODE_FORMERR) {
+		uq->up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
+	uq_finish(uq, pkt, len, r);
+}
+
+static void
+udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_query *uq = arg;
+	struct upstream *up = uq->up;
+	struct dns_reply r;
+
+	if (what & EV_TIMEOUT) {
+		up->ctr->upstream_timeouts++;
+		uq_next_server(uq);
+		return;
+	}
+	/* Bounded: a flood of forgeries cannot keep us in this loop. */
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(fd, up->rbuf, sizeof(up->rbuf), 0,
+		    (struct sockaddr *)&from, &flen);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* ICMP unreachable surfaces here: try the next one. */
+			up->ctr->upstream_errors++;
+			uq_next_server(uq);
+			return;
+		}
+		if (reply_matches(uq, (struct sockaddr *)&from, up->rbuf,
+		    (size_t)n, &r)) {
+			uq_take_reply(uq, up->rbuf, (size_t)n, &r, false);
+			return;
+		}
+	}
+}
+
+static void
+uq_try_udp(struct upstream_query *uq)
+{
+	struct upstream *up = uq->up;
+	struct timeval tv = {
+		up->cfg->upstream_timeout_ms / 1000,
+		(up->cfg->upstream_timeout_ms % 1000) * 1000
+	};
+
+	uq->fd = udp_socket_random(up, uq->addr.ss.ss_family);
+	if (uq->fd == -1) {
+		log_warn("upstream socket");
+		up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
+	if (sendto(uq->fd, uq->qbuf, uq->qlen, 0,
+	    (struct sockaddr *)&uq->addr.ss, uq->addr.len) == -1) {
+		up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
+	up->ctr->upstream_queries++;
+	uq->ev = event_new(up->base, uq->fd, EV_READ | EV_PERSIST, udp_read_cb,
+	    uq);
+	if (uq->ev == NULL || event_add(uq->ev, &tv) == -1) {
+		uq_next_server(uq);
+		return;
+	}
+}
+
+static void
+tcp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_query *uq = arg;
+	struct upstream *up = uq->up;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t lenbuf[2];
+	struct dns_reply r;
+
+	if (evbuffer_copyout(in, lenbuf, 2) < 2)
+		return;
+	size_t mlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
+	if (evbuffer_get_length(in) < 2 + mlen)
+		return;
+	evbuffer_drain(in, 2);
+	evbuffer_remove(in, up->rbuf, mlen);
+	if (!reply_matches(uq, (struct sockaddr *)&uq->addr.ss, up->rbuf,
+	    mlen, &r)) {
+		uq_next_server(uq);
+		return;
+	}
+	uq_take_reply(uq, up->rbuf, mlen, &r, true);
+}
+
+static void
+tcp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream_query *uq = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_TIMEOUT)
+		uq->up->ctr->upstream_timeouts++;
+	else
+		uq->up->ctr->upstream_errors++;	/* closed mid-answer, refused */
+	uq_next_server(uq);
+}
+
+static void
+uq_try_tcp(struct upstream_query *uq)
+{
+	struct upstream *up = uq->up;
+	struct timeval tv = {
+		up->cfg->upstream_timeout_ms / 1000,
+		(up->cfg->upstream_timeout_ms % 1000) * 1000
+	};
+	uint8_t lenbuf[2] = { uq->qlen >> 8, uq->qlen & 0xff };
+
+	uq_close_transport(uq);
+	uq->bev = bufferevent_socket_new(up->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (uq->bev == NULL) {
+		uq_next_server(uq);
+		return;
+	}
+	bufferevent_setcb(uq->bev, tcp_read_cb, NULL, tcp_event_cb, uq);
+	bufferevent_set_timeouts(uq->bev, &tv, &tv);
+	bufferevent_write(uq->bev, lenbuf, 2);
+	bufferevent_write(uq->bev, uq->qbuf, uq->qlen);
+	bufferevent_enable(uq->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(uq->bev, (struct sockaddr *)&uq->addr.ss,
+	    (int)uq->addr.len) == -1) {
+		up->ctr->upstream_errors++;
+		/* The bufferevent is freed in uq_next_server(). */
+		uq_next_server(uq);
+		return;
+	}
+	up->ctr->upstream_queries++;
+}
+
+/* Start a try at uq->server: a new ID, a new port, the same question. */
+static void
+uq_try(struct upstream_query *uq)
+{
+	struct upstream *up = uq->up;
+
+	uq->addr = up->cfg->upstreams[uq->server].addr;
+	uq->id = random16(up);
+	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
+	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);
+	uq_try_udp(uq);
+}
+
+static void
+uq_next_server(struct upstream_query *uq)
+{
+	uq_close_transport(uq);
+	if (++uq->server >= uq->up->cfg->nupstreams) {
+		uq_finish(uq, NULL, 0, NULL);
+		return;
+	}
+	uq_try(uq);
+}
+
+int
+upstream_submit(struct upstream *up, const struct cache_key *key,
+    const uint8_t *lname, size_t lname_len, uint16_t qtype, uint16_t qclass,
+    bool do_bit, bool cd, struct upstream_waiter *w)
+{
+	struct upstream_query **pp = table_slot(up, key);
+	struct upstream_query *uq = *pp;
+
+	if (uq != NULL) {
+		if (uq->nwaiters >= up->cfg->server.max_waiters)
+			return -1;
+		TAILQ_INSERT_TAIL(&uq->waiters, w, entry);
+		uq->nwaiters++;
+		w->uq = uq;
+		up->ctr->merged++;
+		return 0;
+	}
+	if (up->inflight >= up->cfg->server.max_outstanding ||
+	    up->cfg->nupstreams == 0)
+		return -1;
+	if ((uq = calloc(1, sizeof(*uq))) == NULL)
+		return -1;
+	uq->up = up;
+	uq->fd = -1;
+	TAILQ_INIT(&uq->waiters);
+	uq->key = *key;
+	memcpy(uq->lname, lname, lname_len);
+	uq->lname_len = (uint8_t)lname_len;
+	uq->qtype = qtype;
+	uq->qclass = qclass;
+	uq->do_bit = do_bit;
+	uq->cd = cd;
+	TAILQ_INSERT_TAIL(&uq->waiters, w, entry);
+	uq->nwaiters = 1;
+	w->uq = uq;
+	uq->hnext = *pp;
+	*pp = uq;
+	up->inflight++;
+	uq_try(uq);
+	return 0;
+}
+
+void
+upstream_cancel(struct upstream_waiter *w)
+{
+	struct upstream_query *uq = w->uq;
+
+	if (uq == NULL)
+		return;
+	/* The query goes on: its answer still fills the cache. */
+	TAILQ_REMOVE(&uq->waiters, w, entry);
+	uq->nwaiters--;
+	w->uq = NULL;
+}
+
+void
+upstream_free(struct upstream *up)
+{
+	if (up == NULL)
+		return;
+	for (size_t i = 0; i < TABLE_SIZE; i++)
+		while (up->table[i] != NULL)
+			uq_finish(up->table[i], NULL, 0, NULL);
+	free(up);
+}

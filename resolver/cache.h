@@ -1,0 +1,89 @@
+/*
+ * cache: answers kept in wire format, ready to copy. A hit costs a hash
+ * probe and a memcpy; the caller patches ID, question case and EDNS
+ * (dnsmsg_finalize()). TTLs count down from the time an answer was stored;
+ * negative answers are kept per RFC 2308 for the SOA's negative TTL. The
+ * least recently used entry goes first when max_entries or max_bytes would
+ * be exceeded.
+ */
+#ifndef DNSWARDEN_CACHE_H
+#define DNSWARDEN_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnsmsg.h"
+
+/* Lower-case name, type, class, and the DO and CD bits. */
+struct cache_key {
+	uint32_t	hash;
+	uint16_t	len;
+	uint8_t		data[DNS_MAX_NAME + 5];
+};
+
+struct cache_limits {
+	unsigned	max_entries;	/* 0: cache nothing */
+	size_t		max_bytes;
+	uint32_t	max_ttl;
+	uint32_t	max_negative_ttl;
+};
+
+struct cache;
+struct cache_entry;
+
+/* A new empty cache; hash_seed should be random. NULL if out of memory. */
+struct cache	*cache_new(const struct cache_limits *lim, uint64_t hash_seed);
+
+/* Change the limits (a reload); evicts at once if they shrank. */
+void		 cache_set_limits(struct cache *c, const struct cache_limits *lim);
+
+/* Release c and every entry. NULL is fine. */
+void		 cache_free(struct cache *c);
+
+/* Fill key from a query's lower-case name, type, class and bits. */
+void		 cache_key_make(const struct cache *c, struct cache_key *key,
+		    const uint8_t *lname, size_t lname_len, uint16_t qtype,
+		    uint16_t qclass, bool do_bit, bool cd);
+
+/*
+ * Store a canonical reply (dnsmsg_canonicalize()) described by r under key,
+ * replacing any entry there. Replies that must not be cached (TTL 0,
+ * SERVFAIL, negative without SOA, truncated) are ignored. Returns true if
+ * stored.
+ */
+bool		 cache_insert(struct cache *c, const struct cache_key *key,
+		    const uint8_t *pkt, size_t len, const struct dns_reply *r,
+		    uint64_t now_ms);
+
+/*
+ * The live entry for key, marked as recently used; NULL if there is none
+ * or it expired (an expired entry is removed). The entry stays valid until
+ * the next call that changes c.
+ */
+const struct cache_entry *cache_lookup(struct cache *c,
+		    const struct cache_key *key, uint64_t now_ms);
+
+/*
+ * Copy the entry's reply into out with every TTL lowered by the whole
+ * seconds it has been stored. Returns the length, 0 if cap is too small.
+ */
+size_t		 cache_entry_copy(const struct cache_entry *e, uint64_t now_ms,
+		    uint8_t *out, size_t cap);
+
+/*
+ * The i-th CNAME/DNAME target of the answer (lower-case wire format), for
+ * checking it against the blocklist of the moment. Returns its length, 0
+ * when there is no i-th target.
+ */
+size_t		 cache_entry_cname(const struct cache_entry *e, size_t i,
+		    const uint8_t **name);
+
+/* Number of entries and bytes held. */
+size_t		 cache_count(const struct cache *c);
+size_t		 cache_bytes(const struct cache *c);
+
+/* Entries evicted so far to make room. */
+uint64_t	 cache_evictions(const struct cache *c);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * testpkt: building test messages with ldns, for the unit tests of the
+ * wire-format code (an independent implementation to check ours against).
+ */
+#ifndef DNSWARDEN_TESTPKT_H
+#define DNSWARDEN_TESTPKT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ldns/ldns.h>
+
+/*
+ * A reply to qname/qtype with rcode, answer and authority records given as
+ * zone-file lines (NULL-terminated arrays, either may be NULL), EDNS when
+ * edns. Writes the wire form into out; returns its length.
+ */
+static inline size_t
+testpkt_reply(const char *qname, ldns_rr_type qtype, ldns_pkt_rcode rcode,
+    const char **answer, const char **authority, bool edns, uint8_t *out,
+    size_t cap)
+{
+	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str(qname), qtype,
+	    LDNS_RR_CLASS_IN, LDNS_RD);
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_ra(p, true);
+	ldns_pkt_set_id(p, 4242);
+	ldns_pkt_set_rcode(p, rcode);
+	for (int i = 0; answer && answer[i]; i++) {
+		ldns_rr *rr = NULL;
+		if (ldns_rr_new_frm_str(&rr, answer[i], 0, NULL, NULL) ==
+		    LDNS_STATUS_OK)
+			ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	for (int i = 0; authority && authority[i]; i++) {
+		ldns_rr *rr = NULL;
+		if (ldns_rr_new_frm_str(&rr, authority[i], 0, NULL, NULL) ==
+		    LDNS_STATUS_OK)
+			ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr);
+	}
+	if (edns)
+		ldns_pkt_set_edns_udp_size(p, 1232);
+	if (ldns_pkt2wire(&wire, p, &len) != LDNS_STATUS_OK || len > cap)
+		len = 0;
+	else
+		memcpy(out, wire, len);
+	free(wire);
+	ldns_pkt_free(p);
+	return len;
+}
+
+/* A query for qname/qtype with id; EDNS (udp size, DO) when edns. */
+static inline size_t
+testpkt_query(const char *qname, ldns_rr_type qtype, uint16_t id, bool edns,
+    bool do_bit, uint8_t *out, size_t cap)
+{
+	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str(qname), qtype,
+	    LDNS_RR_CLASS_IN, LDNS_RD);
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	ldns_pkt_set_id(p, id);
+	if (edns) {
+		ldns_pkt_set_edns_udp_size(p, 4096);
+		ldns_pkt_set_edns_do(p, do_bit);
+	}
+	if (ldns_pkt2wire(&wire, p, &len) != LDNS_STATUS_OK || len > cap)
+		len = 0;
+	else
+		memcpy(out, wire, len);
+	free(wire);
+	ldns_pkt_free(p);
+	return len;
+}
+
+#endif

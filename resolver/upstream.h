@@ -1,0 +1,76 @@
+/*
+ * upstream: forwarding questions to the configured upstream resolvers.
+ * Identical questions in flight are merged into one upstream query with a
+ * list of waiters. Each try uses a fresh UDP socket on a random port and a
+ * random ID (RFC 5452); a reply is taken only when its source address and
+ * port, ID and question all match. Upstreams are tried in order with a
+ * per-try timeout; a truncated reply is retried over TCP.
+ */
+#ifndef DNSWARDEN_UPSTREAM_H
+#define DNSWARDEN_UPSTREAM_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "cache.h"
+#include "config.h"
+#include "counters.h"
+#include "dnsmsg.h"
+
+struct upstream_query;
+
+/* A client waiting for an answer; embedded in the caller's request. */
+struct upstream_waiter {
+	TAILQ_ENTRY(upstream_waiter)	 entry;
+	struct upstream_query		*uq;	/* NULL once delivered */
+};
+TAILQ_HEAD(upstream_waiters, upstream_waiter);
+
+/*
+ * Called once per upstream query when it is over: reply is the validated
+ * upstream reply (r describes it; the callee may change both in place), or
+ * NULL when every upstream failed. The callee must take every waiter off
+ * the list (TAILQ_REMOVE) and answer it.
+ */
+typedef void (*upstream_done_fn)(void *arg, const struct cache_key *key,
+    uint8_t *reply, size_t len, struct dns_reply *r,
+    struct upstream_waiters *waiters);
+
+struct upstream;
+
+/*
+ * A forwarder on base using cfg's upstreams and limits; done is called
+ * with arg for every finished query. NULL if out of memory.
+ */
+struct upstream	*upstream_new(struct event_base *base, const struct config *cfg,
+		    struct counters *ctr, upstream_done_fn done, void *arg);
+
+/* Use a reloaded configuration for the tries that start from now on. */
+void		 upstream_reconfigure(struct upstream *up,
+		    const struct config *cfg);
+
+/*
+ * Ask for key (built from the lower-case lname, qtype, qclass, DO and CD)
+ * on behalf of w. Joins a query in flight for the same key when there is
+ * one. Returns 0, or -1 when over server.max_outstanding or max_waiters
+ * (the caller answers SERVFAIL).
+ */
+int		 upstream_submit(struct upstream *up, const struct cache_key *key,
+		    const uint8_t *lname, size_t lname_len, uint16_t qtype,
+		    uint16_t qclass, bool do_bit, bool cd,
+		    struct upstream_waiter *w);
+
+/* The client behind w went away: take it off its query's list. */
+void		 upstream_cancel(struct upstream_waiter *w);
+
+/* Number of upstream queries in flight. */
+size_t		 upstream_inflight(const struct upstream *up);
+
+/* Stop every query in flight (their waiters get the failure callback) and
+ * release up. NULL is fine. */
+void		 upstream_free(struct upstream *up);
+
+#endif

@@ -1,0 +1,30 @@
+# Sourced by the scripts: install the Debian packages they need, once.
+# Usage: deps_install PACKAGE...   (only missing ones are installed)
+
+DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libldns-dev libevent-dev
+libyaml-dev libsqlite3-dev"
+DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
+libclang-rt-14-dev ldnsutils"
+DEPS_BENCH="dnsperf dnsmasq-base unbound linux-perf valgrind"
+
+deps_install() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}" >&2
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	# Package lists may be absent on a fresh machine.
+	$sudo apt-get update -qq >/dev/null
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+	    >/dev/null || { echo "apt-get install failed" >&2; return 1; }
+	# Debian starts the packaged servers on install; the tests and
+	# benchmarks start their own on loopback, so stop those.
+	for svc in nsd unbound dnsmasq; do
+		pkill -x "$svc" 2>/dev/null || true
+	done
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Build dnswarden and run every test: the C unit tests (plain and under
+# AddressSanitizer + UndefinedBehaviorSanitizer), the end-to-end tests
+# against the sanitizer build of the real binary, and a short run of each
+# fuzz target. The last line is "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+deps_install $DEPS_BUILD $DEPS_TEST || exit 1
+
+passed=0
+failed=0
+logdir=$(mktemp -d /tmp/dnswarden-test.XXXXXX)
+
+count() {	# count NAME STATUS
+	if [ "$2" -eq 0 ]; then
+		passed=$((passed + 1)); echo "PASS $1"
+	else
+		failed=$((failed + 1)); echo "FAIL $1"
+	fi
+}
+
+# meson test results, one per unit test binary.
+meson_tests() {	# meson_tests BUILDDIR LABEL
+	meson test -C "$1" --print-errorlogs --num-processes 2 \
+	    >"$logdir/$2.log" 2>&1
+	local rc=$?
+	/usr/bin/python3 - "$1/meson-logs/testlog.json" "$2" <<'PY' || rc=1
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    good = t["result"] in ("OK", "EXPECTEDFAIL")
+    print(("PASS " if good else "FAIL ") + sys.argv[2] + "/" + t["name"])
+    ok += good; bad += not good
+open("/tmp/.dw-meson-count", "w").write(f"{ok} {bad}\n")
+PY
+	read -r ok bad </tmp/.dw-meson-count
+	passed=$((passed + ok)); failed=$((failed + bad))
+	[ "$rc" -ne 0 ] && sed -n '/^=\+ [0-9]*\/[0-9]* =\+/,$p' \
+	    "$logdir/$2.log" | tail -60
+}
+
+setup() {	# setup BUILDDIR MESON-ARGS...
+	local dir=$1; shift
+	if [ -d "$dir" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi || return 1
+	ninja -C "$dir" >"$logdir/build-$dir.log" 2>&1 ||
+	    { tail -40 "$logdir/build-$dir.log"; return 1; }
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# 1. The plain build, warnings as errors.
+if setup build-test -Dwerror=true; then
+	count build 0
+	meson_tests build-test unit
+else
+	count build 1
+fi
+
+# 2. The sanitizer build: unit tests and the end-to-end suite.
+if setup build-test-asan -Dwerror=true -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dbuildtype=debug; then
+	count build-asan 0
+	meson_tests build-test-asan asan
+	DNSWARDEN_BIN=$PWD/build-test-asan/resolver/dnswarden \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e \
+	    --junitxml="$logdir/e2e.xml" >"$logdir/e2e.log" 2>&1
+	rc=$?
+	tail -30 "$logdir/e2e.log"
+	read -r ok bad < <(/usr/bin/python3 - "$logdir/e2e.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    r = ET.parse(sys.argv[1]).getroot()
+    s = r if r.tag == "testsuite" else r.find("testsuite")
+    t, f, e, sk = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+    # A skipped test is not a pass.
+    print(t - f - e - sk, f + e + sk)
+except Exception:
+    print(0, 1)
+PY
+)
+	passed=$((passed + ok)); failed=$((failed + bad))
+	[ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && failed=$((failed + 1))
+else
+	count build-asan 1
+fi
+
+# 3. Fuzzing: each target for a short while under the sanitizers.
+if [ -x tests/fuzz/run-all.sh ]; then
+	tests/fuzz/run-all.sh "${FUZZ_SECONDS:-20}" >"$logdir/fuzz.log" 2>&1
+	while read -r line; do
+		case "$line" in
+		"PASS "*) passed=$((passed + 1)); echo "$line" ;;
+		"FAIL "*) failed=$((failed + 1)); echo "$line" ;;
+		esac
+	done <"$logdir/fuzz.log"
+fi
+
+echo "logs: $logdir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -61,18 +61,19 @@ config_oom(struct config_parse *cp, const yaml_node_t *n)
 	yamlutil_error(cp->d, cp->file, n, "out of memory");
 }
 
-/* Grow *arr by one element of size elem; returns the new slot or NULL. */
+/*
+ * arr (n elements of size elem) with one more, zeroed, element at the end;
+ * NULL, with arr untouched, when out of memory.
+ */
 static void *
-config_push(void *arr, size_t *n, size_t elem)
+config_grow(void *arr, size_t n, size_t elem)
 {
-	void	**p = arr;
-	char	 *grown;
+	char	*grown;
 
-	if ((grown = reallocarray(*p, *n + 1, elem)) == NULL)
+	if ((grown = reallocarray(arr, n + 1, elem)) == NULL)
 		return NULL;
-	*p = grown;
-	memset(grown + *n * elem, 0, elem);
-	return grown + (*n)++ * elem;
+	memset(grown + n * elem, 0, elem);
+	return grown;
 }
 
 static yaml_node_t *
@@ -154,10 +155,14 @@ key_string(struct config_parse *cp, const struct config_key *k,
 
 	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
 		return;
-	if (strlen(s) < (k->min ? k->min : 1)) {
+	if (s[0] == '\0') {
+		yamlutil_error(cp->d, cp->file, v, "%s must not be empty",
+		    k->name);
+		return;
+	}
+	if (strlen(s) < k->min) {
 		yamlutil_error(cp->d, cp->file, v,
-		    "%s must be at least %llu characters long", k->name,
-		    k->min ? k->min : 1);
+		    "%s must be at least %llu characters long", k->name, k->min);
 		return;
 	}
 	if ((copy = strdup(s)) == NULL) {
@@ -235,11 +240,13 @@ config_listen_add(struct config_parse *cp, yaml_node_t *item)
 			return;
 		}
 	}
-	if ((l = config_push(&cfg->server.listen, &cfg->server.nlisten,
+	if ((l = config_grow(cfg->server.listen, cfg->server.nlisten,
 	    sizeof(*l))) == NULL) {
 		config_oom(cp, item);
 		return;
 	}
+	cfg->server.listen = l;
+	l += cfg->server.nlisten++;
 	l->addr = na;
 	snprintf(l->text, sizeof(l->text), "%s", s);
 }
@@ -261,33 +268,44 @@ key_listen(struct config_parse *cp, const struct config_key *k,
 		config_listen_add(cp, config_list_item(cp, v, i));
 }
 
+/* A network at node n; "10.1.2.3/8" works but is probably a typo. */
+static int
+config_cidr_parse(struct config_parse *cp, yaml_node_t *n, struct cidr *c)
+{
+	const char	*s, *why;
+	char		 text[64];
+	bool		 hostbits;
+
+	if (yamlutil_get_string(cp->d, cp->file, n, &s) == -1)
+		return -1;
+	if (cidr_parse_hostbits(s, c, &hostbits, &why) == -1) {
+		yamlutil_error(cp->d, cp->file, n, "bad network \"%s\": %s",
+		    s, why);
+		return -1;
+	}
+	if (hostbits) {
+		cidr_format(c, text, sizeof(text));
+		yamlutil_warn(cp->d, cp->file, n,
+		    "\"%s\" has host bits set; using %s", s, text);
+	}
+	return 0;
+}
+
 static void
 config_allow_add(struct config_parse *cp, yaml_node_t *item)
 {
 	struct config	*cfg = cp->cfg;
 	struct cidr	 c, *slot;
-	const char	*s, *why;
-	char		 text[64];
-	bool		 hostbits;
 
-	if (yamlutil_get_string(cp->d, cp->file, item, &s) == -1)
+	if (config_cidr_parse(cp, item, &c) == -1)
 		return;
-	if (cidr_parse_hostbits(s, &c, &hostbits, &why) == -1) {
-		yamlutil_error(cp->d, cp->file, item, "bad network \"%s\": %s",
-		    s, why);
-		return;
-	}
-	if (hostbits) {
-		cidr_format(&c, text, sizeof(text));
-		yamlutil_warn(cp->d, cp->file, item,
-		    "\"%s\" has host bits set; using %s", s, text);
-	}
-	if ((slot = config_push(&cfg->server.allow, &cfg->server.nallow,
+	if ((slot = config_grow(cfg->server.allow, cfg->server.nallow,
 	    sizeof(*slot))) == NULL) {
 		config_oom(cp, item);
 		return;
 	}
-	*slot = c;
+	cfg->server.allow = slot;
+	slot[cfg->server.nallow++] = c;
 }
 
 static void
@@ -327,11 +345,13 @@ config_upstream_add(struct config_parse *cp, yaml_node_t *item,
 			return 0;
 		}
 	}
-	if ((u = config_push(&cfg->upstreams, &cfg->nupstreams,
+	if ((u = config_grow(cfg->upstreams, cfg->nupstreams,
 	    sizeof(*u))) == NULL) {
 		config_oom(cp, item);
 		return -1;
 	}
+	cfg->upstreams = u;
+	u += cfg->nupstreams++;
 	u->addr = *na;
 	memcpy(u->text, text, sizeof(u->text));
 	return 1;
@@ -427,13 +447,14 @@ config_file_add(struct config_parse *cp, yaml_node_t *item)
 			return;
 		}
 	}
-	if ((slot = config_push(&cfg->blocklist.files, &cfg->blocklist.nfiles,
+	if ((slot = config_grow(cfg->blocklist.files, cfg->blocklist.nfiles,
 	    sizeof(*slot))) == NULL) {
 		free(path);
 		config_oom(cp, item);
 		return;
 	}
-	*slot = path;
+	cfg->blocklist.files = slot;
+	slot[cfg->blocklist.nfiles++] = path;
 }
 
 static void
@@ -510,17 +531,12 @@ static bool
 config_client_field(struct config_parse *cp, const char *key,
     yaml_node_t *v, struct config_client *c)
 {
-	const char	*s, *why;
+	const char	*s;
 
+	if (strcmp(key, "network") == 0)
+		return config_cidr_parse(cp, v, &c->net) == 0;
 	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
 		return false;
-	if (strcmp(key, "network") == 0) {
-		if (cidr_parse(s, &c->net, &why) == 0)
-			return true;
-		yamlutil_error(cp->d, cp->file, v, "bad network \"%s\": %s",
-		    s, why);
-		return false;
-	}
 	if ((c->name = strdup(s)) == NULL) {
 		config_oom(cp, v);
 		return false;
@@ -528,10 +544,28 @@ config_client_field(struct config_parse *cp, const char *key,
 	return true;
 }
 
+/* Takes over c->name. */
+static void
+config_client_add(struct config_parse *cp, yaml_node_t *item,
+    struct config_client *c)
+{
+	struct config		*cfg = cp->cfg;
+	struct config_client	*slot;
+
+	if ((slot = config_grow(cfg->clients, cfg->nclients,
+	    sizeof(*slot))) == NULL) {
+		free(c->name);
+		config_oom(cp, item);
+		return;
+	}
+	cfg->clients = slot;
+	slot[cfg->nclients++] = *c;
+}
+
 static void
 config_client_parse(struct config_parse *cp, yaml_node_t *item)
 {
-	struct config_client	 c = { .name = NULL }, *slot;
+	struct config_client	 c = { .name = NULL };
 	yaml_node_pair_t	*p;
 	yaml_node_t		*kn;
 	const char		*key;
@@ -564,13 +598,10 @@ config_client_parse(struct config_parse *cp, yaml_node_t *item)
 	if (!seen_name)
 		yamlutil_error(cp->d, cp->file, item,
 		    "clients entry has no \"name\"");
-	if (!ok || !seen_net || !seen_name ||
-	    (slot = config_push(&cp->cfg->clients, &cp->cfg->nclients,
-	    sizeof(*slot))) == NULL) {
+	if (ok && seen_net && seen_name)
+		config_client_add(cp, item, &c);
+	else
 		free(c.name);
-		return;
-	}
-	*slot = c;
 }
 
 static void

@@ -25,8 +25,13 @@ yamlutil_syntax_error(struct diag *d, const char *name,
 		break;
 	case YAML_READER_ERROR:
 		/* The reader has no line yet, only a byte offset. */
-		diag_error(d, name, 0, 0, "%s at byte offset %zu", problem,
-		    p->problem_offset);
+		if (p->problem_value != -1)
+			diag_error(d, name, 0, 0, "%s (#%X) at byte offset %zu",
+			    problem, (unsigned)p->problem_value,
+			    p->problem_offset);
+		else
+			diag_error(d, name, 0, 0, "%s at byte offset %zu",
+			    problem, p->problem_offset);
 		break;
 	default:
 		if (p->context != NULL)

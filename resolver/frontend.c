@@ -18,9 +18,10 @@
 #include "frontend.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "udpio.h"
 #include "upstream.h"
 
-#define UDP_BATCH		64	/* datagrams read per wakeup */
+#define UDP_ROUNDS		4	/* recvmmsg batches per wakeup */
 #define TCP_OUT_HIGH		(256 * 1024)	/* stop reading above this */
 
 #define container_of(p, type, member) \
@@ -34,6 +35,7 @@ struct client {
 	int			 fd;		/* UDP socket */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
+	struct udpio_dst	 dst;		/* UDP: answer from here */
 	struct tcp_conn		*conn;		/* TCP connection */
 };
 
@@ -61,6 +63,7 @@ struct tcp_conn {
 struct listener {
 	struct frontend		*fe;
 	struct config_listen	 addr;
+	bool			 wildcard;	/* bound to 0.0.0.0 or :: */
 	int			 udp_fd;
 	struct event		*udp_ev;
 	struct evconnlistener	*tcp;
@@ -80,6 +83,8 @@ struct frontend {
 	size_t			 nlisteners;
 	TAILQ_HEAD(, tcp_conn)	 conns;
 	unsigned		 nconns;
+	bool			 udp_batching;	/* answers go to io's queue */
+	struct udpio		*io;
 	uint8_t			 in[DNS_MAX_MSG];
 	uint8_t			 tmp[DNS_MAX_MSG];
 	uint8_t			 out[DNS_MAX_MSG + 512];
@@ -145,11 +150,13 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->ctr = ctr;
 	TAILQ_INIT(&fe->conns);
 	arc4random_buf(&seed, sizeof(seed));
+	fe->io = calloc(1, sizeof(*fe->io));
 	fe->cache = cache_new(&lim, seed);
 	fe->up = upstream_new(base, cfg, ctr, upstream_done_cb, fe);
 	fe->rl = ratelimit_new(cfg->server.rate_limit_qps,
 	    cfg->server.rate_limit_burst, seed);
-	if (fe->cache == NULL || fe->up == NULL || fe->rl == NULL) {
+	if (fe->io == NULL || fe->cache == NULL || fe->up == NULL ||
+	    fe->rl == NULL) {
 		frontend_free(fe);
 		return NULL;
 	}
@@ -179,8 +186,12 @@ client_send(struct frontend *fe, const struct client *cl, const uint8_t *pkt,
 		tcp_send(cl->conn, pkt, len);
 		return;
 	}
-	if (sendto(cl->fd, pkt, len, 0, (const struct sockaddr *)&cl->peer,
-	    cl->peerlen) == -1)
+	int r = fe->udp_batching ?
+	    udpio_queue(fe->io, cl->fd, pkt, len,
+	    (const struct sockaddr *)&cl->peer, cl->peerlen, &cl->dst) :
+	    udpio_send(cl->fd, pkt, len, (const struct sockaddr *)&cl->peer,
+	    cl->peerlen, &cl->dst);
+	if (r == -1)
 		fe->ctr->dropped++;	/* socket buffer full: like a lost packet */
 }
 
@@ -459,20 +470,32 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct listener *l = arg;
 	struct frontend *fe = l->fe;
 	struct client cl = { .transport = TRANSPORT_UDP, .fd = fd };
+	size_t n = UDPIO_BATCH;
 
-	for (int i = 0; i < UDP_BATCH; i++) {
-		cl.peerlen = sizeof(cl.peer);
-		ssize_t n = recvfrom(fd, fe->in, sizeof(fe->in), 0,
-		    (struct sockaddr *)&cl.peer, &cl.peerlen);
-		if (n < 0)
-			return;		/* EAGAIN, or an ICMP error: nothing */
-		fe->ctr->queries_udp++;
-		if (!ratelimit_allow(fe->rl, (struct sockaddr *)&cl.peer,
-		    now_ms_monotonic())) {
-			fe->ctr->ratelimited++;
-			continue;
+	/* A few batches, then back to the loop so TCP and timers run too. */
+	for (int round = 0; round < UDP_ROUNDS && n == UDPIO_BATCH; round++) {
+		n = udpio_recv(fe->io, fd);
+		uint64_t now = now_ms_monotonic();
+		fe->udp_batching = true;
+		for (size_t i = 0; i < n; i++) {
+			struct udpio_msg *m = &fe->io->in[i];
+			fe->ctr->queries_udp++;
+			if (m->truncated) {
+				fe->ctr->dropped++;
+				continue;
+			}
+			if (!ratelimit_allow(fe->rl,
+			    (struct sockaddr *)&m->peer, now)) {
+				fe->ctr->ratelimited++;
+				continue;
+			}
+			memcpy(&cl.peer, &m->peer, m->peerlen);
+			cl.peerlen = m->peerlen;
+			cl.dst = m->dst;
+			query_process(fe, &cl, m->buf, m->len);
 		}
-		query_process(fe, &cl, fe->in, (size_t)n);
+		fe->udp_batching = false;
+		fe->ctr->dropped += udpio_flush(fe->io);
 	}
 }
 
@@ -661,6 +684,9 @@ listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 		log_warn("bind udp %s", l->addr.text);
 		return -1;
 	}
+	if (l->wildcard &&
+	    udpio_want_dst(l->udp_fd, l->addr.addr.ss.ss_family) == -1)
+		log_warn("IP_PKTINFO on %s", l->addr.text);
 	l->udp_ev = event_new(fe->base, l->udp_fd, EV_READ | EV_PERSIST,
 	    udp_read_cb, l);
 	if (l->udp_ev == NULL || event_add(l->udp_ev, NULL) == -1)
@@ -681,6 +707,16 @@ listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 	return l->resume_ev ? 0 : -1;
 }
 
+static bool
+is_wildcard(const struct netaddr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
 int
 frontend_listen(struct frontend *fe, bool reuseport)
 {
@@ -692,6 +728,7 @@ frontend_listen(struct frontend *fe, bool reuseport)
 	for (size_t i = 0; i < cfg->server.nlisten; i++) {
 		struct listener *l = &fe->listeners[i];
 		l->addr = cfg->server.listen[i];
+		l->wildcard = is_wildcard(&l->addr.addr);
 		l->udp_fd = -1;
 		fe->nlisteners++;
 		if (listener_open(fe, l, reuseport) == -1)
@@ -760,5 +797,6 @@ frontend_free(struct frontend *fe)
 	free(fe->listeners);
 	cache_free(fe->cache);
 	ratelimit_free(fe->rl);
+	free(fe->io);
 	free(fe);
 }

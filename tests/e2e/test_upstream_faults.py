@@ -1,0 +1,84 @@
+"""An upstream that misbehaves never crashes dnswarden or leaves a client
+unanswered: the client gets SERVFAIL or, when another upstream works, the
+correct answer, within a bounded time."""
+
+import time
+
+import dns.flags
+import dns.rcode
+import pytest
+
+from harness import rdata_of
+
+GARBAGE = ["junk", "idjunk", "short", "badcount", "loop"]
+
+
+def _answer_later_works(dw, fake):
+    fake.mode_normal()
+    r = dw.query("multi.fake.test", timeout=3)
+    assert rdata_of(r, "A") == {"192.0.2.11", "192.0.2.12", "192.0.2.13"}
+
+
+@pytest.mark.parametrize("kind", GARBAGE)
+def test_garbage_reply_servfail(fake_upstream, dnswarden, kind):
+    fake_upstream.mode_garbage(kind)
+    dw = dnswarden([fake_upstream], timeout_ms=300)
+    t = time.monotonic()
+    r = dw.query("www.fake.test", timeout=5)
+    assert r.rcode() == dns.rcode.SERVFAIL, f"answer built from garbage: {r}"
+    assert time.monotonic() - t < 3
+    assert dw.running()
+    _answer_later_works(dw, fake_upstream)
+
+
+@pytest.mark.parametrize("kind", GARBAGE)
+def test_garbage_reply_fails_over(fake_upstream, fake_upstream2, dnswarden, kind):
+    fake_upstream.mode_garbage(kind)
+    dw = dnswarden([fake_upstream, fake_upstream2], timeout_ms=300)
+    t = time.monotonic()
+    r = dw.query("www.fake.test", timeout=5)
+    assert rdata_of(r, "A") == {"192.0.2.1"}
+    assert time.monotonic() - t < 3
+    assert fake_upstream.queries_for("www.fake.test"), "first upstream not tried first"
+
+
+def test_slow_upstream_within_timeout_answers(fake_upstream, dnswarden):
+    fake_upstream.mode_delay(0.15)
+    dw = dnswarden([fake_upstream], timeout_ms=1000)
+    assert rdata_of(dw.query("www.fake.test", timeout=5), "A") == {"192.0.2.1"}
+
+
+def test_slow_upstream_beyond_timeout_servfail_and_late_reply_harmless(fake_upstream,
+                                                                        dnswarden):
+    fake_upstream.mode_delay(1.0)
+    dw = dnswarden([fake_upstream], timeout_ms=300)
+    t = time.monotonic()
+    r = dw.query("www.fake.test", timeout=5)
+    assert r.rcode() == dns.rcode.SERVFAIL
+    assert time.monotonic() - t < 1.0, "waited for the slow upstream past the timeout"
+    time.sleep(1.2)  # the late replies arrive now
+    assert dw.running()
+    _answer_later_works(dw, fake_upstream)
+
+
+def test_tcp_closed_mid_answer(fake_upstream, dnswarden):
+    fake_upstream.mode_tcp_close_mid_answer()
+    dw = dnswarden([fake_upstream], timeout_ms=500)
+    t = time.monotonic()
+    r = dw.query("multi.fake.test", edns=1232, timeout=5)
+    assert r.rcode() == dns.rcode.SERVFAIL
+    assert not r.flags & dns.flags.TC
+    assert time.monotonic() - t < 3
+    assert [q.transport for q in fake_upstream.queries_for("multi.fake.test")][:2] == \
+        ["udp", "tcp"]
+    assert dw.running()
+
+
+def test_tcp_never_answers_after_tc(fake_upstream, dnswarden):
+    fake_upstream.mode_truncate(tcp_plan=lambda q: [])
+    dw = dnswarden([fake_upstream], timeout_ms=300)
+    t = time.monotonic()
+    r = dw.query("multi.fake.test", timeout=5)
+    assert r.rcode() == dns.rcode.SERVFAIL
+    assert time.monotonic() - t < 3
+    assert dw.running()

@@ -1,1 +1,664 @@
-int main(void) { return 0; }
+/*
+ * blocklist_test: loading blocklist files (sites, imports, allow, the
+ * built-in dns-bypass category), the errors and warnings they give with
+ * their file:line:column, and matching names in text and wire format.
+ * Runs in blocklist/ so that testdata/ paths are relative.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "blocklist.h"
+#include "bl_name.h"
+
+static struct blocklist *
+load(const char *path, struct diag *d)
+{
+	diag_init(d);
+	return blocklist_load_file(path, d);
+}
+
+static struct blocklist *
+load_ok(const char *path)
+{
+	struct diag d;
+	struct blocklist *bl = load(path, &d);
+
+	if (bl == NULL || d.errors != 0)
+		fprintf(stderr, "%s", diag_text(&d));
+	CHECK(bl != NULL);
+	diag_free(&d);
+	return bl;
+}
+
+/* Match name as text; returns the result, m filled. */
+static int
+match(const struct blocklist *bl, const char *name, struct blocklist_match *m)
+{
+	return blocklist_match_name(bl, name, m);
+}
+
+/* name in wire format from dotted text (no escapes), into w; its length. */
+static size_t
+wire(const char *name, uint8_t *w)
+{
+	size_t n = 0;
+
+	while (*name != '\0') {
+		size_t l = strcspn(name, ".");
+
+		w[n++] = (uint8_t)l;
+		memcpy(w + n, name, l);
+		n += l;
+		name += l;
+		if (*name == '.')
+			name++;
+	}
+	w[n++] = 0;
+	return n;
+}
+
+static void
+test_subdomains_and_label_boundaries(void)
+{
+	struct blocklist *bl = load_ok("testdata/basic.yaml");
+	struct blocklist_match m;
+
+	if (bl == NULL)
+		return;
+	CHECK_INT(match(bl, "backpage.com", &m), 1);
+	CHECK_STR(m.rule, "backpage.com");
+	CHECK_STR(m.category, "test-sex");
+	CHECK_STR(m.site, "Backpage");
+	CHECK_STR(m.file, "testdata/basic.yaml");
+	CHECK_INT(m.line, 7);
+	CHECK(!m.allowed);
+	CHECK_INT(match(bl, "www.backpage.com", &m), 1);
+	CHECK_STR(m.rule, "backpage.com");
+	CHECK_INT(match(bl, "a.b.c.d.backpage.com", NULL), 1);
+	CHECK_INT(match(bl, "notbackpage.com", &m), 0);
+	CHECK(m.rule == NULL && !m.allowed);
+	CHECK_INT(match(bl, "backpage.com.evil.example", NULL), 0);
+	CHECK_INT(match(bl, "backpage.co", NULL), 0);
+	CHECK_INT(match(bl, "com", NULL), 0);
+	CHECK_INT(match(bl, "ackpage.com", NULL), 0);
+	CHECK_INT(match(bl, "wild.example", NULL), 1);	/* "*." stripped */
+	CHECK_INT(match(bl, "x.wild.example", &m), 1);
+	CHECK_STR(m.rule, "wild.example");
+	CHECK_INT(match(bl, "_under_score.example", NULL), 1);
+	CHECK_INT(match(bl, "www.0-9.example", NULL), 1);
+	CHECK_INT(match(bl, "-odd-.example", NULL), 1);
+	blocklist_free(bl);
+}
+
+static void
+test_case_and_trailing_dot(void)
+{
+	struct blocklist *bl = load_ok("testdata/basic.yaml");
+	struct blocklist_match m;
+
+	if (bl == NULL)
+		return;
+	CHECK_INT(match(bl, "WWW.BackPage.COM.", &m), 1);
+	CHECK_STR(m.rule, "backpage.com");
+	CHECK_INT(match(bl, "mixed.example.org", &m), 1);
+	CHECK_STR(m.rule, "mixed.example.org");	/* stored lower case */
+	CHECK_INT(match(bl, "MIXED.EXAMPLE.ORG.", NULL), 1);
+	CHECK_INT(match(bl, "backpage.com..", NULL), -1);
+	CHECK_INT(match(bl, "", NULL), -1);
+	CHECK_INT(match(bl, ".", NULL), 0);
+	CHECK_INT(match(bl, "a..backpage.com", NULL), -1);
+	blocklist_free(bl);
+}
+
+static void
+test_allow_most_specific_wins(void)
+{
+	struct blocklist *bl = load_ok("testdata/basic.yaml");
+	struct blocklist_match m;
+
+	if (bl == NULL)
+		return;
+	CHECK_INT(match(bl, "x.corp.example", &m), 1);
+	CHECK_STR(m.rule, "corp.example");
+	/* allow a.corp.example under a block of corp.example */
+	CHECK_INT(match(bl, "a.corp.example", &m), 0);
+	CHECK(m.allowed);
+	CHECK_STR(m.rule, "a.corp.example");
+	CHECK(m.category == NULL && m.site == NULL);
+	CHECK_STR(m.file, "testdata/basic.yaml");
+	CHECK_INT(m.line, 16);
+	CHECK_INT(match(bl, "z.a.corp.example", &m), 0);
+	CHECK(m.allowed);
+	/* block b.a.corp.example under the allow of a.corp.example */
+	CHECK_INT(match(bl, "b.a.corp.example", &m), 1);
+	CHECK(!m.allowed);
+	CHECK_STR(m.rule, "b.a.corp.example");
+	CHECK_INT(match(bl, "y.b.a.corp.example", NULL), 1);
+	/* the same name blocked and allowed: the exception wins */
+	CHECK_INT(match(bl, "exact.example", &m), 0);
+	CHECK(m.allowed);
+	CHECK_INT(m.line, 17);
+	CHECK_INT(blocklist_size(bl), 10);
+	blocklist_free(bl);
+}
+
+static void
+test_wire_matching(void)
+{
+	struct blocklist *bl = load_ok("testdata/basic.yaml");
+	struct blocklist_match m;
+	uint8_t w[300];
+	size_t n;
+
+	if (bl == NULL)
+		return;
+	n = wire("www.backpage.com", w);
+	CHECK_INT(blocklist_match_wire(bl, w, n, &m), 1);
+	CHECK_STR(m.rule, "backpage.com");
+	CHECK_STR(m.site, "Backpage");
+	n = wire("WWW.BACKPAGE.COM", w);	/* lowered anyway */
+	CHECK_INT(blocklist_match_wire(bl, w, n, NULL), 1);
+	n = wire("notbackpage.com", w);
+	CHECK_INT(blocklist_match_wire(bl, w, n, &m), 0);
+	CHECK(m.rule == NULL);
+	n = wire("q.a.corp.example", w);
+	CHECK_INT(blocklist_match_wire(bl, w, n, &m), 0);
+	CHECK(m.allowed);
+	CHECK_INT(blocklist_match_wire(bl, (const uint8_t *)"", 1, &m), 0);
+	/* labels no entry can hold still leave their suffixes matchable */
+	memcpy(w, "\003a.b\010backpage\003com\000", 18);
+	CHECK_INT(blocklist_match_wire(bl, w, 18, NULL), 1);
+	memcpy(w, "\002\000x\010backpage\003com\000", 17);
+	CHECK_INT(blocklist_match_wire(bl, w, 17, NULL), 1);
+	memcpy(w, "\010backpage\003c.m\000", 14);
+	CHECK_INT(blocklist_match_wire(bl, w, 14, NULL), 0);
+	/* malformed: no root label, compression pointer, label over 63 */
+	n = wire("www.backpage.com", w);
+	CHECK_INT(blocklist_match_wire(bl, w, n - 1, NULL), 0);
+	memcpy(w, "\003www\300\014", 6);
+	CHECK_INT(blocklist_match_wire(bl, w, 6, &m), 0);
+	CHECK(m.rule == NULL);
+	memset(w, 'a', sizeof(w));
+	w[0] = 64;
+	w[65] = 0;
+	CHECK_INT(blocklist_match_wire(bl, w, 66, NULL), 0);
+	blocklist_free(bl);
+}
+
+static void
+test_punycode_vectors(void)
+{
+	/* RFC 3492 section 7.1 (A), (B), (L), (S) */
+	static const uint32_t a[] = { 0x0644, 0x064A, 0x0647, 0x0645, 0x0627,
+	    0x0628, 0x062A, 0x0643, 0x0644, 0x0645, 0x0648, 0x0634, 0x0639,
+	    0x0631, 0x0628, 0x064A, 0x061F };
+	static const uint32_t b[] = { 0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48,
+	    0x4E0D, 0x8BF4, 0x4E2D, 0x6587 };
+	static const uint32_t l[] = { 0x0033, 0x5E74, 0x0042, 0x7D44, 0x91D1,
+	    0x516B, 0x5148, 0x751F };
+	static const uint32_t s[] = { 0x2D, 0x3E, 0x20, 0x24, 0x31, 0x2E, 0x30,
+	    0x30, 0x20, 0x3C, 0x2D };
+	static const uint32_t bucher[] = { 'b', 0xFC, 'c', 'h', 'e', 'r' };
+	char out[64];
+
+	CHECK_INT(bl_punycode_encode(a, 17, out, sizeof(out)), 22);
+	CHECK_STR(out, "egbpdaj6bu4bxfgehfvwxn");
+	CHECK_INT(bl_punycode_encode(b, 9, out, sizeof(out)), 24);
+	CHECK_STR(out, "ihqwcrb4cv8a8dqg056pqjye");
+	bl_punycode_encode(l, 8, out, sizeof(out));
+	CHECK_STR(out, "3B-ww4c5e180e575a65lsy2b");
+	bl_punycode_encode(s, 11, out, sizeof(out));
+	CHECK_STR(out, "-> $1.00 <--");
+	bl_punycode_encode(bucher, 6, out, sizeof(out));
+	CHECK_STR(out, "bcher-kva");
+	CHECK_INT(bl_punycode_encode(b, 9, out, 10), -1);	/* too small */
+}
+
+static void
+test_idn_entries(void)
+{
+	struct blocklist *bl = load_ok("testdata/idn.yaml");
+	struct blocklist_match m;
+
+	if (bl == NULL)
+		return;
+	CHECK_INT(match(bl, "xn--bcher-kva.example", &m), 1);
+	CHECK_STR(m.rule, "xn--bcher-kva.example");
+	CHECK_STR(m.site, "Bücher");
+	CHECK_INT(match(bl, "www.bücher.example", NULL), 1);
+	CHECK_INT(match(bl, "münchen.example", &m), 1);
+	CHECK_STR(m.rule, "xn--mnchen-3ya.example");
+	/* U+3002 separates labels like '.' (RFC 3490 3.1) */
+	CHECK_INT(match(bl, "xn--fsqu00a.xn--0zwm56d", &m), 1);
+	CHECK_STR(m.rule, "xn--fsqu00a.xn--0zwm56d");
+	CHECK_INT(match(bl, "例子.测试", NULL), 1);
+	/* ASCII letters are lowered first; other characters are not folded */
+	CHECK_INT(match(bl, "xn--bcher-2pa.upper.example", &m), 1);
+	CHECK_STR(m.rule, "xn--bcher-2pa.upper.example");
+	CHECK_INT(match(bl, "bücher.upper.example", NULL), 0);
+	CHECK_INT(match(bl, "\xff.example", NULL), -1);	/* bad UTF-8 */
+	CHECK_INT(match(bl, "b\xc3.example", NULL), -1);	/* truncated */
+	CHECK_INT(match(bl, "\xc0\xae.example", NULL), -1);	/* overlong */
+	blocklist_free(bl);
+}
+
+static void
+test_invalid_entries_are_errors(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/bad-entries.yaml", &d);
+
+	CHECK(bl == NULL);
+	CHECK_INT(d.errors, 8);
+	CHECK_STR(diag_text(&d),
+	    "testdata/bad-entries.yaml:7:13: invalid domain name "
+	    "\"a..b.example\": empty label\n"
+	    "testdata/bad-entries.yaml:8:13: invalid domain name "
+	    "\"spaced name.example\": character 0x20 not allowed\n"
+	    "testdata/bad-entries.yaml:9:13: invalid domain name "
+	    "\"slash/example.com\": character '/' not allowed\n"
+	    "testdata/bad-entries.yaml:10:13: invalid domain name "
+	    "\"port.example:80\": character ':' not allowed\n"
+	    "testdata/bad-entries.yaml:11:13: invalid domain name "
+	    "\"mid.*.example\": a wildcard is only allowed as a leading "
+	    "\"*.\"\n"
+	    "testdata/bad-entries.yaml:12:13: invalid domain name \".\": "
+	    "empty name\n"
+	    "testdata/bad-entries.yaml:13:13: invalid domain name \"aaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example"
+	    "\": label longer than 63 characters\n"
+	    "testdata/bad-entries.yaml:16:5: invalid domain name "
+	    "\".leading.example\": empty label\n");
+	diag_free(&d);
+}
+
+static void
+test_structure_errors(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/bad-structure.yaml", &d);
+	const char *f = "testdata/bad-structure.yaml";
+	char want[2048];
+
+	CHECK(bl == NULL);
+	CHECK_INT(d.errors, 11);
+	snprintf(want, sizeof(want),
+	    "%s:20:1: unknown key \"extra\" in a blocklist with categories: "
+	    "and allow: (expected categories, allow)\n"
+	    "%s:3:5: unknown key \"colour\" in a category (expected name, "
+	    "description, sites, import)\n"
+	    "%s:6:18: expected a list of domain names, found a scalar\n"
+	    "%s:7:9: missing \"name\"\n"
+	    "%s:10:9: unknown key \"url\" in a site (expected name, domains)\n"
+	    "%s:12:17: cannot open testdata/missing.txt: No such file or "
+	    "directory\n"
+	    "%s:13:47: unknown format \"csv\" (expected hosts or domains)\n"
+	    "%s:14:5: expected a category (a mapping), found a scalar\n"
+	    "%s:15:11: empty \"name\"\n"
+	    "%s:18:5: duplicate key \"name\" (first at line 17)\n"
+	    "%s:17:5: warning: category ok has no sites and no import\n"
+	    "%s:19:8: expected a list of domain names, found a mapping\n",
+	    f, f, f, f, f, f, f, f, f, f, f, f);
+	CHECK_STR(diag_text(&d), want);
+	diag_free(&d);
+}
+
+static void
+test_name_limits(void)
+{
+	struct bl_name nm;
+	char name[300], why[BL_WHY_MAX];
+
+	/* 63-byte label fine, 64 not */
+	memset(name, 'a', 63);
+	strcpy(name + 63, ".example");
+	CHECK_INT(bl_name_parse(name, strlen(name), BL_NAME_ENTRY, &nm, why),
+	    0);
+	memset(name, 'a', 64);
+	strcpy(name + 64, ".example");
+	CHECK_INT(bl_name_parse(name, strlen(name), BL_NAME_ENTRY, &nm, why),
+	    -1);
+	/* 253 characters fine (254 with the trailing dot), 254 not */
+	for (int i = 0; i < 253; i++)
+		name[i] = i % 2 ? '.' : 'a';
+	strcpy(name + 253, ".");
+	CHECK_INT(bl_name_parse(name, 254, BL_NAME_ENTRY, &nm, why), 0);
+	CHECK_INT(nm.textlen, 253);
+	CHECK_INT(nm.n, 127);
+	CHECK_INT(bl_name_parse(name, 253, BL_NAME_ENTRY, &nm, why), 0);
+	name[253] = 'a';
+	name[254] = 'a';
+	CHECK_INT(bl_name_parse(name, 255, BL_NAME_ENTRY, &nm, why), -1);
+	CHECK_STR(why, "name longer than 253 characters");
+	/* "*." only in front, and "*" alone is no name */
+	CHECK_INT(bl_name_parse("*.a.example", 11, BL_NAME_ENTRY, &nm, why), 0);
+	CHECK_STR(nm.text, "a.example");
+	CHECK_INT(bl_name_parse("*", 1, BL_NAME_ENTRY, &nm, why), -1);
+	CHECK_INT(bl_name_parse("*.", 2, BL_NAME_ENTRY, &nm, why), -1);
+	CHECK_STR(why, "empty name");
+	CHECK_INT(bl_name_parse("*.*.a", 5, BL_NAME_ENTRY, &nm, why), -1);
+}
+
+static void
+test_imports(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/imports.yaml", &d);
+	struct blocklist_match m;
+	const char *h = "testdata/lists/hosts-list.txt";
+	const char *dl = "testdata/lists/domains-list.txt";
+	char want[2048];
+
+	CHECK(bl != NULL);
+	CHECK_INT(d.errors, 0);
+	CHECK_INT(d.warnings, 8);
+	snprintf(want, sizeof(want),
+	    "%s:9:9: warning: invalid domain name \"bad..example\": empty "
+	    "label; skipped\n"
+	    "%s:10:1: warning: expected an address and names (hosts format); "
+	    "line skipped\n"
+	    "%s:12:1: warning: address without names; line skipped\n"
+	    "%s:6:5: warning: expected one name a line (domains format); "
+	    "line skipped\n"
+	    "%s:7:1: warning: invalid domain name \"with/slash.example\": "
+	    "character '/' not allowed; skipped\n"
+	    "%s:10:1: warning: invalid domain name \"??.example\": invalid "
+	    "UTF-8; skipped\n"
+	    "testdata/imports.yaml:10:19: warning: hosts-two.example is "
+	    "already in category imported (%s:6); kept there\n"
+	    "testdata/imports.yaml:10:38: warning: domains-one.example is "
+	    "already in category imported (%s:3); kept there\n",
+	    h, h, h, dl, dl, dl, h, dl);
+	CHECK_STR(diag_text(&d), want);
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	CHECK_INT(blocklist_size(bl), 11);
+	/* hosts format: several names a line, tabs, "::", comments */
+	CHECK_INT(match(bl, "www.hosts-one.example", &m), 1);
+	CHECK_STR(m.rule, "hosts-one.example");
+	CHECK_STR(m.category, "imported");
+	CHECK(m.site == NULL);
+	CHECK_STR(m.file, h);
+	CHECK_INT(m.line, 5);
+	CHECK_INT(match(bl, "hosts-three.example", &m), 1);
+	CHECK_INT(m.line, 6);
+	CHECK_INT(match(bl, "tab.example", NULL), 1);
+	CHECK_INT(match(bl, "v6.example", NULL), 1);
+	CHECK_INT(match(bl, "good-after-bad.example", NULL), 1);
+	CHECK_INT(match(bl, "under_score.example", NULL), 1);
+	CHECK_INT(match(bl, "junk.example", NULL), 0);
+	CHECK_INT(match(bl, "localhost", NULL), 0);
+	CHECK_INT(match(bl, "ip6-loopback", NULL), 0);
+	CHECK_INT(match(bl, "0.0.0.0", NULL), 0);
+	CHECK_INT(match(bl, "comment", NULL), 0);
+	/* domains format: CRLF, trailing dot, case, "*.", indentation */
+	CHECK_INT(match(bl, "domains-two.example", &m), 1);
+	CHECK_STR(m.file, dl);
+	CHECK_INT(m.line, 4);
+	CHECK_INT(match(bl, "x.wild.domains.example", NULL), 1);
+	CHECK_INT(match(bl, "indented.example", NULL), 1);
+	CHECK_INT(match(bl, "name.example", NULL), 0);
+	/* the first category keeps a name listed in two */
+	CHECK_INT(match(bl, "hosts-two.example", &m), 1);
+	CHECK_STR(m.category, "imported");
+	blocklist_free(bl);
+}
+
+static void
+test_import_warnings_are_capped(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/junk.yaml", &d);
+	const char *last;
+
+	CHECK(bl != NULL);
+	CHECK_INT(d.errors, 0);
+	CHECK_INT(d.warnings, 21);
+	CHECK(strstr(diag_text(&d), "testdata/lists/junk.txt:21:1: warning: "
+	    "invalid domain name \"junk20..example\": empty label; "
+	    "skipped\n") != NULL);
+	CHECK(strstr(diag_text(&d), "junk21..") == NULL);
+	last = strstr(diag_text(&d), "testdata/lists/junk.txt: warning: 5 "
+	    "more warnings not shown\n");
+	CHECK(last != NULL && last[strlen(last) - 1] == '\n' &&
+	    strchr(last, '\n')[1] == '\0');
+	diag_free(&d);
+	if (bl != NULL) {
+		CHECK_INT(match(bl, "fine.example", NULL), 1);
+		CHECK_INT(match(bl, "last.example", NULL), 1);
+	}
+	blocklist_free(bl);
+}
+
+static void
+test_duplicates(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/dup-category.yaml", &d);
+	struct blocklist_match m;
+
+	CHECK(bl != NULL);
+	CHECK_INT(d.errors, 0);
+	CHECK_STR(diag_text(&d), "testdata/dup-category.yaml:11:19: warning: "
+	    "shared.example is already in category first "
+	    "(testdata/dup-category.yaml:5); kept there\n");
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	CHECK_INT(match(bl, "shared.example", &m), 1);
+	CHECK_STR(m.category, "first");
+	CHECK_STR(m.site, "One");
+	CHECK_INT(match(bl, "same.example", &m), 1);
+	CHECK_STR(m.site, "One");
+	CHECK_INT(match(bl, "four.example", &m), 1);
+	CHECK_STR(m.category, "first");
+	CHECK_INT(blocklist_size(bl), 3);
+	blocklist_free(bl);
+}
+
+static struct blocklist *
+load_cfg(const char *file, bool dns_bypass, struct diag *d)
+{
+	char *files[1] = { (char *)file };
+	struct config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.blocklist.files = file ? files : NULL;
+	cfg.blocklist.nfiles = file ? 1 : 0;
+	cfg.blocklist.dns_bypass = dns_bypass;
+	diag_init(d);
+	return blocklist_load(&cfg, d);
+}
+
+static void
+test_dns_bypass_builtin(void)
+{
+	struct diag d;
+	struct blocklist *bl;
+	struct blocklist_match m;
+
+	bl = load_cfg("testdata/basic.yaml", true, &d);
+	CHECK(bl != NULL && d.errors == 0 && d.warnings == 0);
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	CHECK_INT(match(bl, "use-application-dns.net", &m), 1);
+	CHECK_STR(m.category, "dns-bypass");
+	CHECK_STR(m.file, "(built-in)");
+	CHECK_STR(m.site, "Firefox DNS-over-HTTPS canary");
+	CHECK_INT(match(bl, "mask.icloud.com", &m), 1);
+	CHECK_STR(m.site, "iCloud Private Relay");
+	CHECK_INT(match(bl, "mask-h2.icloud.com", &m), 1);
+	CHECK_STR(m.rule, "mask-h2.icloud.com");
+	CHECK_INT(match(bl, "icloud.com", NULL), 0);
+	CHECK_INT(match(bl, "backpage.com", NULL), 1);
+	blocklist_free(bl);
+
+	bl = load_cfg("testdata/basic.yaml", false, &d);
+	CHECK(bl != NULL);
+	diag_free(&d);
+	if (bl != NULL) {
+		CHECK_INT(match(bl, "use-application-dns.net", NULL), 0);
+		CHECK_INT(match(bl, "mask.icloud.com", NULL), 0);
+	}
+	blocklist_free(bl);
+
+	/* an allow entry wins over the built-in like over any entry */
+	bl = load_cfg("testdata/allow-icloud.yaml", true, &d);
+	CHECK(bl != NULL && d.errors == 0);
+	diag_free(&d);
+	if (bl != NULL) {
+		CHECK_INT(match(bl, "mask.icloud.com", &m), 0);
+		CHECK(m.allowed);
+		CHECK_STR(m.file, "testdata/allow-icloud.yaml");
+		CHECK_INT(match(bl, "mask-h2.icloud.com", NULL), 1);
+	}
+	blocklist_free(bl);
+
+	/* ... and the most specific entry still decides */
+	bl = load_cfg("testdata/allow-parent.yaml", true, &d);
+	CHECK(bl != NULL && d.errors == 0);
+	diag_free(&d);
+	if (bl != NULL) {
+		CHECK_INT(match(bl, "www.icloud.com", &m), 0);
+		CHECK(m.allowed);
+		CHECK_INT(match(bl, "mask.icloud.com", NULL), 1);
+	}
+	blocklist_free(bl);
+
+	/* the built-in alone, no files */
+	bl = load_cfg(NULL, true, &d);
+	CHECK(bl != NULL);
+	diag_free(&d);
+	if (bl != NULL)
+		CHECK_INT(blocklist_size(bl), 3);
+	blocklist_free(bl);
+}
+
+static void
+test_load_errors_fail_whole_load(void)
+{
+	struct diag d;
+	struct blocklist *bl;
+
+	bl = load_cfg("testdata/bad-entries.yaml", true, &d);
+	CHECK(bl == NULL);
+	CHECK_INT(d.errors, 8);
+	diag_free(&d);
+	bl = load("testdata/does-not-exist.yaml", &d);
+	CHECK(bl == NULL);
+	CHECK_STR(diag_text(&d), "testdata/does-not-exist.yaml: cannot open: "
+	    "No such file or directory\n");
+	diag_free(&d);
+}
+
+static void
+test_sample_file(void)
+{
+	static const struct {
+		const char *site, *name;
+	} sites[] = {
+		{ "Backpage", "backpage.com" },
+		{ "Craigslist", "craigslist.org" },
+		{ "My Provider Guide", "myproviderguide.com" },
+		{ "Adult Friend Finder", "adultfriendfinder.com" },
+		{ "Find Hot Escorts", "findhotescorts.com" },
+		{ "TNA Board", "tnaboard.com" },
+		{ "Hot Local Escorts", "hotlocalescorts.com" },
+		{ "Naughty Reviews", "naughtyreviews.com" },
+		{ "Erotic Mugshots", "eroticmugshots.com" },
+		{ "Sexy Escorts USA", "sexyescortsusa.com" },
+		{ "Call Me 2nite", "callme2nite.com" },
+		{ "The Erotic Review", "theeroticreview.com" },
+		{ "Friend 4rent", "friend4rent.ca" },
+		{ "Sex Finder", "sexfinder.com" },
+		{ "EroticMP", "eroticmp.com" },
+		{ "RubMaps", "rubmaps.com" },
+	};
+	struct diag d;
+	struct blocklist *bl = load("sample-sites.yaml", &d);
+	struct blocklist_match m;
+	char www[300];
+
+	CHECK(bl != NULL);
+	CHECK_INT(d.errors, 0);
+	CHECK_INT(d.warnings, 0);
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+		snprintf(www, sizeof(www), "www.%s", sites[i].name);
+		CHECK_INT(match(bl, www, &m), 1);
+		CHECK_STR(m.site, sites[i].site);
+		CHECK_STR(m.category, "commercial-sex");
+		CHECK_STR(m.rule, sites[i].name);
+	}
+	CHECK_INT(match(bl, "london.craigslist.co.uk", NULL), 1);
+	CHECK_INT(match(bl, "rubmaps.ch", NULL), 1);
+	CHECK_INT(match(bl, "ter.com", NULL), 0);	/* commented out */
+	CHECK_INT(match(bl, "example.com", NULL), 0);
+	blocklist_free(bl);
+}
+
+static void
+test_summary(void)
+{
+	struct diag d;
+	struct blocklist *bl = load_cfg("testdata/imports.yaml", true, &d);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	diag_free(&d);
+	if (bl == NULL || (f = open_memstream(&text, &len)) == NULL) {
+		CHECK(bl != NULL);
+		blocklist_free(bl);
+		return;
+	}
+	blocklist_print_summary(bl, f);
+	fclose(f);
+	CHECK_STR(text,
+	    "blocklist: 14 entries (14 blocked names, 0 allowed), 8 warnings\n"
+	    "files:\n"
+	    "  testdata/imports.yaml: 0 entries, 2 duplicates skipped, "
+	    "2 warnings\n"
+	    "  testdata/lists/hosts-list.txt (hosts list for imported): "
+	    "7 entries, 3 warnings\n"
+	    "  testdata/lists/domains-list.txt (domains list for imported): "
+	    "4 entries, 1 duplicates skipped, 3 warnings\n"
+	    "  (built-in): 3 entries\n"
+	    "categories:\n"
+	    "  imported: 11 entries (0 sites with 0 names, 11 imported)\n"
+	    "  other: 0 entries (1 sites with 0 names, 0 imported)\n"
+	    "  dns-bypass (built-in): 3 entries (2 sites with 3 names, "
+	    "0 imported)\n"
+	    "allow: 0 entries\n");
+	free(text);
+	blocklist_free(bl);
+}
+
+int
+main(void)
+{
+	RUN(test_subdomains_and_label_boundaries);
+	RUN(test_case_and_trailing_dot);
+	RUN(test_allow_most_specific_wins);
+	RUN(test_wire_matching);
+	RUN(test_punycode_vectors);
+	RUN(test_idn_entries);
+	RUN(test_invalid_entries_are_errors);
+	RUN(test_structure_errors);
+	RUN(test_name_limits);
+	RUN(test_imports);
+	RUN(test_import_warnings_are_capped);
+	RUN(test_duplicates);
+	RUN(test_dns_bypass_builtin);
+	RUN(test_load_errors_fail_whole_load);
+	RUN(test_sample_file);
+	RUN(test_summary);
+	UNIT_DONE();
+}

@@ -1,0 +1,403 @@
+/*
+ * bl_name: parsing blocklist entries and query names into lower-case text
+ * split into labels, punycode for internationalised labels, and the label
+ * suffix hash the index is keyed on.
+ */
+#include <endian.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bl_name.h"
+
+/* Characters an entry may hold (after lowering); '_' appears in real lists. */
+static const bool entry_char[256] = {
+	['a' ... 'z'] = true, ['0' ... '9'] = true, ['-'] = true, ['_'] = true,
+};
+
+static inline uint8_t
+lower(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/* RFC 3492 parameters. */
+enum {
+	PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700,
+	PC_INITIAL_BIAS = 72, PC_INITIAL_N = 0x80,
+};
+
+static uint32_t
+punycode_adapt(uint32_t delta, uint32_t numpoints, bool first)
+{
+	uint32_t k = 0;
+
+	delta = first ? delta / PC_DAMP : delta / 2;
+	delta += delta / numpoints;
+	while (delta > ((PC_BASE - PC_TMIN) * PC_TMAX) / 2) {
+		delta /= PC_BASE - PC_TMIN;
+		k += PC_BASE;
+	}
+	return k + (PC_BASE - PC_TMIN + 1) * delta / (delta + PC_SKEW);
+}
+
+static char
+punycode_digit(uint32_t d)
+{
+	return d < 26 ? (char)('a' + d) : (char)('0' + d - 26);
+}
+
+/* Append the variable-length integer for delta (RFC 3492 section 6.3). */
+static int
+punycode_put_delta(uint32_t delta, uint32_t bias, char *out, size_t outcap,
+    size_t *o)
+{
+	uint32_t q = delta, t;
+
+	for (uint32_t k = PC_BASE;; k += PC_BASE) {
+		t = k <= bias ? PC_TMIN :
+		    k >= bias + PC_TMAX ? PC_TMAX : k - bias;
+		if (q < t)
+			break;
+		if (*o + 1 >= outcap)
+			return -1;
+		out[(*o)++] = punycode_digit(t + (q - t) % (PC_BASE - t));
+		q = (q - t) / (PC_BASE - t);
+	}
+	if (*o + 1 >= outcap)
+		return -1;
+	out[(*o)++] = punycode_digit(q);
+	return 0;
+}
+
+int
+bl_punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outcap)
+{
+	uint64_t delta = 0;
+	uint32_t next = PC_INITIAL_N, bias = PC_INITIAL_BIAS, h, b, m;
+	size_t o = 0;
+
+	if (outcap == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (cp[i] >= 0x80)
+			continue;
+		if (o + 1 >= outcap)
+			return -1;
+		out[o++] = (char)cp[i];
+	}
+	h = b = (uint32_t)o;
+	if (b > 0) {
+		if (o + 1 >= outcap)
+			return -1;
+		out[o++] = '-';
+	}
+	while (h < n) {
+		m = UINT32_MAX;
+		for (size_t i = 0; i < n; i++)
+			if (cp[i] >= next && cp[i] < m)
+				m = cp[i];
+		delta += (uint64_t)(m - next) * (h + 1);
+		if (delta > UINT32_MAX)
+			return -1;
+		next = m;
+		for (size_t i = 0; i < n; i++) {
+			if (cp[i] < next && ++delta > UINT32_MAX)
+				return -1;
+			if (cp[i] != next)
+				continue;
+			if (punycode_put_delta((uint32_t)delta, bias, out, outcap,
+			    &o) == -1)
+				return -1;
+			bias = punycode_adapt((uint32_t)delta, h + 1, h == b);
+			delta = 0;
+			h++;
+		}
+		delta++;
+		next++;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/*
+ * Decode one UTF-8 sequence at s (at most len bytes). Returns its length
+ * and stores the code point, or 0 for invalid UTF-8 (overlong forms,
+ * surrogates and values past U+10FFFF included).
+ */
+static size_t
+utf8_decode(const uint8_t *s, size_t len, uint32_t *cp)
+{
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t n;
+	uint32_t c = s[0];
+
+	if (c < 0x80)
+		n = 1;
+	else if ((c & 0xe0) == 0xc0)
+		n = 2, c &= 0x1f;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, c &= 0x0f;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, c &= 0x07;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Length of a label separator at s: '.' or one of the dots RFC 3490 3.1
+ * treats alike (U+3002, U+FF0E, U+FF61); 0 if none. */
+static size_t
+separator_len(const uint8_t *s, size_t len)
+{
+	if (s[0] == '.')
+		return 1;
+	if (len >= 3 && ((s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x82) ||
+	    (s[0] == 0xef && s[1] == 0xbc && s[2] == 0x8e) ||
+	    (s[0] == 0xef && s[1] == 0xbd && s[2] == 0xa1)))
+		return 3;
+	return 0;
+}
+
+/* Check one lowered ASCII character; sets *bad when it cannot be in an
+ * entry. Returns -1 with why when the mode does not allow it at all. */
+static int
+check_char(uint8_t c, enum bl_name_mode mode, bool *bad, char *why)
+{
+	if (entry_char[c])
+		return 0;
+	*bad = true;
+	if (mode == BL_NAME_QUERY && c > 0x20 && c < 0x7f)
+		return 0;
+	if (c == '*')
+		snprintf(why, BL_WHY_MAX,
+		    "a wildcard is only allowed as a leading \"*.\"");
+	else if (c > 0x20 && c < 0x7f)
+		snprintf(why, BL_WHY_MAX, "character '%c' not allowed", c);
+	else
+		snprintf(why, BL_WHY_MAX, "character 0x%02x not allowed", c);
+	return -1;
+}
+
+/* Append an ASCII label, lowered, to out->text. */
+static int
+add_ascii_label(const uint8_t *s, size_t len, enum bl_name_mode mode,
+    struct bl_name *out, bool *bad, char *why)
+{
+	char *t = out->text + out->textlen;
+
+	for (size_t i = 0; i < len; i++) {
+		t[i] = (char)lower(s[i]);
+		if (check_char((uint8_t)t[i], mode, bad, why) == -1)
+			return -1;
+	}
+	out->textlen += len;
+	return 0;
+}
+
+/* Append a label holding non-ASCII characters as "xn--" + punycode. */
+static int
+add_idn_label(const uint8_t *s, size_t len, enum bl_name_mode mode,
+    struct bl_name *out, bool *bad, char *why)
+{
+	uint32_t cp[BL_LABEL_MAX + 1];
+	char enc[BL_LABEL_MAX + 1];
+	size_t n = 0, k;
+	int elen;
+
+	for (size_t i = 0; i < len; i += k) {
+		if ((k = utf8_decode(s + i, len - i, &cp[n])) == 0) {
+			snprintf(why, BL_WHY_MAX, "invalid UTF-8");
+			return -1;
+		}
+		if (cp[n] < 0x80) {
+			cp[n] = lower((uint8_t)cp[n]);
+			if (check_char((uint8_t)cp[n], mode, bad, why) == -1)
+				return -1;
+		}
+		if (++n > BL_LABEL_MAX)
+			break;
+	}
+	elen = n > BL_LABEL_MAX ? -1 :
+	    bl_punycode_encode(cp, n, enc, sizeof(enc) - 4);
+	if (elen < 0) {
+		snprintf(why, BL_WHY_MAX, "label longer than 63 characters "
+		    "in its xn-- form");
+		return -1;
+	}
+	if (out->textlen + 4 + (size_t)elen > BL_NAME_TEXT_MAX) {
+		snprintf(why, BL_WHY_MAX, "name longer than 253 characters");
+		return -1;
+	}
+	memcpy(out->text + out->textlen, "xn--", 4);
+	memcpy(out->text + out->textlen + 4, enc, (size_t)elen);
+	out->textlen += 4 + (size_t)elen;
+	return 0;
+}
+
+static int
+add_label(const uint8_t *s, size_t len, enum bl_name_mode mode,
+    struct bl_name *out, char *why)
+{
+	bool ascii = true, bad = false;
+	int rc;
+
+	if (len == 0) {
+		snprintf(why, BL_WHY_MAX, "empty label");
+		return -1;
+	}
+	if (out->n == BL_NAME_LABELS_MAX) {
+		snprintf(why, BL_WHY_MAX, "name longer than 253 characters");
+		return -1;
+	}
+	if (out->n > 0)
+		out->text[out->textlen++] = '.';
+	out->start[out->n] = (uint8_t)out->textlen;
+	for (size_t i = 0; i < len; i++)
+		ascii = ascii && s[i] < 0x80;
+	if (ascii && len > BL_LABEL_MAX) {
+		snprintf(why, BL_WHY_MAX, "label longer than 63 characters");
+		return -1;
+	}
+	if (ascii && out->textlen + len > BL_NAME_TEXT_MAX) {
+		snprintf(why, BL_WHY_MAX, "name longer than 253 characters");
+		return -1;
+	}
+	rc = ascii ? add_ascii_label(s, len, mode, out, &bad, why) :
+	    add_idn_label(s, len, mode, out, &bad, why);
+	if (rc == -1)
+		return -1;
+	out->len[out->n] = (uint8_t)(out->textlen - out->start[out->n]);
+	if (bad)
+		out->first_good = out->n + 1;
+	out->n++;
+	return 0;
+}
+
+static void
+name_reset(struct bl_name *out)
+{
+	out->textlen = 0;
+	out->n = 0;
+	out->first_good = 0;
+}
+
+static void
+name_terminate(struct bl_name *out)
+{
+	memset(out->text + out->textlen, 0, 9);
+}
+
+int
+bl_name_parse(const char *str, size_t len, enum bl_name_mode mode,
+    struct bl_name *out, char *why)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	size_t p = 0, q, sep;
+
+	name_reset(out);
+	if (mode == BL_NAME_ENTRY && len >= 2 && s[0] == '*' && s[1] == '.')
+		p = 2;
+	if (len - p == 1 && s[p] == '.' && mode == BL_NAME_QUERY) {
+		name_terminate(out);	/* the root */
+		return 0;
+	}
+	if (p == len || (len - p == 1 && s[p] == '.')) {
+		snprintf(why, BL_WHY_MAX, "empty name");
+		return -1;
+	}
+	while (p < len) {
+		for (q = p; q < len && (sep = separator_len(s + q, len - q)) == 0;)
+			q++;
+		if (add_label(s + p, q - p, mode, out, why) == -1)
+			return -1;
+		if (q == len)
+			break;
+		p = q + sep;	/* a trailing dot ends the loop here */
+	}
+	name_terminate(out);
+	return 0;
+}
+
+int
+bl_name_from_wire(const uint8_t *wire, size_t len, struct bl_name *out)
+{
+	size_t p = 0;
+
+	name_reset(out);
+	if (len > 255)
+		len = 255;
+	while (p < len && wire[p] != 0) {
+		size_t l = wire[p++];
+		bool bad = false;
+
+		if (l > BL_LABEL_MAX || p + l >= len ||
+		    out->n == BL_NAME_LABELS_MAX)
+			return -1;
+		if (out->n > 0)
+			out->text[out->textlen++] = '.';
+		out->start[out->n] = (uint8_t)out->textlen;
+		out->len[out->n] = (uint8_t)l;
+		for (size_t i = 0; i < l; i++) {
+			uint8_t c = lower(wire[p + i]);
+
+			out->text[out->textlen + i] = (char)c;
+			bad |= !entry_char[c];
+		}
+		out->textlen += l;
+		if (bad)
+			out->first_good = out->n + 1;
+		out->n++;
+		p += l;
+	}
+	if (p >= len)
+		return -1;	/* no root label */
+	name_terminate(out);
+	return 0;
+}
+
+static inline uint64_t
+hash_mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+	return h ^ (h >> 31);
+}
+
+static inline uint32_t
+hash_final(uint64_t h)
+{
+	h ^= h >> 29;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+void
+bl_name_hashes(const struct bl_name *nm, uint32_t *h)
+{
+	uint64_t acc = UINT64_C(0x243f6a8885a308d3), w;
+
+	for (size_t i = nm->n; i-- > nm->first_good;) {
+		const char *p = nm->text + nm->start[i];
+		size_t l = nm->len[i];
+
+		acc = hash_mix(acc, l);
+		for (size_t k = 0; k < l; k += 8) {
+			memcpy(&w, p + k, sizeof(w));
+			w = le64toh(w);
+			if (l - k < 8)
+				w &= (UINT64_C(1) << ((l - k) * 8)) - 1;
+			acc = hash_mix(acc, w);
+		}
+		h[i] = hash_final(acc);
+	}
+}

@@ -1,0 +1,72 @@
+/*
+ * bl_name: domain names as the blocklist stores and matches them. Text is
+ * lower case without a trailing dot; internationalised labels are turned
+ * into their ASCII "xn--" form with an RFC 3492 punycode encoder.
+ *
+ * Private to the blocklist module.
+ */
+#ifndef DNSWARDEN_BL_NAME_H
+#define DNSWARDEN_BL_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BL_NAME_TEXT_MAX	253	/* characters, without trailing dot */
+#define BL_NAME_LABELS_MAX	127
+#define BL_LABEL_MAX		63
+#define BL_WHY_MAX		128
+
+enum bl_name_mode {
+	/* A blocklist entry: letters, digits, '-', '_'; "*." prefix stripped. */
+	BL_NAME_ENTRY,
+	/* A name to look up: any printable ASCII in a label. */
+	BL_NAME_QUERY,
+};
+
+/*
+ * A name split into labels. text is NUL-terminated and followed by at
+ * least 8 zero bytes so that bl_name_hashes() may read whole words.
+ * Labels [first_good, n) contain only entry characters; suffixes that
+ * include an earlier label can never equal an entry.
+ */
+struct bl_name {
+	char	 text[BL_NAME_TEXT_MAX + 1 + 8 + 2];
+	size_t	 textlen;
+	uint8_t	 start[BL_NAME_LABELS_MAX + 1];	/* label offsets in text */
+	uint8_t	 len[BL_NAME_LABELS_MAX + 1];
+	size_t	 n;
+	size_t	 first_good;
+};
+
+/*
+ * Parse the len bytes at s (UTF-8) into out. Returns 0, or -1 with a
+ * message in why (BL_WHY_MAX bytes). Upper-case ASCII is lowered before
+ * non-ASCII labels are punycode-encoded; other characters are not folded.
+ */
+int	bl_name_parse(const char *s, size_t len, enum bl_name_mode mode,
+	    struct bl_name *out, char *why);
+
+/*
+ * Fill out from a DNS wire-format name (lowering ASCII letters). Returns
+ * 0, or -1 when the wire name is malformed (label over 63 bytes, no root
+ * label within len, over 255 bytes).
+ */
+int	bl_name_from_wire(const uint8_t *wire, size_t len, struct bl_name *out);
+
+/*
+ * The hash of every suffix of nm that starts at a label in
+ * [nm->first_good, nm->n): h[i] for the suffix starting at label i. The
+ * same suffix gives the same hash whatever name it came from.
+ */
+void	bl_name_hashes(const struct bl_name *nm, uint32_t *h);
+
+/*
+ * Encode n Unicode code points as punycode (RFC 3492, without the "xn--"
+ * prefix) into out (outcap bytes, NUL-terminated). Returns the length, or
+ * -1 if it does not fit or overflows.
+ */
+int	bl_punycode_encode(const uint32_t *cp, size_t n, char *out,
+	    size_t outcap);
+
+#endif

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "attemptlog.h"
 #include "blocklist.h"
@@ -23,15 +25,34 @@
 #include "privdrop.h"
 #include "report.h"
 
+#define MAX_THREADS	64
+
+struct daemon;
+
+/* One event loop with its own sockets (SO_REUSEPORT), cache and counters. */
+struct worker {
+	struct daemon		*d;
+	pthread_t		 thread;
+	bool			 started;
+	struct event_base	*base;
+	struct frontend		*fe;
+	struct counters		 ctr;
+};
+
 /* Everything the running daemon holds; the signal callbacks get it. */
 struct daemon {
 	const char		*config_path;
-	struct event_base	*base;
 	struct config		*cfg;
 	struct blocklist	*bl;
 	struct attemptlog	*log;
-	struct frontend		*fe;
-	struct counters		 ctr;
+	unsigned		 nworkers;
+	struct worker		 workers[MAX_THREADS];	/* [0]: main thread */
+	/* A reload hands the new cfg/bl to every loop and waits for all. */
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cond;
+	unsigned		 acks;
+	struct config		*next_cfg;
+	struct blocklist	*next_bl;
 };
 
 static void
@@ -171,7 +192,22 @@ stop_cb(evutil_socket_t sig, short what, void *arg)
 	struct daemon *d = arg;
 
 	log_info("signal %d: stopping", (int)sig);
-	event_base_loopbreak(d->base);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		event_base_loopbreak(d->workers[i].base);
+}
+
+/* Runs in each worker's own thread: switch it to the new cfg/bl. */
+static void
+apply_reload_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct daemon *d = w->d;
+
+	frontend_reconfigure(w->fe, d->next_cfg, d->next_bl);
+	pthread_mutex_lock(&d->mtx);
+	d->acks++;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->mtx);
 }
 
 /* Build the new configuration and blocklist beside the old; swap on success. */
@@ -181,13 +217,27 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 	struct daemon *d = arg;
 	struct config *cfg;
 	struct blocklist *bl;
+	const struct timeval now = { 0, 0 };
 
 	log_info("SIGHUP: reloading %s", d->config_path);
 	if (load_all(d->config_path, &cfg, &bl) == -1) {
 		log_warnx("reload failed; keeping the running configuration");
 		return;
 	}
-	frontend_reconfigure(d->fe, cfg, bl);
+	if (cfg->server.threads != d->nworkers)
+		log_warnx("server.threads changed: restart dnswarden to apply");
+	d->next_cfg = cfg;
+	d->next_bl = bl;
+	d->acks = 0;
+	frontend_reconfigure(d->workers[0].fe, cfg, bl);
+	for (unsigned i = 1; i < d->nworkers; i++)
+		event_base_once(d->workers[i].base, -1, EV_TIMEOUT,
+		    apply_reload_cb, &d->workers[i], &now);
+	/* The old ones are freed only when no loop can still use them. */
+	pthread_mutex_lock(&d->mtx);
+	while (d->acks + 1 < d->nworkers)
+		pthread_cond_wait(&d->cond, &d->mtx);
+	pthread_mutex_unlock(&d->mtx);
 	attemptlog_reconfigure(d->log, cfg);
 	blocklist_free(d->bl);
 	config_free(d->cfg);
@@ -201,27 +251,84 @@ stats_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct attemptlog_stats ls;
+	struct counters sum = { 0 };
 
+	/* Other loops' counters are read without a lock: a snapshot. */
+	for (unsigned i = 0; i < d->nworkers; i++)
+		counters_add(&sum, &d->workers[i].ctr);
 	attemptlog_get_stats(d->log, &ls);
-	counters_print(&d->ctr, &ls, stderr);
+	counters_print(&sum, &ls, stderr);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+/* Create every loop and bind its sockets, still as root. */
+static int
+workers_create(struct daemon *d)
+{
+	bool reuseport = d->cfg->server.threads > 1;
+
+	d->nworkers = d->cfg->server.threads;
+	if (d->nworkers < 1)
+		d->nworkers = 1;
+	if (d->nworkers > MAX_THREADS)
+		d->nworkers = MAX_THREADS;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		w->d = d;
+		if ((w->base = event_base_new()) == NULL)
+			fatalx("event_base_new failed");
+		w->fe = frontend_new(w->base, d->cfg, d->bl, NULL, &w->ctr);
+		if (w->fe == NULL || frontend_listen(w->fe, reuseport) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+workers_free(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		frontend_free(w->fe);
+		if (w->base)
+			event_base_free(w->base);
+	}
 }
 
 static int
 serve_loop(struct daemon *d)
 {
-	struct event *sigs[5];
-	const int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
+	struct event_base *base = d->workers[0].base;
+	struct event *sigs[4];
+	const int signums[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	event_callback_fn fns[4] = { stop_cb, stop_cb, reload_cb, stats_cb };
 
-	for (int i = 0; signums[i] != 0; i++) {
-		sigs[i] = evsignal_new(d->base, signums[i], fns[i], d);
+	for (int i = 0; i < 4; i++) {
+		sigs[i] = evsignal_new(base, signums[i], fns[i], d);
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
 			fatalx("cannot install signal handlers");
 	}
-	log_info("dnswarden %s serving, %zu blocklist entries, %zu upstreams",
-	    DNSWARDEN_VERSION, blocklist_size(d->bl), d->cfg->nupstreams);
-	event_base_dispatch(d->base);
-	for (int i = 0; signums[i] != 0; i++)
+	for (unsigned i = 1; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+			fatalx("cannot start worker thread %u", i);
+		w->started = true;
+	}
+	log_info("dnswarden %s serving, %zu blocklist entries, %zu upstreams, "
+	    "%u thread%s", DNSWARDEN_VERSION, blocklist_size(d->bl),
+	    d->cfg->nupstreams, d->nworkers, d->nworkers > 1 ? "s" : "");
+	event_base_dispatch(base);
+	for (int i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	return 0;
 }
@@ -229,7 +336,8 @@ serve_loop(struct daemon *d)
 static int
 cmd_serve(int argc, char **argv)
 {
-	struct daemon d = { 0 };
+	struct daemon d = { .mtx = PTHREAD_MUTEX_INITIALIZER,
+	    .cond = PTHREAD_COND_INITIALIZER };
 	bool verbose = false;
 
 	if (parse_common(argc, argv, &d.config_path, &verbose) == -1 ||
@@ -241,23 +349,26 @@ cmd_serve(int argc, char **argv)
 	if (load_all(d.config_path, &d.cfg, &d.bl) == -1)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	if ((d.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	d.fe = frontend_new(d.base, d.cfg, d.bl, NULL, &d.ctr);
-	if (d.fe == NULL || frontend_listen(d.fe, false) == -1)
+	if (evthread_use_pthreads() == -1)
+		fatalx("evthread_use_pthreads failed");
+	if (workers_create(&d) == -1 ||
+	    privdrop_to_user(d.cfg->server.user, d.cfg->log.database) == -1) {
+		workers_free(&d);
+		blocklist_free(d.bl);
+		config_free(d.cfg);
 		return 1;
-	if (privdrop_to_user(d.cfg->server.user, d.cfg->log.database) == -1)
-		return 1;
+	}
 	/* The writer thread starts only now, as the unprivileged user. */
 	d.log = attemptlog_open(d.cfg);
-	frontend_set_log(d.fe, d.log);
+	for (unsigned i = 0; i < d.nworkers; i++)
+		frontend_set_log(d.workers[i].fe, d.log);
 	serve_loop(&d);
-	frontend_free(d.fe);
+	workers_free(&d);
 	attemptlog_close(d.log);	/* every queued row reaches the disk */
-	event_base_free(d.base);
 	blocklist_free(d.bl);
 	config_free(d.cfg);
 	log_info("stopped");
+	libevent_global_shutdown();
 	return 0;
 }
 

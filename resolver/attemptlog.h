@@ -65,6 +65,15 @@ struct attemptlog;
  */
 struct attemptlog	*attemptlog_open(const struct config *cfg);
 
+struct sink_ops;
+
+/*
+ * attemptlog_open() writing through another sink than SQLite (sink.h): a
+ * fake one in the tests, PostgreSQL later. ops must outlive the log.
+ */
+struct attemptlog	*attemptlog_open_sink(const struct config *cfg,
+			    const struct sink_ops *ops);
+
 /* Take the clients:, identity and retention settings of a reloaded cfg. */
 void	attemptlog_reconfigure(struct attemptlog *al, const struct config *cfg);
 

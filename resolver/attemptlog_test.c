@@ -1,1 +1,782 @@
-int main(void) { return 0; }
+/*
+ * attemptlog_test: the queue and its batching (through a fake sink that the
+ * test can hold or fail), the SQLite sink (columns, schema, upgrade from
+ * version 1, retention), and the failure paths that must work as root too:
+ * a directory that is a file, and a write lock held by another connection.
+ */
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "attemptlog.h"
+#include "sha256.h"
+#include "sink.h"
+#include "unit.h"
+
+static char tmpdir[] = "/tmp/attemptlog_test.XXXXXX";
+
+/* ---- helpers ---- */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* "www.example.com" to wire format; returns the length. */
+static size_t
+wire(const char *name, uint8_t *out)
+{
+	size_t o = 0;
+
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t n = dot ? (size_t)(dot - name) : strlen(name);
+
+		out[o++] = (uint8_t)n;
+		memcpy(out + o, name, n);
+		o += n;
+		name += n + (dot != NULL);
+	}
+	out[o++] = 0;
+	return o;
+}
+
+static struct sockaddr_in6
+addr(const char *text)
+{
+	struct sockaddr_in6 s6;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&s6;
+
+	memset(&s6, 0, sizeof(s6));
+	if (inet_pton(AF_INET, text, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(40000);
+	} else {
+		inet_pton(AF_INET6, text, &s6.sin6_addr);
+		s6.sin6_family = AF_INET6;
+		s6.sin6_port = htons(40000);
+	}
+	return s6;
+}
+
+static const struct blocklist_match match_site = {
+	.rule = "example.com", .category = "commercial-sex",
+	.site = "Example Site", .file = "x.yaml", .line = 3,
+};
+static const struct blocklist_match match_import = {
+	.rule = "imported.test", .category = "imported-list",
+	.site = NULL, .file = "hosts.txt", .line = 1,
+};
+
+static void
+append(struct attemptlog *al, int64_t ts, const char *client,
+    const char *qname, uint16_t qtype, const struct blocklist_match *m)
+{
+	struct sockaddr_in6 sa = addr(client);
+	uint8_t w[256];
+	struct attempt a = {
+		.ts_ms = ts, .client = (struct sockaddr *)&sa, .qname = w,
+		.qtype = qtype, .transport = TRANSPORT_UDP, .match = m,
+	};
+
+	a.qname_len = wire(qname, w);
+	attemptlog_append(al, &a);
+}
+
+static struct config *
+test_config(const char *dbname, unsigned queue_size)
+{
+	struct config *cfg = config_default();
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, dbname);
+	free(cfg->log.database);
+	cfg->log.database = strdup(path);
+	cfg->log.queue_size = queue_size;
+	return cfg;
+}
+
+static void
+add_client(struct config *cfg, const char *net, const char *name)
+{
+	const char *why;
+
+	cfg->clients = realloc(cfg->clients,
+	    (cfg->nclients + 1) * sizeof(*cfg->clients));
+	if (cidr_parse(net, &cfg->clients[cfg->nclients].net, &why) == -1) {
+		fprintf(stderr, "%s: %s\n", net, why);
+		exit(1);
+	}
+	cfg->clients[cfg->nclients++].name = strdup(name);
+}
+
+static sqlite3 *
+db_open(const char *path)
+{
+	sqlite3 *db;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK) {
+		fprintf(stderr, "%s: %s\n", path, sqlite3_errmsg(db));
+		exit(1);
+	}
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static long long
+db_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	/* Quiet: db_wait_int() polls files the writer has not set up yet. */
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The first row of sql as "a|b|NULL|..." in buf. */
+static const char *
+db_row(sqlite3 *db, const char *sql, char *buf, size_t len)
+{
+	sqlite3_stmt *st;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+		return buf;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			const char *v = (const char *)sqlite3_column_text(st, i);
+
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    i ? "|" : "", v ? v : "NULL");
+		}
+	sqlite3_finalize(st);
+	return buf;
+}
+
+/* Poll until sql gives want (or 5 s pass); returns the last value. */
+static long long
+db_wait_int(const char *path, const char *sql, long long want)
+{
+	long long v = -1;
+
+	for (int i = 0; i < 500; i++) {
+		sqlite3 *db;
+
+		if (access(path, F_OK) == 0) {
+			db = db_open(path);
+			v = db_int(db, sql);
+			sqlite3_close(db);
+			if (v == want)
+				break;
+		}
+		sleep_ms(10);
+	}
+	return v;
+}
+
+/* Poll the writer's counters until n rows are written (or 10 s pass). */
+static void
+wait_written(struct attemptlog *al, uint64_t n)
+{
+	struct attemptlog_stats st;
+
+	for (int i = 0; i < 1000; i++) {
+		attemptlog_get_stats(al, &st);
+		if (st.written >= n)
+			return;
+		sleep_ms(10);
+	}
+}
+
+/* ---- a fake sink the test can hold or fail ---- */
+
+#define FAKE_MAX	20000
+
+static struct fake {
+	pthread_mutex_t	mtx;
+	bool		fail;		/* open and write fail */
+	int		opens;
+	int		batches;
+	size_t		max_batch;
+	size_t		nrows;
+	int64_t		ts[FAKE_MAX];
+	size_t		ngaps;
+	uint64_t	gap_rows;
+	int64_t		gap_start, gap_end;
+	char		gap_table[16];
+} fake = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static struct sink *
+fake_open(const char *target, char *err, size_t errlen)
+{
+	struct sink *s = NULL;
+
+	pthread_mutex_lock(&fake.mtx);
+	fake.opens++;
+	if (fake.fail)
+		snprintf(err, errlen, "fake: cannot open %s", target);
+	else
+		s = (struct sink *)&fake;
+	pthread_mutex_unlock(&fake.mtx);
+	return s;
+}
+
+static int
+fake_write(struct sink *s, const struct sink_batch *b)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&fake.mtx);
+	if (!fake.fail) {
+		rc = 0;
+		fake.batches++;
+		if (b->nattempts > fake.max_batch)
+			fake.max_batch = b->nattempts;
+		for (size_t i = 0; i < b->nattempts && fake.nrows < FAKE_MAX;
+		    i++)
+			fake.ts[fake.nrows++] = b->attempts[i].ts_ms;
+		for (size_t i = 0; i < b->ngaps; i++) {
+			fake.ngaps++;
+			fake.gap_rows += b->gaps[i].rows;
+			fake.gap_start = b->gaps[i].ts_start;
+			fake.gap_end = b->gaps[i].ts_end;
+			snprintf(fake.gap_table, sizeof(fake.gap_table), "%s",
+			    b->gaps[i].table);
+		}
+	}
+	pthread_mutex_unlock(&fake.mtx);
+	return rc;
+}
+
+static long
+fake_expire(struct sink *s, int64_t before, unsigned max_rows)
+{
+	return 0;
+}
+
+static const char *
+fake_error(struct sink *s)
+{
+	return "fake: write failed";
+}
+
+static void
+fake_close(struct sink *s)
+{
+}
+
+static const struct sink_ops fake_ops = {
+	"fake", fake_open, fake_write, fake_expire, fake_error, fake_close,
+};
+
+static void
+fake_reset(bool fail)
+{
+	pthread_mutex_lock(&fake.mtx);
+	memset((char *)&fake + sizeof(fake.mtx), 0,
+	    sizeof(fake) - sizeof(fake.mtx));
+	fake.fail = fail;
+	pthread_mutex_unlock(&fake.mtx);
+}
+
+static void
+fake_set_fail(bool fail)
+{
+	pthread_mutex_lock(&fake.mtx);
+	fake.fail = fail;
+	pthread_mutex_unlock(&fake.mtx);
+}
+
+/* ---- tests ---- */
+
+static void
+test_sha256(void)
+{
+	/* FIPS 180-2 "abc" and RFC 4231 test cases 1 and 2. */
+	static const uint8_t abc[32] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41,
+		0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3,
+		0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00,
+		0x15, 0xad,
+	};
+	static const uint8_t tc1[32] = {
+		0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8,
+		0xaf, 0xce, 0xaf, 0x0b, 0xf1, 0x2b, 0x88, 0x1d, 0xc2, 0x00,
+		0xc9, 0x83, 0x3d, 0xa7, 0x26, 0xe9, 0x37, 0x6c, 0x2e, 0x32,
+		0xcf, 0xf7,
+	};
+	static const uint8_t tc2[32] = {
+		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04,
+		0x24, 0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08,
+		0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec,
+		0x38, 0x43,
+	};
+	uint8_t key[20], out[32];
+	struct sha256 ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, "abc", 3);
+	sha256_final(&ctx, out);
+	CHECK(memcmp(out, abc, 32) == 0);
+	memset(key, 0x0b, sizeof(key));
+	hmac_sha256(key, sizeof(key), "Hi There", 8, out);
+	CHECK(memcmp(out, tc1, 32) == 0);
+	hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, out);
+	CHECK(memcmp(out, tc2, 32) == 0);
+}
+
+/* Many rows: written in batches of bounded size, in order, all of them. */
+static void
+test_batches_in_order(void)
+{
+	struct config *cfg = test_config("unused.db", 20000);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	bool ordered = true;
+
+	fake_reset(false);
+	al = attemptlog_open_sink(cfg, &fake_ops);
+	CHECK(al != NULL);
+	for (int i = 0; i < 10000; i++)
+		append(al, 1000 + i, "10.0.0.1", "www.example.com", 1,
+		    &match_site);
+	attemptlog_close(al);
+	CHECK_INT(fake.nrows, 10000);
+	for (size_t i = 0; i < fake.nrows; i++)
+		if (fake.ts[i] != (int64_t)(1000 + i))
+			ordered = false;
+	CHECK(ordered);
+	CHECK(fake.max_batch <= 1024);
+	CHECK(fake.batches >= 10);
+	attemptlog_get_stats(NULL, &st);
+	CHECK_INT(st.written, 0);
+	config_free(cfg);
+}
+
+/* A full queue drops and counts; the loss reaches the sink as a gap. */
+static void
+test_overflow_counted(void)
+{
+	struct config *cfg = test_config("unused.db", 16);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+
+	fake_reset(true);
+	al = attemptlog_open_sink(cfg, &fake_ops);
+	for (int i = 0; i < 100; i++)
+		append(al, 5000 + i, "10.0.0.1", "example.com", 1,
+		    &match_site);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.queued, 16);
+	CHECK_INT(st.dropped, 84);
+	CHECK_INT(st.pending, 16);
+	CHECK_INT(st.written, 0);
+	sleep_ms(1200);		/* at least one failed retry */
+	attemptlog_get_stats(al, &st);
+	CHECK(st.write_errors >= 1);
+	CHECK_INT(st.pending, 16);
+	fake_set_fail(false);
+	wait_written(al, 16);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 16);
+	CHECK_INT(st.pending, 0);
+	attemptlog_close(al);
+	CHECK_INT(fake.nrows, 16);
+	CHECK_INT(fake.ts[0], 5000);	/* the oldest rows were kept */
+	CHECK_INT(fake.ts[15], 5015);
+	CHECK_INT(fake.ngaps, 1);
+	CHECK_INT(fake.gap_rows, 84);
+	CHECK_INT(fake.gap_start, 5016);
+	CHECK_INT(fake.gap_end, 5099);
+	CHECK_STR(fake.gap_table, "attempts");
+	config_free(cfg);
+}
+
+/* close() writes everything still queued, at once. */
+static void
+test_close_flushes(void)
+{
+	struct config *cfg = test_config("close.db", 1000);
+	struct attemptlog *al = attemptlog_open(cfg);
+	sqlite3 *db;
+
+	for (int i = 0; i < 777; i++)
+		append(al, now_ms(), "10.0.0.1", "example.com", 28,
+		    &match_site);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 777);
+	{
+		char buf[64];
+
+		CHECK_STR(db_row(db, "PRAGMA integrity_check", buf,
+		    sizeof(buf)), "ok");
+	}
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+/* Every column of a row, for each client_identity. */
+static void
+test_columns(void)
+{
+	struct config *cfg = test_config("columns.db", 100);
+	struct attemptlog *al;
+	uint8_t odd[] = { 3, 'A', '.', 0x01, 2, 'b', '\\', 0 };
+	struct sockaddr_in6 sa = addr("::ffff:10.1.2.3");
+	struct attempt a = {
+		.ts_ms = 1700000000123, .client = (struct sockaddr *)&sa,
+		.qname = odd, .qname_len = sizeof(odd), .qtype = 65,
+		.transport = TRANSPORT_TCP, .match = &match_import,
+	};
+	char buf[512];
+	sqlite3 *db;
+
+	add_client(cfg, "10.1.2.0/24", "finance");
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);
+	append(al, 1700000000000, "10.1.2.3", "WWW.Example.COM", 1,
+	    &match_site);
+	append(al, 1700000000001, "2001:db8::1", "example.com", 64999,
+	    &match_site);
+	attemptlog_append(al, &a);
+	attemptlog_close(al);
+
+	db = db_open(cfg->log.database);
+	CHECK_STR(db_row(db, "SELECT ts, client, client_name, qname, qtype,"
+	    " rule, category, site, transport FROM attempts WHERE id = 1",
+	    buf, sizeof(buf)), "1700000000000|10.1.2.3|finance|"
+	    "www.example.com|A|example.com|commercial-sex|Example Site|udp");
+	CHECK_STR(db_row(db, "SELECT client, client_name, qname, qtype FROM"
+	    " attempts WHERE id = 2", buf, sizeof(buf)),
+	    "2001:db8::1|NULL|example.com|TYPE64999");
+	CHECK_STR(db_row(db, "SELECT client, client_name, qname, qtype, rule,"
+	    " site, transport FROM attempts WHERE id = 3", buf, sizeof(buf)),
+	    "10.1.2.3|finance|a\\.\\001.b\\\\|HTTPS|imported.test|NULL|tcp");
+	CHECK_INT(db_int(db, "PRAGMA user_version"), 2);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+	    " name IN ('attempts_ts', 'queries', 'log_gaps')"), 3);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+static void
+test_identity(void)
+{
+	struct config *cfg = test_config("identity.db", 100);
+	struct attemptlog *al;
+	char buf[512];
+	sqlite3 *db;
+
+	add_client(cfg, "10.1.2.0/24", "finance");
+	cfg->log.retention_days = 0;		/* ts 1..4 are from 1970 */
+	cfg->log.client_identity = CLIENT_IDENTITY_NAME;
+	al = attemptlog_open(cfg);
+	append(al, 1, "10.1.2.3", "example.com", 1, &match_site);
+	append(al, 2, "10.9.9.9", "example.com", 1, &match_site);
+	wait_written(al, 2);
+	cfg->log.client_identity = CLIENT_IDENTITY_PSEUDONYM;
+	cfg->log.pseudonym_key = strdup("a secret of sixteen or more");
+	attemptlog_reconfigure(al, cfg);
+	append(al, 3, "10.1.2.3", "example.com", 1, &match_site);
+	append(al, 4, "10.1.2.3", "example.com", 1, &match_site);
+	attemptlog_close(al);
+
+	db = db_open(cfg->log.database);
+	CHECK_STR(db_row(db, "SELECT client, client_name FROM attempts"
+	    " WHERE ts = 1", buf, sizeof(buf)), "finance|finance");
+	CHECK_STR(db_row(db, "SELECT client, client_name FROM attempts"
+	    " WHERE ts = 2", buf, sizeof(buf)), "10.9.9.9|NULL");
+	db_row(db, "SELECT client, client_name FROM attempts WHERE ts = 3",
+	    buf, sizeof(buf));
+	CHECK_INT(strlen(buf), 16 + strlen("|finance"));
+	CHECK(strstr(buf, "10.1.2.3") == NULL);
+	CHECK_INT(db_int(db, "SELECT count(DISTINCT client) FROM attempts"
+	    " WHERE ts IN (3, 4)"), 1);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+/* A row is in the file well within the 2 s of the contract. */
+static void
+test_latency(void)
+{
+	struct config *cfg = test_config("latency.db", 100);
+	struct attemptlog *al = attemptlog_open(cfg);
+	int64_t t0;
+
+	sleep_ms(100);		/* let the writer create the file */
+	t0 = now_ms();
+	append(al, t0, "10.0.0.1", "example.com", 1, &match_site);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM attempts", 1), 1);
+	CHECK(now_ms() - t0 < 2000);
+	fprintf(stderr, "  row on disk after %lld ms\n",
+	    (long long)(now_ms() - t0));
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
+static void
+test_all_queries(void)
+{
+	struct config *cfg = test_config("queries.db", 100);
+	struct sockaddr_in6 sa = addr("192.0.2.7");
+	uint8_t w[64];
+	struct query_event q = {
+		.ts_ms = 42, .client = (struct sockaddr *)&sa, .qname = w,
+		.qtype = 28, .rcode = 3, .cached = true, .blocked = false,
+		.upstream = "127.0.0.1:5300", .duration_us = 1234,
+		.transport = TRANSPORT_TCP,
+	};
+	struct attemptlog *al;
+	char buf[512];
+	sqlite3 *db;
+
+	q.qname_len = wire("nope.example", w);
+	al = attemptlog_open(cfg);
+	attemptlog_append_query(al, &q);	/* off: not logged */
+	cfg->log.all_queries = true;
+	attemptlog_reconfigure(al, cfg);
+	q.ts_ms = 43;
+	attemptlog_append_query(al, &q);
+	q.ts_ms = 44;
+	q.rcode = 14;
+	q.upstream = NULL;
+	attemptlog_append_query(al, &q);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM queries"), 2);
+	CHECK_STR(db_row(db, "SELECT ts, client, client_name, qname, qtype,"
+	    " rcode, cached, blocked, upstream, duration_us, transport"
+	    " FROM queries ORDER BY ts", buf, sizeof(buf)),
+	    "43|192.0.2.7|NULL|nope.example|AAAA|NXDOMAIN|1|0|"
+	    "127.0.0.1:5300|1234|tcp");
+	CHECK_STR(db_row(db, "SELECT rcode, upstream FROM queries WHERE"
+	    " ts = 44", buf, sizeof(buf)), "RCODE14|NULL");
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 0);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+/* Version 1: the attempts table as first specified, nothing else. */
+static void
+test_upgrade_v1(void)
+{
+	struct config *cfg = test_config("v1.db", 100);
+	struct attemptlog *al;
+	sqlite3 *db;
+
+	db = db_open(cfg->log.database);
+	CHECK_INT(sqlite3_exec(db, "CREATE TABLE attempts ("
+	    " id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+	    " client TEXT NOT NULL, client_name TEXT, qname TEXT NOT NULL,"
+	    " qtype TEXT NOT NULL, rule TEXT NOT NULL,"
+	    " category TEXT NOT NULL, site TEXT, transport TEXT NOT NULL);"
+	    "INSERT INTO attempts VALUES (1, 1000, '10.0.0.9', NULL,"
+	    " 'old.example.com', 'A', 'example.com', 'c', 's', 'udp');"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);
+	append(al, 2000, "10.0.0.1", "new.example.com", 1, &match_site);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "PRAGMA user_version"), 2);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 2);
+	CHECK_INT(db_int(db, "SELECT ts FROM attempts WHERE id = 1"), 1000);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+	    " name IN ('attempts_ts', 'queries', 'queries_ts', 'log_gaps')"),
+	    4);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM log_gaps"), 0);
+	sqlite3_close(db);
+
+	/* A newer schema than ours is refused, never rewritten. */
+	db = db_open(cfg->log.database);
+	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+	sqlite3_close(db);
+	{
+		char err[256];
+		struct sink *s = sink_sqlite_ops.open(cfg->log.database, err,
+		    sizeof(err));
+
+		CHECK(s == NULL);
+		CHECK(strstr(err, "newer") != NULL);
+	}
+	config_free(cfg);
+}
+
+/* The database's directory is a file: rows wait, then arrive. */
+static void
+test_directory_is_file(void)
+{
+	struct config *cfg;
+	char dir[512], db_path[600];
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/sub", tmpdir);
+	mkdir(dir, 0750);
+	snprintf(dir, sizeof(dir), "%s/sub/dir", tmpdir);
+	snprintf(db_path, sizeof(db_path), "%s/attempts.db", dir);
+	cfg = test_config("sub/dir/attempts.db", 100);
+	if ((f = fopen(dir, "w")) != NULL)
+		fclose(f);
+
+	al = attemptlog_open(cfg);
+	for (int i = 0; i < 10; i++)
+		append(al, now_ms(), "10.0.0.1", "example.com", 1,
+		    &match_site);
+	sleep_ms(300);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 0);
+	CHECK_INT(st.pending, 10);
+	CHECK(st.write_errors >= 1);
+	unlink(dir);		/* the writer makes the directory itself */
+	CHECK_INT(db_wait_int(db_path, "SELECT count(*) FROM attempts", 10),
+	    10);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 10);
+	attemptlog_close(al);
+	{
+		struct stat sb;
+
+		CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0750);
+		CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0007) == 0);
+	}
+	config_free(cfg);
+}
+
+/* Another connection holds the write lock: rows wait, then arrive. */
+static void
+test_locked_by_other(void)
+{
+	struct config *cfg = test_config("locked.db", 100);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	sqlite3 *other;
+
+	al = attemptlog_open(cfg);
+	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM attempts", 1), 1);
+	other = db_open(cfg->log.database);
+	CHECK_INT(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	for (int i = 0; i < 5; i++)
+		append(al, now_ms(), "10.0.0.1", "example.com", 1,
+		    &match_site);
+	sleep_ms(1500);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 1);
+	CHECK_INT(st.pending, 5);
+	CHECK(st.write_errors >= 1);
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM attempts", 6), 6);
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
+/* Rows past retention_days go, in several small steps; the rest stay. */
+static void
+test_retention(void)
+{
+	struct config *cfg = test_config("retention.db", 100);
+	int64_t old = now_ms() - 400LL * 86400 * 1000;
+	struct attemptlog *al;
+	sqlite3 *db;
+	char sql[256];
+
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);		/* creates the schema */
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	for (int i = 0; i < 2500; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO attempts (ts, client,"
+		    " qname, qtype, rule, category, transport) VALUES (%lld,"
+		    " 'c', 'q', 'A', 'r', 'k', 'udp')", (long long)old + i);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	snprintf(sql, sizeof(sql), "INSERT INTO log_gaps (ts_start, ts_end,"
+	    " rows_dropped, table_name, reason, logged_at) VALUES (%lld,"
+	    " %lld, 5, 'attempts', 'test', 0)", (long long)old,
+	    (long long)old);
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+
+	cfg->log.retention_days = 365;
+	al = attemptlog_open(cfg);
+	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM attempts", 1), 1);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM log_gaps", 0), 0);
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_sha256);
+	RUN(test_batches_in_order);
+	RUN(test_overflow_counted);
+	RUN(test_close_flushes);
+	RUN(test_columns);
+	RUN(test_identity);
+	RUN(test_latency);
+	RUN(test_all_queries);
+	RUN(test_upgrade_v1);
+	RUN(test_directory_is_file);
+	RUN(test_locked_by_other);
+	RUN(test_retention);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (unit_failures == 0 && system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	}
+	UNIT_DONE();
+}

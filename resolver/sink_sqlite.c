@@ -1,2 +1,537 @@
-/* stub: being written */
-typedef int dnswarden_stub_sink_sqlite;
+/*
+ * sink_sqlite: the attempt log in one SQLite file, WAL mode, one writer
+ * connection. See sink.h.
+ *
+ * Schema versions (PRAGMA user_version):
+ *   1  table attempts alone, as first specified, no index
+ *   2  attempts plus index on ts, tables queries and log_gaps
+ * Version 0 on a file that already has table attempts is read as 1.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "sink.h"
+
+/*
+ * The writer must not stall on a lock for long: rows pile up in the queue
+ * meanwhile. A failed batch is retried later, nothing is lost.
+ */
+#define SINK_SQLITE_BUSY_MS	200
+
+/* The WAL file is cut back to this size after each checkpoint. */
+#define SINK_SQLITE_WAL_LIMIT	(64 * 1024 * 1024)
+
+/*
+ * Every statement is idempotent, so the same script creates a new file and
+ * takes a version 1 file to version 2.
+ */
+static const char schema_v2[] =
+	"CREATE TABLE IF NOT EXISTS attempts ("
+	" id INTEGER PRIMARY KEY,"
+	" ts INTEGER NOT NULL,"
+	" client TEXT NOT NULL,"
+	" client_name TEXT,"
+	" qname TEXT NOT NULL,"
+	" qtype TEXT NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" category TEXT NOT NULL,"
+	" site TEXT,"
+	" transport TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS attempts_ts ON attempts(ts);"
+	"CREATE TABLE IF NOT EXISTS queries ("
+	" id INTEGER PRIMARY KEY,"
+	" ts INTEGER NOT NULL,"
+	" client TEXT NOT NULL,"
+	" client_name TEXT,"
+	" qname TEXT NOT NULL,"
+	" qtype TEXT NOT NULL,"
+	" rcode TEXT NOT NULL,"
+	" cached INTEGER NOT NULL,"
+	" blocked INTEGER NOT NULL,"
+	" upstream TEXT,"
+	" duration_us INTEGER NOT NULL,"
+	" transport TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS queries_ts ON queries(ts);"
+	"CREATE TABLE IF NOT EXISTS log_gaps ("
+	" id INTEGER PRIMARY KEY,"
+	" ts_start INTEGER NOT NULL,"
+	" ts_end INTEGER NOT NULL,"
+	" rows_dropped INTEGER NOT NULL,"
+	" table_name TEXT NOT NULL,"
+	" reason TEXT NOT NULL,"
+	" logged_at INTEGER NOT NULL);"
+	"PRAGMA user_version = 2;";
+
+static const char insert_attempt_sql[] =
+	"INSERT INTO attempts (ts, client, client_name, qname, qtype, rule,"
+	" category, site, transport) VALUES (?,?,?,?,?,?,?,?,?)";
+static const char insert_query_sql[] =
+	"INSERT INTO queries (ts, client, client_name, qname, qtype, rcode,"
+	" cached, blocked, upstream, duration_us, transport)"
+	" VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+static const char insert_gap_sql[] =
+	"INSERT INTO log_gaps (ts_start, ts_end, rows_dropped, table_name,"
+	" reason, logged_at) VALUES (?,?,?,?,?,?)";
+/* By rowid through the ts index: each step touches at most ?2 rows. */
+static const char expire_attempts_sql[] =
+	"DELETE FROM attempts WHERE id IN"
+	" (SELECT id FROM attempts WHERE ts < ?1 LIMIT ?2)";
+static const char expire_queries_sql[] =
+	"DELETE FROM queries WHERE id IN"
+	" (SELECT id FROM queries WHERE ts < ?1 LIMIT ?2)";
+static const char expire_gaps_sql[] =
+	"DELETE FROM log_gaps WHERE ts_end < ?1";
+
+struct sink {
+	sqlite3		*db;
+	sqlite3_stmt	*ins_attempt;
+	sqlite3_stmt	*ins_query;
+	sqlite3_stmt	*ins_gap;
+	sqlite3_stmt	*exp_attempts;
+	sqlite3_stmt	*exp_queries;
+	sqlite3_stmt	*exp_gaps;
+	char		 err[512];
+};
+
+static void	sqlite_close(struct sink *s);
+
+/* "what: sqlite message (errno text)": the OS cause matters most to admins. */
+static void
+sqlite_set_error(sqlite3 *db, char *err, size_t errlen, const char *what)
+{
+	int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
+	int sys = db ? sqlite3_system_errno(db) : 0;
+	const char *msg = db ? sqlite3_errmsg(db) : "out of memory";
+
+	/* errno is kept from the last failed system call: only I/O errors
+	 * may name it without it being stale. */
+	if (code != SQLITE_IOERR && code != SQLITE_CANTOPEN &&
+	    code != SQLITE_FULL && code != SQLITE_READONLY &&
+	    code != SQLITE_PERM)
+		sys = 0;
+	if (code == SQLITE_BUSY)
+		snprintf(err, errlen, "%s: %s (another connection holds the"
+		    " write lock)", what, msg);
+	else if (sys != 0)
+		snprintf(err, errlen, "%s: %s (%s)", what, msg, strerror(sys));
+	else
+		snprintf(err, errlen, "%s: %s", what, msg);
+}
+
+static void
+sink_error(struct sink *s, const char *what)
+{
+	sqlite_set_error(s->db, s->err, sizeof(s->err), what);
+}
+
+/* mkdir -p for the database's directory, new levels mode 0750. */
+static int
+sqlite_make_parent(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		snprintf(err, errlen, "%s is not a directory", dir);
+		return -1;
+	}
+	for (char *p = dir + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create directory %s: %s",
+			    dir, strerror(errno));
+			return -1;
+		}
+		if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s is not a directory", dir);
+			return -1;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	log_info("attempt log: created directory %s", dir);
+	return 0;
+}
+
+/*
+ * Create the file ourselves so that it is not world-readable: the log names
+ * people. SQLite gives its -wal and -shm files the database's mode.
+ */
+static int
+sqlite_precreate(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot open %s for writing: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+sqlite_exec(struct sink *s, const char *sql, const char *what)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sink_error(s, what);
+		return -1;
+	}
+	return 0;
+}
+
+/* The single integer a pragma or query returns, or -1. */
+static long long
+sqlite_int(struct sink *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sink_error(s, sql);
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		sink_error(s, sql);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int
+sqlite_wal(struct sink *s)
+{
+	sqlite3_stmt *st;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st,
+	    NULL) != SQLITE_OK) {
+		sink_error(s, "cannot set WAL mode");
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ok = strcmp((const char *)sqlite3_column_text(st, 0),
+		    "wal") == 0;
+	if (!ok)
+		sink_error(s, "cannot set WAL mode");
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+/* Bring the schema to SINK_SCHEMA_VERSION in one transaction. */
+static int
+sqlite_migrate(struct sink *s, const char *path)
+{
+	long long version, has_attempts;
+
+	if (sqlite_exec(s, "BEGIN IMMEDIATE", "cannot lock database") == -1)
+		return -1;
+	version = sqlite_int(s, "PRAGMA user_version");
+	has_attempts = sqlite_int(s, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'table' AND name = 'attempts'");
+	if (version < 0 || has_attempts < 0)
+		goto fail;
+	if (version > SINK_SCHEMA_VERSION) {
+		snprintf(s->err, sizeof(s->err), "schema version %lld is newer"
+		    " than this dnswarden's (%d)", version,
+		    SINK_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version < SINK_SCHEMA_VERSION) {
+		if (sqlite_exec(s, schema_v2, "cannot create schema") == -1)
+			goto fail;
+		if (has_attempts)
+			log_info("attempt log: %s: schema upgraded from"
+			    " version %lld to %d", path, version ? version : 1,
+			    SINK_SCHEMA_VERSION);
+	}
+	if (sqlite_exec(s, "COMMIT", "cannot commit schema") == -1)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+sqlite_prepare(struct sink *s)
+{
+	struct {
+		sqlite3_stmt	**st;
+		const char	 *sql;
+	} stmts[] = {
+		{ &s->ins_attempt, insert_attempt_sql },
+		{ &s->ins_query, insert_query_sql },
+		{ &s->ins_gap, insert_gap_sql },
+		{ &s->exp_attempts, expire_attempts_sql },
+		{ &s->exp_queries, expire_queries_sql },
+		{ &s->exp_gaps, expire_gaps_sql },
+	};
+
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
+		if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, stmts[i].st, NULL) != SQLITE_OK) {
+			sink_error(s, "cannot prepare statement");
+			return -1;
+		}
+	return 0;
+}
+
+static int
+sqlite_setup(struct sink *s, const char *path)
+{
+	char pragmas[128];
+
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, SINK_SQLITE_BUSY_MS);
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		snprintf(s->err, sizeof(s->err), "the file is read-only");
+		return -1;
+	}
+	if (sqlite_wal(s) == -1)
+		return -1;
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous=NORMAL;"
+	    "PRAGMA journal_size_limit=%d", SINK_SQLITE_WAL_LIMIT);
+	if (sqlite_exec(s, pragmas, "cannot set pragmas") == -1)
+		return -1;
+	if (sqlite_migrate(s, path) == -1)
+		return -1;
+	return sqlite_prepare(s);
+}
+
+static struct sink *
+sqlite_open(const char *path, char *err, size_t errlen)
+{
+	struct sink *s;
+	int rc;
+
+	if (sqlite_make_parent(path, err, errlen) == -1 ||
+	    sqlite_precreate(path, err, errlen) == -1)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		sink_error(s, "cannot open database");
+	else if (sqlite_setup(s, path) == 0)
+		return s;
+	snprintf(err, errlen, "%s", s->err);
+	sqlite_close(s);
+	return NULL;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* Step a bound INSERT once and reset it for the next row. */
+static int
+sqlite_step_insert(struct sink *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE) {
+		sink_error(s, what);
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int
+sqlite_insert_attempt(struct sink *s, const struct sink_attempt *a)
+{
+	sqlite3_stmt *st = s->ins_attempt;
+
+	sqlite3_bind_int64(st, 1, a->ts_ms);
+	bind_text(st, 2, a->client);
+	bind_text(st, 3, a->client_name);
+	bind_text(st, 4, a->qname);
+	bind_text(st, 5, a->qtype);
+	bind_text(st, 6, a->rule);
+	bind_text(st, 7, a->category);
+	bind_text(st, 8, a->site);
+	bind_text(st, 9, a->transport);
+	return sqlite_step_insert(s, st, "cannot insert into attempts");
+}
+
+static int
+sqlite_insert_query(struct sink *s, const struct sink_query *q)
+{
+	sqlite3_stmt *st = s->ins_query;
+
+	sqlite3_bind_int64(st, 1, q->ts_ms);
+	bind_text(st, 2, q->client);
+	bind_text(st, 3, q->client_name);
+	bind_text(st, 4, q->qname);
+	bind_text(st, 5, q->qtype);
+	bind_text(st, 6, q->rcode);
+	sqlite3_bind_int(st, 7, q->cached);
+	sqlite3_bind_int(st, 8, q->blocked);
+	bind_text(st, 9, q->upstream);
+	sqlite3_bind_int64(st, 10, q->duration_us);
+	bind_text(st, 11, q->transport);
+	return sqlite_step_insert(s, st, "cannot insert into queries");
+}
+
+static int
+sqlite_insert_gap(struct sink *s, const struct sink_gap *g, int64_t now)
+{
+	sqlite3_stmt *st = s->ins_gap;
+
+	sqlite3_bind_int64(st, 1, g->ts_start);
+	sqlite3_bind_int64(st, 2, g->ts_end);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)g->rows);
+	bind_text(st, 4, g->table);
+	bind_text(st, 5, g->reason);
+	sqlite3_bind_int64(st, 6, now);
+	return sqlite_step_insert(s, st, "cannot insert into log_gaps");
+}
+
+static int
+sqlite_write_rows(struct sink *s, const struct sink_batch *b)
+{
+	for (size_t i = 0; i < b->ngaps; i++)
+		if (sqlite_insert_gap(s, &b->gaps[i], b->now_ms) == -1)
+			return -1;
+	for (size_t i = 0; i < b->nattempts; i++)
+		if (sqlite_insert_attempt(s, &b->attempts[i]) == -1)
+			return -1;
+	for (size_t i = 0; i < b->nqueries; i++)
+		if (sqlite_insert_query(s, &b->queries[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+sqlite_write_batch(struct sink *s, const struct sink_batch *b)
+{
+	s->err[0] = '\0';
+	if (sqlite_exec(s, "BEGIN IMMEDIATE", "cannot lock database") == -1)
+		return -1;
+	if (sqlite_write_rows(s, b) == 0 &&
+	    sqlite_exec(s, "COMMIT", "cannot commit") == 0)
+		return 0;
+	/* A failed COMMIT may already have rolled back. */
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Run one bound DELETE; the rows it removed, or -1. */
+static long
+sqlite_delete(struct sink *s, sqlite3_stmt *st, int64_t before,
+    unsigned max_rows)
+{
+	int rc;
+
+	sqlite3_bind_int64(st, 1, before);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, max_rows);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		sink_error(s, "cannot delete expired rows");
+		return -1;
+	}
+	return sqlite3_changes(s->db);
+}
+
+static long
+sqlite_expire(struct sink *s, int64_t before_ms, unsigned max_rows)
+{
+	long n, total = 0;
+
+	s->err[0] = '\0';
+	if (sqlite_exec(s, "BEGIN IMMEDIATE", "cannot lock database") == -1)
+		return -1;
+	if ((n = sqlite_delete(s, s->exp_attempts, before_ms, max_rows)) < 0)
+		goto fail;
+	total += n;
+	if (total < (long)max_rows) {
+		n = sqlite_delete(s, s->exp_queries, before_ms,
+		    max_rows - (unsigned)total);
+		if (n < 0)
+			goto fail;
+		total += n;
+	}
+	if (total < (long)max_rows &&
+	    sqlite_delete(s, s->exp_gaps, before_ms, 0) < 0)
+		goto fail;
+	if (sqlite_exec(s, "COMMIT", "cannot commit") == -1)
+		goto fail;
+	return total;
+fail:
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static const char *
+sqlite_error(struct sink *s)
+{
+	return s->err;
+}
+
+static void
+sqlite_close(struct sink *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_finalize(s->ins_attempt);
+	sqlite3_finalize(s->ins_query);
+	sqlite3_finalize(s->ins_gap);
+	sqlite3_finalize(s->exp_attempts);
+	sqlite3_finalize(s->exp_queries);
+	sqlite3_finalize(s->exp_gaps);
+	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
+		log_warnx("attempt log: close: %s", sqlite3_errmsg(s->db));
+	free(s);
+}
+
+const struct sink_ops sink_sqlite_ops = {
+	.name = "sqlite",
+	.open = sqlite_open,
+	.write_batch = sqlite_write_batch,
+	.expire = sqlite_expire,
+	.error = sqlite_error,
+	.close = sqlite_close,
+};

@@ -1,0 +1,105 @@
+/*
+ * sink: where the attempt log's writer thread puts its rows. The writer
+ * formats every row to text first, so a sink only stores strings and
+ * integers; it knows nothing of DNS or of the configuration. SQLite is the
+ * one sink today (sink_sqlite.c); a PostgreSQL sink can sit beside it with
+ * the same ops.
+ *
+ * A sink object is used by one thread at a time. Every call that fails
+ * leaves its reason in sink_ops.error() until the next call.
+ */
+#ifndef DNSWARDEN_SINK_H
+#define DNSWARDEN_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version a sink writes (PRAGMA user_version for SQLite). */
+#define SINK_SCHEMA_VERSION	2
+
+/* One row of table attempts (see ../shared/spec/interface.md). */
+struct sink_attempt {
+	int64_t		 ts_ms;
+	const char	*client;
+	const char	*client_name;	/* NULL: none */
+	const char	*qname;
+	const char	*qtype;
+	const char	*rule;
+	const char	*category;
+	const char	*site;		/* NULL: imported list */
+	const char	*transport;
+};
+
+/* One row of table queries (log.all_queries). */
+struct sink_query {
+	int64_t		 ts_ms;
+	const char	*client;
+	const char	*client_name;	/* NULL: none */
+	const char	*qname;
+	const char	*qtype;
+	const char	*rcode;		/* "NOERROR", "NXDOMAIN", ... */
+	bool		 cached;
+	bool		 blocked;
+	const char	*upstream;	/* NULL: none asked */
+	uint32_t	 duration_us;
+	const char	*transport;
+};
+
+/* Rows the writer lost (queue full), for table log_gaps. */
+struct sink_gap {
+	int64_t		 ts_start;	/* first and last lost row, ms */
+	int64_t		 ts_end;
+	uint64_t	 rows;
+	const char	*table;		/* "attempts" or "queries" */
+	const char	*reason;
+};
+
+/* What one write_batch() stores, all or nothing. */
+struct sink_batch {
+	const struct sink_attempt	*attempts;
+	size_t				 nattempts;
+	const struct sink_query		*queries;
+	size_t				 nqueries;
+	const struct sink_gap		*gaps;
+	size_t				 ngaps;
+	int64_t				 now_ms;	/* for log_gaps.logged_at */
+};
+
+struct sink;
+
+struct sink_ops {
+	const char	*name;		/* "sqlite", for messages */
+
+	/*
+	 * Open (creating, or upgrading in place, as needed) the store named
+	 * by target: a file path for SQLite. Returns the sink, or NULL with
+	 * the reason, cause included, written to err (errlen bytes).
+	 */
+	struct sink	*(*open)(const char *target, char *err, size_t errlen);
+
+	/*
+	 * Store every row of b in one transaction. Returns 0, or -1 when
+	 * nothing was stored (the caller keeps the rows and retries).
+	 */
+	int		 (*write_batch)(struct sink *s, const struct sink_batch *b);
+
+	/*
+	 * Delete at most max_rows rows older than before_ms (attempts first,
+	 * then queries, then log_gaps), in one short transaction. Returns the
+	 * number deleted (less than max_rows: nothing older is left), or -1.
+	 */
+	long		 (*expire)(struct sink *s, int64_t before_ms,
+			    unsigned max_rows);
+
+	/* The reason for the last failure ("" if none); owned by s. */
+	const char	*(*error)(struct sink *s);
+
+	/* Close s (NULL is fine); rows already written stay. */
+	void		 (*close)(struct sink *s);
+};
+
+/* The SQLite sink (sink_sqlite.c). */
+extern const struct sink_ops sink_sqlite_ops;
+
+#endif

@@ -288,8 +288,10 @@ reply_cname(const uint8_t *pkt, size_t len, struct dns_reply *r,
 int
 dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 {
+	/* Not the whole struct: the arrays are filled as far as used. */
 	memset(r, 0, offsetof(struct dns_reply, ttl_off));
 	r->min_ttl = UINT32_MAX;
+	r->too_many_rrs = false;
 	r->ncnames = 0;
 	if (len < DNS_HEADER_LEN)
 		return -1;

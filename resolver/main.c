@@ -134,10 +134,8 @@ cmd_check(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load_all(path, &cfg, &bl) == -1) {
-		fprintf(stderr, "%s: invalid\n", path);
+	if (load_all(path, &cfg, &bl) == -1)
 		return 1;
-	}
 	printf("%s: configuration valid\n", path);
 	printf("upstreams: %zu, listen addresses: %zu\n", cfg->nupstreams,
 	    cfg->server.nlisten);

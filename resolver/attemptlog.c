@@ -43,7 +43,6 @@
 #define AL_EXPIRE_EVERY_MS	(24 * 3600 * 1000LL)
 #define AL_QNAME_TEXT		1024	/* 255 wire bytes, each up to \DDD */
 #define AL_CLIENT_TEXT		64
-#define AL_PSEUDONYM_HEX	16	/* 64 bits of HMAC-SHA256 */
 
 /* Copies of the match strings: the blocklist may be swapped meanwhile. */
 #define AL_RULE_MAX		254
@@ -516,12 +515,40 @@ al_client_name(const struct al_settings *set, const union al_addr *a)
 	return NULL;
 }
 
+static void
+al_pseudonym(const uint8_t *key, size_t keylen, const char *addr, char *out)
+{
+	uint8_t mac[SHA256_DIGEST_LEN];
+
+	hmac_sha256(key, keylen, addr, strlen(addr), mac);
+	for (int i = 0; i < ATTEMPTLOG_PSEUDONYM_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+int
+attemptlog_pseudonym(const char *key, const char *addr, char *out)
+{
+	union al_addr a;
+	char text[AL_CLIENT_TEXT];
+
+	memset(&a, 0, sizeof(a));
+	out[0] = '\0';
+	if (inet_pton(AF_INET, addr, &a.sin.sin_addr) == 1)
+		a.sa.sa_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &a.sin6.sin6_addr) == 1)
+		a.sa.sa_family = AF_INET6;
+	else
+		return -1;
+	al_format_addr(&a, text, sizeof(text));
+	al_pseudonym((const uint8_t *)key, strlen(key), text, out);
+	return 0;
+}
+
 /* client per log.client_identity; *name from clients: (or NULL). */
 static void
 al_format_client(const struct al_settings *set, const union al_addr *a,
     char *out, const char **name)
 {
-	uint8_t mac[SHA256_DIGEST_LEN];
 	char addr[AL_CLIENT_TEXT];
 
 	al_format_addr(a, addr, sizeof(addr));
@@ -531,9 +558,7 @@ al_format_client(const struct al_settings *set, const union al_addr *a,
 		snprintf(out, AL_CLIENT_TEXT, "%s", *name ? *name : addr);
 		break;
 	case CLIENT_IDENTITY_PSEUDONYM:
-		hmac_sha256(set->key, set->keylen, addr, strlen(addr), mac);
-		for (int i = 0; i < AL_PSEUDONYM_HEX / 2; i++)
-			snprintf(out + 2 * i, 3, "%02x", mac[i]);
+		al_pseudonym(set->key, set->keylen, addr, out);
 		break;
 	default:
 		snprintf(out, AL_CLIENT_TEXT, "%s", addr);

@@ -74,6 +74,18 @@ struct sink_ops;
 struct attemptlog	*attemptlog_open_sink(const struct config *cfg,
 			    const struct sink_ops *ops);
 
+/* Hex digits in a client pseudonym (log.client_identity: pseudonym). */
+#define ATTEMPTLOG_PSEUDONYM_LEN	16
+
+/*
+ * The pseudonym the log writes for the client address addr ("10.1.2.3",
+ * "2001:db8::1", "::ffff:10.1.2.3" counts as IPv4) keyed with key: the
+ * first ATTEMPTLOG_PSEUDONYM_LEN hex digits of HMAC-SHA256(key, address).
+ * out holds ATTEMPTLOG_PSEUDONYM_LEN + 1 bytes. Returns 0, or -1 (out
+ * empty) when addr is not an address.
+ */
+int	attemptlog_pseudonym(const char *key, const char *addr, char *out);
+
 /* Take the clients:, identity and retention settings of a reloaded cfg. */
 void	attemptlog_reconfigure(struct attemptlog *al, const struct config *cfg);
 

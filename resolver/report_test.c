@@ -1,1 +1,425 @@
-int main(void) { return 0; }
+/*
+ * report_test: "dnswarden report" and "dnswarden log" against a database
+ * of known rows: the 60-second attempt rule at its edges, every --by in
+ * every format, --since/--until, --top, lost-row warnings, the log filters,
+ * and the exit statuses.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "attemptlog.h"
+#include "report.h"
+#include "sink.h"
+#include "unit.h"
+
+static char tmpdir[] = "/tmp/report_test.XXXXXX";
+static char conf[256];		/* logs to attempts.db */
+static char conf_empty[256];	/* logs to none.db, never created */
+static char conf_pseudo[256];	/* client_identity: pseudonym */
+static char out[65536], err[65536];
+
+#define PSEUDO_KEY	"sixteen chars or more, secret"
+
+/* 2024-03-04T10:00:00Z, a Monday, in ms. */
+#define T	1709546400000LL
+#define S	1000LL
+#define DAY	(86400 * S)
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL || fputs(text, f) == EOF || fclose(f) == EOF) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static void
+read_fd(int fd, char *buf, size_t len)
+{
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * Run fn with the NULL-terminated arguments, stdout into out and stderr
+ * into err; returns its exit status.
+ */
+static int
+run(int (*fn)(int, char **), ...)
+{
+	char *argv[32], ofile[300], efile[300];
+	int argc = 0, rc, ofd, efd, saved_out, saved_err;
+	va_list ap;
+
+	va_start(ap, fn);
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	snprintf(ofile, sizeof(ofile), "%s/stdout", tmpdir);
+	snprintf(efile, sizeof(efile), "%s/stderr", tmpdir);
+	ofd = open(ofile, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	efd = open(efile, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fflush(stdout);
+	fflush(stderr);
+	saved_out = dup(1);
+	saved_err = dup(2);
+	dup2(ofd, 1);
+	dup2(efd, 2);
+	rc = fn(argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(saved_out, 1);
+	dup2(saved_err, 2);
+	close(saved_out);
+	close(saved_err);
+	read_fd(ofd, out, sizeof(out));
+	read_fd(efd, err, sizeof(err));
+	close(ofd);
+	close(efd);
+	return rc;
+}
+
+static void
+insert(sqlite3 *db, int64_t ts, const char *client, const char *name,
+    const char *rule, const char *category, const char *site)
+{
+	sqlite3_stmt *st;
+
+	sqlite3_prepare_v2(db, "INSERT INTO attempts (ts, client,"
+	    " client_name, qname, qtype, rule, category, site, transport)"
+	    " VALUES (?, ?, ?, 'www.' || ?4, 'A', ?4, ?5, ?6, 'udp')", -1,
+	    &st, NULL);
+	sqlite3_bind_int64(st, 1, ts);
+	sqlite3_bind_text(st, 2, client, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, site, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		fprintf(stderr, "insert: %s\n", sqlite3_errmsg(db));
+		exit(1);
+	}
+	sqlite3_finalize(st);
+}
+
+/*
+ * The known rows. Client 10.0.0.1 asks for example.com at T, +59 s (same
+ * attempt), +119 s (60 s after the last: same), +180 s (61 s: a new one).
+ */
+static void
+make_database(const char *path)
+{
+	char e[256], pseudo[ATTEMPTLOG_PSEUDONYM_LEN + 1];
+	struct sink *s = sink_sqlite_ops.open(path, e, sizeof(e));
+	sqlite3 *db;
+
+	if (s == NULL) {
+		fprintf(stderr, "%s\n", e);
+		exit(1);
+	}
+	sink_sqlite_ops.close(s);
+	sqlite3_open(path, &db);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	insert(db, T, "10.0.0.1", "finance", "example.com", "commercial-sex",
+	    "Example Site");
+	insert(db, T + 59 * S, "10.0.0.1", "finance", "example.com",
+	    "commercial-sex", "Example Site");
+	insert(db, T + 119 * S, "10.0.0.1", "finance", "example.com",
+	    "commercial-sex", "Example Site");
+	insert(db, T + 180 * S, "10.0.0.1", "finance", "example.com",
+	    "commercial-sex", "Example Site");
+	/* Another client, another rule: attempts of their own. */
+	insert(db, T + 1 * S, "10.0.0.2", NULL, "example.com",
+	    "commercial-sex", "Example Site");
+	insert(db, T + 2 * S, "10.0.0.1", "finance", "other.net",
+	    "commercial-sex", "Other, \"Inc\"");
+	/* An imported list (no site), next day, twice within 30 s. */
+	insert(db, T + DAY, "10.0.0.2", NULL, "imported.test",
+	    "imported-list", NULL);
+	insert(db, T + DAY + 30 * S, "10.0.0.2", NULL, "imported.test",
+	    "imported-list", NULL);
+	/* Next ISO week (Monday 2024-03-11), next month (2024-04-01). */
+	insert(db, 1710115200000LL, "10.0.0.3", NULL, "example.com",
+	    "commercial-sex", "Example Site");
+	insert(db, 1711929600000LL, "10.0.0.3", NULL, "example.com",
+	    "commercial-sex", "Example Site");
+	/* Logged under a pseudonym, for log --client ADDR. */
+	attemptlog_pseudonym(PSEUDO_KEY, "10.9.9.9", pseudo);
+	insert(db, T - 30 * DAY, pseudo, NULL, "example.com",
+	    "commercial-sex", "Example Site");
+	/* 84 rows lost at T + 5 min. */
+	sqlite3_exec(db, "INSERT INTO log_gaps (ts_start, ts_end,"
+	    " rows_dropped, table_name, reason, logged_at) VALUES"
+	    " (1709546700000, 1709546701000, 84, 'attempts',"
+	    " 'queue full: the writer could not keep up', 0)",
+	    NULL, NULL, NULL);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
+/* Rows from T - 1 day on, so the pseudonymous row stays out. */
+#define SINCE	"2024-03-01"
+
+static void
+test_attempt_rule(void)
+{
+	/* 59 s and 60 s continue an attempt, 61 s starts one. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2024-03-04T10:00:00Z", "--until", "2024-03-04T10:05:00Z",
+	    "--by", "domain", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "domain,category,site,queries,attempts\r\n"
+	    "example.com,commercial-sex,Example Site,5,3\r\n"
+	    "other.net,commercial-sex,\"Other, \"\"Inc\"\"\",1,1\r\n");
+
+	/* Different client: its own attempt; same client, other rule too. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--until", "2024-03-04T10:00:03Z", "--by", "client",
+	    "--format", "csv", NULL), 0);
+	CHECK_STR(out, "client,client_name,queries,attempts\r\n"
+	    "10.0.0.1,finance,2,2\r\n10.0.0.2,,1,1\r\n");
+
+	/*
+	 * From 10:01:30 on: the row at +119 s continues the attempt begun
+	 * before the period (counted there), +180 s starts a new one.
+	 */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2024-03-04T10:01:30Z", "--until", "2024-03-04T10:04:00Z",
+	    "--format", "csv", NULL), 0);
+	CHECK_STR(out, "queries,attempts\r\n2,1\r\n");
+}
+
+static void
+test_by_time(void)
+{
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "day", NULL), 0);
+	CHECK_STR(out, "Blocked attempts from 2024-03-01T00:00:00Z to now"
+	    " (times in UTC), by day\n"
+	    "day         queries  attempts\n"
+	    "2024-03-04        6         4\n"
+	    "2024-03-05        2         1\n"
+	    "2024-03-11        1         1\n"
+	    "2024-04-01        1         1\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "week", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "week,queries,attempts\r\n2024-W10,8,5\r\n"
+	    "2024-W11,1,1\r\n2024-W14,1,1\r\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "month", "--format", "json", NULL), 0);
+	CHECK_STR(out, "[\n"
+	    "  {\"month\": \"2024-03\", \"queries\": 9, \"attempts\": 6,"
+	    " \"period_rows_lost\": 84},\n"
+	    "  {\"month\": \"2024-04\", \"queries\": 1, \"attempts\": 1,"
+	    " \"period_rows_lost\": 84}\n]\n");
+	CHECK(strstr(err, "warning: 84 rows were lost between"
+	    " 2024-03-04T10:05:00Z and 2024-03-04T10:05:01Z (queue full:"
+	    " the writer could not keep up)") != NULL);
+	/* --top keeps the busiest, shown in time order. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "day", "--top", "2", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "day,queries,attempts\r\n2024-03-04,6,4\r\n"
+	    "2024-03-05,2,1\r\n");
+}
+
+static void
+test_by_group(void)
+{
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "client", NULL), 0);
+	CHECK(strstr(out, "client    client_name  queries  attempts\n"
+	    "10.0.0.1  finance            5         3\n"
+	    "10.0.0.2  -                  3         2\n"
+	    "10.0.0.3  -                  2         2\n") != NULL);
+	CHECK(strstr(err, "84 rows in this period were never logged") !=
+	    NULL);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "category", "--format", "json", NULL), 0);
+	CHECK_STR(out, "[\n"
+	    "  {\"category\": \"commercial-sex\", \"queries\": 8,"
+	    " \"attempts\": 6, \"period_rows_lost\": 84},\n"
+	    "  {\"category\": \"imported-list\", \"queries\": 2,"
+	    " \"attempts\": 1, \"period_rows_lost\": 84}\n]\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "site", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "site,category,queries,attempts\r\n"
+	    "Example Site,commercial-sex,7,5\r\n"
+	    ",imported-list,2,1\r\n"
+	    "\"Other, \"\"Inc\"\"\",commercial-sex,1,1\r\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "domain", "--top", "1", "--format", "json", NULL), 0);
+	CHECK_STR(out, "[\n"
+	    "  {\"domain\": \"example.com\", \"category\": \"commercial-sex\","
+	    " \"site\": \"Example Site\", \"queries\": 7, \"attempts\": 5,"
+	    " \"period_rows_lost\": 84}\n]\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "site", NULL), 0);
+	CHECK(strstr(out, "\n-             imported-list         2"
+	    "         1\n") != NULL);
+}
+
+static void
+test_total_and_period(void)
+{
+	CHECK_INT(run(report_cmd, "report", "-c", conf, NULL), 0);
+	CHECK_STR(out, "Blocked attempts from the first row to now (times in"
+	    " UTC)\nqueries  attempts\n     11         8\n");
+	/* --until DATE takes in the whole of that day. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--until", "2024-03-05", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "queries,attempts\r\n8,5\r\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--until", "2024-03-05T00:00:00Z", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "queries,attempts\r\n6,4\r\n");
+	/* The same instant with a zone. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--until", "2024-03-05T02:00+02:00", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "queries,attempts\r\n6,4\r\n");
+	/* No lost rows there: no warning. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2024-03-05", "--format", "csv", NULL), 0);
+	CHECK_STR(err, "");
+}
+
+static void
+test_empty(void)
+{
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2030-01-01", "--by", "day", NULL), 0);
+	CHECK_STR(out, "Blocked attempts from 2030-01-01T00:00:00Z to now"
+	    " (times in UTC), by day\nday  queries  attempts\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2030-01-01", "--by", "client", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "client,client_name,queries,attempts\r\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2030-01-01", "--by", "site", "--format", "json", NULL), 0);
+	CHECK_STR(out, "[]\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2030-01-01", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "queries,attempts\r\n0,0\r\n");
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--since", "2030-01-01",
+	    "--format", "json", NULL), 0);
+	CHECK_STR(out, "[]\n");
+}
+
+static void
+test_log(void)
+{
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--limit", "2", NULL), 0);
+	CHECK_STR(out, "Blocked attempts from the first row to now (times in"
+	    " UTC), newest first (--limit reached)\n"
+	    "time                  client    client_name  qname"
+	    "            qtype  rule         category        site"
+	    "          transport\n"
+	    "2024-04-01T00:00:00Z  10.0.0.3  -            www.example.com"
+	    "  A      example.com  commercial-sex  Example Site  udp\n"
+	    "2024-03-11T00:00:00Z  10.0.0.3  -            www.example.com"
+	    "  A      example.com  commercial-sex  Example Site  udp\n");
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "finance",
+	    "--site", "OTHER, \"INC\"", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "time,client,client_name,qname,qtype,rule,category,"
+	    "site,transport\r\n2024-03-04T10:00:02Z,10.0.0.1,finance,"
+	    "www.other.net,A,other.net,commercial-sex,"
+	    "\"Other, \"\"Inc\"\"\",udp\r\n");
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.2",
+	    "--until", "2024-03-04", "--format", "json", NULL), 0);
+	CHECK_STR(out, "[\n  {\"time\": \"2024-03-04T10:00:01Z\","
+	    " \"client\": \"10.0.0.2\", \"client_name\": null,"
+	    " \"qname\": \"www.example.com\", \"qtype\": \"A\","
+	    " \"rule\": \"example.com\", \"category\": \"commercial-sex\","
+	    " \"site\": \"Example Site\", \"transport\": \"udp\","
+	    " \"period_rows_lost\": 84}\n]\n");
+	/* An address finds its pseudonym when the config has the key. */
+	CHECK_INT(run(log_cmd, "log", "-c", conf_pseudo, "--client",
+	    "10.9.9.9", "--format", "csv", NULL), 0);
+	CHECK(strstr(out, "2024-02-03T10:00:00Z,") != NULL);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.9.9.9",
+	    "--format", "csv", NULL), 0);
+	CHECK(strstr(out, "2024-02-03") == NULL);
+}
+
+static void
+test_errors(void)
+{
+	CHECK_INT(run(report_cmd, "report", "-c", conf_empty, NULL), 1);
+	CHECK(strstr(err, "none.db: no attempt log yet") != NULL);
+	CHECK_STR(out, "");
+	CHECK_INT(run(report_cmd, "report", "-c", "/nonexistent.yaml", NULL),
+	    1);
+	CHECK(err[0] != '\0');
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--by", "year",
+	    NULL), 2);
+	CHECK(strstr(err, "--by: invalid value \"year\"") != NULL);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2024-02-30", NULL), 2);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2024-03-01T25:00", NULL), 2);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
+	    "2024-03-02", "--until", "2024-03-01", NULL), 2);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--top", "0", NULL),
+	    2);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--frobnicate",
+	    NULL), 2);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "extra", NULL), 2);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--by", "day", NULL), 2);
+	CHECK_INT(run(log_cmd, "log", "--help", NULL), 0);
+	CHECK(strstr(out, "usage: dnswarden log") != NULL);
+}
+
+static void
+make_config(char *path, const char *name, const char *extra)
+{
+	char text[512];
+
+	snprintf(path, 256, "%s/%s.yaml", tmpdir, name);
+	snprintf(text, sizeof(text), "upstreams: [\"127.0.0.1:5300\"]\n"
+	    "log:\n  database: \"%s.db\"\n%s", strcmp(name, "pseudo") == 0 ?
+	    "attempts" : name, extra);
+	write_file(path, text);
+}
+
+int
+main(void)
+{
+	char db[300];
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	make_config(conf, "attempts", "");
+	make_config(conf_empty, "none", "");
+	make_config(conf_pseudo, "pseudo", "  client_identity: pseudonym\n"
+	    "  pseudonym_key: \"" PSEUDO_KEY "\"\n");
+	snprintf(db, sizeof(db), "%s/attempts.db", tmpdir);
+	make_database(db);
+
+	RUN(test_attempt_rule);
+	RUN(test_by_time);
+	RUN(test_by_group);
+	RUN(test_total_and_period);
+	RUN(test_empty);
+	RUN(test_log);
+	RUN(test_errors);
+	if (unit_failures == 0) {
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	} else
+		fprintf(stderr, "files kept in %s\n", tmpdir);
+	UNIT_DONE();
+}

@@ -23,6 +23,8 @@
 
 #define UDP_ROUNDS		4	/* recvmmsg batches per wakeup */
 #define TCP_OUT_HIGH		(256 * 1024)	/* stop reading above this */
+#define TCP_MAX_PENDING		64	/* queries one connection may have open */
+#define REQUESTS_PER_OUTSTANDING 4	/* waiting clients per upstream query */
 
 #define container_of(p, type, member) \
 	((type *)((char *)(p) - offsetof(type, member)))
@@ -42,6 +44,7 @@ struct client {
 /* A query waiting for the upstream; freed only by request_free(). */
 struct request {
 	struct upstream_waiter	 w;
+	struct frontend		*fe;
 	TAILQ_ENTRY(request)	 conn_entry;
 	struct client		 cl;
 	struct dns_query	 q;
@@ -57,6 +60,7 @@ struct tcp_conn {
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
 	struct requests		 reqs;
+	unsigned		 npending;	/* reqs waiting upstream */
 	bool			 eof;	/* client finished sending */
 };
 
@@ -83,6 +87,7 @@ struct frontend {
 	size_t			 nlisteners;
 	TAILQ_HEAD(, tcp_conn)	 conns;
 	unsigned		 nconns;
+	size_t			 nrequests;	/* clients waiting upstream */
 	bool			 udp_batching;	/* answers go to io's queue */
 	struct udpio		*io;
 	uint8_t			 in[DNS_MAX_MSG];
@@ -299,9 +304,19 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 static void
 request_free(struct request *req)
 {
+	struct tcp_conn *c = req->cl.transport == TRANSPORT_TCP ?
+	    req->cl.conn : NULL;
+
 	upstream_cancel(&req->w);
-	if (req->cl.transport == TRANSPORT_TCP && req->cl.conn != NULL)
-		TAILQ_REMOVE(&req->cl.conn->reqs, req, conn_entry);
+	req->fe->nrequests--;
+	if (c != NULL) {
+		TAILQ_REMOVE(&c->reqs, req, conn_entry);
+		/* Queries held back by the per-connection limit may go on. */
+		if (c->npending-- == TCP_MAX_PENDING && !c->eof)
+			bufferevent_trigger(c->bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS |
+			    BEV_TRIG_DEFER_CALLBACKS);
+	}
 	free(req);
 }
 
@@ -309,28 +324,36 @@ static void
 query_forward(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, const struct cache_key *key, uint64_t start)
 {
-	struct request *req = malloc(sizeof(*req));
+	struct request *req;
 
-	if (req == NULL) {
+	/* Shed load rather than grow without bound. */
+	if (fe->nrequests >= (size_t)fe->cfg->server.max_outstanding *
+	    REQUESTS_PER_OUTSTANDING || (req = malloc(sizeof(*req))) == NULL) {
 		fe->ctr->overload_dropped++;
+		answer_error(fe, cl, q, DNS_RCODE_SERVFAIL, -1, NULL);
 		return;
 	}
+	req->fe = fe;
 	req->cl = *cl;
 	req->q = *q;
 	memcpy(req->qname, q->qname, q->qname_len);
 	req->q.qname = req->qname;
 	req->start_us = start;
 	req->w.uq = NULL;
+	fe->nrequests++;
+	if (cl->transport == TRANSPORT_TCP) {
+		TAILQ_INSERT_TAIL(&cl->conn->reqs, req, conn_entry);
+		cl->conn->npending++;
+	}
+	fe->ctr->cache_misses++;
+	/* When every upstream fails at once, req is answered and freed
+	 * inside upstream_submit(): it must not be touched after. */
 	if (upstream_submit(fe->up, key, q->lname, q->qname_len, q->qtype,
 	    q->qclass, q->do_bit, q->cd, &req->w) == -1) {
 		fe->ctr->overload_dropped++;
 		answer_error(fe, cl, q, DNS_RCODE_SERVFAIL, -1, NULL);
-		free(req);
-		return;
+		request_free(req);
 	}
-	fe->ctr->cache_misses++;
-	if (cl->transport == TRANSPORT_TCP)
-		TAILQ_INSERT_TAIL(&cl->conn->reqs, req, conn_entry);
 }
 
 /* A CNAME leading into a blocked name blocks the answer (first match). */
@@ -507,6 +530,7 @@ tcp_conn_free(struct tcp_conn *c)
 	struct frontend *fe = c->fe;
 	struct request *req;
 
+	c->eof = true;		/* nothing more is read from it */
 	while ((req = TAILQ_FIRST(&c->reqs)) != NULL)
 		request_free(req);
 	TAILQ_REMOVE(&fe->conns, c, entry);
@@ -539,7 +563,9 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t lenbuf[2];
 
-	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
+	/* Pipelined queries are taken up to TCP_MAX_PENDING open at once. */
+	while (c->npending < TCP_MAX_PENDING &&
+	    evbuffer_copyout(in, lenbuf, 2) == 2) {
 		size_t mlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
 		if (evbuffer_get_length(in) < 2 + mlen)
 			break;		/* the rest comes later, or times out */

@@ -3,6 +3,8 @@
  * or domains format (one name a line). Public lists carry junk, so a line
  * that cannot be read is a warning and is skipped, not an error.
  */
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -19,12 +21,37 @@ static const char *const ignored_names[] = {
 	"localhost6.localdomain6",
 };
 
+/*
+ * Bytes per entry in a typical list ("0.0.0.0 " and a 16-character name),
+ * to size the index once before reading instead of growing it.
+ */
+#define HOSTS_LINE_BYTES	24
+#define DOMAINS_LINE_BYTES	16
+
+/*
+ * Names wait in a short queue between parsing and insertion so that the
+ * CPU fetches their (random) index slots while the next lines are parsed:
+ * without it, a large import spends most of its time waiting for memory.
+ */
+#define QUEUE_LEN	16
+
+struct pending {
+	uint32_t	 hash;
+	size_t		 line;
+	size_t		 col;
+	size_t		 len;
+	char		 text[BL_NAME_TEXT_MAX + 1];
+};
+
 /* One imported file being read. */
 struct ifile {
 	struct bl_loader	*l;
 	uint32_t		 file;
 	uint32_t		 origin;
 	size_t			 line;
+	struct pending		 queue[QUEUE_LEN];
+	size_t			 qhead;
+	size_t			 qlen;
 };
 
 struct token {
@@ -88,6 +115,9 @@ token_is_address(const struct token *t)
 static bool
 name_is_ignored(const char *name)
 {
+	/* Every ignored name starts with one of these: skip the rest fast. */
+	if (strchr("0bil", name[0]) == NULL)
+		return false;
 	for (size_t i = 0; i < sizeof(ignored_names) /
 	    sizeof(ignored_names[0]); i++)
 		if (strcmp(name, ignored_names[i]) == 0)
@@ -95,21 +125,67 @@ name_is_ignored(const char *name)
 	return false;
 }
 
+/* Insert queued names, oldest first, until keep are left. */
+static int
+queue_flush(struct ifile *f, size_t keep)
+{
+	while (f->qlen > keep) {
+		struct pending *p = &f->queue[f->qhead];
+
+		f->qhead = (f->qhead + 1) % QUEUE_LEN;
+		f->qlen--;
+		if (bl_entry_add_text(f->l, p->text, p->len, p->hash,
+		    f->origin, p->line, p->col) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+queue_push(struct ifile *f, const struct bl_name *nm, size_t col)
+{
+	uint32_t h[BL_NAME_LABELS_MAX + 1];
+	struct pending *p;
+
+	if (f->qlen == QUEUE_LEN && queue_flush(f, QUEUE_LEN - 1) == -1)
+		return -1;
+	bl_name_hashes(nm, h);
+	if (f->l->bl->ix.nslots > 0)
+		bl_index_prefetch(&f->l->bl->ix, h[0]);
+	p = &f->queue[(f->qhead + f->qlen++) % QUEUE_LEN];
+	p->hash = h[0];
+	p->line = f->line;
+	p->col = col;
+	p->len = nm->textlen;
+	memcpy(p->text, nm->text, nm->textlen + 1);
+	return 0;
+}
+
+/* A warning about the current line, after the names queued before it so
+ * that messages stay in file order. */
+static void
+import_warn(struct ifile *f, size_t col, const char *msg)
+{
+	if (queue_flush(f, 0) == -1)
+		return;
+	bl_file_warn(f->l, f->file, f->line, col, "%s", msg);
+}
+
 static int
 import_name(struct ifile *f, const struct token *t)
 {
 	struct bl_name nm;
-	char why[BL_WHY_MAX], show[81];
+	char why[BL_WHY_MAX], show[81], msg[256];
 
 	if (bl_name_parse(t->s, t->len, BL_NAME_ENTRY, &nm, why) == -1) {
-		bl_file_warn(f->l, f->file, f->line, t->col, "invalid domain "
-		    "name \"%s\": %s; skipped", token_show(t, show,
-		    sizeof(show)), why);
+		snprintf(msg, sizeof(msg), "invalid domain name \"%s\": %s; "
+		    "skipped", token_show(t, show, sizeof(show)), why);
+		import_warn(f, t->col, msg);
 		return 0;
 	}
 	if (name_is_ignored(nm.text))
 		return 0;
-	return bl_entry_add(f->l, &nm, f->origin, f->line, t->col);
+	return queue_push(f, &nm, t->col);
 }
 
 static int
@@ -121,8 +197,8 @@ hosts_line(struct ifile *f, const char *line, size_t n)
 	if (!token_next(line, n, &pos, &t))
 		return 0;
 	if (!token_is_address(&t)) {
-		bl_file_warn(f->l, f->file, f->line, t.col, "expected an "
-		    "address and names (hosts format); line skipped");
+		import_warn(f, t.col, "expected an address and names (hosts "
+		    "format); line skipped");
 		return 0;
 	}
 	while (token_next(line, n, &pos, &t)) {
@@ -131,8 +207,7 @@ hosts_line(struct ifile *f, const char *line, size_t n)
 			return -1;
 	}
 	if (names == 0)
-		bl_file_warn(f->l, f->file, f->line, 1, "address without "
-		    "names; line skipped");
+		import_warn(f, 1, "address without names; line skipped");
 	return 0;
 }
 
@@ -145,8 +220,8 @@ domains_line(struct ifile *f, const char *line, size_t n)
 	if (!token_next(line, n, &pos, &t))
 		return 0;
 	if (token_next(line, n, &pos, &extra)) {
-		bl_file_warn(f->l, f->file, f->line, extra.col, "expected one "
-		    "name a line (domains format); line skipped");
+		import_warn(f, extra.col, "expected one name a line (domains "
+		    "format); line skipped");
 		return 0;
 	}
 	return import_name(f, &t);
@@ -160,6 +235,7 @@ bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
 	char *buf = NULL, *line, *hash;
 	size_t cap = 0, n;
 	ssize_t got;
+	struct stat st;
 	int rc = 0;
 
 	f.file = bl_file_add(l, path, fmt == BL_IMPORT_HOSTS ? BL_FILE_HOSTS :
@@ -167,6 +243,13 @@ bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
 	if (f.file == BL_NONE ||
 	    (f.origin = bl_origin_add(l, cat, f.file, NULL)) == BL_NONE)
 		return -1;
+	if (fstat(fileno(fp), &st) == 0 && st.st_size > 0 &&
+	    bl_index_reserve(&l->bl->ix, (size_t)st.st_size /
+	    (fmt == BL_IMPORT_HOSTS ?
+	    HOSTS_LINE_BYTES : DOMAINS_LINE_BYTES)) == -1) {
+		bl_loader_oom(l, path);
+		return -1;
+	}
 	while (rc == 0 && (got = getline(&buf, &cap, fp)) != -1) {
 		line = buf;
 		n = (size_t)got;
@@ -178,6 +261,8 @@ bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
 		rc = fmt == BL_IMPORT_HOSTS ? hosts_line(&f, line, n) :
 		    domains_line(&f, line, n);
 	}
+	if (rc == 0)
+		rc = queue_flush(&f, 0);
 	if (rc == 0 && ferror(fp)) {
 		diag_error(l->d, path, 0, 0, "read error: %s", strerror(errno));
 		l->failed = true;

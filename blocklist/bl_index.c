@@ -28,6 +28,7 @@ bl_index_free(struct bl_index *ix)
 {
 	free(ix->arena);
 	free(ix->slots);
+	free(ix->filter);
 	bl_index_init(ix);
 }
 
@@ -111,13 +112,32 @@ arena_append(struct bl_index *ix, const char *text, size_t len,
 	return (uint32_t)off;
 }
 
+/* Slots needed for n records at the maximum load. */
+static size_t
+slots_for(size_t n)
+{
+	return n * LOAD_DEN / LOAD_NUM + 1;
+}
+
+int
+bl_index_reserve(struct bl_index *ix, size_t n)
+{
+	size_t want = slots_for(ix->count + n);
+
+	if (want <= ix->nslots)
+		return 0;
+	if (want > UINT32_MAX)
+		return -1;
+	return index_resize(ix, (uint32_t)want);
+}
+
 int
 bl_index_add(struct bl_index *ix, uint32_t h, const char *text, size_t len,
     uint32_t origin, uint32_t line, uint32_t *slot)
 {
 	uint32_t i, off;
 
-	if ((ix->count + 1) * LOAD_DEN > (size_t)ix->nslots * LOAD_NUM) {
+	if (slots_for(ix->count + 1) > ix->nslots) {
 		size_t n = ix->nslots ? (size_t)ix->nslots * 2 : 64;
 
 		if (n > UINT32_MAX || index_resize(ix, (uint32_t)n) == -1)
@@ -160,15 +180,40 @@ bl_index_replace(struct bl_index *ix, uint32_t slot, uint32_t origin,
 	return 0;
 }
 
+static int
+filter_build(struct bl_index *ix)
+{
+	size_t n = (ix->count + 7) / 8;
+
+	free(ix->filter);
+	ix->nfilter = n > 0 ? (uint32_t)n : 1;
+	if ((ix->filter = calloc(ix->nfilter, sizeof(uint64_t))) == NULL)
+		return -1;
+	for (uint32_t i = 0; i < ix->nslots; i++) {
+		uint32_t w;
+		uint64_t bits;
+
+		if (ix->slots[i].off == 0)
+			continue;
+		bits = bl_index_filter_bits(ix, ix->slots[i].hash, &w);
+		ix->filter[w] |= bits;
+	}
+	return 0;
+}
+
 int
 bl_index_finish(struct bl_index *ix)
 {
-	size_t n = ix->count * LOAD_DEN / LOAD_NUM + 1;
+	size_t n = slots_for(ix->count);
 	char *a;
 
 	if (n < 8)
 		n = 8;
-	if (n != ix->nslots && index_resize(ix, (uint32_t)n) == -1)
+	/* A table reserved a little large is not worth another rehash. */
+	if ((n > ix->nslots || n + n / 4 < ix->nslots) &&
+	    index_resize(ix, (uint32_t)n) == -1)
+		return -1;
+	if (filter_build(ix) == -1)
 		return -1;
 	if (ix->len > 0 && ix->len < ix->cap &&
 	    (a = realloc(ix->arena, ix->len)) != NULL) {

@@ -100,6 +100,11 @@ uint32_t bl_origin_add(struct bl_loader *l, uint32_t category, uint32_t file,
 int	bl_entry_add(struct bl_loader *l, const struct bl_name *nm, uint32_t o,
 	    size_t line, size_t col);
 
+/* Same as bl_entry_add() for a name given as its text (len bytes) and
+ * its whole-name hash h (from bl_name_hashes()). */
+int	bl_entry_add_text(struct bl_loader *l, const char *text, size_t len,
+	    uint32_t h, uint32_t o, size_t line, size_t col);
+
 /* Record an error about the loader's state (out of memory). */
 void	bl_loader_oom(struct bl_loader *l, const char *file);
 

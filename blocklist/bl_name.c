@@ -14,6 +14,25 @@ static const bool entry_char[256] = {
 	['a' ... 'z'] = true, ['0' ... '9'] = true, ['-'] = true, ['_'] = true,
 };
 
+/* Entry characters lowered; 0 for any other byte. */
+static const uint8_t entry_lower[256] = {
+	['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e',
+	['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j',
+	['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o',
+	['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't',
+	['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
+	['z'] = 'z',
+	['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e',
+	['F'] = 'f', ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j',
+	['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n', ['O'] = 'o',
+	['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't',
+	['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y',
+	['Z'] = 'z',
+	['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+	['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+	['-'] = '-', ['_'] = '_',
+};
+
 static inline uint8_t
 lower(uint8_t c)
 {
@@ -347,11 +366,13 @@ bl_name_from_wire(const uint8_t *wire, size_t len, struct bl_name *out)
 			out->text[out->textlen++] = '.';
 		out->start[out->n] = (uint8_t)out->textlen;
 		out->len[out->n] = (uint8_t)l;
+		/* A label with other bytes is never looked up: its text can be
+		 * the zeros the table gives. */
 		for (size_t i = 0; i < l; i++) {
-			uint8_t c = lower(wire[p + i]);
+			uint8_t c = entry_lower[wire[p + i]];
 
 			out->text[out->textlen + i] = (char)c;
-			bad |= !entry_char[c];
+			bad |= c == 0;
 		}
 		out->textlen += l;
 		if (bad)

@@ -182,13 +182,14 @@ yaml_site(struct yfile *y, const yaml_node_t *n, uint32_t cat)
 		yaml_entry(y, node_at(y, items[i]), oi);
 }
 
-/* The path of an import: absolute, or relative to the YAML file. */
+/* The path of an import: absolute, or relative to the YAML file's
+ * directory (without a "./" in front when that is the current one). */
 static char *
 import_path(struct yfile *y, const char *file)
 {
 	char *p;
 
-	if (file[0] == '/')
+	if (file[0] == '/' || strcmp(y->dir, ".") == 0)
 		return strdup(file);
 	if (asprintf(&p, "%s/%s", y->dir, file) == -1)
 		return NULL;

@@ -173,7 +173,7 @@ entry_count(struct blocklist *bl, uint32_t oi, int delta)
 
 /* The name is in the index already (slot): apply the duplicate rules. */
 static int
-entry_duplicate(struct bl_loader *l, const struct bl_name *nm, uint32_t oi,
+entry_duplicate(struct bl_loader *l, const char *text, uint32_t oi,
     size_t line, size_t col, uint32_t slot)
 {
 	struct blocklist *bl = l->bl;
@@ -199,8 +199,28 @@ entry_duplicate(struct bl_loader *l, const struct bl_name *nm, uint32_t oi,
 	    bl->files[o->file].kind == BL_FILE_BUILTIN)
 		return 0;
 	bl_file_warn(l, o->file, line, col, "%s is already in category %s "
-	    "(%s:%u); kept there", nm->text, bl->cats[old->category].name,
+	    "(%s:%u); kept there", text, bl->cats[old->category].name,
 	    bl->files[old->file].path, old_line);
+	return 0;
+}
+
+int
+bl_entry_add_text(struct bl_loader *l, const char *text, size_t len,
+    uint32_t h, uint32_t oi, size_t line, size_t col)
+{
+	struct blocklist *bl = l->bl;
+	uint32_t slot;
+	int rc;
+
+	rc = bl_index_add(&bl->ix, h, text, len, oi,
+	    line > UINT32_MAX ? UINT32_MAX : (uint32_t)line, &slot);
+	if (rc == -1) {
+		bl_loader_oom(l, bl->files[bl->origins[oi].file].path);
+		return -1;
+	}
+	if (rc == 1)
+		return entry_duplicate(l, text, oi, line, col, slot);
+	entry_count(bl, oi, +1);
 	return 0;
 }
 
@@ -208,21 +228,11 @@ int
 bl_entry_add(struct bl_loader *l, const struct bl_name *nm, uint32_t oi,
     size_t line, size_t col)
 {
-	struct blocklist *bl = l->bl;
-	uint32_t h[BL_NAME_LABELS_MAX + 1], slot;
-	int rc;
+	uint32_t h[BL_NAME_LABELS_MAX + 1];
 
 	bl_name_hashes(nm, h);
-	rc = bl_index_add(&bl->ix, h[0], nm->text, nm->textlen, oi,
-	    line > UINT32_MAX ? UINT32_MAX : (uint32_t)line, &slot);
-	if (rc == -1) {
-		bl_loader_oom(l, bl->files[bl->origins[oi].file].path);
-		return -1;
-	}
-	if (rc == 1)
-		return entry_duplicate(l, nm, oi, line, col, slot);
-	entry_count(bl, oi, +1);
-	return 0;
+	return bl_entry_add_text(l, nm->text, nm->textlen, h[0], oi, line,
+	    col);
 }
 
 static int
@@ -318,6 +328,7 @@ match(const struct blocklist *bl, const struct bl_name *nm,
     struct blocklist_match *m)
 {
 	uint32_t h[BL_NAME_LABELS_MAX + 1], off = 0, oi, line;
+	bool maybe[BL_NAME_LABELS_MAX + 1];
 	const struct bl_origin *o;
 	const char *rule;
 	size_t i;
@@ -327,11 +338,18 @@ match(const struct blocklist *bl, const struct bl_name *nm,
 	if (nm->first_good >= nm->n)
 		return 0;
 	bl_name_hashes(nm, h);
-	/* The suffixes' slots are far apart: fetch them all at once. */
+	/* Fetch what the suffixes need at once instead of one by one. */
 	for (i = nm->first_good; i < nm->n; i++)
-		bl_index_prefetch(&bl->ix, h[i]);
+		bl_index_prefetch_filter(&bl->ix, h[i]);
+	for (i = nm->first_good; i < nm->n; i++) {
+		maybe[i] = bl_index_maybe(&bl->ix, h[i]);
+		if (maybe[i])
+			bl_index_prefetch(&bl->ix, h[i]);
+	}
 	for (i = nm->first_good; i < nm->n && off == 0; i++)
-		off = bl_index_find(&bl->ix, h[i], nm->text + nm->start[i]);
+		if (maybe[i])
+			off = bl_index_find(&bl->ix, h[i],
+			    nm->text + nm->start[i]);
 	if (off == 0)
 		return 0;
 	rule = bl_index_record(&bl->ix, off, &oi, &line);

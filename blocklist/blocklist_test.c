@@ -435,6 +435,38 @@ test_import_warnings_are_capped(void)
 }
 
 static void
+test_import_warnings_keep_line_order(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/order.yaml", &d);
+	struct blocklist_match m;
+	const char *f = "testdata/lists/order.txt";
+	char want[1024];
+
+	CHECK(bl != NULL);
+	snprintf(want, sizeof(want),
+	    "%s:1:1: warning: invalid domain name \"bad1..example\": empty "
+	    "label; skipped\n"
+	    "%s:5:1: warning: dup.example is already in category a "
+	    "(testdata/order.yaml:5); kept there\n"
+	    "%s:30:1: warning: invalid domain name \"bad30..example\": empty "
+	    "label; skipped\n"
+	    "%s:31:1: warning: dup.example is already in category a "
+	    "(testdata/order.yaml:5); kept there\n", f, f, f, f);
+	CHECK_STR(diag_text(&d), want);
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	CHECK_INT(blocklist_size(bl), 29);
+	CHECK_INT(match(bl, "n29.example", &m), 1);
+	CHECK_INT(m.line, 29);
+	CHECK_INT(match(bl, "n32.example", &m), 1);
+	CHECK_INT(m.line, 32);
+	CHECK_STR(m.category, "b");
+	blocklist_free(bl);
+}
+
+static void
 test_duplicates(void)
 {
 	struct diag d;
@@ -655,6 +687,7 @@ main(void)
 	RUN(test_name_limits);
 	RUN(test_imports);
 	RUN(test_import_warnings_are_capped);
+	RUN(test_import_warnings_keep_line_order);
 	RUN(test_duplicates);
 	RUN(test_dns_bypass_builtin);
 	RUN(test_load_errors_fail_whole_load);

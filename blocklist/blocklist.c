@@ -401,6 +401,19 @@ blocklist_size(const struct blocklist *bl)
 	return bl->ix.count;
 }
 
+/* "s" unless n is 1, for counts in the summary. */
+static const char *
+plural(size_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+static const char *
+plural_y(size_t n)
+{
+	return n == 1 ? "y" : "ies";
+}
+
 static void
 summary_file(const struct blocklist *bl, const struct bl_file *f, FILE *out)
 {
@@ -412,12 +425,25 @@ summary_file(const struct blocklist *bl, const struct bl_file *f, FILE *out)
 	if (file_is_import(f))
 		fprintf(out, " (%s list for %s)", kind[f->kind],
 		    bl->cats[f->category].name);
-	fprintf(out, ": %zu entries", f->entries);
+	fprintf(out, ": %zu entr%s", f->entries, plural_y(f->entries));
 	if (f->duplicates > 0)
-		fprintf(out, ", %zu duplicates skipped", f->duplicates);
+		fprintf(out, ", %zu duplicate%s skipped", f->duplicates,
+		    plural(f->duplicates));
 	if (f->warnings > 0)
-		fprintf(out, ", %zu warnings", f->warnings);
+		fprintf(out, ", %zu warning%s", f->warnings,
+		    plural(f->warnings));
 	fputc('\n', out);
+}
+
+static void
+summary_category(const struct bl_category *c, FILE *out)
+{
+	size_t n = c->site_entries + c->imported;
+
+	fprintf(out, "  %s%s: %zu entr%s (%zu site%s with %zu name%s, "
+	    "%zu imported)\n", c->name, c->builtin ? " (built-in)" : "", n,
+	    plural_y(n), c->nsites, plural(c->nsites), c->site_entries,
+	    plural(c->site_entries), c->imported);
 }
 
 void
@@ -427,21 +453,17 @@ blocklist_print_summary(const struct blocklist *bl, FILE *out)
 
 	for (size_t i = 0; i < bl->nfiles; i++)
 		warnings += bl->files[i].warnings;
-	fprintf(out, "blocklist: %zu entries (%zu blocked names, %zu allowed)"
-	    ", %zu warnings\n", bl->ix.count, bl->nblock, bl->nallow, warnings);
+	fprintf(out, "blocklist: %zu entr%s (%zu blocked name%s, %zu "
+	    "allowed), %zu warning%s\n", bl->ix.count, plural_y(bl->ix.count),
+	    bl->nblock, plural(bl->nblock), bl->nallow, warnings,
+	    plural(warnings));
 	fprintf(out, "files:\n");
 	for (size_t i = 0; i < bl->nfiles; i++)
 		summary_file(bl, &bl->files[i], out);
 	fprintf(out, "categories:\n");
-	for (size_t i = 0; i < bl->ncats; i++) {
-		const struct bl_category *c = &bl->cats[i];
-
-		fprintf(out, "  %s%s: %zu entries (%zu sites with %zu names, "
-		    "%zu imported)\n", c->name, c->builtin ? " (built-in)" : "",
-		    c->site_entries + c->imported, c->nsites, c->site_entries,
-		    c->imported);
-	}
-	fprintf(out, "allow: %zu entries\n", bl->nallow);
+	for (size_t i = 0; i < bl->ncats; i++)
+		summary_category(&bl->cats[i], out);
+	fprintf(out, "allow: %zu entr%s\n", bl->nallow, plural_y(bl->nallow));
 }
 
 void

@@ -661,11 +661,11 @@ test_summary(void)
 	    "  testdata/lists/hosts-list.txt (hosts list for imported): "
 	    "7 entries, 3 warnings\n"
 	    "  testdata/lists/domains-list.txt (domains list for imported): "
-	    "4 entries, 1 duplicates skipped, 3 warnings\n"
+	    "4 entries, 1 duplicate skipped, 3 warnings\n"
 	    "  (built-in): 3 entries\n"
 	    "categories:\n"
 	    "  imported: 11 entries (0 sites with 0 names, 11 imported)\n"
-	    "  other: 0 entries (1 sites with 0 names, 0 imported)\n"
+	    "  other: 0 entries (1 site with 0 names, 0 imported)\n"
 	    "  dns-bypass (built-in): 3 entries (2 sites with 3 names, "
 	    "0 imported)\n"
 	    "allow: 0 entries\n");

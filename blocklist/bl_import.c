@@ -3,8 +3,6 @@
  * or domains format (one name a line). Public lists carry junk, so a line
  * that cannot be read is a warning and is skipped, not an error.
  */
-#include <sys/stat.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -20,13 +18,6 @@ static const char *const ignored_names[] = {
 	"localhost4", "localhost4.localdomain4", "localhost6",
 	"localhost6.localdomain6",
 };
-
-/*
- * Bytes per entry in a typical list ("0.0.0.0 " and a 16-character name),
- * to size the index once before reading instead of growing it.
- */
-#define HOSTS_LINE_BYTES	24
-#define DOMAINS_LINE_BYTES	16
 
 /*
  * Names wait in a short queue between parsing and insertion so that the
@@ -227,6 +218,29 @@ domains_line(struct ifile *f, const char *line, size_t n)
 	return import_name(f, &t);
 }
 
+/*
+ * The number of lines in fp, which is rewound; 0 if it cannot be. One
+ * name a line is the usual case: reserving that much index at once saves
+ * growing it step by step and shrinking it at the end, each a pass of
+ * random memory accesses over every entry.
+ */
+static size_t
+count_lines(FILE *fp)
+{
+	char buf[65536];
+	size_t n, lines = 0;
+
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		for (char *p = buf; (p = memchr(p, '\n', buf + n - p)) != NULL;
+		    p++)
+			lines++;
+	if (ferror(fp) || fseek(fp, 0, SEEK_SET) == -1) {
+		clearerr(fp);
+		return 0;
+	}
+	return lines + 1;
+}
+
 int
 bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
     enum bl_import_format fmt, uint32_t cat)
@@ -235,7 +249,6 @@ bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
 	char *buf = NULL, *line, *hash;
 	size_t cap = 0, n;
 	ssize_t got;
-	struct stat st;
 	int rc = 0;
 
 	f.file = bl_file_add(l, path, fmt == BL_IMPORT_HOSTS ? BL_FILE_HOSTS :
@@ -243,10 +256,7 @@ bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
 	if (f.file == BL_NONE ||
 	    (f.origin = bl_origin_add(l, cat, f.file, NULL)) == BL_NONE)
 		return -1;
-	if (fstat(fileno(fp), &st) == 0 && st.st_size > 0 &&
-	    bl_index_reserve(&l->bl->ix, (size_t)st.st_size /
-	    (fmt == BL_IMPORT_HOSTS ?
-	    HOSTS_LINE_BYTES : DOMAINS_LINE_BYTES)) == -1) {
+	if (bl_index_reserve(&l->bl->ix, count_lines(fp)) == -1) {
 		bl_loader_oom(l, path);
 		return -1;
 	}

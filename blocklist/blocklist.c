@@ -71,15 +71,19 @@ bl_file_warn(struct bl_loader *l, uint32_t fi, size_t line, size_t col,
     const char *fmt, ...)
 {
 	struct bl_file *f = &l->bl->files[fi];
-	char msg[512];
+	char *msg;
 	va_list ap;
+	int n;
 
 	if (++f->warnings > BL_WARN_SHOWN && file_is_import(f))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	diag_warn(l->d, f->path, line, col, "%s", msg);
+	diag_warn(l->d, f->path, line, col, "%s", n == -1 ? "(out of memory)" :
+	    msg);
+	if (n != -1)
+		free(msg);
 }
 
 void

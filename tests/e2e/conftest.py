@@ -2,6 +2,7 @@
 
   nsd_upstream     a started NSD serving example.test. (harness.zone_text());
                    .server "127.0.0.1:PORT", .query(), .stop() mid-test
+  nsd_shared       the same, one for the whole session: never stop it
   fake_upstream    a started fakeupstream.FakeUpstream (scriptable, records
                    every query it receives)
   fake_upstream2   a second, independent one
@@ -40,17 +41,33 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def nsd_upstream(workdir):
-    nsd = harness.Nsd(workdir / "nsd")
-    nsd.start()
-    yield nsd
+def _nsd_close(nsd):
     if nsd.proc and nsd.proc.poll() is None:
         nsd.proc.terminate()
         try:
             nsd.proc.wait(10)
         except Exception:
             nsd.proc.kill()
+
+
+@pytest.fixture
+def nsd_upstream(workdir):
+    """A fresh NSD for this test; the test may stop it."""
+    nsd = harness.Nsd(workdir / "nsd")
+    nsd.start()
+    yield nsd
+    _nsd_close(nsd)
+
+
+@pytest.fixture(scope="session")
+def nsd_shared():
+    """One NSD for the whole run, for tests that do not stop it."""
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-e2e-nsd-"))
+    nsd = harness.Nsd(d)
+    nsd.start()
+    yield nsd
+    _nsd_close(nsd)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _fake():
@@ -96,6 +113,17 @@ def blocklist(workdir):
     return make
 
 
+def _check_teardown(started):
+    problems = []
+    for d in started:
+        d.close()
+        for p in d.problems():
+            problems.append(f"dnswarden in {d.dir}: {p}")
+    if problems:
+        tails = "\n\n".join(d.stderr()[-6000:] for d in started)
+        pytest.fail("\n".join(problems) + "\n--- stderr ---\n" + tails, pytrace=False)
+
+
 @pytest.fixture
 def dnswarden(workdir):
     started = []
@@ -111,11 +139,38 @@ def dnswarden(workdir):
         return d
 
     yield start
-    problems = []
-    for d in started:
-        d.close()
-        for p in d.problems():
-            problems.append(f"dnswarden in {d.dir}: {p}")
-    if problems:
-        tails = "\n\n".join(d.stderr()[-6000:] for d in started)
-        pytest.fail("\n".join(problems) + "\n--- stderr ---\n" + tails, pytrace=False)
+    _check_teardown(started)
+
+
+@pytest.fixture(scope="module")
+def module_dnswarden():
+    """Like dnswarden, but the daemon is shared by the tests of a module that
+    pass the same arguments: a test gets the running one, or a new one if an
+    earlier test killed it. Tests using it should check dw.running() and
+    dw.sanitizer_marks(since) themselves; the module's last teardown checks
+    the rest."""
+    base = Path(tempfile.mkdtemp(prefix="dnswarden-e2e-mod-"))
+    base.chmod(0o755)
+    started = []
+    current = {}
+    counter = itertools.count()
+
+    def get(upstreams, overrides=None, *, ipv6=True, timeout_ms=300, blocklists=None):
+        key = repr(([u if isinstance(u, str) else u.server for u in upstreams],
+                    overrides, ipv6, timeout_ms, blocklists))
+        d = current.get(key)
+        if d is not None and d.running():
+            return d
+        d = harness.Dnswarden(base / f"dnswarden{next(counter)}", upstreams,
+                              overrides=overrides, ipv6=ipv6, timeout_ms=timeout_ms,
+                              blocklists=blocklists)
+        started.append(d)
+        current[key] = d
+        d.start()
+        return d
+
+    yield get
+    try:
+        _check_teardown(started)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

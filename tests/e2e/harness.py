@@ -219,10 +219,10 @@ class Nsd:
                 raise RuntimeError(f"nsd exited with {self.proc.returncode}: "
                                    f"{self.log()}")
             try:
-                dns.query.udp(q, self.addr, timeout=0.2, port=self.port)
+                dns.query.udp(q, self.addr, timeout=0.05, port=self.port)
                 return self
             except (dns.exception.Timeout, OSError):
-                time.sleep(0.05)
+                time.sleep(0.02)
         raise RuntimeError(f"nsd did not answer within {timeout} s: {self.log()}")
 
     def log(self) -> str:
@@ -512,6 +512,8 @@ class Dnswarden:
         self.env.update(env or {})
         self.proc: Optional[subprocess.Popen] = None
         self.stopped_rc: Optional[int] = None
+        self.stopped_by_test = False
+        self.exited_unasked: Optional[int] = None
 
     def write_config(self, cfg: dict = None, text: str = None):
         """Rewrite the configuration file (for SIGHUP tests)."""
@@ -558,7 +560,7 @@ class Dnswarden:
                                    f"start-up:\n{self.stderr()}")
             if all(self._listening(f, h) for f, h in targets):
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
         raise RuntimeError(f"dnswarden did not listen on port {self.port} within "
                            f"{timeout} s:\n{self.stderr()}")
 
@@ -605,6 +607,8 @@ class Dnswarden:
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 10.0) -> int:
         """Signal the daemon and wait; asserts a clean exit (status 0)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.stopped_by_test = True
         rc = self._terminate(sig, timeout)
         assert rc == 0, f"dnswarden exited with status {rc} after {sig!r}:\n{self.stderr()}"
         return rc
@@ -612,6 +616,8 @@ class Dnswarden:
     def _terminate(self, sig=signal.SIGTERM, timeout: float = 10.0) -> Optional[int]:
         if self.proc is None:
             return None
+        if self.proc.poll() is not None and not self.stopped_by_test:
+            self.exited_unasked = self.proc.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -623,6 +629,29 @@ class Dnswarden:
                 return "timeout"
         self.stopped_rc = self.proc.returncode
         return self.proc.returncode
+
+    def stats(self, timeout: float = 3.0) -> dict:
+        """Send SIGUSR1 and parse the counters printed to stderr after it
+        ("name value" pairs, one a line)."""
+        import re
+        since = len(self.stderr())
+        self.send_signal(signal.SIGUSR1)
+        end = time.monotonic() + timeout
+        out, last = {}, -1
+        while time.monotonic() < end:
+            text = self.stderr()[since:]
+            out = {m.group(1): int(m.group(2)) for m in
+                   re.finditer(r"^.*?\b([a-z_]+)[ :=]+(\d+)\s*$", text, re.M)}
+            if out and len(out) == last:
+                return out
+            last = len(out)
+            time.sleep(0.1)
+        return out
+
+    def sanitizer_marks(self, since: int = 0) -> list:
+        """Sanitizer report marks in stderr after character offset since."""
+        err = self.stderr()[since:]
+        return [m for m in SANITIZER_MARKS if m in err]
 
     def problems(self) -> list:
         """What the teardown reports: sanitizer output, crashes, hangs."""
@@ -636,6 +665,8 @@ class Dnswarden:
             out.append("did not exit within 10 s of SIGTERM (killed)")
         elif isinstance(rc, int) and rc < 0:
             out.append(f"died of signal {-rc}")
+        elif self.exited_unasked is not None and self.exited_unasked != 0:
+            out.append(f"exited by itself with status {self.exited_unasked}")
         return out
 
     def close(self):

@@ -844,6 +844,15 @@ al_writer_flush(struct attemptlog *al, const struct al_take *t)
 	al->queries.head = (al->queries.head + t->nq) % al->queries.cap;
 	al->queries.count -= t->nq;
 	al->queries.written += t->nq;
+	/*
+	 * An empty ring starts again at slot 0, so that only as many slots
+	 * as the deepest backlog are ever touched: memory in use follows
+	 * the load, not queue_size.
+	 */
+	if (al->attempts.count == 0)
+		al->attempts.head = 0;
+	if (al->queries.count == 0)
+		al->queries.head = 0;
 	pthread_mutex_unlock(&al->mtx);
 	memset(w->gaps, 0, sizeof(w->gaps));
 	w->last_write = al_now_mono();

@@ -1,0 +1,330 @@
+/*
+ * log_throughput_test: push blocked attempts through attemptlog_append()
+ * into a fresh SQLite database at a paced rate, then check that every row
+ * is in the file and report the figures.
+ *
+ * Run by "meson test" with a small load as a correctness check (no row
+ * lost at a modest rate; no timing is asserted). bench/log_throughput.sh
+ * runs it with the full load:
+ *
+ *   log_throughput_test [--rows N] [--rate R] [--threads T] [--queue Q]
+ *                       [--dir DIR] [--index client_rule_ts]
+ *
+ * --rate 0 appends as fast as the producers can (drops then measure how
+ * far the writer falls behind rather than a failure).
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "attemptlog.h"
+#include "sink.h"
+
+#define NDOMAINS	500
+#define NCLIENTS	2000
+
+struct bench {
+	long		 rows;
+	long		 rate;		/* rows per second, all threads */
+	int		 threads;
+	unsigned	 queue;
+	const char	*dir;
+	const char	*index;
+	struct attemptlog *al;
+	char		 rules[NDOMAINS][64];
+	char		 sites[NDOMAINS][64];
+	uint8_t		 wires[NDOMAINS][80];
+	size_t		 wire_len[NDOMAINS];
+};
+
+struct producer {
+	struct bench	*b;
+	int		 id;
+	pthread_t	 thread;
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Names like www.site123.example: realistic lengths, label by label. */
+static void
+bench_names(struct bench *b)
+{
+	for (int i = 0; i < NDOMAINS; i++) {
+		char label[32];
+		size_t n, o = 0;
+
+		snprintf(b->rules[i], sizeof(b->rules[i]), "site%d.example", i);
+		snprintf(b->sites[i], sizeof(b->sites[i]), "Example Site %d", i);
+		snprintf(label, sizeof(label), "site%d", i);
+		b->wires[i][o++] = 3;
+		memcpy(b->wires[i] + o, "www", 3);
+		o += 3;
+		n = strlen(label);
+		b->wires[i][o++] = (uint8_t)n;
+		memcpy(b->wires[i] + o, label, n);
+		o += n;
+		b->wires[i][o++] = 7;
+		memcpy(b->wires[i] + o, "example", 7);
+		o += 7;
+		b->wires[i][o++] = 0;
+		b->wire_len[i] = o;
+	}
+}
+
+static void
+bench_append(struct bench *b, uint32_t r)
+{
+	static const uint16_t qtypes[] = { 1, 28, 65 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int d = (int)(r % NDOMAINS);
+	struct blocklist_match m = {
+		.rule = b->rules[d], .category = "commercial-sex",
+		.site = d % 10 ? b->sites[d] : NULL,
+	};
+	struct attempt a = {
+		.ts_ms = wall_ms(), .client = (struct sockaddr *)&sin,
+		.qname = b->wires[d], .qname_len = b->wire_len[d],
+		.qtype = qtypes[(r >> 9) % 3], .transport = TRANSPORT_UDP,
+		.match = &m,
+	};
+
+	sin.sin_addr.s_addr = htonl(0x0a000000u | ((r >> 11) % NCLIENTS));
+	attemptlog_append(b->al, &a);
+}
+
+/* Each producer appends its share in 1 ms ticks at rate / threads. */
+static void *
+producer_main(void *arg)
+{
+	struct producer *p = arg;
+	struct bench *b = p->b;
+	long share = b->rows / b->threads + (p->id < b->rows % b->threads);
+	double per_ns = b->rate > 0 ? (double)b->rate / b->threads / 1e9 : 0;
+	int64_t start = now_ns();
+	uint32_t r = (uint32_t)p->id * 2654435761u;
+	long done = 0;
+
+	while (done < share) {
+		long due = per_ns > 0 ?
+		    (long)((double)(now_ns() - start) * per_ns) + 1 : share;
+
+		if (due > share)
+			due = share;
+		for (; done < due; done++) {
+			r = r * 1103515245u + 12345u;
+			bench_append(b, r);
+		}
+		if (done < share && per_ns > 0) {
+			struct timespec ts = { 0, 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static long long
+db_count(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM attempts", -1, &st,
+	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* An extra index to measure what it costs the writer. */
+static int
+bench_index(const char *path, const char *index)
+{
+	char err[256], sql[256];
+	struct sink *s;
+	sqlite3 *db;
+	int rc;
+
+	if (strcmp(index, "client_rule_ts") != 0) {
+		fprintf(stderr, "unknown --index %s\n", index);
+		return -1;
+	}
+	/* Create the schema first, the way the server would. */
+	if ((s = sink_sqlite_ops.open(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	sink_sqlite_ops.close(s);
+	snprintf(sql, sizeof(sql), "CREATE INDEX attempts_client_rule_ts"
+	    " ON attempts(client, rule, ts)");
+	sqlite3_open(path, &db);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+bench_parse(int argc, char **argv, struct bench *b)
+{
+	static const struct option opts[] = {
+		{ "rows", required_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "index", required_argument, NULL, 'i' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	b->rows = 20000;
+	b->rate = 20000;
+	b->threads = 2;
+	b->queue = 65536;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n': b->rows = atol(optarg); break;
+		case 'r': b->rate = atol(optarg); break;
+		case 't': b->threads = atoi(optarg); break;
+		case 'q': b->queue = (unsigned)atol(optarg); break;
+		case 'd': b->dir = optarg; break;
+		case 'i': b->index = optarg; break;
+		default: return -1;
+		}
+	}
+	return b->rows > 0 && b->threads > 0 && b->threads <= 64 ? 0 : -1;
+}
+
+static void
+bench_report(const struct bench *b, const char *path, double produce_s,
+    double total_s, const struct attemptlog_stats *st, long long rows)
+{
+	struct stat sb;
+	long long bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+
+	printf("rows_appended %ld\n", b->rows);
+	printf("target_rate %ld\n", b->rate);
+	printf("producer_threads %d\n", b->threads);
+	printf("queue_size %u\n", b->queue);
+	printf("extra_index %s\n", b->index ? b->index : "none");
+	printf("append_seconds %.3f\n", produce_s);
+	printf("offered_rows_per_s %.0f\n", b->rows / produce_s);
+	printf("until_on_disk_seconds %.3f\n", total_s);
+	printf("sustained_rows_per_s %.0f\n", (double)st->written / total_s);
+	printf("rows_dropped %" PRIu64 "\n", st->dropped);
+	printf("rows_in_database %lld\n", rows);
+	printf("db_bytes %lld\n", bytes);
+	printf("bytes_per_row %.1f\n", rows > 0 ? (double)bytes / rows : 0);
+	/* CPU is steadier than wall time on a shared machine. */
+	{
+		struct rusage ru;
+		double cpu;
+
+		getrusage(RUSAGE_SELF, &ru);
+		cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+		printf("cpu_seconds %.3f\n", cpu);
+		printf("cpu_us_per_row %.2f\n", rows > 0 ? cpu * 1e6 / rows :
+		    0);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench *b = calloc(1, sizeof(*b));
+	struct producer p[64];
+	struct attemptlog_stats st;
+	struct config *cfg = config_default();
+	char dir[] = "/tmp/log_throughput.XXXXXX", path[512];
+	int64_t t0, t1, t2;
+	long long rows;
+	int rc;
+
+	if (b == NULL || cfg == NULL || bench_parse(argc, argv, b) == -1) {
+		fprintf(stderr, "usage: log_throughput_test [--rows N]"
+		    " [--rate R] [--threads T] [--queue Q] [--dir DIR]"
+		    " [--index client_rule_ts]\n");
+		return 2;
+	}
+	if (b->dir == NULL && (b->dir = mkdtemp(dir)) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/attempts.db", b->dir);
+	unlink(path);
+	if (b->index != NULL && bench_index(path, b->index) == -1)
+		return 1;
+	free(cfg->log.database);
+	cfg->log.database = strdup(path);
+	cfg->log.queue_size = b->queue;
+	bench_names(b);
+	b->al = attemptlog_open(cfg);
+
+	t0 = now_ns();
+	for (int i = 0; i < b->threads; i++) {
+		p[i].b = b;
+		p[i].id = i;
+		pthread_create(&p[i].thread, NULL, producer_main, &p[i]);
+	}
+	for (int i = 0; i < b->threads; i++)
+		pthread_join(p[i].thread, NULL);
+	t1 = now_ns();
+	attemptlog_get_stats(b->al, &st);
+	fprintf(stderr, "appended; %" PRIu64 " rows pending\n", st.pending);
+	attemptlog_close(b->al);	/* returns when all is on disk */
+	t2 = now_ns();
+
+	rows = db_count(path);
+	/* close() released al; the counters were read just before. */
+	st.written = (uint64_t)(rows > 0 ? rows : 0);
+	bench_report(b, path, (t1 - t0) / 1e9, (t2 - t0) / 1e9, &st, rows);
+	if (b->dir == dir) {
+		unlink(path);
+		rmdir(dir);
+	}
+	rc = 0;
+	if (rows != b->rows - (long long)st.dropped || (b->rate > 0 &&
+	    st.dropped > 0)) {
+		fprintf(stderr, "FAIL: %lld rows in the database, %ld"
+		    " appended, %" PRIu64 " dropped\n", rows, b->rows,
+		    st.dropped);
+		rc = 1;
+	}
+	config_free(cfg);
+	free(b);
+	return rc;
+}

@@ -145,6 +145,15 @@ cmd_check(int argc, char **argv)
 	return 0;
 }
 
+/* ":LINE" and the newline; built-in entries have no line. */
+static void
+print_line(unsigned line)
+{
+	if (line > 0)
+		printf(":%u", line);
+	putchar('\n');
+}
+
 static int
 cmd_lookup(int argc, char **argv)
 {
@@ -167,12 +176,14 @@ cmd_lookup(int argc, char **argv)
 			    argv[i]);
 			status = 1;
 		} else if (r == 1) {
-			printf("%s blocked rule=%s category=%s site=%s "
-			    "source=%s:%u\n", argv[i], m.rule, m.category,
-			    m.site ? m.site : "-", m.file, m.line);
+			printf("%s blocked rule=%s category=%s site=\"%s\" "
+			    "source=%s", argv[i], m.rule, m.category,
+			    m.site ? m.site : "", m.file);
+			print_line(m.line);
 		} else if (m.allowed) {
-			printf("%s allowed rule=%s (allow entry) source=%s:%u\n",
-			    argv[i], m.rule, m.file, m.line);
+			printf("%s allowed rule=%s (allow entry) source=%s",
+			    argv[i], m.rule, m.file);
+			print_line(m.line);
 		} else {
 			printf("%s allowed\n", argv[i]);
 		}

@@ -5,12 +5,24 @@
 #include <grp.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "privdrop.h"
+
+/* Hand a root-owned file or directory to the daemon's user. */
+static void
+chown_if_root(const char *path, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && st.st_uid == 0 && uid != 0 &&
+	    !S_ISLNK(st.st_mode) && chown(path, uid, gid) == -1)
+		log_warn("chown %s", path);
+}
 
 /* mkdir -p for the database's directory, owned by the daemon's user. */
 static int
@@ -35,10 +47,15 @@ prepare_dir(const char *dbpath, uid_t uid, gid_t gid)
 		free(copy);
 		return -1;
 	}
-	struct stat st;
-	if (stat(dir, &st) == 0 && st.st_uid == 0 && chown(dir, uid, gid) == -1)
-		log_warn("chown %s", dir);
+	chown_if_root(dir, uid, gid);
 	free(copy);
+	/* A database created by an earlier run as root must stay writable. */
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s%s", dbpath, suffix[i]);
+		chown_if_root(path, uid, gid);
+	}
 	return 0;
 }
 

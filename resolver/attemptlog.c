@@ -56,17 +56,21 @@ union al_addr {
 	struct sockaddr_in6	sin6;
 };
 
+/*
+ * The strings of a record are packed one after the other in data (wire
+ * qname, then NUL-terminated text), so that a typical record touches two
+ * or three cache lines of its slot rather than one per field.
+ */
 struct al_attempt_rec {
 	int64_t		ts_ms;
 	union al_addr	client;
 	uint16_t	qtype;
+	uint16_t	category_off;	/* rule is at data + qname_len */
+	uint16_t	site_off;	/* 0: no site */
 	uint8_t		transport;
 	uint8_t		qname_len;
-	bool		has_site;
-	uint8_t		qname[255];
-	char		rule[AL_RULE_MAX];
-	char		category[AL_CATEGORY_MAX];
-	char		site[AL_SITE_MAX];
+	char		data[255 + AL_RULE_MAX + AL_CATEGORY_MAX +
+			    AL_SITE_MAX];
 };
 
 struct al_query_rec {
@@ -78,10 +82,9 @@ struct al_query_rec {
 	uint8_t		rcode;
 	bool		cached;
 	bool		blocked;
-	bool		has_upstream;
+	bool		has_upstream;	/* at data + qname_len */
 	uint8_t		qname_len;
-	uint8_t		qname[255];
-	char		upstream[AL_UPSTREAM_MAX];
+	char		data[255 + AL_UPSTREAM_MAX];
 };
 
 /* Rows dropped since the writer last took them, for table log_gaps. */
@@ -186,15 +189,18 @@ al_now_wall(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Copy src into dst, cut on a UTF-8 character boundary if too long. */
-static void
+/*
+ * Copy src into dst, cut on a UTF-8 character boundary if too long.
+ * Returns the bytes used, NUL included.
+ */
+static size_t
 al_copy_str(char *dst, size_t dstlen, const char *src)
 {
 	size_t n;
 
 	if (src == NULL) {
 		dst[0] = '\0';
-		return;
+		return 1;
 	}
 	n = strnlen(src, dstlen);
 	if (n == dstlen) {
@@ -204,6 +210,7 @@ al_copy_str(char *dst, size_t dstlen, const char *src)
 	}
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+	return n + 1;
 }
 
 static void
@@ -263,6 +270,26 @@ al_wake_locked(struct attemptlog *al)
 	}
 }
 
+static void
+al_pack_attempt(struct al_attempt_rec *rec, const uint8_t *qname,
+    size_t qname_len, const struct blocklist_match *m)
+{
+	size_t off;
+
+	rec->qname_len = qname_len > 255 ? 255 : (uint8_t)qname_len;
+	memcpy(rec->data, qname, rec->qname_len);
+	off = rec->qname_len;
+	off += al_copy_str(rec->data + off, AL_RULE_MAX, m ? m->rule : NULL);
+	rec->category_off = (uint16_t)off;
+	off += al_copy_str(rec->data + off, AL_CATEGORY_MAX,
+	    m ? m->category : NULL);
+	rec->site_off = 0;
+	if (m != NULL && m->site != NULL) {
+		rec->site_off = (uint16_t)off;
+		al_copy_str(rec->data + off, AL_SITE_MAX, m->site);
+	}
+}
+
 void
 attemptlog_append(struct attemptlog *al, const struct attempt *a)
 {
@@ -277,15 +304,7 @@ attemptlog_append(struct attemptlog *al, const struct attempt *a)
 		al_copy_addr(&rec->client, a->client);
 		rec->qtype = a->qtype;
 		rec->transport = (uint8_t)a->transport;
-		rec->qname_len = a->qname_len > sizeof(rec->qname) ?
-		    sizeof(rec->qname) : (uint8_t)a->qname_len;
-		memcpy(rec->qname, a->qname, rec->qname_len);
-		al_copy_str(rec->rule, sizeof(rec->rule), m ? m->rule : NULL);
-		al_copy_str(rec->category, sizeof(rec->category),
-		    m ? m->category : NULL);
-		rec->has_site = m != NULL && m->site != NULL;
-		al_copy_str(rec->site, sizeof(rec->site),
-		    rec->has_site ? m->site : NULL);
+		al_pack_attempt(rec, a->qname, a->qname_len, m);
 		al_wake_locked(al);
 	}
 	pthread_mutex_unlock(&al->mtx);
@@ -310,10 +329,11 @@ attemptlog_append_query(struct attemptlog *al, const struct query_event *q)
 		rec->cached = q->cached;
 		rec->blocked = q->blocked;
 		rec->has_upstream = q->upstream != NULL;
-		al_copy_str(rec->upstream, sizeof(rec->upstream), q->upstream);
-		rec->qname_len = q->qname_len > sizeof(rec->qname) ?
-		    sizeof(rec->qname) : (uint8_t)q->qname_len;
-		memcpy(rec->qname, q->qname, rec->qname_len);
+		rec->qname_len = q->qname_len > 255 ? 255 :
+		    (uint8_t)q->qname_len;
+		memcpy(rec->data, q->qname, rec->qname_len);
+		al_copy_str(rec->data + rec->qname_len, AL_UPSTREAM_MAX,
+		    q->upstream);
 		al_wake_locked(al);
 	}
 	pthread_mutex_unlock(&al->mtx);
@@ -582,12 +602,13 @@ al_format_attempt(struct al_writer *w, size_t i,
 	row->ts_ms = rec->ts_ms;
 	al_format_client(w->set, &rec->client, t->client, &row->client_name);
 	row->client = t->client;
-	al_format_qname(rec->qname, rec->qname_len, t->qname);
+	al_format_qname((const uint8_t *)rec->data, rec->qname_len,
+	    t->qname);
 	row->qname = t->qname;
 	row->qtype = al_format_qtype(rec->qtype, t->qtype, sizeof(t->qtype));
-	row->rule = rec->rule;
-	row->category = rec->category;
-	row->site = rec->has_site ? rec->site : NULL;
+	row->rule = rec->data + rec->qname_len;
+	row->category = rec->data + rec->category_off;
+	row->site = rec->site_off ? rec->data + rec->site_off : NULL;
 	row->transport = al_transport_text(rec->transport);
 }
 
@@ -600,13 +621,15 @@ al_format_query(struct al_writer *w, size_t i, const struct al_query_rec *rec)
 	row->ts_ms = rec->ts_ms;
 	al_format_client(w->set, &rec->client, t->client, &row->client_name);
 	row->client = t->client;
-	al_format_qname(rec->qname, rec->qname_len, t->qname);
+	al_format_qname((const uint8_t *)rec->data, rec->qname_len,
+	    t->qname);
 	row->qname = t->qname;
 	row->qtype = al_format_qtype(rec->qtype, t->qtype, sizeof(t->qtype));
 	row->rcode = al_format_rcode(rec->rcode, t->rcode, sizeof(t->rcode));
 	row->cached = rec->cached;
 	row->blocked = rec->blocked;
-	row->upstream = rec->has_upstream ? rec->upstream : NULL;
+	row->upstream = rec->has_upstream ? rec->data + rec->qname_len :
+	    NULL;
 	row->duration_us = rec->duration_us;
 	row->transport = al_transport_text(rec->transport);
 }

@@ -528,6 +528,49 @@ test_identity(void)
 	config_free(cfg);
 }
 
+/*
+ * The longest name with the longest rule fits whole; a long category and
+ * site are cut to at most 63 and 95 bytes, never inside a UTF-8 character
+ * (the site is all two-byte characters: 94 bytes).
+ */
+static void
+test_long_strings(void)
+{
+	struct config *cfg = test_config("long.db", 100);
+	char name[300], rule[300], category[128], site[256];
+	struct blocklist_match m = { .rule = rule, .category = category,
+	    .site = site };
+	struct attemptlog *al;
+	char buf[2048];
+	sqlite3 *db;
+	size_t o = 0;
+
+	for (int l = 0; l < 4; l++) {		/* 63+1+63+1+63+1+61 = 253 */
+		int n = l < 3 ? 63 : 61;
+
+		memset(name + o, 'a' + l, (size_t)n);
+		o += (size_t)n;
+		name[o++] = '.';
+	}
+	name[--o] = '\0';
+	snprintf(rule, sizeof(rule), "%s", name);
+	memset(category, 'c', 100);
+	category[100] = '\0';
+	for (o = 0; o < 200; o += 2)
+		memcpy(site + o, "\xc3\xa9", 2);	/* e acute */
+	site[o] = '\0';
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);
+	append(al, 1, "10.0.0.1", name, 1, &m);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_STR(db_row(db, "SELECT length(qname), length(rule),"
+	    " length(category), length(CAST(site AS BLOB)), qname = rule"
+	    " FROM attempts", buf, sizeof(buf)), "253|253|63|94|1");
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
 /* A row is in the file well within the 2 s of the contract. */
 static void
 test_latency(void)
@@ -765,6 +808,7 @@ main(void)
 	RUN(test_close_flushes);
 	RUN(test_columns);
 	RUN(test_identity);
+	RUN(test_long_strings);
 	RUN(test_latency);
 	RUN(test_all_queries);
 	RUN(test_upgrade_v1);

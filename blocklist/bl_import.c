@@ -77,18 +77,6 @@ token_next(const char *line, size_t n, size_t *pos, struct token *t)
 	return true;
 }
 
-/* t as printable text for a message (at most 80 bytes, others as '?'). */
-static const char *
-token_show(const struct token *t, char *buf, size_t size)
-{
-	size_t n = t->len < size - 1 ? t->len : size - 1;
-
-	for (size_t i = 0; i < n; i++)
-		buf[i] = (t->s[i] > 0x20 && t->s[i] < 0x7f) ? t->s[i] : '?';
-	buf[n] = '\0';
-	return buf;
-}
-
 static bool
 token_is_address(const struct token *t)
 {
@@ -166,11 +154,11 @@ static int
 import_name(struct ifile *f, const struct token *t)
 {
 	struct bl_name nm;
-	char why[BL_WHY_MAX], show[81], msg[256];
+	char why[BL_WHY_MAX], show[BL_SHOW_MAX], msg[256];
 
 	if (bl_name_parse(t->s, t->len, BL_NAME_ENTRY, &nm, why) == -1) {
 		snprintf(msg, sizeof(msg), "invalid domain name \"%s\": %s; "
-		    "skipped", token_show(t, show, sizeof(show)), why);
+		    "skipped", bl_text_show(t->s, t->len, show), why);
 		import_warn(f, t->col, msg);
 		return 0;
 	}
@@ -231,8 +219,8 @@ count_lines(FILE *fp)
 	size_t n, lines = 0;
 
 	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-		for (char *p = buf; (p = memchr(p, '\n', buf + n - p)) != NULL;
-		    p++)
+		for (char *p = buf; (p = memchr(p, '\n',
+		    (size_t)(buf + n - p))) != NULL; p++)
 			lines++;
 	if (ferror(fp) || fseek(fp, 0, SEEK_SET) == -1) {
 		clearerr(fp);

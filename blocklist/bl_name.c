@@ -173,6 +173,56 @@ utf8_decode(const uint8_t *s, size_t len, uint32_t *cp)
 	return n;
 }
 
+size_t
+bl_text_printable_len(const char *str, size_t len)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	uint32_t cp;
+	size_t n;
+
+	if (len == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return (s[0] >= 0x20 && s[0] != 0x7f) ? 1 : 0;
+	if ((n = utf8_decode(s, len, &cp)) == 0 || cp < 0xa0)
+		return 0;
+	return n;
+}
+
+bool
+bl_text_printable(const char *s)
+{
+	size_t len = strlen(s), n;
+
+	for (size_t i = 0; i < len; i += n)
+		if ((n = bl_text_printable_len(s + i, len - i)) == 0)
+			return false;
+	return true;
+}
+
+const char *
+bl_text_show(const char *s, size_t len, char *out)
+{
+	size_t o = 0, n;
+
+	for (size_t i = 0; i < len; i += n) {
+		if (o >= BL_SHOW_MAX - 8) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if ((n = bl_text_printable_len(s + i, len - i)) == 0) {
+			out[o++] = '?';
+			n = 1;
+		} else {
+			memcpy(out + o, s + i, n);
+			o += n;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Length of a label separator at s: '.' or one of the dots RFC 3490 3.1
  * treats alike (U+3002, U+FF0E, U+FF61); 0 if none. */
 static size_t

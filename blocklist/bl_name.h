@@ -69,4 +69,22 @@ void	bl_name_hashes(const struct bl_name *nm, uint32_t *h);
 int	bl_punycode_encode(const uint32_t *cp, size_t n, char *out,
 	    size_t outcap);
 
+/*
+ * Length of the printable character at s (at most len bytes): printable
+ * ASCII or valid UTF-8 from U+00A0 on. 0 for a control character (C0,
+ * DEL, C1), a lone byte of invalid UTF-8 or len 0.
+ */
+size_t	bl_text_printable_len(const char *s, size_t len);
+
+/* True if the string s holds only printable characters. */
+bool	bl_text_printable(const char *s);
+
+/*
+ * s (len bytes) made safe to quote in a message: printable characters
+ * kept, every other byte as '?', cut with "..." past 80 bytes. Written
+ * to out (BL_SHOW_MAX bytes); returns out.
+ */
+#define BL_SHOW_MAX	88
+const char *bl_text_show(const char *s, size_t len, char *out);
+
 #endif

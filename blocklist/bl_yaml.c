@@ -4,6 +4,8 @@
  * the node's line and column; reading goes on after one so that "dnswarden
  * check" reports them all at once.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -54,12 +56,15 @@ unknown_key(struct yfile *y, const yaml_node_t *k, const char *key,
 		strncat(expected, names[i], sizeof(expected) -
 		    strlen(expected) - 1);
 	}
+	char show[BL_SHOW_MAX];
+
 	if (key == NULL)
 		yamlutil_error(y->l->d, y->path, k, "expected a key in %s, "
 		    "found %s", what, yamlutil_kind(k));
 	else
 		yamlutil_error(y->l->d, y->path, k, "unknown key \"%s\" in %s "
-		    "(expected %s)", key, what, expected);
+		    "(expected %s)", bl_text_show(key, strlen(key), show), what,
+		    expected);
 }
 
 /*
@@ -133,6 +138,12 @@ node_text(struct yfile *y, const yaml_node_t *parent, const yaml_node_t *n,
 		yamlutil_error(y->l->d, y->path, n, "empty \"%s\"", key);
 		return NULL;
 	}
+	/* Names and paths end up in messages, logs and reports. */
+	if (!bl_text_printable(s)) {
+		yamlutil_error(y->l->d, y->path, n, "\"%s\" holds control "
+		    "characters", key);
+		return NULL;
+	}
 	return s;
 }
 
@@ -141,14 +152,14 @@ static void
 yaml_entry(struct yfile *y, const yaml_node_t *n, uint32_t oi)
 {
 	struct bl_name nm;
-	char why[BL_WHY_MAX];
+	char why[BL_WHY_MAX], show[BL_SHOW_MAX];
 	const char *s;
 
 	if (yamlutil_get_string(y->l->d, y->path, n, &s) == -1)
 		return;
 	if (bl_name_parse(s, strlen(s), BL_NAME_ENTRY, &nm, why) == -1) {
 		yamlutil_error(y->l->d, y->path, n, "invalid domain name "
-		    "\"%s\": %s", s, why);
+		    "\"%s\": %s", bl_text_show(s, strlen(s), show), why);
 		return;
 	}
 	bl_entry_add(y->l, &nm, oi, node_line(n), node_col(n));
@@ -210,7 +221,7 @@ import_format(struct yfile *y, const yaml_node_t *parent,
 		*fmt = BL_IMPORT_DOMAINS;
 	else {
 		yamlutil_error(y->l->d, y->path, n, "unknown format \"%s\" "
-		    "(expected hosts or domains)", s);
+		    "(expected hosts or domains)", s);	/* printable */
 		return -1;
 	}
 	return 0;
@@ -223,6 +234,7 @@ yaml_import(struct yfile *y, const yaml_node_t *n, uint32_t cat)
 	yaml_node_t *v[2];
 	enum bl_import_format fmt;
 	const char *file;
+	struct stat st;
 	char *path;
 	FILE *f;
 
@@ -234,7 +246,11 @@ yaml_import(struct yfile *y, const yaml_node_t *n, uint32_t cat)
 		bl_loader_oom(y->l, y->path);
 		return;
 	}
-	if ((f = fopen(path, "r")) == NULL)
+	/* A FIFO or a device would block or never end: only files. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		yamlutil_error(y->l->d, y->path, v[0], "cannot import %s: not "
+		    "a regular file", path);
+	else if ((f = fopen(path, "r")) == NULL)
 		yamlutil_error(y->l->d, y->path, v[0], "cannot open %s: %s",
 		    path, strerror(errno));
 	else {
@@ -251,9 +267,6 @@ category_name_check(struct yfile *y, const yaml_node_t *n, const char *s)
 
 	if (strlen(s) > CATEGORY_NAME_MAX)
 		why = "longer than 64 bytes";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			why = "control characters are not allowed";
 	if (why == NULL)
 		return 0;
 	yamlutil_error(y->l->d, y->path, n, "invalid category name: %s", why);

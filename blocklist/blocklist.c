@@ -155,11 +155,13 @@ oom:
 	return BL_NONE;
 }
 
-/* Count (delta +1) or uncount (-1) an entry of origin oi. */
+/* Count (delta +1) or uncount (-1) an entry of origin oi; the counters
+ * are size_t, so -1 is added as its modular equivalent. */
 static void
-entry_count(struct blocklist *bl, uint32_t oi, int delta)
+entry_count(struct blocklist *bl, uint32_t oi, int d)
 {
 	const struct bl_origin *o = &bl->origins[oi];
+	size_t delta = d > 0 ? 1 : SIZE_MAX;
 	struct bl_category *c;
 
 	bl->files[o->file].entries += delta;

@@ -307,6 +307,32 @@ test_structure_errors(void)
 }
 
 static void
+test_control_characters_stay_out_of_messages(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/bad-text.yaml", &d);
+	const char *f = "testdata/bad-text.yaml";
+	const char *c = "testdata/lists/ctrl.txt";
+	char want[2048];
+
+	CHECK(bl == NULL);
+	CHECK_INT(d.errors, 4);
+	snprintf(want, sizeof(want),
+	    "%s:5:15: \"name\" holds control characters\n"
+	    "%s:8:19: invalid domain name \"new?line.example\": character "
+	    "0x0a not allowed\n"
+	    "%s:8:40: invalid domain name \"esc?[31m.example\": character "
+	    "0x1b not allowed\n"
+	    "%s:10:17: cannot import testdata/lists: not a regular file\n"
+	    "%s:1:1: warning: invalid domain name \"evil?[2J.example\": "
+	    "character 0x1b not allowed; skipped\n"
+	    "%s:2:1: warning: invalid domain name \"bell?.example\": "
+	    "character 0x07 not allowed; skipped\n", f, f, f, f, c, c);
+	CHECK_STR(diag_text(&d), want);
+	diag_free(&d);
+}
+
+static void
 test_name_limits(void)
 {
 	struct bl_name nm;
@@ -340,6 +366,23 @@ test_name_limits(void)
 	CHECK_INT(bl_name_parse("*.", 2, BL_NAME_ENTRY, &nm, why), -1);
 	CHECK_STR(why, "empty name");
 	CHECK_INT(bl_name_parse("*.*.a", 5, BL_NAME_ENTRY, &nm, why), -1);
+}
+
+static void
+test_text_show(void)
+{
+	char out[BL_SHOW_MAX], big[200];
+
+	/* UTF-8 kept; C1 controls (here U+009B, CSI) and stray bytes not */
+	CHECK_STR(bl_text_show("b\xc3\xbc\xc2\x9b\xff", 6, out),
+	    "b\xc3\xbc???");
+	CHECK(bl_text_printable("b\xc3\xbc" "cher"));
+	CHECK(!bl_text_printable("a\x7f"));
+	CHECK(!bl_text_printable("\xc2\x85"));
+	memset(big, 'x', sizeof(big));
+	bl_text_show(big, sizeof(big), out);
+	CHECK_INT(strlen(out), BL_SHOW_MAX - 8 + 3);
+	CHECK(strcmp(out + strlen(out) - 3, "...") == 0);
 }
 
 static void
@@ -684,7 +727,9 @@ main(void)
 	RUN(test_idn_entries);
 	RUN(test_invalid_entries_are_errors);
 	RUN(test_structure_errors);
+	RUN(test_control_characters_stay_out_of_messages);
 	RUN(test_name_limits);
+	RUN(test_text_show);
 	RUN(test_imports);
 	RUN(test_import_warnings_are_capped);
 	RUN(test_import_warnings_keep_line_order);

@@ -4,12 +4,14 @@
  * version 1, retention), and the failure paths that must work as root too:
  * a directory that is a file, and a write lock held by another connection.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -755,6 +757,81 @@ test_locked_by_other(void)
 	config_free(cfg);
 }
 
+/*
+ * Disk full, simulated with RLIMIT_FSIZE (which binds root too): the
+ * writes fail with EFBIG, rows wait, and arrive once there is room.
+ */
+static void
+test_disk_full(void)
+{
+	struct config *cfg = test_config("full.db", 20000);
+	struct attemptlog_stats st;
+	struct rlimit old, rl;
+	struct attemptlog *al;
+	int i;
+
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	al = attemptlog_open(cfg);
+	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	wait_written(al, 1);
+	rl = old;
+	rl.rlim_cur = 256 * 1024;	/* the WAL reaches this quickly */
+	setrlimit(RLIMIT_FSIZE, &rl);
+	for (i = 0; i < 15000; i++)
+		append(al, now_ms(), "10.0.0.1", "www.example.com", 1,
+		    &match_site);
+	for (i = 0; i < 300; i++) {
+		attemptlog_get_stats(al, &st);
+		if (st.write_errors > 0)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(st.write_errors > 0);
+	CHECK(st.pending > 0);
+	setrlimit(RLIMIT_FSIZE, &old);
+	wait_written(al, 15001);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 15001);
+	CHECK_INT(st.dropped, 0);
+	attemptlog_close(al);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM attempts", 15001), 15001);
+	config_free(cfg);
+}
+
+/* A read-only file: only meaningful when not root (root may write). */
+static void
+test_readonly_file(void)
+{
+	struct config *cfg = test_config("readonly.db", 100);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+
+	if (geteuid() == 0) {
+		fprintf(stderr, "  skipped: root ignores file modes\n");
+		config_free(cfg);
+		return;
+	}
+	al = attemptlog_open(cfg);
+	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	wait_written(al, 1);
+	attemptlog_close(al);
+	chmod(cfg->log.database, 0440);
+	al = attemptlog_open(cfg);
+	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	sleep_ms(300);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 0);
+	CHECK_INT(st.pending, 1);
+	chmod(cfg->log.database, 0640);
+	wait_written(al, 1);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.written, 1);
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
 /* Rows past retention_days go, in several small steps; the rest stay. */
 static void
 test_retention(void)
@@ -814,6 +891,8 @@ main(void)
 	RUN(test_upgrade_v1);
 	RUN(test_directory_is_file);
 	RUN(test_locked_by_other);
+	RUN(test_disk_full);
+	RUN(test_readonly_file);
 	RUN(test_retention);
 	{
 		char cmd[600];

@@ -111,8 +111,13 @@ static void	sqlite_close(struct sink *s);
 static void
 sqlite_set_error(sqlite3 *db, char *err, size_t errlen, const char *what)
 {
+	int saved = errno;	/* the failed system call's, most likely */
 	int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
 	int sys = db ? sqlite3_system_errno(db) : 0;
+
+	/* SQLite records the errno of some failures only (not writes). */
+	if (sys == 0 && (code == SQLITE_IOERR || code == SQLITE_FULL))
+		sys = saved;
 	const char *msg = db ? sqlite3_errmsg(db) : "out of memory";
 
 	/* errno is kept from the last failed system call: only I/O errors

@@ -8,6 +8,8 @@
  * (mixed), misses.txt, big-hits.txt and small-hits.txt. Lookup times are
  * CPU time per lookup, the best of ROUNDS passes. Prints key=value lines.
  */
+#include <sys/resource.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,7 @@ main(int argc, char **argv)
 	struct blocklist *bl;
 	double t0, c0, wall, cpu, big[3], small[3];
 	long rss0, rss1, peak;
+	struct rusage ru0, ru1;
 	size_t entries;
 	int rounds = argc > 4 ? atoi(argv[4]) : 5;
 
@@ -208,6 +211,7 @@ main(int argc, char **argv)
 	queries_load(argv[3], "small-hits.txt", &small_hits);
 
 	rss0 = rss_kib();
+	getrusage(RUSAGE_SELF, &ru0);
 	hwm_reset();
 	t0 = seconds(CLOCK_MONOTONIC);
 	c0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
@@ -217,9 +221,13 @@ main(int argc, char **argv)
 	cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	rss1 = rss_kib();
 	peak = hwm_kib();
+	getrusage(RUSAGE_SELF, &ru1);
 	entries = blocklist_size(bl);
 	printf("entries=%zu\nimport_wall_s=%.3f\nimport_cpu_s=%.3f\n",
 	    entries, wall, cpu);
+	/* Wall time well above CPU time with many of these: a busy machine. */
+	printf("import_preempted=%ld\nimport_major_faults=%ld\n",
+	    ru1.ru_nivcsw - ru0.ru_nivcsw, ru1.ru_majflt - ru0.ru_majflt);
 	printf("rss_added_mib=%.1f\npeak_added_mib=%.1f\n",
 	    (double)(rss1 - rss0) / 1024, (double)(peak - rss0) / 1024);
 	printf("bytes_per_entry=%.1f\n",

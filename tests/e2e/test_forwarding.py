@@ -328,7 +328,8 @@ def test_forged_replies_ignored(fake_upstream, dnswarden, kinds):
 def test_upstream_ids_and_ports_random(fake_upstream, dnswarden):
     dw = dnswarden([fake_upstream])
     for i in range(20):
-        dw.query(f"rnd{i}.fake.test")
+        # sequential client IDs: a daemon reusing them upstream fails
+        dw.query(f"rnd{i}.fake.test", id=i + 1)
     qs = [q for q in fake_upstream.queries if q.qname_lower.startswith("rnd")]
     assert len(qs) == 20
     ids = [q.id for q in qs]

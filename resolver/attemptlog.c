@@ -419,6 +419,10 @@ attemptlog_reconfigure(struct attemptlog *al, const struct config *cfg)
 	    al->path) != 0)
 		log_warnx("attempt log: a new log.database takes effect at"
 		    " the next start; still writing %s", al->path);
+	if (cfg->log.queue_size != 0 && cfg->log.queue_size !=
+	    al->attempts.cap)
+		log_warnx("attempt log: a new log.queue_size takes effect at"
+		    " the next start; still %zu rows", al->attempts.cap);
 	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM &&
 	    cfg->log.pseudonym_key == NULL)
 		log_warnx("attempt log: no log.pseudonym_key: pseudonyms"

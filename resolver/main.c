@@ -381,24 +381,60 @@ cmd_serve(int argc, char **argv)
 	return 0;
 }
 
-static int
-cmd_help(int argc, char **argv)
-{
-	usage(stdout);
-	return 0;
-}
+static int	cmd_help(int, char **);
 
 static const struct command {
 	const char	*name;
 	int		(*fn)(int, char **);
+	const char	*help;		/* NULL: the command prints its own */
 } commands[] = {
-	{ "serve",	cmd_serve },
-	{ "check",	cmd_check },
-	{ "lookup",	cmd_lookup },
-	{ "report",	report_cmd },
-	{ "log",	log_cmd },
-	{ "help",	cmd_help },
+	{ "serve",	cmd_serve,
+	    "usage: dnswarden serve [-v] [-c FILE]\n"
+	    "Run the resolver in the foreground until SIGTERM or SIGINT.\n"
+	    "SIGHUP reloads the configuration and blocklists, SIGUSR1 prints\n"
+	    "the counters to stderr. -v logs debug messages.\n" },
+	{ "check",	cmd_check,
+	    "usage: dnswarden check [-c FILE]\n"
+	    "Load the configuration and every blocklist, print a summary, and\n"
+	    "exit 0 if valid, 1 with file:line:column: messages if not.\n" },
+	{ "lookup",	cmd_lookup,
+	    "usage: dnswarden lookup [-c FILE] NAME...\n"
+	    "Print for each name whether it is blocked, and by which entry.\n" },
+	{ "report",	report_cmd,	NULL },
+	{ "log",	log_cmd,	NULL },
+	{ "help",	cmd_help,
+	    "usage: dnswarden help [COMMAND]\n" },
 };
+
+static const struct command *
+command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	if ((c = command_find(argv[1])) == NULL) {
+		fprintf(stderr, "dnswarden: unknown command '%s'\n", argv[1]);
+		return 2;
+	}
+	if (c->help != NULL) {
+		fputs(c->help, stdout);
+		return 0;
+	}
+	char *args[] = { argv[1], "--help", NULL };
+	return c->fn(2, args);
+}
 
 int
 main(int argc, char **argv)
@@ -413,9 +449,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return cmd_help(argc - 1, argv + 1);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+	const struct command *c = command_find(argv[1]);
+	if (c != NULL)
+		return c->fn(argc - 1, argv + 1);
 	fprintf(stderr, "dnswarden: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

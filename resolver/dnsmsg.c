@@ -134,6 +134,23 @@ dnsmsg_name_to_text(const uint8_t *name, size_t len, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+const uint8_t *
+dnsmsg_name_suffix(const uint8_t *name, size_t len, size_t text_len,
+    size_t *suffix_len)
+{
+	size_t want = text_len + 2, off = 0;	/* first length byte, root */
+
+	while (off < len && name[off] != 0) {
+		if (len - off == want) {
+			*suffix_len = want;
+			return name + off;
+		}
+		off += 1 + name[off];
+	}
+	*suffix_len = len;
+	return name;
+}
+
 /* Skip one RR at *off (name, fixed part, rdata); fills its fields. */
 struct rr_view {
 	size_t		start;		/* first byte of the owner name */

@@ -89,6 +89,15 @@ int	dnsmsg_read_name(const uint8_t *pkt, size_t len, size_t *off,
 void	dnsmsg_name_to_text(const uint8_t *name, size_t len, char *out,
 	    size_t outlen);
 
+/*
+ * The label suffix of the wire name (len bytes) whose text form has
+ * text_len characters, e.g. "backpage.com" (12) in www.backpage.com:
+ * where a matched blocklist rule sits in the name. Returns a pointer into
+ * name and sets *suffix_len; the whole name if no suffix has that length.
+ */
+const uint8_t *dnsmsg_name_suffix(const uint8_t *name, size_t len,
+	    size_t text_len, size_t *suffix_len);
+
 #define DNSMSG_MAX_TTLS		512
 #define DNSMSG_MAX_CNAMES	8
 

@@ -196,8 +196,16 @@ test_blocked_answer(void)
 	    true, false, qbuf, sizeof(qbuf));
 
 	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
-	size_t n = dnsmsg_build_blocked(&q, q.lname + 4, q.qname_len - 4,
-	    "commercial-sex", 300, out, sizeof(out));
+	size_t rule_len;
+	const uint8_t *rule = dnsmsg_name_suffix(q.lname, q.qname_len,
+	    strlen("backpage.com"), &rule_len);
+	CHECK(rule == q.lname + 4);
+	CHECK_INT(rule_len, 14);
+	/* No suffix of that length: the whole name. */
+	CHECK(dnsmsg_name_suffix(q.lname, q.qname_len, 5, &rule_len) == q.lname);
+	CHECK_INT(rule_len, q.qname_len);
+	size_t n = dnsmsg_build_blocked(&q, rule, 14, "commercial-sex", 300,
+	    out, sizeof(out));
 	ldns_pkt *p = NULL;
 	CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
 	if (p == NULL)

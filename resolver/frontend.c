@@ -257,31 +257,14 @@ answer_reply(struct frontend *fe, const struct client *cl,
 
 /* ---- blocking ---- */
 
-/* The rule is a label suffix of name: find it there in wire format. */
-static const uint8_t *
-rule_in_name(const uint8_t *name, size_t len, const char *rule,
-    size_t *rule_len)
-{
-	size_t want = strlen(rule) + 2, off = 0;
-
-	while (off < len && name[off] != 0) {
-		if (len - off == want) {
-			*rule_len = want;
-			return name + off;
-		}
-		off += 1 + name[off];
-	}
-	*rule_len = len;
-	return name;
-}
-
 static void
 answer_blocked(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, const uint8_t *name, size_t name_len,
     const struct blocklist_match *m)
 {
 	size_t rule_len;
-	const uint8_t *rule = rule_in_name(name, name_len, m->rule, &rule_len);
+	const uint8_t *rule = dnsmsg_name_suffix(name, name_len,
+	    strlen(m->rule), &rule_len);
 	size_t n = dnsmsg_build_blocked(q, rule, rule_len, m->category,
 	    fe->cfg->blocklist.blocked_ttl, fe->out, sizeof(fe->out));
 	struct attempt a = {

@@ -123,25 +123,6 @@ answers_error(const struct dns_query *q, enum dnsmsg_verdict v)
 	}
 }
 
-/* The rule is a label suffix of name: find it there in wire format (the
- * frontend's way; the whole name when the text does not fit). */
-static const uint8_t *
-rule_in_name(const uint8_t *name, size_t len, const char *rule,
-    size_t *rule_len)
-{
-	size_t want = strlen(rule) + 2, off = 0;
-
-	while (off < len && name[off] != 0) {
-		if (len - off == want) {
-			*rule_len = want;
-			return name + off;
-		}
-		off += 1 + name[off];
-	}
-	*rule_len = len;
-	return name;
-}
-
 static void
 answer_blocked(const struct dns_query *q, const uint8_t *rule,
     size_t rule_len, const char *category)
@@ -177,8 +158,8 @@ answers_blocked(const struct dns_query *q)
 	FUZZ_CHECK(hit_text == -1 || hit_text == hit);
 	if (hit == 1) {
 		FUZZ_CHECK(m.rule != NULL && m.category != NULL && !m.allowed);
-		const uint8_t *rule = rule_in_name(q->lname, q->qname_len,
-		    m.rule, &rule_len);
+		const uint8_t *rule = dnsmsg_name_suffix(q->lname,
+		    q->qname_len, strlen(m.rule), &rule_len);
 		answer_blocked(q, rule, rule_len, m.category);
 	}
 	/* The longest rule: the whole name (a CNAME target's at worst). */

@@ -22,7 +22,7 @@
 # usage: bench/compare.sh [--quick] [--out FILE] [--doc] [--profile DIR]
 #                         [--no-threads] [--dnswarden BIN] [--count N]
 #                         [--keep]
-#   --quick         3 s per workload instead of 8, no second attempts
+#   --quick         3 s per workload instead of 6, no second attempts
 #   --out FILE      also write the markdown table to FILE
 #   --doc           replace the "Comparison" section of docs/performance.md
 #   --profile DIR   afterwards, perf stat and perf record dnswarden during
@@ -35,7 +35,7 @@ set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH")
-DUR=8
+DUR=6
 COUNT=1000000
 OUT=""
 DOC=0
@@ -46,7 +46,7 @@ KEEP=0
 CLIENTS=8
 ATTEMPTS=2		# per workload, while the machine is busy
 MAX_NOISE=10		# % of a CPU used by others that triggers a retry
-BUDGET=400		# s after which nothing is retried
+BUDGET=300		# s after which nothing is retried
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -237,10 +237,11 @@ cpu_busy() {
 	    /proc/stat
 }
 
-# CPU ticks of the NSD processes (the server runs in a child process).
+# CPU ticks of the NSD processes: the one we started and its descendants
+# (the one that answers is a grandchild), listed once in NSD_PIDS.
 nsd_ticks() {
 	local p t=0
-	for p in "$NSD_PID" $(pgrep -P "$NSD_PID"); do
+	for p in $NSD_PIDS; do
 		t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0)))
 	done
 	echo "$t"
@@ -269,14 +270,15 @@ now_ms() { date +%s%3N; }
 # server has it alone, on all CPUs otherwise.
 measure_once() {
 	local name=$1 pid=$2 port=$3 w=$4 qfile=$5 res=$6 raw sum n
-	local c0 c1 t0 t1 d0 l0 b0 b1 a0 a1 k0 k1 s0 s1 m0 m1
+	local c0 c1 t0 t1 d0 l0 b0 b1 a0 a1 k0 k1 s0 s1 m0 m1 e0 e1
 	shift 6
 	raw=$T/out/$name-$w.raw
 	sum=$T/out/$name-$w.txt
 	: >"$res"
 	c0=$(cpu_ticks "$pid") t0=$(thread_ticks "$pid")
 	d0=$(udp_rcvbuf_errors) l0=$(port_drops "$port")
-	b0=$(cpu_busy cpu0) a0=$(cpu_busy cpu) s0=$(nsd_ticks)
+	b0=$(cpu_busy cpu0) e0=$(cpu_busy cpu1) a0=$(cpu_busy cpu)
+	s0=$(nsd_ticks)
 	children_ticks >/dev/null
 	k0=$(children_ticks) m0=$(now_ms)
 	taskset -c "$PERF_CPUS" dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" \
@@ -284,7 +286,8 @@ measure_once() {
 	    true
 	settle "$pid"
 	c1=$(cpu_ticks "$pid") t1=$(thread_ticks "$pid")
-	b1=$(cpu_busy cpu0) a1=$(cpu_busy cpu) s1=$(nsd_ticks)
+	b1=$(cpu_busy cpu0) e1=$(cpu_busy cpu1) a1=$(cpu_busy cpu)
+	s1=$(nsd_ticks)
 	k1=$(children_ticks) m1=$(now_ms)
 	if [ "$SRV_CPUS" = 0 ]; then
 		NOISE=$(( (b1 - b0 - (c1 - c0)) * 100000 / ((m1 - m0) * HZ) ))
@@ -295,6 +298,14 @@ measure_once() {
 	[ "$NOISE" -lt 0 ] && NOISE=0
 	{
 		printf '%s\t%s.others_pct\t%s\n' "$name" "$w" "$NOISE"
+		# How busy each CPU was, everything included: a CPU 1 near
+		# 100 % means dnsperf and NSD, not the server, set the pace.
+		printf '%s\t%s.cpu0_pct\t%s\n' "$name" "$w" \
+		    $(( (b1 - b0) * 100000 / ((m1 - m0) * HZ) ))
+		printf '%s\t%s.cpu1_pct\t%s\n' "$name" "$w" \
+		    $(( (e1 - e0) * 100000 / ((m1 - m0) * HZ) ))
+		printf '%s\t%s.nsd_pct\t%s\n' "$name" "$w" \
+		    $(( (s1 - s0) * 100000 / ((m1 - m0) * HZ) ))
 		printf '%s\t%s.rcvbuf_drops\t%s\n' "$name" "$w" \
 		    $(($(udp_rcvbuf_errors) - d0))
 		printf '%s\t%s.listen_drops\t%s\n' "$name" "$w" \
@@ -409,6 +420,12 @@ EOF
 # NSD shares CPU 1 with dnsperf, so that CPU 0 is the server's alone.
 start nsd "$NSD_PORT" "$PROBE_HIT" NOERROR 1 nsd -d -c "$T/nsd.conf"
 NSD_PID=$SPID
+NSD_PIDS=$NSD_PID
+new=$NSD_PID
+while [ -n "$new" ]; do
+	new=$(for p in $new; do pgrep -P "$p" || true; done)
+	NSD_PIDS="$NSD_PIDS $new"
+done
 
 PERF_CPUS=1
 PERF_THREADS=1
@@ -530,40 +547,61 @@ fi
 
 # ---- profile ----
 
-# The server's "queries" counter, from the stats that SIGUSR1 prints.
+# The server's "queries" counter, from the stats that SIGUSR1 prints to
+# its log: wait for the new printout (a busy loop may take a while).
 dw_queries() {
+	local n i
+	n=$(grep -c 'stats: queries ' "$2" || true)
 	kill -USR1 "$1"
-	sleep 0.2
+	for i in $(seq 50); do
+		[ "$(grep -c 'stats: queries ' "$2" || true)" -gt "$n" ] && break
+		sleep 0.05
+	done
 	awk '/stats: queries / { q = $4 } END { print q + 0 }' "$2"
 }
 
-# profile W QFILE DNSPERF_ARGS...: during one 12 s dnsperf run, count
+# profile W QFILE DNSPERF_ARGS...: during one 10 s dnsperf run, count
 # syscalls and CPU per query with perf stat for 3 s, then sample stacks
-# with perf record for 6 s (apart, since sampling costs CPU itself).
+# with perf record for 5 s (apart, since sampling costs CPU itself).
 profile() {
-	local w=$1 qfile=$2 dp q0 q1 log=$T/logs/dnswarden-profile.log
+	local w=$1 qfile=$2 dp q0 q1 m0 m1 c0 c1
+	local log=$T/logs/dnswarden-profile.log
 	shift 2
 	taskset -c 1 dnsperf -s 127.0.0.1 -p "$PPORT" -d "$qfile" \
-	    -c "$CLIENTS" -l 12 "$@" >"$PROFILE/dnsperf-$w.txt" 2>&1 &
+	    -c "$CLIENTS" -l 10 "$@" >"$PROFILE/dnsperf-$w.txt" 2>&1 &
 	dp=$!
 	sleep 1
+	m0=$(now_ms)
+	c0=$(cpu_ticks "$PPID_DW")
 	q0=$(dw_queries "$PPID_DW" "$log")
 	perf stat -x, -p "$PPID_DW" -o "$T/stat-$w.csv" \
 	    -e task-clock,context-switches,raw_syscalls:sys_enter \
-	    -- sleep 3 >/dev/null 2>&1 || true
+	    -e "$PERF_SYSCALLS" -- sleep 3 >/dev/null 2>&1 || true
+	c1=$(cpu_ticks "$PPID_DW")
+	m1=$(now_ms)
 	q1=$(dw_queries "$PPID_DW" "$log")
 	perf record -q -F 4999 --call-graph dwarf,8192 -p "$PPID_DW" \
-	    -o "$T/perf-$w.data" -- sleep 6 >/dev/null 2>&1 || true
+	    -o "$T/perf-$w.data" -- sleep 5 >/dev/null 2>&1 || true
 	wait "$dp" || true
-	awk -F, -v q=$((q1 - q0)) -v w="$w" '
-	$3 == "task-clock" { cpu = $1 }	# msec
+	# The counter brackets perf stat's 3 s with a little to spare. CPU
+	# comes from /proc/PID/stat as in the table (perf's task-clock read
+	# low here while tracepoints were on).
+	awk -F, -v q=$(( (q1 - q0) * 3000 / (m1 - m0) )) -v w="$w" \
+	    -v cpu=$(( (c1 - c0) * 1000 / HZ )) -v qq=$((q1 - q0)) '
 	$3 == "context-switches" { cs = $1 }
 	$3 == "raw_syscalls:sys_enter" { sc = $1 }
+	$3 ~ /^syscalls:sys_enter_/ && $1 > 0 {
+		sub(/^syscalls:sys_enter_/, "", $3)
+		per = per sprintf(" %s %.2f", $3, q ? $1 / q : 0)
+	}
 	END {
+		if (q == 0) q = 1
 		printf "%s: %d queries in 3 s; per query: %.2f us CPU, " \
-		    "%.2f syscalls, %.3f context switches\n", w, q,
-		    q ? cpu * 1000 / q : 0, q ? sc / q : 0, q ? cs / q : 0
+		    "%.2f syscalls (%s ), %.3f context switches\n", w, q,
+		    qq ? cpu * 1000 / qq : 0, sc / q, per, cs / q
 	}' "$T/stat-$w.csv" | tee "$PROFILE/stat-$w.txt" >&2
+	perf report -i "$T/perf-$w.data" --no-children --sort pid -g none \
+	    --stdio 2>/dev/null | grep '%' >"$PROFILE/threads-$w.txt" || true
 	perf report -i "$T/perf-$w.data" --no-children --percent-limit 0.5 \
 	    --stdio -g none --sort dso,symbol >"$PROFILE/self-$w.txt" \
 	    2>/dev/null || true
@@ -573,8 +611,17 @@ profile() {
 	say "profile $w: $PROFILE/self-$w.txt, callers-$w.txt"
 }
 
+# The syscalls counted one by one; the tracepoints need tracefs.
+PERF_SYSCALLS=""
+for sc in socket bind connect close epoll_ctl epoll_wait sendto sendmsg \
+    sendmmsg recvfrom recvmsg recvmmsg pwrite64 fdatasync futex; do
+	PERF_SYSCALLS="$PERF_SYSCALLS${PERF_SYSCALLS:+,}syscalls:sys_enter_$sc"
+done
+
 if [ -n "$PROFILE" ]; then
 	mkdir -p "$PROFILE"
+	perf stat -e "$PERF_SYSCALLS" -- true >/dev/null 2>&1 ||
+	    PERF_SYSCALLS=raw_syscalls:sys_exit
 	PPORT=$(free_port)
 	dnswarden_conf "$T/profile.yaml" "$PPORT" 1 "$T/profile-log"
 	say "profiling dnswarden"

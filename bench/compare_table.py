@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 import sys
+import textwrap
 
 PEERS = [("dnsmasq", "dnsmasq"), ("unbound", "Unbound")]
 WORKLOADS = [
@@ -70,7 +71,7 @@ def fmt(v, f):
     if n is None:
         return v if v else "–"
     s = f % n
-    if f == "%.0f" and abs(n) >= 10000:
+    if f == "%.0f" and abs(n) >= 1000:
         s = "{:,}".format(int(round(n)))
     return s
 
@@ -146,35 +147,22 @@ def notes(r):
                            c.get("log_rows_written", "?"),
                            c.get("log_rows_dropped", "?"),
                            s.get("counters", "").strip()))
+    def tids(srv, w):
+        pid = srv.get("pid", "")
+        return ", ".join(("main" if t.split(":")[0] == pid else "thread " +
+                         t.split(":")[0]) + " " + t.split(":")[1]
+                        for t in srv.get(w + ".threads", "").split()) or "?"
+
     two = r.get("dnswarden-2t")
     if two:
+        one = r.get("dnswarden", {})
         out.append("dnswarden, threads: 2 (server and dnsperf both on CPUs "
-                   "0-1, dnsperf -T 2): %s threads in the process; CPU ticks "
-                   "of each thread (TID:ticks; the main thread's TID is %s) "
-                   "in the cache-hit run: %s; blocked: %s; miss: %s. "
-                   "With threads: 1: hit %s; blocked %s."
-                   % (two.get("nthreads", "?"), two.get("pid", "?"),
-                      two.get("hit.threads", "?"),
-                      two.get("blocked.threads", "?"),
-                      two.get("miss.threads", "?"),
-                      r.get("dnswarden", {}).get("hit.threads", "?"),
-                      r.get("dnswarden", {}).get("blocked.threads", "?")))
-    noisy = []
-    for name in ("dnswarden", "dnsmasq", "unbound", "dnswarden-2t"):
-        s = r.get(name)
-        if s:
-            noisy.append("%s %s" % (name, "/".join(
-                "%s%s" % (s.get(w + ".others_pct", "?"),
-                          "" if s.get(w + ".attempts", "1") == "1" else
-                          " (best of %s)" % s.get(w + ".attempts"))
-                for w, _ in WORKLOADS)))
-    if noisy:
-        out.append("CPU used by other processes during each run (hit/"
-                   "blocked/miss/burst), in %% of a CPU, on CPU 0 (on both "
-                   "CPUs for threads: 2); a run over %s %% is repeated and "
-                   "the quietest kept: %s." % (
-                       r.get("_", {}).get("max_noise", "10"),
-                       "; ".join(noisy)))
+                   "0-1, dnsperf -T 2): %s threads in the process. CPU "
+                   "ticks of each thread in the cache-hit run: %s; blocked: "
+                   "%s; miss: %s. With threads: 1, hit: %s; blocked: %s."
+                   % (two.get("nthreads", "?"), tids(two, "hit"),
+                      tids(two, "blocked"), tids(two, "miss"),
+                      tids(one, "hit"), tids(one, "blocked")))
     rss = []
     for name in ("dnswarden", "dnsmasq", "unbound", "dnswarden-2t"):
         s = r.get(name)
@@ -198,39 +186,140 @@ def notes(r):
     return out
 
 
+def conditions(r):
+    """How busy the machine was during each run, as a second table."""
+    rows = [["run", "others' CPU, % of a CPU", "CPU 0 busy, %",
+             "CPU 1 busy, %", "NSD, % of a CPU", "attempts"],
+            ["---", "---:", "---:", "---:", "---:", "---:"]]
+    for name in ("echo", "dnswarden", "dnsmasq", "unbound", "dnswarden-2t"):
+        srv = r.get(name)
+        if not srv:
+            continue
+        for w, wname in WORKLOADS:
+            if w + ".others_pct" not in srv:
+                continue
+            rows.append(["%s, %s" % (name, wname)] + [
+                srv.get(w + "." + k, "–") for k in
+                ("others_pct", "cpu0_pct", "cpu1_pct", "nsd_pct",
+                 "attempts")])
+    return "\n".join("| " + " | ".join(c) + " |" for c in rows)
+
+
+HOW = """\
+### How it is measured
+
+- NSD on loopback is the upstream, serving `*.bench.test` (TTL one day)
+  with response rate limiting off. dnswarden, dnsmasq and Unbound are each
+  a caching forwarder to it on their own loopback port, with the same
+  generated blocklist (dnswarden: a `format: domains` import; dnsmasq:
+  `address=/name/`; Unbound: `local-zone: "name." always_nxdomain`) and
+  comparable caches (100,000 entries; 64 MiB for dnswarden and Unbound).
+  dnswarden logs every blocked query to SQLite as in production, with
+  the rate limit off; the others do not log.
+- Each server is pinned to CPU 0; dnsperf and NSD share CPU 1. A gentle
+  pass at 5,000 queries a second fills the caches first.
+- Workloads: cache hit (10,000 names replayed), blocked (listed names and
+  names below them), cache miss (names never asked before, so each is
+  forwarded), and a burst of cache misses with 1,000 queries outstanding
+  instead of 100.
+- CPU per answer is the user + system time of all the server's threads
+  (`/proc/PID/stat`) over the run, divided by the answers. It is the
+  figure to compare: queries per second are capped by dnsperf and by
+  CPU 1, and latencies of a saturated closed loop are mostly queueing
+  (about outstanding ÷ queries per second); the 99th percentile comes from
+  dnsperf's per-query output (`-v`).
+- The floor is a bare UDP echo loop (`bench/udp_echo.c`, one `recvfrom`
+  and one `sendto` a query) under the cache-hit load.
+- The machine is shared: each run records the CPU that other processes
+  took meanwhile; a run where they took over {max_noise} % of a CPU is
+  repeated once and the quieter attempt kept (see the conditions table).
+- Start-up is the time from exec until the server answers a blocked name
+  with NXDOMAIN, and the CPU it used by then; resident size is VmRSS.
+- The last column runs dnswarden with `server.threads: 2`; the server and
+  dnsperf (two threads) then share CPUs 0 and 1.
+"""
+
+READING = """\
+### Reading the figures
+
+- Compare CPU per answer first; queries per second follow it only while
+  CPU 1 (dnsperf and NSD) has room, which the conditions table shows.
+- A loss in the burst shows where it happened: a datagram dropped because
+  the server's socket receive buffer was full is counted by the kernel
+  (`/proc/net/udp`) and listed in its own row.
+- Start-up and resident size count everything the server does with the
+  list; the resident size after the runs adds the cache and, for
+  dnswarden, the attempt-log queue (per-run figures in the notes).
+"""
+
+REPEAT = """\
+### Repeat
+
+```sh
+bench/compare.sh                    # about 6 minutes; installs what it needs
+bench/compare.sh --quick            # 3 s a workload, no repeats: 2-3 minutes
+bench/compare.sh --doc              # also rewrite this section
+bench/compare.sh --profile DIR      # then perf stat and perf record of
+                                    # dnswarden for hit, blocked and miss
+```
+
+Everything generated (the lists, about 100 MB, configurations and dnsperf
+output) lives in a temporary directory removed at exit (`--keep` keeps
+it); servers listen on free loopback ports and every run is time-bounded.
+"""
+
+
+def wrap(text):
+    return "\n".join(textwrap.wrap(text, 74, break_on_hyphens=False))
+
+
 def section(r, meta):
+    max_noise = r.get("_", {}).get("max_noise", "10")
     lines = [
         "## Comparison",
         "",
-        "Latest run of `bench/compare.sh` (issue 6), %s, on %s CPUs (%s), "
-        "%s. Versions: %s; dnsmasq %s, Unbound %s, NSD %s, dnsperf %s." % (
+        wrap("What it has to do: do the work that dnswarden shares with "
+             "dnsmasq (the engine inside Pi-hole) and Unbound with "
+             "local-zone blocking faster and with less memory than both, "
+             "measured side by side on one machine in one run (issue 6; "
+             "its targets are the table's last but one column)."),
+        "",
+        HOW.format(max_noise=max_noise),
+        "### Figures",
+        "",
+        wrap("Run of %s on %s CPUs (%s), %s; %s; dnsmasq %s, Unbound %s, NSD %s, "
+        "dnsperf %s. Blocklist of %s names, %s s a workload, dnsperf -c %s. "
+        "Load average at the start and the end: %s. Ratios are dnswarden's "
+        "figure over the peer's: below 1 is better for CPU, latency, loss, "
+        "start-up and size, above 1 for queries per second." % (
             meta.get("date", "?"), meta.get("nproc", "?"),
             meta.get("cpu", "?"), meta.get("kernel", "?"),
             meta.get("dnswarden", "?"), meta.get("dnsmasq", "?"),
             meta.get("unbound", "?"), meta.get("nsd", "?"),
-            meta.get("dnsperf", "?")),
-        "",
-        "Each server is a caching forwarder to NSD on loopback with the same "
-        "%s-name blocklist, pinned to CPU 0, dnsperf (-c %s, %s s a "
-        "workload) and NSD on CPU 1. CPU per answer is user + system time "
-        "of all the server's threads divided by the answers; it is the "
-        "figure to compare, since queries per second are capped by dnsperf. "
-        "Ratios are dnswarden's figure over the peer's (below 1 is better "
-        "for CPU, latency, start-up and size; above 1 for queries per "
-        "second). Latencies are those of a saturated closed loop (100 "
-        "queries outstanding, 1,000 in the burst), so they are mostly "
-        "queueing: about outstanding ÷ qps. Load average at the start and "
-        "the end of the run: %s." % (
+            meta.get("dnsperf", "?"),
             "{:,}".format(int(meta.get("count", 0) or 0)),
-            meta.get("clients", "?"), meta.get("duration", "?"),
-            meta.get("loadavg", "?")),
+            meta.get("duration", "?"), meta.get("clients", "?"),
+            meta.get("loadavg", "?"))),
         "",
         table(r),
         "",
     ]
     for n in notes(r):
-        lines += ["- " + n]
-    return "\n".join(lines) + "\n"
+        lines += textwrap.wrap(n, 74, initial_indent="- ",
+                               subsequent_indent="  ",
+                               break_on_hyphens=False)
+    lines += [
+        "",
+        wrap("Conditions of each run: CPU taken by other processes "
+             "meanwhile (on CPU 0, or on both CPUs for threads: 2), how "
+             "busy each CPU was in all, and NSD's share."),
+        "",
+        conditions(r),
+        "",
+        READING,
+        REPEAT,
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def update_doc(path, text):

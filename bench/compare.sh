@@ -263,6 +263,13 @@ children_ticks() {
 
 now_ms() { date +%s%3N; }
 
+# busy_pct TICKS MS: one CPU's busy ticks over MS milliseconds, in %
+# (ticks and milliseconds do not line up exactly: capped at 100).
+busy_pct() {
+	local v=$(( $1 * 100000 / ($2 * HZ) ))
+	echo $((v > 100 ? 100 : v))
+}
+
 # measure_once NAME PID PORT WORKLOAD QFILE OUTFILE DNSPERF_ARGS...: one
 # bounded dnsperf run with per-query output (-v) for the 99th percentile.
 # Writes its figures to OUTFILE and sets NOISE to the CPU that processes
@@ -301,9 +308,9 @@ measure_once() {
 		# How busy each CPU was, everything included: a CPU 1 near
 		# 100 % means dnsperf and NSD, not the server, set the pace.
 		printf '%s\t%s.cpu0_pct\t%s\n' "$name" "$w" \
-		    $(( (b1 - b0) * 100000 / ((m1 - m0) * HZ) ))
+		    "$(busy_pct $((b1 - b0)) $((m1 - m0)))"
 		printf '%s\t%s.cpu1_pct\t%s\n' "$name" "$w" \
-		    $(( (e1 - e0) * 100000 / ((m1 - m0) * HZ) ))
+		    "$(busy_pct $((e1 - e0)) $((m1 - m0)))"
 		printf '%s\t%s.nsd_pct\t%s\n' "$name" "$w" \
 		    $(( (s1 - s0) * 100000 / ((m1 - m0) * HZ) ))
 		printf '%s\t%s.rcvbuf_drops\t%s\n' "$name" "$w" \
@@ -646,7 +653,7 @@ stop_pid "$NSD_PID"
 	echo "nproc	$(nproc)"
 	echo "cpu	$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 	echo "kernel	$(uname -sr)"
-	echo "dnswarden	$("$DWBIN" --version 2>&1 | head -1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+	echo "dnswarden	$("$DWBIN" --version 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
 	echo "dnsmasq	$(dnsmasq --version | head -1 | awk '{ print $3 }')"
 	echo "unbound	$(unbound -V | awk '/^Version/ { print $2 }')"
 	echo "nsd	$(nsd -v 2>&1 | awk '/^NSD version/ { print $3 }')"

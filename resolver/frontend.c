@@ -23,6 +23,7 @@
 
 #define UDP_ROUNDS		4	/* recvmmsg batches per wakeup */
 #define TCP_OUT_HIGH		(256 * 1024)	/* stop reading above this */
+#define TCP_BACKLOG		1024	/* bursts of connects are not retried */
 #define TCP_MAX_PENDING		64	/* queries one connection may have open */
 #define REQUESTS_PER_OUTSTANDING 4	/* waiting clients per upstream query */
 
@@ -61,6 +62,7 @@ struct tcp_conn {
 	socklen_t		 peerlen;
 	struct requests		 reqs;
 	unsigned		 npending;	/* reqs waiting upstream */
+	uint64_t		 partial_since_ms; /* a message began; 0: none */
 	bool			 eof;	/* client finished sending */
 };
 
@@ -140,7 +142,8 @@ cache_limits_of(const struct config *cfg)
 
 struct frontend *
 frontend_new(struct event_base *base, const struct config *cfg,
-    const struct blocklist *bl, struct attemptlog *log, struct counters *ctr)
+    const struct blocklist *bl, struct ratelimit *rl, struct attemptlog *log,
+    struct counters *ctr)
 {
 	struct frontend *fe = calloc(1, sizeof(*fe));
 	struct cache_limits lim = cache_limits_of(cfg);
@@ -158,8 +161,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->io = calloc(1, sizeof(*fe->io));
 	fe->cache = cache_new(&lim, seed);
 	fe->up = upstream_new(base, cfg, ctr, upstream_done_cb, fe);
-	fe->rl = ratelimit_new(cfg->server.rate_limit_qps,
-	    cfg->server.rate_limit_burst, seed);
+	fe->rl = rl;
 	if (fe->io == NULL || fe->cache == NULL || fe->up == NULL ||
 	    fe->rl == NULL) {
 		frontend_free(fe);
@@ -257,15 +259,21 @@ answer_reply(struct frontend *fe, const struct client *cl,
 
 /* ---- blocking ---- */
 
+/*
+ * The blocked answer. Its SOA must own an ancestor of the name asked
+ * (RFC 2308) for caches downstream to keep it: the rule when the name
+ * itself matched, the name asked when a CNAME target did.
+ */
 static void
 answer_blocked(struct frontend *fe, const struct client *cl,
-    const struct dns_query *q, const uint8_t *name, size_t name_len,
-    const struct blocklist_match *m)
+    const struct dns_query *q, const struct blocklist_match *m,
+    bool via_cname)
 {
-	size_t rule_len;
-	const uint8_t *rule = dnsmsg_name_suffix(name, name_len,
-	    strlen(m->rule), &rule_len);
-	size_t n = dnsmsg_build_blocked(q, rule, rule_len, m->category,
+	size_t owner_len = q->qname_len;
+	const uint8_t *owner = via_cname ? q->lname :
+	    dnsmsg_name_suffix(q->lname, q->qname_len, strlen(m->rule),
+	    &owner_len);
+	size_t n = dnsmsg_build_blocked(q, owner, owner_len, m->category,
 	    fe->cfg->blocklist.blocked_ttl, fe->out, sizeof(fe->out));
 	struct attempt a = {
 		.ts_ms = wall_ms(),
@@ -362,7 +370,7 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 	for (size_t i = 0; (len = cache_entry_cname(e, i, &name)) > 0; i++) {
 		if (cname_blocked(fe, name, len, &m)) {
 			fe->ctr->blocked_cname++;
-			answer_blocked(fe, cl, q, name, len, &m);
+			answer_blocked(fe, cl, q, &m, true);
 			log_query(fe, cl, q, DNS_RCODE_NXDOMAIN, true, true,
 			    start);
 			return true;
@@ -412,7 +420,7 @@ query_process(struct frontend *fe, const struct client *cl,
 		break;
 	}
 	if (blocklist_match_wire(fe->bl, q.lname, q.qname_len, &m) == 1) {
-		answer_blocked(fe, cl, &q, q.lname, q.qname_len, &m);
+		answer_blocked(fe, cl, &q, &m, false);
 		log_query(fe, cl, &q, DNS_RCODE_NXDOMAIN, false, true, start);
 		return;
 	}
@@ -431,18 +439,15 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 	struct frontend *fe = arg;
 	struct upstream_waiter *w;
 	struct blocklist_match m;
-	size_t blocked_at = SIZE_MAX;
+	bool blocked = false;
 
 	if (reply != NULL) {
 		len = dnsmsg_canonicalize(reply, len, r, fe->cfg->cache.max_ttl);
 		cache_insert(fe->cache, key, reply, len, r,
 		    now_ms_monotonic());
-		for (size_t i = 0; i < r->ncnames; i++)
-			if (cname_blocked(fe, r->cname[i], r->cname_len[i],
-			    &m)) {
-				blocked_at = i;
-				break;
-			}
+		for (size_t i = 0; i < r->ncnames && !blocked; i++)
+			blocked = cname_blocked(fe, r->cname[i],
+			    r->cname_len[i], &m);
 	}
 	while ((w = TAILQ_FIRST(waiters)) != NULL) {
 		struct request *req = container_of(w, struct request, w);
@@ -453,10 +458,9 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 			    -1, NULL);
 			log_query(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 			    false, false, req->start_us);
-		} else if (blocked_at != SIZE_MAX) {
+		} else if (blocked) {
 			fe->ctr->blocked_cname++;
-			answer_blocked(fe, &req->cl, &req->q,
-			    r->cname[blocked_at], r->cname_len[blocked_at], &m);
+			answer_blocked(fe, &req->cl, &req->q, &m, true);
 			log_query(fe, &req->cl, &req->q, DNS_RCODE_NXDOMAIN,
 			    false, true, req->start_us);
 		} else {
@@ -522,20 +526,51 @@ tcp_conn_free(struct tcp_conn *c)
 	free(c);
 }
 
-/* Shorter idle time while the connection table fills (RFC 7766 6.2.3). */
+static unsigned	tcp_timeout_ms(const struct tcp_conn *);
+
 static void
 tcp_set_timeout(struct tcp_conn *c)
+{
+	unsigned ms = tcp_timeout_ms(c);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
+/* The idle timeout in force for c now, in milliseconds. */
+static unsigned
+tcp_timeout_ms(const struct tcp_conn *c)
 {
 	const struct config *cfg = c->fe->cfg;
 	unsigned ms = cfg->server.tcp_idle_timeout_ms;
 	unsigned max = cfg->server.tcp_max_connections;
 
+	/* Shorter while the connection table fills (RFC 7766 6.2.3). */
 	if (c->fe->nconns * 4 >= max * 3)
 		ms /= 5;
 	else if (c->fe->nconns * 2 >= max)
 		ms /= 2;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	return ms;
+}
+
+/*
+ * True when c has sent part of a message for longer than the idle
+ * timeout: the read timeout restarts with every byte, so a client that
+ * drips a message byte by byte is caught here.
+ */
+static bool
+tcp_message_overdue(struct tcp_conn *c, bool partial)
+{
+	if (!partial) {
+		c->partial_since_ms = 0;
+		return false;
+	}
+	uint64_t now = now_ms_monotonic();
+	if (c->partial_since_ms == 0) {
+		c->partial_since_ms = now;
+		return false;
+	}
+	return now - c->partial_since_ms > tcp_timeout_ms(c);
 }
 
 static void
@@ -545,15 +580,24 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 	struct frontend *fe = c->fe;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t lenbuf[2];
+	bool partial = false;
 
 	/* Pipelined queries are taken up to TCP_MAX_PENDING open at once. */
-	while (c->npending < TCP_MAX_PENDING &&
-	    evbuffer_copyout(in, lenbuf, 2) == 2) {
+	while (c->npending < TCP_MAX_PENDING) {
+		size_t have = evbuffer_get_length(in);
+		if (have < 2) {
+			partial = have > 0;
+			break;
+		}
+		evbuffer_copyout(in, lenbuf, 2);
 		size_t mlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
-		if (evbuffer_get_length(in) < 2 + mlen)
-			break;		/* the rest comes later, or times out */
+		if (have < 2 + mlen) {
+			partial = true;	/* the rest comes later, or times out */
+			break;
+		}
 		evbuffer_drain(in, 2);
 		evbuffer_remove(in, fe->in, mlen);
+		c->partial_since_ms = 0;
 		struct client cl = { .transport = TRANSPORT_TCP, .conn = c,
 		    .peerlen = c->peerlen };
 		memcpy(&cl.peer, &c->peer, c->peerlen);
@@ -561,6 +605,11 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 		query_process(fe, &cl, fe->in, mlen);
 		if (!(bufferevent_get_enabled(bev) & EV_READ))
 			break;		/* output full: wait for the client */
+	}
+	if (tcp_message_overdue(c, partial)) {
+		fe->ctr->tcp_timeouts++;
+		tcp_conn_free(c);
+		return;
 	}
 	tcp_set_timeout(c);
 }
@@ -673,7 +722,7 @@ socket_bind(const struct config_listen *a, int type, bool reuseport)
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (const struct sockaddr *)&a->addr.ss, a->addr.len) == -1 ||
-	    (type == SOCK_STREAM && listen(fd, 128) == -1)) {
+	    (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) == -1)) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -771,8 +820,6 @@ frontend_reconfigure(struct frontend *fe, const struct config *cfg,
 	fe->bl = bl;
 	cache_set_limits(fe->cache, &lim);
 	upstream_reconfigure(fe->up, cfg);
-	ratelimit_set(fe->rl, cfg->server.rate_limit_qps,
-	    cfg->server.rate_limit_burst);
 }
 
 void
@@ -805,7 +852,6 @@ frontend_free(struct frontend *fe)
 	}
 	free(fe->listeners);
 	cache_free(fe->cache);
-	ratelimit_free(fe->rl);
 	free(fe->io);
 	free(fe);
 }

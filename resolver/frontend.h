@@ -17,14 +17,18 @@
 
 struct frontend;
 
+struct ratelimit;
+
 /*
- * A frontend on base for cfg, matching queries against bl and logging to
- * log (may be NULL). Counters go to ctr, which the caller owns. The
- * sockets are not open yet. NULL if out of memory.
+ * A frontend on base for cfg, matching queries against bl, limiting
+ * clients with rl (shared by every frontend) and logging to log (may be
+ * NULL). Counters go to ctr. The caller owns bl, rl, log and ctr and
+ * keeps them until frontend_free(). The sockets are not open yet. NULL if
+ * out of memory.
  */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
-		    const struct blocklist *bl, struct attemptlog *log,
-		    struct counters *ctr);
+		    const struct blocklist *bl, struct ratelimit *rl,
+		    struct attemptlog *log, struct counters *ctr);
 
 /*
  * Bind UDP and TCP on every server.listen address (with SO_REUSEPORT when

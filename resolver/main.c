@@ -23,6 +23,7 @@
 #include "frontend.h"
 #include "log.h"
 #include "privdrop.h"
+#include "ratelimit.h"
 #include "report.h"
 
 #define MAX_THREADS	64
@@ -45,6 +46,7 @@ struct daemon {
 	struct config		*cfg;
 	struct blocklist	*bl;
 	struct attemptlog	*log;
+	struct ratelimit	*rl;		/* shared by every loop */
 	unsigned		 nworkers;
 	struct worker		 workers[MAX_THREADS];	/* [0]: main thread */
 	/* A reload hands the new cfg/bl to every loop and waits for all. */
@@ -238,6 +240,8 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 	d->next_cfg = cfg;
 	d->next_bl = bl;
 	d->acks = 0;
+	ratelimit_set(d->rl, cfg->server.rate_limit_qps,
+	    cfg->server.rate_limit_burst);
 	frontend_reconfigure(d->workers[0].fe, cfg, bl);
 	for (unsigned i = 1; i < d->nworkers; i++)
 		event_base_once(d->workers[i].base, -1, EV_TIMEOUT,
@@ -284,6 +288,12 @@ workers_create(struct daemon *d)
 {
 	bool reuseport = d->cfg->server.threads > 1;
 
+	uint64_t seed;
+	arc4random_buf(&seed, sizeof(seed));
+	d->rl = ratelimit_new(d->cfg->server.rate_limit_qps,
+	    d->cfg->server.rate_limit_burst, seed);
+	if (d->rl == NULL)
+		return -1;
 	d->nworkers = d->cfg->server.threads;
 	if (d->nworkers < 1)
 		d->nworkers = 1;
@@ -294,7 +304,8 @@ workers_create(struct daemon *d)
 		w->d = d;
 		if ((w->base = event_base_new()) == NULL)
 			fatalx("event_base_new failed");
-		w->fe = frontend_new(w->base, d->cfg, d->bl, NULL, &w->ctr);
+		w->fe = frontend_new(w->base, d->cfg, d->bl, d->rl, NULL,
+		    &w->ctr);
 		if (w->fe == NULL || frontend_listen(w->fe, reuseport) == -1)
 			return -1;
 	}
@@ -312,6 +323,18 @@ workers_free(struct daemon *d)
 		if (w->base)
 			event_base_free(w->base);
 	}
+	ratelimit_free(d->rl);
+}
+
+/* The signals the daemon handles. */
+static void
+daemon_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
 }
 
 static int
@@ -327,6 +350,10 @@ serve_loop(struct daemon *d)
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
 			fatalx("cannot install signal handlers");
 	}
+	/* Signals held back since start-up are delivered now, to libevent;
+	 * worker threads keep them blocked. */
+	sigset_t set;
+	daemon_signals(&set);
 	for (unsigned i = 1; i < d->nworkers; i++) {
 		struct worker *w = &d->workers[i];
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
@@ -336,7 +363,9 @@ serve_loop(struct daemon *d)
 	log_info("dnswarden %s serving, %zu blocklist entries, %zu upstreams, "
 	    "%u thread%s", DNSWARDEN_VERSION, blocklist_size(d->bl),
 	    d->cfg->nupstreams, d->nworkers, d->nworkers > 1 ? "s" : "");
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	event_base_dispatch(base);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	return 0;
@@ -355,6 +384,11 @@ cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	log_set_verbose(verbose);
+	/* A SIGHUP from "systemctl reload" right after start must not kill
+	 * us: hold the signals until their handlers are in place. */
+	sigset_t set;
+	daemon_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (load_all(d.config_path, &d.cfg, &d.bl) == -1)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,7 @@
 /* ratelimit: see ratelimit.h. */
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,7 @@
 
 #define SLOTS		65536	/* 1.5 MB; a large office has far fewer hosts */
 #define MILLI		1000	/* tokens are counted in thousandths */
+#define STRIPES		256	/* locks; event loops rarely meet on one */
 
 struct bucket {
 	uint8_t		key[16];
@@ -16,9 +19,10 @@ struct bucket {
 };
 
 struct ratelimit {
-	unsigned	qps, burst;
-	uint64_t	seed;
-	struct bucket	slot[SLOTS];
+	_Atomic unsigned	qps, burst;
+	uint64_t		seed;
+	pthread_mutex_t		lock[STRIPES];
+	struct bucket		slot[SLOTS];
 };
 
 struct ratelimit *
@@ -29,6 +33,8 @@ ratelimit_new(unsigned qps, unsigned burst, uint64_t seed)
 	if (rl == NULL)
 		return NULL;
 	rl->seed = seed;
+	for (size_t i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&rl->lock[i], NULL);
 	ratelimit_set(rl, qps, burst);
 	return rl;
 }
@@ -36,8 +42,9 @@ ratelimit_new(unsigned qps, unsigned burst, uint64_t seed)
 void
 ratelimit_set(struct ratelimit *rl, unsigned qps, unsigned burst)
 {
-	rl->qps = qps;
-	rl->burst = burst > 0 ? burst : 1;
+	atomic_store_explicit(&rl->qps, qps, memory_order_relaxed);
+	atomic_store_explicit(&rl->burst, burst > 0 ? burst : 1,
+	    memory_order_relaxed);
 }
 
 /* IPv4 and IPv4-mapped by address, IPv6 by /64. */
@@ -63,31 +70,43 @@ ratelimit_allow(struct ratelimit *rl, const struct sockaddr *client,
     uint64_t now_ms)
 {
 	uint8_t key[16];
-	uint64_t cap = (uint64_t)rl->burst * MILLI;
+	unsigned qps = atomic_load_explicit(&rl->qps, memory_order_relaxed);
+	uint64_t cap = (uint64_t)atomic_load_explicit(&rl->burst,
+	    memory_order_relaxed) * MILLI;
+	bool ok;
 
-	if (rl->qps == 0)
+	if (qps == 0)
 		return true;
 	client_key(client, key);
-	struct bucket *b = &rl->slot[hash_bytes(key, 16, rl->seed) % SLOTS];
+	uint32_t h = hash_bytes(key, 16, rl->seed);
+	struct bucket *b = &rl->slot[h % SLOTS];
+	pthread_mutex_t *lock = &rl->lock[(h % SLOTS) % STRIPES];
+
+	pthread_mutex_lock(lock);
 	if (memcmp(b->key, key, 16) != 0 || b->last_ms == 0) {
 		memcpy(b->key, key, 16);
 		b->tokens = cap;
 		b->last_ms = now_ms ? now_ms : 1;
 	} else if (now_ms > b->last_ms) {
 		/* qps tokens a second is qps thousandths a millisecond. */
-		b->tokens += (now_ms - b->last_ms) * rl->qps;
+		b->tokens += (now_ms - b->last_ms) * qps;
 		if (b->tokens > cap)
 			b->tokens = cap;
 		b->last_ms = now_ms;
 	}
-	if (b->tokens < MILLI)
-		return false;
-	b->tokens -= MILLI;
-	return true;
+	ok = b->tokens >= MILLI;
+	if (ok)
+		b->tokens -= MILLI;
+	pthread_mutex_unlock(lock);
+	return ok;
 }
 
 void
 ratelimit_free(struct ratelimit *rl)
 {
+	if (rl == NULL)
+		return;
+	for (size_t i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&rl->lock[i]);
 	free(rl);
 }

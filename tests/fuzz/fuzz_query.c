@@ -156,6 +156,13 @@ answers_blocked(const struct dns_query *q)
 	FUZZ_CHECK(strlen(text) < sizeof(text));
 	int hit_text = blocklist_match_name(bl, text, NULL);
 	FUZZ_CHECK(hit_text == -1 || hit_text == hit);
+	/* A suffix of any length, or the whole name. */
+	size_t text_len = q->id % 256;
+	const uint8_t *suffix = dnsmsg_name_suffix(q->lname, q->qname_len,
+	    text_len, &rule_len);
+	FUZZ_CHECK(suffix >= q->lname &&
+	    suffix + rule_len == q->lname + q->qname_len);
+	FUZZ_CHECK(rule_len == text_len + 2 || suffix == q->lname);
 	if (hit == 1) {
 		FUZZ_CHECK(m.rule != NULL && m.category != NULL && !m.allowed);
 		const uint8_t *rule = dnsmsg_name_suffix(q->lname,

@@ -189,8 +189,8 @@ def blast(dw, names, *, nsock=8, window=128, rate=None, until=None, timeout=5.0,
     window unanswered at a time, never retried (a lost query would be a
     row without an answer). The window keeps the queries waiting in the
     daemon's socket within the kernel's default receive buffer (212,992
-    bytes, each datagram charged far beyond its payload: 256 in flight
-    overflowed it under ASan), so that the kernel drops none of them.
+    bytes hold 256 small datagrams; 256 in flight overflowed it under
+    ASan), so that the kernel drops none of them.
     rate: queries per second (None: as fast as the answers come back);
     until: monotonic time after which nothing more is sent. Returns (answered, sent): answered maps a name to (wall time of
     its answer, rcode); sent counts the names sent."""

@@ -482,6 +482,19 @@ al_format_qtype(uint16_t qtype, char *buf, size_t len)
 
 	if (d != NULL && d->_type == qtype && d->_name != NULL)
 		return d->_name;
+	/* Query-only types have no RR descriptor in ldns. */
+	switch (qtype) {
+	case 251:
+		return "IXFR";
+	case 252:
+		return "AXFR";
+	case 253:
+		return "MAILB";
+	case 254:
+		return "MAILA";
+	case 255:
+		return "ANY";
+	}
 	snprintf(buf, len, "TYPE%u", qtype);
 	return buf;
 }

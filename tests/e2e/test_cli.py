@@ -126,11 +126,21 @@ def test_version():
     assert m and m.group(1) in res.stdout, res.stdout
 
 
-@pytest.mark.parametrize("args", [["help"], ["help", "serve"], ["help", "check"]])
+@pytest.mark.parametrize("args", [["help"], ["help", "serve"], ["help", "check"],
+                                  ["help", "report"], ["help", "log"]])
 def test_help(args):
     res = run(*args)
     assert res.returncode == 0
-    assert "serve" in res.stdout + res.stderr
+    # "help" alone lists every command; "help COMMAND" gives its usage.
+    for word in (["serve", "check", "lookup", "report", "log"] if len(args) == 1
+                 else [f"dnswarden {args[1]}"]):
+        assert word in res.stdout, res.stdout
+
+
+def test_help_unknown_command():
+    res = run("help", "frobnicate")
+    assert res.returncode == 2
+    assert "frobnicate" in res.stderr
 
 
 @pytest.mark.parametrize("args", [["frobnicate"], ["check", "--no-such-flag"],

@@ -347,6 +347,24 @@ dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 	return 0;
 }
 
+int
+dnsmsg_parse_bare_error(const uint8_t *pkt, size_t len, uint16_t *id,
+    uint8_t *rcode)
+{
+	if (len < DNS_HEADER_LEN)
+		return -1;
+	uint16_t flags = rd16(pkt + 2);
+	uint8_t rc = flags & 0xf;
+	if (!(flags & FLAG_QR) || rd16(pkt + 4) != 0 || rd16(pkt + 6) != 0 ||
+	    rd16(pkt + 8) != 0 || (rc != DNS_RCODE_FORMERR &&
+	    rc != DNS_RCODE_NOTIMP && rc != DNS_RCODE_REFUSED &&
+	    rc != DNS_RCODE_SERVFAIL))
+		return -1;
+	*id = rd16(pkt);
+	*rcode = rc;
+	return 0;
+}
+
 size_t
 dnsmsg_build_query(uint8_t *buf, uint16_t id, const uint8_t *lname,
     size_t lname_len, uint16_t qtype, uint16_t qclass, bool do_bit, bool cd)

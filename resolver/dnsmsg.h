@@ -131,6 +131,14 @@ struct dns_reply {
 int	dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r);
 
 /*
+ * An error reply without a question (some servers answer FORMERR, NOTIMP
+ * or REFUSED so): returns 0 and sets *id and *rcode when pkt is a header
+ * with QR set, no records and one of those rcodes; -1 otherwise.
+ */
+int	dnsmsg_parse_bare_error(const uint8_t *pkt, size_t len, uint16_t *id,
+	    uint8_t *rcode);
+
+/*
  * Build the query sent upstream into buf (at least 512 bytes): RD set, CD
  * as the client's, the lower-case question, an OPT record advertising
  * DNS_EDNS_SIZE with DO as the client's. Returns its length.

@@ -250,6 +250,27 @@ test_reply_walk_rejects(void)
 	CHECK_INT(dnsmsg_parse_reply(pkt, 4, &r), -1);
 }
 
+static void
+test_bare_error(void)
+{
+	uint8_t pkt[12] = { 0x12, 0x34, 0x80, 0x05 };	/* QR, REFUSED */
+	uint16_t id;
+	uint8_t rcode;
+
+	CHECK_INT(dnsmsg_parse_bare_error(pkt, sizeof(pkt), &id, &rcode), 0);
+	CHECK_INT(id, 0x1234);
+	CHECK_INT(rcode, DNS_RCODE_REFUSED);
+	pkt[3] = 0x00;				/* NOERROR: not an error */
+	CHECK_INT(dnsmsg_parse_bare_error(pkt, sizeof(pkt), &id, &rcode), -1);
+	pkt[3] = 0x05;
+	pkt[2] = 0x00;				/* a query, not a reply */
+	CHECK_INT(dnsmsg_parse_bare_error(pkt, sizeof(pkt), &id, &rcode), -1);
+	pkt[2] = 0x80;
+	pkt[7] = 1;				/* records after all */
+	CHECK_INT(dnsmsg_parse_bare_error(pkt, sizeof(pkt), &id, &rcode), -1);
+	CHECK_INT(dnsmsg_parse_bare_error(pkt, 11, &id, &rcode), -1);
+}
+
 int
 main(void)
 {
@@ -260,5 +281,6 @@ main(void)
 	RUN(test_finalize);
 	RUN(test_blocked_answer);
 	RUN(test_reply_walk_rejects);
+	RUN(test_bare_error);
 	UNIT_DONE();
 }

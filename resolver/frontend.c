@@ -23,6 +23,7 @@
 
 #define UDP_ROUNDS		4	/* recvmmsg batches per wakeup */
 #define TCP_OUT_HIGH		(256 * 1024)	/* stop reading above this */
+#define UDP_RCVBUF		(4 * 1024 * 1024)	/* bursts of queries */
 #define TCP_BACKLOG		1024	/* bursts of connects are not retried */
 #define TCP_MAX_PENDING		64	/* queries one connection may have open */
 #define REQUESTS_PER_OUTSTANDING 4	/* waiting clients per upstream query */
@@ -445,6 +446,7 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 		len = dnsmsg_canonicalize(reply, len, r, fe->cfg->cache.max_ttl);
 		cache_insert(fe->cache, key, reply, len, r,
 		    now_ms_monotonic());
+		fe->ctr->cache_evictions = cache_evictions(fe->cache);
 		for (size_t i = 0; i < r->ncnames && !blocked; i++)
 			blocked = cname_blocked(fe, r->cname[i],
 			    r->cname_len[i], &m);
@@ -731,6 +733,21 @@ socket_bind(const struct config_listen *a, int type, bool reuseport)
 	return fd;
 }
 
+/*
+ * The default receive buffer holds about 256 queries: a burst, or a few
+ * milliseconds of the loop being busy, and the kernel drops the rest. As
+ * root the system maximum does not apply (SO_RCVBUFFORCE).
+ */
+static void
+udp_grow_rcvbuf(int fd)
+{
+	int size = UDP_RCVBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
 static int
 listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 {
@@ -742,6 +759,7 @@ listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 		log_warn("bind udp %s", l->addr.text);
 		return -1;
 	}
+	udp_grow_rcvbuf(l->udp_fd);
 	if (l->wildcard &&
 	    udpio_want_dst(l->udp_fd, l->addr.addr.ss.ss_family) == -1)
 		log_warn("IP_PKTINFO on %s", l->addr.text);
@@ -819,6 +837,7 @@ frontend_reconfigure(struct frontend *fe, const struct config *cfg,
 	fe->cfg = cfg;
 	fe->bl = bl;
 	cache_set_limits(fe->cache, &lim);
+	fe->ctr->cache_evictions = cache_evictions(fe->cache);
 	upstream_reconfigure(fe->up, cfg);
 }
 

@@ -1,6 +1,7 @@
 /* upstream: see upstream.h. */
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +152,20 @@ static int
 udp_socket_random(struct upstream *up, int family)
 {
 	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int on = 1;
 
 	if (fd == -1)
 		return -1;
+	/*
+	 * The socket is not connected (so that replies from elsewhere can be
+	 * seen and counted as forged), and such a socket hears of an ICMP
+	 * port unreachable only with IP_RECVERR: without it a closed port
+	 * upstream would cost the whole timeout.
+	 */
+	if (family == AF_INET)
+		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+	else
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
 	for (int i = 0; i < PORT_TRIES; i++) {
 		struct sockaddr_storage ss = { .ss_family = family };
 		in_port_t port = htons(1024 + random16(up) % (65536 - 1024));
@@ -171,20 +183,36 @@ udp_socket_random(struct upstream *up, int family)
 	return fd;	/* every try was taken: the kernel picks at send */
 }
 
+enum reply_kind {
+	REPLY_FORGED,		/* not ours: count and keep waiting */
+	REPLY_ANSWER,		/* the answer to uq; r describes it */
+	REPLY_BARE_ERROR,	/* ours, an error without a question */
+};
+
 /* Is this datagram the answer to uq? Forgeries are counted and ignored. */
-static bool
-reply_matches(struct upstream_query *uq, const struct sockaddr *from,
+static enum reply_kind
+reply_classify(struct upstream_query *uq, const struct sockaddr *from,
     const uint8_t *pkt, size_t len, struct dns_reply *r)
 {
-	if (!netaddr_equal(from, (struct sockaddr *)&uq->addr.ss) ||
-	    dnsmsg_parse_reply(pkt, len, r) < 0 || r->id != uq->id ||
-	    r->qtype != uq->qtype || r->qclass != uq->qclass ||
-	    r->qname_len != uq->lname_len ||
-	    memcmp(r->qname, uq->lname, uq->lname_len) != 0) {
-		uq->up->ctr->forged_replies++;
-		return false;
+	uint16_t id;
+	uint8_t rcode;
+
+	if (!netaddr_equal(from, (struct sockaddr *)&uq->addr.ss))
+		goto forged;
+	if (dnsmsg_parse_reply(pkt, len, r) == 0) {
+		if (r->id != uq->id || r->qtype != uq->qtype ||
+		    r->qclass != uq->qclass || r->qname_len != uq->lname_len ||
+		    memcmp(r->qname, uq->lname, uq->lname_len) != 0)
+			goto forged;
+		return REPLY_ANSWER;
 	}
-	return true;
+	/* A refusal without the question: the ID is all we can check. */
+	if (dnsmsg_parse_bare_error(pkt, len, &id, &rcode) == 0 &&
+	    id == uq->id)
+		return REPLY_BARE_ERROR;
+forged:
+	uq->up->ctr->forged_replies++;
+	return REPLY_FORGED;
 }
 
 static void	uq_try_tcp(struct upstream_query *);
@@ -238,10 +266,17 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			uq_next_server(uq);
 			return;
 		}
-		if (reply_matches(uq, (struct sockaddr *)&from, up->rbuf,
+		switch (reply_classify(uq, (struct sockaddr *)&from, up->rbuf,
 		    (size_t)n, &r)) {
+		case REPLY_ANSWER:
 			uq_take_reply(uq, up->rbuf, (size_t)n, &r, false);
 			return;
+		case REPLY_BARE_ERROR:
+			up->ctr->upstream_errors++;
+			uq_next_server(uq);
+			return;
+		case REPLY_FORGED:
+			break;
 		}
 	}
 }
@@ -293,8 +328,9 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	evbuffer_drain(in, 2);
 	evbuffer_remove(in, up->rbuf, mlen);
-	if (!reply_matches(uq, (struct sockaddr *)&uq->addr.ss, up->rbuf,
-	    mlen, &r)) {
+	if (reply_classify(uq, (struct sockaddr *)&uq->addr.ss, up->rbuf,
+	    mlen, &r) != REPLY_ANSWER) {
+		/* Over TCP there is no one else to wait for. */
 		uq_next_server(uq);
 		return;
 	}

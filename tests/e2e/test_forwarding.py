@@ -19,7 +19,7 @@ import pytest
 
 import harness
 from harness import header, rdata_of, rrset_texts
-from fakeupstream import FORGED_A
+from fakeupstream import FORGED_A, Reply
 
 WWW = "www.example.test"
 
@@ -209,6 +209,8 @@ def test_lru_eviction_at_max_entries(fake_upstream, dnswarden):
     assert rdata_of(r, "A") == {"192.0.2.101"}
     assert len(fake_upstream.queries_for("e1.fake.test")) == 2, \
         "11 entries held with cache.max_entries 10"
+    # e1 went out for e10, then e-something for e1 again.
+    assert dw.stats()["cache_evictions"] == 2
 
 
 # --- sizes and truncation ------------------------------------------------------------
@@ -297,11 +299,33 @@ def test_servfail_when_all_upstreams_dead(dead_port, dead_port2, dnswarden):
 
 
 def test_servfail_when_upstream_refuses(dnswarden):
-    dw = dnswarden([harness.closed_port()], timeout_ms=300)
+    # A closed port answers with ICMP port unreachable: the try ends at
+    # once instead of waiting out the (here long) timeout.
+    dw = dnswarden([harness.closed_port()], timeout_ms=5000)
     t = time.monotonic()
-    r = dw.query(WWW, timeout=5)
+    r = dw.query(WWW, timeout=8)
     assert r.rcode() == dns.rcode.SERVFAIL
-    assert time.monotonic() - t < 3
+    assert time.monotonic() - t < 2, "waited for the timeout on a closed port"
+    assert dw.stats()["upstream_errors"] >= 1
+
+
+def test_bare_error_reply_fails_over(fake_upstream, nsd_shared, dnswarden):
+    # Some servers refuse with a header only, no question (NSD for an
+    # unknown class): that is an error from this upstream, not a forgery.
+    def plan(q):
+        r = bytearray(q.wire[:12])
+        r[2] |= 0x80                    # QR
+        r[3] = (r[3] & 0xf0) | 5        # REFUSED
+        r[4:12] = bytes(8)              # no question, no records
+        return [Reply(bytes(r))]
+    fake_upstream.handler = plan
+    dw = dnswarden([fake_upstream, nsd_shared], timeout_ms=5000)
+    t = time.monotonic()
+    r = dw.query(WWW, timeout=8)
+    assert rdata_of(r, "A") == {"192.0.2.10"}
+    assert time.monotonic() - t < 2, "a bare REFUSED was taken for a forgery"
+    st = dw.stats()
+    assert st["forged_replies"] == 0 and st["upstream_errors"] == 1
 
 
 # --- spoofing resistance --------------------------------------------------------------

@@ -10,7 +10,9 @@ struct cache_entry {
 	struct cache_entry	*prev, *next;	/* LRU list, newest first */
 	uint64_t		 stored_ms;
 	uint64_t		 expire_ms;
+	uint64_t		 stamp;		/* c->clock when last moved up */
 	uint32_t		 hash;
+	uint32_t		 tag;		/* the caller's, see cache.h */
 	uint16_t		 keylen;
 	uint16_t		 pktlen;
 	uint16_t		 nttls;
@@ -29,6 +31,7 @@ struct cache {
 	size_t			  count;
 	size_t			  bytes;
 	uint64_t		  evictions;
+	uint64_t		  clock;	/* counts inserts and moves */
 	struct cache_entry	 *newest, *oldest;
 };
 
@@ -117,6 +120,7 @@ lru_unlink(struct cache *c, struct cache_entry *e)
 static void
 lru_push(struct cache *c, struct cache_entry *e)
 {
+	e->stamp = ++c->clock;
 	e->prev = NULL;
 	e->next = c->newest;
 	if (c->newest)
@@ -209,7 +213,7 @@ reply_ttl(const struct cache *c, const struct dns_reply *r)
 
 bool
 cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
-    size_t len, const struct dns_reply *r, uint64_t now_ms)
+    size_t len, const struct dns_reply *r, uint64_t now_ms, uint32_t tag)
 {
 	uint32_t ttl = reply_ttl(c, r);
 	size_t cnames_len = 0;
@@ -233,6 +237,7 @@ cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
 	e->stored_ms = now_ms;
 	e->expire_ms = now_ms + (uint64_t)ttl * 1000;
 	e->hash = key->hash;
+	e->tag = tag;
 	e->keylen = key->len;
 	e->pktlen = (uint16_t)len;
 	e->nttls = (uint16_t)r->nttls;
@@ -260,7 +265,7 @@ cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
 	return true;
 }
 
-const struct cache_entry *
+struct cache_entry *
 cache_lookup(struct cache *c, const struct cache_key *key, uint64_t now_ms)
 {
 	struct cache_entry **pp = slot_find(c, key);
@@ -272,7 +277,12 @@ cache_lookup(struct cache *c, const struct cache_key *key, uint64_t now_ms)
 		entry_remove(c, pp);
 		return NULL;
 	}
-	if (c->newest != e) {
+	/*
+	 * Entries in the newest eighth stay where they are: moving a hot
+	 * entry to the front on every hit writes to three entries' links
+	 * and gains nothing for the eviction order.
+	 */
+	if (c->newest != e && c->clock - e->stamp > c->count / 8) {
 		lru_unlink(c, e);
 		lru_push(c, e);
 	}
@@ -304,6 +314,18 @@ cache_entry_copy(const struct cache_entry *e, uint64_t now_ms, uint8_t *out,
 		t[3] = ttl & 0xff;
 	}
 	return e->pktlen;
+}
+
+uint32_t
+cache_entry_tag(const struct cache_entry *e)
+{
+	return e->tag;
+}
+
+void
+cache_entry_set_tag(struct cache_entry *e, uint32_t tag)
+{
+	e->tag = tag;
 }
 
 size_t

@@ -48,21 +48,27 @@ void		 cache_key_make(const struct cache *c, struct cache_key *key,
 
 /*
  * Store a canonical reply (dnsmsg_canonicalize()) described by r under key,
- * replacing any entry there. Replies that must not be cached (TTL 0,
- * SERVFAIL, negative without SOA, truncated) are ignored. Returns true if
- * stored.
+ * replacing any entry there, with the caller's tag (the frontend records
+ * there which blocklist the answer was checked against). Replies that
+ * must not be cached (TTL 0, SERVFAIL, negative without SOA, truncated)
+ * are ignored. Returns true if stored.
  */
 bool		 cache_insert(struct cache *c, const struct cache_key *key,
 		    const uint8_t *pkt, size_t len, const struct dns_reply *r,
-		    uint64_t now_ms);
+		    uint64_t now_ms, uint32_t tag);
 
 /*
  * The live entry for key, marked as recently used; NULL if there is none
  * or it expired (an expired entry is removed). The entry stays valid until
- * the next call that changes c.
+ * the next call that changes c. Eviction order is least recently used,
+ * except that a hit on an entry among the newest eighth does not move it.
  */
-const struct cache_entry *cache_lookup(struct cache *c,
+struct cache_entry *cache_lookup(struct cache *c,
 		    const struct cache_key *key, uint64_t now_ms);
+
+/* The tag given at insert or by cache_entry_set_tag(). */
+uint32_t	 cache_entry_tag(const struct cache_entry *e);
+void		 cache_entry_set_tag(struct cache_entry *e, uint32_t tag);
 
 /*
  * Copy the entry's reply into out with every TTL lowered by the whole

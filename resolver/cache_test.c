@@ -69,7 +69,7 @@ test_ttl_decrement(void)
 	CHECK(len > 0);
 	CHECK(r.opt_start == 0);	/* OPT removed before storing */
 	key_for(c, &k, "a.example.", DNS_TYPE_A, false, false);
-	CHECK(cache_insert(c, &k, buf, len, &r, 10000));
+	CHECK(cache_insert(c, &k, buf, len, &r, 10000, 0));
 	const struct cache_entry *e = cache_lookup(c, &k, 10000);
 	CHECK(e != NULL);
 	CHECK_INT(first_ttl(out, cache_entry_copy(e, 10000, out, sizeof(out))),
@@ -97,7 +97,7 @@ test_max_ttl_and_zero(void)
 	    big, NULL, buf, &r, 86400);
 
 	key_for(c, &k, "b.example.", DNS_TYPE_A, false, false);
-	CHECK(cache_insert(c, &k, buf, len, &r, 0));
+	CHECK(cache_insert(c, &k, buf, len, &r, 0, 0));
 	const struct cache_entry *e = cache_lookup(c, &k, 0);
 	CHECK(e != NULL);
 	if (e)
@@ -108,7 +108,7 @@ test_max_ttl_and_zero(void)
 	len = reply("z.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, zero,
 	    NULL, buf, &r, 86400);
 	key_for(c, &k, "z.example.", DNS_TYPE_A, false, false);
-	CHECK(!cache_insert(c, &k, buf, len, &r, 0));	/* TTL 0: not kept */
+	CHECK(!cache_insert(c, &k, buf, len, &r, 0, 0));	/* TTL 0: not kept */
 	CHECK(cache_lookup(c, &k, 0) == NULL);
 	cache_free(c);
 }
@@ -128,7 +128,7 @@ test_negative(void)
 	CHECK(r.has_soa);
 	CHECK_INT(r.neg_ttl, 60);	/* min(SOA TTL, MINIMUM), RFC 2308 */
 	key_for(c, &k, "nx.example.", DNS_TYPE_A, false, false);
-	CHECK(cache_insert(c, &k, buf, len, &r, 0));
+	CHECK(cache_insert(c, &k, buf, len, &r, 0, 0));
 	const struct cache_entry *e = cache_lookup(c, &k, 59000);
 	CHECK(e != NULL);
 	if (e) {
@@ -142,15 +142,15 @@ test_negative(void)
 	len = reply("nodata.example.", LDNS_RR_TYPE_AAAA, LDNS_RCODE_NOERROR,
 	    NULL, soa, buf, &r, 86400);
 	key_for(c, &k, "nodata.example.", DNS_TYPE_AAAA, false, false);
-	CHECK(cache_insert(c, &k, buf, len, &r, 0));
+	CHECK(cache_insert(c, &k, buf, len, &r, 0, 0));
 	len = reply("nosoa.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN,
 	    NULL, NULL, buf, &r, 86400);
 	key_for(c, &k, "nosoa.example.", DNS_TYPE_A, false, false);
-	CHECK(!cache_insert(c, &k, buf, len, &r, 0));
+	CHECK(!cache_insert(c, &k, buf, len, &r, 0, 0));
 	len = reply("sf.example.", LDNS_RR_TYPE_A, LDNS_RCODE_SERVFAIL,
 	    NULL, soa, buf, &r, 86400);
 	key_for(c, &k, "sf.example.", DNS_TYPE_A, false, false);
-	CHECK(!cache_insert(c, &k, buf, len, &r, 0));
+	CHECK(!cache_insert(c, &k, buf, len, &r, 0, 0));
 	cache_free(c);
 }
 
@@ -171,7 +171,7 @@ test_eviction_lru(void)
 		size_t len = reply(names[i], LDNS_RR_TYPE_A,
 		    LDNS_RCODE_NOERROR, an, NULL, buf, &r, 86400);
 		key_for(c, &k[i], names[i], DNS_TYPE_A, false, false);
-		CHECK(cache_insert(c, &k[i], buf, len, &r, 0));
+		CHECK(cache_insert(c, &k[i], buf, len, &r, 0, 0));
 		if (i == 2)	/* touch e1: e2 becomes the oldest */
 			CHECK(cache_lookup(c, &k[0], 0) != NULL);
 	}
@@ -207,7 +207,7 @@ test_key_bits(void)
 	key_for(c, &with_cd, "k.example.", DNS_TYPE_A, false, true);
 	key_for(c, &upper, "K.EXAMPLE.", DNS_TYPE_A, false, false);
 	key_for(c, &aaaa, "k.example.", DNS_TYPE_AAAA, false, false);
-	CHECK(cache_insert(c, &plain, buf, len, &r, 0));
+	CHECK(cache_insert(c, &plain, buf, len, &r, 0, 0));
 	CHECK(cache_lookup(c, &with_do, 0) == NULL);
 	CHECK(cache_lookup(c, &with_cd, 0) == NULL);
 	CHECK(cache_lookup(c, &aaaa, 0) == NULL);
@@ -231,7 +231,7 @@ test_cname_targets(void)
 
 	CHECK_INT(r.ncnames, 1);
 	key_for(c, &k, "w.example.", DNS_TYPE_A, false, false);
-	CHECK(cache_insert(c, &k, buf, len, &r, 0));
+	CHECK(cache_insert(c, &k, buf, len, &r, 0, 0));
 	const struct cache_entry *e = cache_lookup(c, &k, 0);
 	CHECK(e != NULL);
 	if (e) {
@@ -240,6 +240,68 @@ test_cname_targets(void)
 		CHECK(n == 18 && memcmp(name, "\1x\6target\7example", 18) == 0);
 		CHECK_INT(cache_entry_cname(e, 1, &name), 0);
 	}
+	cache_free(c);
+}
+
+static void
+test_tag(void)
+{
+	struct cache *c = cache_new(&lim, 1);
+	const char *an[] = { "t.example. 300 IN A 192.0.2.9", NULL };
+	uint8_t buf[4096];
+	struct dns_reply r;
+	struct cache_key k;
+	size_t len = reply("t.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, an,
+	    NULL, buf, &r, 86400);
+
+	key_for(c, &k, "t.example.", DNS_TYPE_A, false, false);
+	CHECK(cache_insert(c, &k, buf, len, &r, 0, 7));
+	struct cache_entry *e = cache_lookup(c, &k, 0);
+	CHECK(e != NULL);
+	if (e) {
+		CHECK_INT(cache_entry_tag(e), 7);
+		cache_entry_set_tag(e, 8);
+	}
+	e = cache_lookup(c, &k, 0);
+	CHECK(e != NULL && cache_entry_tag(e) == 8);
+	cache_free(c);
+}
+
+/* With many entries, hits near the front do not reorder; eviction still
+ * takes the least recently used of the older ones. */
+static void
+test_lru_large(void)
+{
+	struct cache_limits big = lim;
+	struct cache *c;
+	struct cache_key k[64];
+	uint8_t buf[4096];
+	struct dns_reply r;
+
+	big.max_entries = 64;
+	c = cache_new(&big, 1);
+	for (int i = 0; i < 64; i++) {
+		char name[32], rr[96];
+		snprintf(name, sizeof(name), "n%d.example.", i);
+		snprintf(rr, sizeof(rr), "%s 300 IN A 192.0.2.1", name);
+		const char *an[] = { rr, NULL };
+		size_t len = reply(name, LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, an,
+		    NULL, buf, &r, 86400);
+		key_for(c, &k[i], name, DNS_TYPE_A, false, false);
+		CHECK(cache_insert(c, &k[i], buf, len, &r, 0, 0));
+	}
+	/* n0 is the oldest; a hit saves it, so n1 goes first. */
+	CHECK(cache_lookup(c, &k[0], 0) != NULL);
+	char rr[] = "x.example. 300 IN A 192.0.2.1";
+	const char *an[] = { rr, NULL };
+	struct cache_key kx;
+	size_t len = reply("x.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, an,
+	    NULL, buf, &r, 86400);
+	key_for(c, &kx, "x.example.", DNS_TYPE_A, false, false);
+	CHECK(cache_insert(c, &kx, buf, len, &r, 0, 0));
+	CHECK(cache_lookup(c, &k[0], 0) != NULL);
+	CHECK(cache_lookup(c, &k[1], 0) == NULL);
+	CHECK_INT(cache_count(c), 64);
 	cache_free(c);
 }
 
@@ -252,5 +314,7 @@ main(void)
 	RUN(test_eviction_lru);
 	RUN(test_key_bits);
 	RUN(test_cname_targets);
+	RUN(test_tag);
+	RUN(test_lru_large);
 	UNIT_DONE();
 }

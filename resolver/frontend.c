@@ -91,6 +91,7 @@ struct frontend {
 	TAILQ_HEAD(, tcp_conn)	 conns;
 	unsigned		 nconns;
 	size_t			 nrequests;	/* clients waiting upstream */
+	uint32_t		 bl_gen;	/* bumped when bl changes; never 0 */
 	bool			 udp_batching;	/* answers go to io's queue */
 	struct udpio		*io;
 	uint8_t			 in[DNS_MAX_MSG];
@@ -100,7 +101,8 @@ struct frontend {
 
 static void	tcp_conn_free(struct tcp_conn *);
 static void	upstream_done_cb(void *, const struct cache_key *, uint8_t *,
-		    size_t, struct dns_reply *, struct upstream_waiters *);
+		    size_t, struct dns_reply *, const char *,
+		    struct upstream_waiters *);
 
 static uint64_t
 now_ms_monotonic(void)
@@ -155,6 +157,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->base = base;
 	fe->cfg = cfg;
 	fe->bl = bl;
+	fe->bl_gen = 1;
 	fe->log = log;
 	fe->ctr = ctr;
 	TAILQ_INIT(&fe->conns);
@@ -215,15 +218,17 @@ answer_error(struct frontend *fe, const struct client *cl,
 	client_send(fe, cl, fe->out, n);
 }
 
+/* For log.all_queries: one row per answer, stamped with its arrival. */
 static void
 log_query(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, uint8_t rcode, bool cached, bool blocked,
-    uint64_t start_us)
+    const char *upstream, uint64_t start_us)
 {
 	if (fe->log == NULL || !fe->cfg->log.all_queries)
 		return;
+	uint32_t took_us = (uint32_t)(now_us() - start_us);
 	struct query_event ev = {
-		.ts_ms = wall_ms(),
+		.ts_ms = wall_ms() - took_us / 1000,
 		.client = (const struct sockaddr *)&cl->peer,
 		.qname = q->lname,
 		.qname_len = q->qname_len,
@@ -231,9 +236,8 @@ log_query(struct frontend *fe, const struct client *cl,
 		.rcode = rcode,
 		.cached = cached,
 		.blocked = blocked,
-		.upstream = (cached || blocked || fe->cfg->nupstreams == 0) ?
-		    NULL : fe->cfg->upstreams[0].text,
-		.duration_us = (uint32_t)(now_us() - start_us),
+		.upstream = upstream,
+		.duration_us = took_us,
 		.transport = cl->transport,
 	};
 	attemptlog_append_query(fe->log, &ev);
@@ -356,31 +360,70 @@ cname_blocked(const struct frontend *fe, const uint8_t *name, size_t len,
 	return len > 0 && blocklist_match_wire(fe->bl, name, len, m) == 1;
 }
 
+/*
+ * Is the answer to q blocked by the list of the moment: its name, or a
+ * CNAME target on the way (names[], lens[], n)? Fills m and *via_cname.
+ */
+static bool
+answer_is_blocked(const struct frontend *fe, const struct dns_query *q,
+    const uint8_t *const *names, const uint8_t *lens, size_t n,
+    struct blocklist_match *m, bool *via_cname)
+{
+	*via_cname = false;
+	if (blocklist_match_wire(fe->bl, q->lname, q->qname_len, m) == 1)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (cname_blocked(fe, names[i], lens[i], m))
+			return *via_cname = true;
+	return false;
+}
+
+static void
+answer_blocked_logged(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const struct blocklist_match *m,
+    bool via_cname, bool cached, uint64_t start)
+{
+	if (via_cname)
+		fe->ctr->blocked_cname++;
+	answer_blocked(fe, cl, q, m, via_cname);
+	log_query(fe, cl, q, DNS_RCODE_NXDOMAIN, cached, true, NULL, start);
+}
+
+/*
+ * A hit is served without asking the blocklist when the entry was checked
+ * against the list in force (its tag is the list's generation); after a
+ * reload the first hit checks the name and its CNAME targets again.
+ */
 static bool
 answer_from_cache(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, const struct cache_key *key, uint64_t start)
 {
 	uint64_t now = now_ms_monotonic();
-	const struct cache_entry *e = cache_lookup(fe->cache, key, now);
+	struct cache_entry *e = cache_lookup(fe->cache, key, now);
 	struct blocklist_match m;
-	const uint8_t *name;
 	size_t len;
 
 	if (e == NULL)
 		return false;
-	for (size_t i = 0; (len = cache_entry_cname(e, i, &name)) > 0; i++) {
-		if (cname_blocked(fe, name, len, &m)) {
-			fe->ctr->blocked_cname++;
-			answer_blocked(fe, cl, q, &m, true);
-			log_query(fe, cl, q, DNS_RCODE_NXDOMAIN, true, true,
+	if (cache_entry_tag(e) != fe->bl_gen) {
+		const uint8_t *names[DNSMSG_MAX_CNAMES];
+		uint8_t lens[DNSMSG_MAX_CNAMES];
+		size_t n = 0;
+		bool via_cname;
+		while (n < DNSMSG_MAX_CNAMES &&
+		    (lens[n] = (uint8_t)cache_entry_cname(e, n, &names[n])) > 0)
+			n++;
+		if (answer_is_blocked(fe, q, names, lens, n, &m, &via_cname)) {
+			answer_blocked_logged(fe, cl, q, &m, via_cname, true,
 			    start);
 			return true;
 		}
+		cache_entry_set_tag(e, fe->bl_gen);
 	}
 	len = cache_entry_copy(e, now, fe->tmp, sizeof(fe->tmp));
 	fe->ctr->cache_hits++;
 	answer_reply(fe, cl, q, fe->tmp, len);
-	log_query(fe, cl, q, fe->tmp[3] & 0xf, true, false, start);
+	log_query(fe, cl, q, fe->tmp[3] & 0xf, true, false, NULL, start);
 	return true;
 }
 
@@ -420,36 +463,43 @@ query_process(struct frontend *fe, const struct client *cl,
 	default:
 		break;
 	}
-	if (blocklist_match_wire(fe->bl, q.lname, q.qname_len, &m) == 1) {
-		answer_blocked(fe, cl, &q, &m, false);
-		log_query(fe, cl, &q, DNS_RCODE_NXDOMAIN, false, true, start);
-		return;
-	}
 	cache_key_make(fe->cache, &key, q.lname, q.qname_len, q.qtype,
 	    q.qclass, q.do_bit, q.cd);
 	if (answer_from_cache(fe, cl, &q, &key, start))
 		return;
+	if (blocklist_match_wire(fe->bl, q.lname, q.qname_len, &m) == 1) {
+		answer_blocked_logged(fe, cl, &q, &m, false, false, start);
+		return;
+	}
 	query_forward(fe, cl, &q, &key, start);
 }
 
 /* One answer from upstream (or none) for every client waiting on it. */
 static void
 upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
-    size_t len, struct dns_reply *r, struct upstream_waiters *waiters)
+    size_t len, struct dns_reply *r, const char *from,
+    struct upstream_waiters *waiters)
 {
 	struct frontend *fe = arg;
 	struct upstream_waiter *w;
 	struct blocklist_match m;
-	bool blocked = false;
+	bool blocked = false, via_cname = false;
 
 	if (reply != NULL) {
+		const uint8_t *names[DNSMSG_MAX_CNAMES];
+		for (size_t i = 0; i < r->ncnames; i++)
+			names[i] = r->cname[i];
 		len = dnsmsg_canonicalize(reply, len, r, fe->cfg->cache.max_ttl);
-		cache_insert(fe->cache, key, reply, len, r,
-		    now_ms_monotonic());
+		/* Checked against the list of now: a reload may have come
+		 * while the question was out. */
+		struct request *first = TAILQ_EMPTY(waiters) ? NULL :
+		    container_of(TAILQ_FIRST(waiters), struct request, w);
+		if (first != NULL)
+			blocked = answer_is_blocked(fe, &first->q, names,
+			    r->cname_len, r->ncnames, &m, &via_cname);
+		cache_insert(fe->cache, key, reply, len, r, now_ms_monotonic(),
+		    blocked || first == NULL ? 0 : fe->bl_gen);
 		fe->ctr->cache_evictions = cache_evictions(fe->cache);
-		for (size_t i = 0; i < r->ncnames && !blocked; i++)
-			blocked = cname_blocked(fe, r->cname[i],
-			    r->cname_len[i], &m);
 	}
 	while ((w = TAILQ_FIRST(waiters)) != NULL) {
 		struct request *req = container_of(w, struct request, w);
@@ -459,16 +509,14 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 			answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 			    -1, NULL);
 			log_query(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
-			    false, false, req->start_us);
+			    false, false, NULL, req->start_us);
 		} else if (blocked) {
-			fe->ctr->blocked_cname++;
-			answer_blocked(fe, &req->cl, &req->q, &m, true);
-			log_query(fe, &req->cl, &req->q, DNS_RCODE_NXDOMAIN,
-			    false, true, req->start_us);
+			answer_blocked_logged(fe, &req->cl, &req->q, &m,
+			    via_cname, false, req->start_us);
 		} else {
 			answer_reply(fe, &req->cl, &req->q, reply, len);
 			log_query(fe, &req->cl, &req->q, reply[3] & 0xf, false,
-			    false, req->start_us);
+			    false, from, req->start_us);
 		}
 		request_free(req);
 	}
@@ -836,6 +884,8 @@ frontend_reconfigure(struct frontend *fe, const struct config *cfg,
 		log_warnx("server.listen changed: restart dnswarden to rebind");
 	fe->cfg = cfg;
 	fe->bl = bl;
+	if (++fe->bl_gen == 0)
+		fe->bl_gen = 1;
 	cache_set_limits(fe->cache, &lim);
 	fe->ctr->cache_evictions = cache_evictions(fe->cache);
 	upstream_reconfigure(fe->up, cfg);

@@ -29,6 +29,7 @@ struct upstream_query {
 	bool			 do_bit, cd;
 	size_t			 server;	/* index in cfg->upstreams */
 	struct netaddr		 addr;		/* the server asked now */
+	char			 addr_text[64];
 	uint16_t		 id;
 	int			 fd;
 	struct event		*ev;		/* UDP read + timeout */
@@ -137,7 +138,8 @@ uq_finish(struct upstream_query *uq, uint8_t *reply, size_t len,
 	if (*pp == uq)
 		*pp = uq->hnext;
 	up->inflight--;
-	up->done(up->arg, &uq->key, reply, len, r, &uq->waiters);
+	up->done(up->arg, &uq->key, reply, len, r,
+	    reply != NULL ? uq->addr_text : NULL, &uq->waiters);
 	/* The callee answered every waiter; any left are detached. */
 	struct upstream_waiter *w;
 	while ((w = TAILQ_FIRST(&uq->waiters)) != NULL) {
@@ -389,6 +391,8 @@ uq_try(struct upstream_query *uq)
 	struct upstream *up = uq->up;
 
 	uq->addr = up->cfg->upstreams[uq->server].addr;
+	memcpy(uq->addr_text, up->cfg->upstreams[uq->server].text,
+	    sizeof(uq->addr_text));
 	uq->id = random16(up);
 	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
 	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);

@@ -31,12 +31,13 @@ TAILQ_HEAD(upstream_waiters, upstream_waiter);
 
 /*
  * Called once per upstream query when it is over: reply is the validated
- * upstream reply (r describes it; the callee may change both in place), or
- * NULL when every upstream failed. The callee must take every waiter off
- * the list (TAILQ_REMOVE) and answer it.
+ * upstream reply (r describes it; the callee may change both in place)
+ * and from names the upstream that gave it, or both are NULL when every
+ * upstream failed. The callee must take every waiter off the list
+ * (TAILQ_REMOVE) and answer it.
  */
 typedef void (*upstream_done_fn)(void *arg, const struct cache_key *key,
-    uint8_t *reply, size_t len, struct dns_reply *r,
+    uint8_t *reply, size_t len, struct dns_reply *r, const char *from,
     struct upstream_waiters *waiters);
 
 struct upstream;

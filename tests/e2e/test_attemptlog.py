@@ -1052,3 +1052,17 @@ def test_all_queries_logs_miss_hit_and_blocked(nsd_shared, dnswarden, lists):
         assert 0 <= row["duration_us"] <= rtt_us, row
     assert qrows[0]["duration_us"] > 0, "a forwarded query took no time"
     assert attempts == [("www.rule-b.test", "AAAA")]
+
+
+def test_all_queries_names_the_upstream_that_answered(nsd_shared, dead_port, dnswarden):
+    # After a failover the row names the second upstream, the one that
+    # gave the answer, not the first in the list.
+    dw = dnswarden([dead_port, nsd_shared], timeout_ms=300,
+                   overrides={"server": NOLIMIT, "log": {"all_queries": True}})
+    r = dw.query("www.example.test", "A", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR
+    end = time.monotonic() + 3
+    while db_scalar(dw.database, "SELECT count(*) FROM queries") < 1:
+        assert time.monotonic() < end, "no row in table queries after 3 s"
+        time.sleep(0.02)
+    assert db_scalar(dw.database, "SELECT upstream FROM queries") == nsd_shared.server

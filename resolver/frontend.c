@@ -93,6 +93,9 @@ struct frontend {
 	size_t			 nrequests;	/* clients waiting upstream */
 	uint32_t		 bl_gen;	/* bumped when bl changes; never 0 */
 	bool			 udp_batching;	/* answers go to io's queue */
+	struct event		*flush_ev;	/* sends what upstream answers
+						   queued, once per loop pass */
+	bool			 flush_active;
 	struct udpio		*io;
 	uint8_t			 in[DNS_MAX_MSG];
 	uint8_t			 tmp[DNS_MAX_MSG];
@@ -100,6 +103,7 @@ struct frontend {
 };
 
 static void	tcp_conn_free(struct tcp_conn *);
+static void	udp_flush_cb(evutil_socket_t, short, void *);
 static void	upstream_done_cb(void *, const struct cache_key *, uint8_t *,
 		    size_t, struct dns_reply *, const char *,
 		    struct upstream_waiters *);
@@ -163,11 +167,12 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	TAILQ_INIT(&fe->conns);
 	arc4random_buf(&seed, sizeof(seed));
 	fe->io = calloc(1, sizeof(*fe->io));
+	fe->flush_ev = event_new(base, -1, 0, udp_flush_cb, fe);
 	fe->cache = cache_new(&lim, seed);
 	fe->up = upstream_new(base, cfg, ctr, upstream_done_cb, fe);
 	fe->rl = rl;
-	if (fe->io == NULL || fe->cache == NULL || fe->up == NULL ||
-	    fe->rl == NULL) {
+	if (fe->io == NULL || fe->flush_ev == NULL || fe->cache == NULL ||
+	    fe->up == NULL) {
 		frontend_free(fe);
 		return NULL;
 	}
@@ -197,13 +202,28 @@ client_send(struct frontend *fe, const struct client *cl, const uint8_t *pkt,
 		tcp_send(cl->conn, pkt, len);
 		return;
 	}
-	int r = fe->udp_batching ?
-	    udpio_queue(fe->io, cl->fd, pkt, len,
-	    (const struct sockaddr *)&cl->peer, cl->peerlen, &cl->dst) :
-	    udpio_send(cl->fd, pkt, len, (const struct sockaddr *)&cl->peer,
-	    cl->peerlen, &cl->dst);
+	/*
+	 * Answers made in an upstream callback are queued too, and sent by
+	 * flush_ev once every reply that arrived in this pass of the loop
+	 * has been handled: one sendmmsg() for them all.
+	 */
+	if (!fe->udp_batching && !fe->flush_active) {
+		event_active(fe->flush_ev, EV_TIMEOUT, 0);
+		fe->flush_active = true;
+	}
+	int r = udpio_queue(fe->io, cl->fd, pkt, len,
+	    (const struct sockaddr *)&cl->peer, cl->peerlen, &cl->dst);
 	if (r == -1)
 		fe->ctr->dropped++;	/* socket buffer full: like a lost packet */
+}
+
+static void
+udp_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct frontend *fe = arg;
+
+	fe->flush_active = false;
+	fe->ctr->dropped += udpio_flush(fe->io);
 }
 
 static void
@@ -908,6 +928,10 @@ frontend_free(struct frontend *fe)
 		tcp_conn_free(c);
 	/* UDP clients still waiting get SERVFAIL: we are going away. */
 	upstream_free(fe->up);
+	if (fe->io != NULL)
+		udpio_flush(fe->io);
+	if (fe->flush_ev != NULL)
+		event_free(fe->flush_ev);
 	for (size_t i = 0; i < fe->nlisteners; i++) {
 		struct listener *l = &fe->listeners[i];
 		if (l->udp_ev)

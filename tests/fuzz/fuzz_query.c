@@ -22,7 +22,6 @@
 #include "fuzz_util.h"
 
 #define FLAG_QR		0x80	/* in byte 2 */
-#define FLAG_TC		0x02	/* in byte 2 */
 
 static struct blocklist	*bl;
 static struct cache	*cache;

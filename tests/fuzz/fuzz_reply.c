@@ -23,6 +23,7 @@
 #define MAX_TTL		86400
 #define MAX_NEG_TTL	3600
 #define NOW_MS		1000000
+#define TAG(bits)	(0x7a600000u | (bits))	/* what the frontend stores */
 
 static uint8_t	copy[DNS_MAX_MSG];
 static uint8_t	out[DNS_MAX_MSG + 512];		/* as the frontend's */
@@ -417,7 +418,7 @@ check_hit(struct cache *c, const struct cache_key *key,
     uint64_t names)
 {
 	uint64_t now = NOW_MS + (uint64_t)(bits >> 8) * 1000;
-	const struct cache_entry *e = cache_lookup(c, key, now);
+	struct cache_entry *e = cache_lookup(c, key, now);
 	const uint8_t *name;
 	uint8_t qbuf[DNS_HEADER_LEN + DNS_MAX_NAME + 4 + 11];
 	struct dns_query q;
@@ -425,6 +426,9 @@ check_hit(struct cache *c, const struct cache_key *key,
 
 	if (e == NULL)
 		return;
+	FUZZ_CHECK(cache_entry_tag(e) == TAG(bits));
+	cache_entry_set_tag(e, TAG(bits) ^ 1);
+	FUZZ_CHECK(cache_entry_tag(e) == (TAG(bits) ^ 1));
 	for (i = 0; (n = cache_entry_cname(e, i, &name)) > 0; i++) {
 		FUZZ_CHECK(i < r->ncnames && n == r->cname_len[i]);
 		FUZZ_CHECK(memcmp(name, r->cname[i], n) == 0);
@@ -446,6 +450,31 @@ check_hit(struct cache *c, const struct cache_key *key,
 	check_finalize(&q, copy, n, DNS_MAX_MSG, ldns_ok, names);
 }
 
+/*
+ * The same answer under other questions, in a cache of 4 entries: the
+ * oldest go, with hits in between reordering them. All go in, or none.
+ */
+static void
+check_evictions(struct cache *c, const uint8_t *pkt, size_t len,
+    const struct dns_reply *r, bool stored)
+{
+	struct cache_key key;
+
+	for (uint16_t i = 0; i < 8; i++) {
+		cache_key_make(c, &key, r->qname, r->qname_len,
+		    (uint16_t)(r->qtype + 1 + i), r->qclass, false, false);
+		FUZZ_CHECK(cache_insert(c, &key, pkt, len, r, NOW_MS + i, i) ==
+		    stored);
+		FUZZ_CHECK(cache_count(c) <= 4);
+		cache_key_make(c, &key, r->qname, r->qname_len,
+		    (uint16_t)(r->qtype + 1 + i / 2), r->qclass, false, false);
+		const struct cache_entry *e = cache_lookup(c, &key, NOW_MS + i);
+		FUZZ_CHECK(e == NULL || cache_entry_tag(e) == i / 2u);
+	}
+	FUZZ_CHECK(cache_count(c) == (stored ? 4 : 0));
+	FUZZ_CHECK(cache_evictions(c) == (stored ? 4 : 0));
+}
+
 static void
 check_cache(const uint8_t *pkt, size_t len, const struct dns_reply *r,
     bool ldns_ok, uint64_t names)
@@ -458,11 +487,12 @@ check_cache(const uint8_t *pkt, size_t len, const struct dns_reply *r,
 	FUZZ_CHECK(c != NULL);
 	cache_key_make(c, &key, r->qname, r->qname_len, r->qtype, r->qclass,
 	    (bits & 3) == 3, (bits & 4) != 0);
-	bool stored = cache_insert(c, &key, pkt, len, r, NOW_MS);
+	bool stored = cache_insert(c, &key, pkt, len, r, NOW_MS, TAG(bits));
 	FUZZ_CHECK(!stored || (!r->tc && !r->too_many_rrs &&
 	    r->rcode != DNS_RCODE_SERVFAIL));
 	/* The same answer again replaces the first. */
-	FUZZ_CHECK(cache_insert(c, &key, pkt, len, r, NOW_MS) == stored);
+	FUZZ_CHECK(cache_insert(c, &key, pkt, len, r, NOW_MS, TAG(bits)) ==
+	    stored);
 	FUZZ_CHECK(cache_count(c) == (stored ? 1 : 0));
 	FUZZ_CHECK(cache_bytes(c) <= lim.max_bytes);
 	check_hit(c, &key, r, len, bits, ldns_ok, names);
@@ -470,6 +500,7 @@ check_cache(const uint8_t *pkt, size_t len, const struct dns_reply *r,
 	FUZZ_CHECK(cache_lookup(c, &key, NOW_MS + (MAX_TTL + 1) * 1000ULL) ==
 	    NULL);
 	FUZZ_CHECK(cache_count(c) == 0 && cache_bytes(c) == 0);
+	check_evictions(c, pkt, len, r, stored);
 	cache_free(c);
 }
 

@@ -731,9 +731,22 @@ test_load_buffer(void)
 	diag_free(&d);
 }
 
+/* A message quoting text with control characters stays one line. */
+static void
+test_diag_control_chars(void)
+{
+	struct diag d;
+
+	diag_init(&d);
+	diag_error(&d, "f.yaml", 2, 3, "bad \"%s\"", "a\nf.yaml:9:9: x\033[1m");
+	CHECK_STR(diag_text(&d), "f.yaml:2:3: bad \"a?f.yaml:9:9: x?[1m\"\n");
+	diag_free(&d);
+}
+
 int
 main(void)
 {
+	RUN(test_diag_control_chars);
 	RUN(test_full);
 	RUN(test_defaults);
 	RUN(test_relative_paths);

@@ -67,6 +67,14 @@ diag_vadd(struct diag *d, const char *kind, const char *file, size_t line,
 
 	if (vasprintf(&msg, fmt, ap) == -1)
 		return;
+	/*
+	 * Messages quote text from the file: a newline there would forge a
+	 * "file:line:column" line of its own, an escape would reach the
+	 * terminal. One message, one line, printable.
+	 */
+	for (char *p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (file == NULL)
 		file = "(unknown)";
 	if (line == 0)

@@ -73,11 +73,29 @@ read_plain_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *lname)
 	}
 }
 
-int
-dnsmsg_read_name(const uint8_t *pkt, size_t len, size_t *off,
-    uint8_t out[DNS_MAX_NAME])
+/*
+ * Is a name segment reached through a compression pointer safe to read in
+ * a reply we keep? The forwarder rewrites the header (ID, flags, counts),
+ * every TTL, and drops the OPT record (moving what follows it), so a name
+ * that points into any of those would change under us.
+ */
+static bool
+reply_target_ok(const struct dns_reply *r, size_t from, size_t to)
 {
-	size_t pos = *off, n = 0, end = 0;
+	if (from < DNS_HEADER_LEN || (r->opt_start != 0 && to > r->opt_start))
+		return false;
+	for (size_t i = 0; i < r->nttls; i++)
+		if (from < (size_t)r->ttl_off[i] + 4 && r->ttl_off[i] < to)
+			return false;
+	return true;
+}
+
+/* dnsmsg_read_name(), checking pointer targets against r when given. */
+static int
+read_name(const uint8_t *pkt, size_t len, size_t *off,
+    uint8_t out[DNS_MAX_NAME], const struct dns_reply *r)
+{
+	size_t pos = *off, n = 0, end = 0, start = *off;
 	int jumps = 0;
 
 	for (;;) {
@@ -98,6 +116,12 @@ dnsmsg_read_name(const uint8_t *pkt, size_t len, size_t *off,
 		}
 		if (l > 63 || n + 1 + l > DNS_MAX_NAME || pos + 1 + l > len)
 			return -1;
+		/* What a pointer leads to must lie wholly before this name
+		 * (not run on into its own record) and outside what we
+		 * rewrite. */
+		if (r != NULL && jumps > 0 && (pos + 1 + l > start ||
+		    !reply_target_ok(r, pos, pos + 1 + l)))
+			return -1;
 		out[n++] = l;
 		pos++;
 		for (uint8_t i = 0; i < l; i++)
@@ -107,6 +131,13 @@ dnsmsg_read_name(const uint8_t *pkt, size_t len, size_t *off,
 	}
 	*off = end ? end : pos;
 	return (int)n;
+}
+
+int
+dnsmsg_read_name(const uint8_t *pkt, size_t len, size_t *off,
+    uint8_t out[DNS_MAX_NAME])
+{
+	return read_name(pkt, len, off, out, NULL);
 }
 
 void
@@ -163,12 +194,12 @@ struct rr_view {
 
 static int
 rr_next(const uint8_t *pkt, size_t len, size_t *off, struct rr_view *rr,
-    uint8_t *owner)
+    const struct dns_reply *r)
 {
 	uint8_t scratch[DNS_MAX_NAME];
 
 	rr->start = *off;
-	if (dnsmsg_read_name(pkt, len, off, owner ? owner : scratch) < 0)
+	if (read_name(pkt, len, off, scratch, r) < 0)
 		return -1;
 	if (*off + 10 > len)
 		return -1;
@@ -294,12 +325,54 @@ reply_cname(const uint8_t *pkt, size_t len, struct dns_reply *r,
 
 	if (i >= DNSMSG_MAX_CNAMES)
 		return 0;
-	int n = dnsmsg_read_name(pkt, len, &off, r->cname[i]);
+	int n = read_name(pkt, len, &off, r->cname[i], r);
 	if (n < 0 || off != rr->rdata + rr->rdlen)
 		return -1;
 	r->cname_len[i] = (uint8_t)n;
 	r->ncnames++;
 	return 0;
+}
+
+/*
+ * Check the names inside the rdata of the types that may be compressed
+ * (RFC 3597 section 4) or commonly are: their pointers must be as safe as
+ * an owner name's, and they must fill the rdata exactly.
+ */
+static int
+reply_rdata_names(const uint8_t *pkt, size_t len, const struct dns_reply *r,
+    const struct rr_view *rr)
+{
+	uint8_t scratch[DNS_MAX_NAME];
+	size_t off = rr->rdata, end = rr->rdata + rr->rdlen;
+	int names = 1;
+	size_t before = 0, after = 0;
+
+	switch (rr->type) {
+	case DNS_TYPE_NS:
+	case DNS_TYPE_CNAME:
+	case 12:			/* PTR */
+	case DNS_TYPE_DNAME:
+		break;
+	case 15:			/* MX: preference, exchange */
+		before = 2;
+		break;
+	case 33:			/* SRV: priority, weight, port, target */
+		before = 6;
+		break;
+	case DNS_TYPE_SOA:		/* MNAME, RNAME, five numbers */
+		names = 2;
+		after = 20;
+		break;
+	default:
+		return 0;
+	}
+	if (before > rr->rdlen)
+		return -1;
+	off += before;
+	for (int i = 0; i < names; i++)
+		if (read_name(pkt, end, &off, scratch, r) < 0)
+			return -1;
+	return off + after == end ? 0 : -1;
 }
 
 int
@@ -335,8 +408,11 @@ dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 	for (int s = 0; s < 3; s++) {
 		for (uint16_t i = 0; i < count[s]; i++) {
 			struct rr_view rr;
-			if (rr_next(pkt, len, &off, &rr, NULL) < 0 ||
-			    reply_section_rr(pkt, r, &rr, s + 1) < 0)
+			/* The TTL is noted before the rdata is read: a
+			 * name there may not point back into it either. */
+			if (rr_next(pkt, len, &off, &rr, r) < 0 ||
+			    reply_section_rr(pkt, r, &rr, s + 1) < 0 ||
+			    reply_rdata_names(pkt, len, r, &rr) < 0)
 				return -1;
 			if (s == 0 && (rr.type == DNS_TYPE_CNAME ||
 			    rr.type == DNS_TYPE_DNAME) &&
@@ -344,6 +420,7 @@ dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 				return -1;
 		}
 	}
+	r->msg_end = off;	/* bytes after the records are not kept */
 	return 0;
 }
 
@@ -394,6 +471,8 @@ size_t
 dnsmsg_canonicalize(uint8_t *pkt, size_t len, struct dns_reply *r,
     uint32_t max_ttl)
 {
+	if (r->msg_end != 0 && len > r->msg_end)
+		len = r->msg_end;
 	if (r->opt_start) {
 		size_t cut = r->opt_end - r->opt_start;
 		memmove(pkt + r->opt_start, pkt + r->opt_end, len - r->opt_end);
@@ -443,6 +522,9 @@ put_opt(const struct dns_query *q, uint8_t ext_rcode, int ede_code,
 	return 11 + optlen;
 }
 
+static size_t	build_blocked_full(const struct dns_query *, const uint8_t *,
+		    size_t, const char *, uint32_t, uint8_t *, size_t);
+
 /* Header and question for an answer of our own making. */
 static size_t
 put_header_question(const struct dns_query *q, uint8_t rcode, uint8_t *out)
@@ -484,8 +566,34 @@ dnsmsg_build_error(const struct dns_query *q, uint8_t rcode, int ede_code,
 	return o;
 }
 
+/* Header, question, OPT, TC: what fits when the answer does not. */
+static size_t
+put_truncated(const struct dns_query *q, uint8_t rcode, uint8_t *out,
+    size_t cap)
+{
+	size_t o = put_header_question(q, rcode, out);
+
+	wr16(out + 2, rd16(out + 2) | FLAG_TC);
+	if (q->edns && put_opt(q, 0, -1, NULL, out + o, cap - o)) {
+		o += 11;
+		wr16(out + 10, 1);
+	}
+	return o;
+}
+
 size_t
 dnsmsg_build_blocked(const struct dns_query *q, const uint8_t *rule,
+    size_t rule_len, const char *category, uint32_t ttl, uint8_t *out,
+    size_t cap, size_t limit)
+{
+	size_t n = build_blocked_full(q, rule, rule_len, category, ttl, out,
+	    cap);
+
+	return n <= limit ? n : put_truncated(q, DNS_RCODE_NXDOMAIN, out, cap);
+}
+
+static size_t
+build_blocked_full(const struct dns_query *q, const uint8_t *rule,
     size_t rule_len, const char *category, uint32_t ttl, uint8_t *out,
     size_t cap)
 {
@@ -545,12 +653,8 @@ dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
 
 	if (len + extra > limit) {
 		/* Too big: header, question, OPT, and TC to ask for TCP. */
-		size_t o = put_header_question(q, up & 0xf, out);
+		size_t o = put_truncated(q, up & 0xf, out, cap);
 		wr16(out + 2, flags | FLAG_TC);
-		if (q->edns && put_opt(q, 0, -1, NULL, out + o, cap - o)) {
-			o += 11;
-			wr16(out + 10, 1);
-		}
 		return o;
 	}
 	memcpy(out, canon, len);

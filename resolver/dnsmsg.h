@@ -112,6 +112,7 @@ struct dns_reply {
 	uint8_t		qname_len;
 	uint16_t	qtype, qclass;
 	size_t		question_end;
+	size_t		msg_end;	/* end of the last record */
 	size_t		opt_start, opt_end;	/* OPT RR span; 0 if none */
 	uint32_t	min_ttl;	/* over every RR but OPT; UINT32_MAX if none */
 	bool		has_soa;	/* SOA in the authority section */
@@ -126,7 +127,9 @@ struct dns_reply {
 
 /*
  * Walk an upstream reply. Returns 0 when it is a well-formed response with
- * exactly one question, -1 otherwise (the reply is then dropped).
+ * exactly one question, -1 otherwise (the reply is then dropped). Names
+ * whose compression pointers lead into the header, a TTL or past the OPT
+ * record (bytes the forwarder rewrites) make it malformed.
  */
 int	dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r);
 
@@ -176,10 +179,12 @@ size_t	dnsmsg_build_error(const struct dns_query *q, uint8_t rcode,
  * The blocked answer: NXDOMAIN, question echoed, RA, an SOA for the
  * blocked name (owner = rule, TTL and MINIMUM = ttl) in the authority
  * section, and EDE 15 with a text naming the category when the client sent
- * EDNS. rule is the matched entry in wire format. Returns the length.
+ * EDNS. rule is the matched entry in wire format. An answer larger than
+ * limit (very long names over UDP) is sent truncated, with TC, so the
+ * client asks again over TCP. Returns the length.
  */
 size_t	dnsmsg_build_blocked(const struct dns_query *q, const uint8_t *rule,
 	    size_t rule_len, const char *category, uint32_t ttl, uint8_t *out,
-	    size_t cap);
+	    size_t cap, size_t limit);
 
 #endif

@@ -205,7 +205,7 @@ test_blocked_answer(void)
 	CHECK(dnsmsg_name_suffix(q.lname, q.qname_len, 5, &rule_len) == q.lname);
 	CHECK_INT(rule_len, q.qname_len);
 	size_t n = dnsmsg_build_blocked(&q, rule, 14, "commercial-sex", 300,
-	    out, sizeof(out));
+	    out, sizeof(out), 512);
 	ldns_pkt *p = NULL;
 	CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
 	if (p == NULL)
@@ -271,6 +271,38 @@ test_bare_error(void)
 	CHECK_INT(dnsmsg_parse_bare_error(pkt, 11, &id, &rcode), -1);
 }
 
+/* Names that point into bytes the forwarder rewrites are refused;
+ * bytes after the last record are cut. */
+static void
+test_reply_unsafe_pointers(void)
+{
+	/* An answer whose owner is c0 00: a pointer into the header. */
+	static const uint8_t hdr_ptr[] = {
+		0x05, 0x01, 0x81, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
+		0x00, 0x00, 0x03, 'w', 'w', 'w', 0x07, 'e', 'x', 'a', 'm',
+		'p', 'l', 'e', 0x03, 'n', 'e', 't', 0x00, 0x00, 0x01, 0x00,
+		0x01, 0xc0, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x01,
+		0x2c, 0x00, 0x04, 0xc0, 0x00, 0x02, 0x01,
+	};
+	uint8_t pkt[128];
+	struct dns_reply r;
+
+	CHECK_INT(dnsmsg_parse_reply(hdr_ptr, sizeof(hdr_ptr), &r), -1);
+	/* The same owner as c0 0c (the question): accepted. */
+	memcpy(pkt, hdr_ptr, sizeof(hdr_ptr));
+	pkt[34] = 0x0c;
+	CHECK_INT(dnsmsg_parse_reply(pkt, sizeof(hdr_ptr), &r), 0);
+	/* A pointer forward, into its own record: refused. */
+	pkt[34] = 39;
+	CHECK_INT(dnsmsg_parse_reply(pkt, sizeof(hdr_ptr), &r), -1);
+	/* Three bytes of junk after the records are cut off. */
+	pkt[34] = 0x0c;
+	memset(pkt + sizeof(hdr_ptr), 0, 3);
+	CHECK_INT(dnsmsg_parse_reply(pkt, sizeof(hdr_ptr) + 3, &r), 0);
+	CHECK_INT(dnsmsg_canonicalize(pkt, sizeof(hdr_ptr) + 3, &r, 86400),
+	    sizeof(hdr_ptr));
+}
+
 int
 main(void)
 {
@@ -282,5 +314,6 @@ main(void)
 	RUN(test_blocked_answer);
 	RUN(test_reply_walk_rejects);
 	RUN(test_bare_error);
+	RUN(test_reply_unsafe_pointers);
 	UNIT_DONE();
 }

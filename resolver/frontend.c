@@ -298,8 +298,10 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 	const uint8_t *owner = via_cname ? q->lname :
 	    dnsmsg_name_suffix(q->lname, q->qname_len, strlen(m->rule),
 	    &owner_len);
+	size_t limit = cl->transport == TRANSPORT_TCP ? DNS_MAX_MSG :
+	    dnsmsg_udp_limit(q);
 	size_t n = dnsmsg_build_blocked(q, owner, owner_len, m->category,
-	    fe->cfg->blocklist.blocked_ttl, fe->out, sizeof(fe->out));
+	    fe->cfg->blocklist.blocked_ttl, fe->out, sizeof(fe->out), limit);
 	struct attempt a = {
 		.ts_ms = wall_ms(),
 		.client = (const struct sockaddr *)&cl->peer,

@@ -5,9 +5,12 @@
 # random domain names in domains format and in hosts format, and sets of
 # query names, then runs blocklist/blocklist_bench on them RUNS times and
 # prints the median of each figure with the machine it ran on:
-#   - import time (wall and CPU) and resident memory added by the list,
+#   - import time (wall and CPU), its page faults, and the resident memory
+#     added by the list (after the import and at its peak),
 #   - CPU time per lookup at COUNT entries and at 16 entries, for names not
-#     listed (misses), listed names (hits) and a half-and-half mix.
+#     listed (misses), listed names (hits) and a half-and-half mix,
+#   - a reload: the list loaded again beside the first copy, which is then
+#     freed: its CPU time, the peak, and what stays resident after.
 # The figures for docs/performance.md ("Blocklist scale") come from here.
 #
 # usage: bench/blocklist_scale.sh

@@ -1,9 +1,12 @@
 /*
  * bl_index: the blocklist's entries in one arena with an open-addressing
  * hash index over it. A record is the entry's text (lower case, NUL
- * terminated) followed by its origin and line as LEB128 varints; a slot is
- * the 32-bit hash of the name and the record's arena offset, so an entry
- * costs 8 bytes / load factor in the index plus its text and 2-6 bytes.
+ * terminated) followed by its origin and line as LEB128 varints. A slot
+ * is the record's arena offset and 16 bits of the name's hash (the bits
+ * its position does not already depend on), 6 bytes, so an entry costs
+ * 6 bytes / load factor in the index, its text and 2-6 bytes.
+ * The arena, the slots and the filter are mapped memory of their own (see
+ * bl_index.c): reserving room costs nothing until it is written.
  *
  * Private to the blocklist module. Built once, then only read: finding is
  * safe from any number of threads.
@@ -16,19 +19,23 @@
 #include <stdint.h>
 
 struct bl_slot {
-	uint32_t	hash;
 	uint32_t	off;		/* 0: empty */
-};
+	uint16_t	tag;		/* bl_index_tag() of the hash */
+} __attribute__((packed));
 
 struct bl_index {
 	char		*arena;
 	size_t		 len;
-	size_t		 cap;
+	size_t		 cap;		/* bytes mapped */
 	struct bl_slot	*slots;
 	uint32_t	 nslots;
 	size_t		 count;		/* records the slots point at */
 	uint64_t	*filter;	/* Bloom filter over the hashes */
 	uint32_t	 nfilter;	/* 64-bit words, about 1 byte/entry */
+	/* Hashes added but not yet in the filter: setting their bits in a
+	 * batch lets the CPU overlap the cache misses. */
+	uint32_t	 unfiltered[1024];
+	uint32_t	 nunfiltered;
 };
 
 /* An empty index. */
@@ -50,14 +57,28 @@ int	bl_index_add(struct bl_index *ix, uint32_t h, const char *text,
 int	bl_index_replace(struct bl_index *ix, uint32_t slot, uint32_t origin,
 	    uint32_t line);
 
-/* Make room for about n more records without growing step by step. */
-int	bl_index_reserve(struct bl_index *ix, size_t n);
+/*
+ * Make room for about n more records holding about bytes of text, so that
+ * adding them neither rehashes the slots nor grows the arena. The slots
+ * and the filter are sized for the load bl_index_finish() aims at; arena
+ * room that stays unused costs no memory. Returns 0 or -1 (out of memory,
+ * too large).
+ */
+int	bl_index_reserve(struct bl_index *ix, size_t n, size_t bytes);
 
 /*
- * Shrink the arena, size the slots for a final load of about 0.7 and
- * build the filter. Returns 0 or -1 (out of memory).
+ * Give the arena's unused room back, and rehash the slots only when their
+ * load is far from what they were sized for (a reservation much too large
+ * or too small). Returns 0 or -1 (out of memory).
  */
 int	bl_index_finish(struct bl_index *ix);
+
+/* The part of hash h a slot keeps. */
+static inline uint16_t
+bl_index_tag(uint32_t h)
+{
+	return (uint16_t)h;
+}
 
 /*
  * The filter word for hash h and the bits h sets in it. The filter holds

@@ -117,8 +117,9 @@ enum bl_import_format {
 };
 
 /*
- * Read an imported list from f (already open, named path) into category
- * cat. Bad lines are warnings. Returns 0 or -1 (read error, out of memory).
+ * Read an imported list from f (a regular file, already open and not read
+ * from, named path) into category cat. Bad lines are warnings. Returns 0
+ * or -1 (read error, out of memory). f stays open.
  */
 int	bl_import_read(struct bl_loader *l, FILE *f, const char *path,
 	    enum bl_import_format fmt, uint32_t cat);

@@ -436,6 +436,8 @@ bl_name_from_wire(const uint8_t *wire, size_t len, struct bl_name *out)
 	return 0;
 }
 
+#define HASH_SEED	UINT64_C(0x243f6a8885a308d3)
+
 static inline uint64_t
 hash_mix(uint64_t h, uint64_t w)
 {
@@ -452,23 +454,95 @@ hash_final(uint64_t h)
 	return (uint32_t)h;
 }
 
+/* Fold one label (l bytes at p, readable up to 7 bytes past its end)
+ * into the hash state. */
+static inline uint64_t
+hash_label(uint64_t acc, const char *p, size_t l)
+{
+	uint64_t w;
+
+	acc = hash_mix(acc, l);
+	for (size_t k = 0; k < l; k += 8) {
+		memcpy(&w, p + k, sizeof(w));
+		w = le64toh(w);
+		if (l - k < 8)
+			w &= (UINT64_C(1) << ((l - k) * 8)) - 1;
+		acc = hash_mix(acc, w);
+	}
+	return acc;
+}
+
 void
 bl_name_hashes(const struct bl_name *nm, uint32_t *h)
 {
-	uint64_t acc = UINT64_C(0x243f6a8885a308d3), w;
+	uint64_t acc = HASH_SEED;
 
 	for (size_t i = nm->n; i-- > nm->first_good;) {
-		const char *p = nm->text + nm->start[i];
-		size_t l = nm->len[i];
-
-		acc = hash_mix(acc, l);
-		for (size_t k = 0; k < l; k += 8) {
-			memcpy(&w, p + k, sizeof(w));
-			w = le64toh(w);
-			if (l - k < 8)
-				w &= (UINT64_C(1) << ((l - k) * 8)) - 1;
-			acc = hash_mix(acc, w);
-		}
+		acc = hash_label(acc, nm->text + nm->start[i], nm->len[i]);
 		h[i] = hash_final(acc);
 	}
+}
+
+/* The whole-name hash of text (len bytes, zero bytes after it up to 8)
+ * whose n labels start at start[]. */
+static uint32_t
+hash_labels(const char *text, size_t len, const uint8_t *start, size_t n)
+{
+	uint64_t acc = HASH_SEED;
+
+	for (size_t i = n; i-- > 0;) {
+		size_t end = i + 1 < n ? (size_t)start[i + 1] - 1 : len;
+
+		acc = hash_label(acc, text + start[i], end - start[i]);
+	}
+	return hash_final(acc);
+}
+
+uint32_t
+bl_name_text_hash(const char *text, size_t len)
+{
+	char buf[BL_NAME_TEXT_MAX + 1 + 8];
+	uint8_t start[BL_NAME_LABELS_MAX + 1];
+	size_t n = 1;
+
+	if (len > BL_NAME_TEXT_MAX)
+		len = BL_NAME_TEXT_MAX;
+	memcpy(buf, text, len);	/* hash_label() reads whole words */
+	memset(buf + len, 0, 8);
+	start[0] = 0;
+	for (size_t i = 0; i < len && n <= BL_NAME_LABELS_MAX; i++)
+		if (buf[i] == '.')
+			start[n++] = (uint8_t)(i + 1);
+	return hash_labels(buf, len, start, n);
+}
+
+size_t
+bl_name_entry_simple(const char *str, size_t len, char *out, uint32_t *hash)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	uint8_t start[BL_NAME_LABELS_MAX + 1];
+	size_t n = 1, from = 0;
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len > BL_NAME_TEXT_MAX)
+		return 0;
+	start[0] = 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = entry_lower[s[i]];
+
+		if (c == 0) {
+			if (s[i] != '.' || i == from || i - from > BL_LABEL_MAX)
+				return 0;
+			c = '.';
+			from = i + 1;
+			start[n++] = (uint8_t)from;	/* 253 bytes: <= 127 */
+		}
+		out[i] = (char)c;
+	}
+	if (len == from || len - from > BL_LABEL_MAX)
+		return 0;
+	memset(out + len, 0, 8 + 1);
+	*hash = hash_labels(out, len, start, n);
+	return len;
 }

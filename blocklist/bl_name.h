@@ -61,6 +61,23 @@ int	bl_name_from_wire(const uint8_t *wire, size_t len, struct bl_name *out);
  */
 void	bl_name_hashes(const struct bl_name *nm, uint32_t *h);
 
+/* The whole-name hash of an entry's text (len bytes): h[0] of
+ * bl_name_hashes() for the name it was parsed from. */
+uint32_t bl_name_text_hash(const char *text, size_t len);
+
+/*
+ * The fast path for the plain names nearly all of an imported list is
+ * made of: s (len bytes) holding only ASCII letters, digits, '-' and '_'
+ * in labels of 1 to 63 bytes, at most 253 in all, and perhaps a trailing
+ * dot. Writes the text as bl_name_parse() would (lower case, no trailing
+ * dot) to out (BL_NAME_TEXT_MAX + 1 + 8 bytes; zero bytes follow the
+ * text) and its hash (h[0] of bl_name_hashes()) to *hash. Returns the
+ * text's length, or 0 when the name is not plain: bl_name_parse() then
+ * decides, and explains what is wrong.
+ */
+size_t	bl_name_entry_simple(const char *s, size_t len, char *out,
+	    uint32_t *hash);
+
 /*
  * Encode n Unicode code points as punycode (RFC 3492, without the "xn--"
  * prefix) into out (outcap bytes, NUL-terminated). Returns the length, or

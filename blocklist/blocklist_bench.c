@@ -6,7 +6,9 @@
  * usage: blocklist_bench BIG.yaml SMALL.yaml DIR [ROUNDS]
  * DIR holds the query files bench/gen_blocklist.py writes: queries.txt
  * (mixed), misses.txt, big-hits.txt and small-hits.txt. Lookup times are
- * CPU time per lookup, the best of ROUNDS passes. Prints key=value lines.
+ * CPU time per lookup, the best of ROUNDS passes. Last, a reload: BIG.yaml
+ * loaded again beside the first copy, which is then freed, as SIGHUP does.
+ * Prints key=value lines.
  */
 #include <sys/resource.h>
 
@@ -189,15 +191,71 @@ run(const struct blocklist *bl, const struct queries *q, int rounds,
 	return ns;
 }
 
+/* Load path as the daemon's first load, printing what it cost. */
+static struct blocklist *
+load_measured(const char *path)
+{
+	struct blocklist *bl;
+	struct rusage ru0, ru1;
+	double t0, c0, wall, cpu;
+	long rss0, rss1, peak;
+	size_t entries;
+
+	rss0 = rss_kib();
+	getrusage(RUSAGE_SELF, &ru0);
+	hwm_reset();
+	t0 = seconds(CLOCK_MONOTONIC);
+	c0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+	if ((bl = load(path)) == NULL)
+		exit(1);
+	wall = seconds(CLOCK_MONOTONIC) - t0;
+	cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	rss1 = rss_kib();
+	peak = hwm_kib();
+	getrusage(RUSAGE_SELF, &ru1);
+	entries = blocklist_size(bl);
+	printf("entries=%zu\nimport_wall_s=%.3f\nimport_cpu_s=%.3f\n",
+	    entries, wall, cpu);
+	/* Wall time well above CPU time with many of these: a busy machine. */
+	printf("import_preempted=%ld\nimport_major_faults=%ld\n",
+	    ru1.ru_nivcsw - ru0.ru_nivcsw, ru1.ru_majflt - ru0.ru_majflt);
+	printf("import_minor_faults=%ld\n", ru1.ru_minflt - ru0.ru_minflt);
+	printf("rss_added_mib=%.1f\npeak_added_mib=%.1f\n",
+	    (double)(rss1 - rss0) / 1024, (double)(peak - rss0) / 1024);
+	printf("bytes_per_entry=%.1f\n",
+	    (double)(rss1 - rss0) * 1024 / (double)entries);
+	return bl;
+}
+
+/*
+ * A reload: path loaded again while *blp is held, then the old copy
+ * freed. Prints the peak during it and what stays resident after, both
+ * above rss0 (the resident size before the first load).
+ */
+static void
+reload_measured(const char *path, struct blocklist **blp, long rss0)
+{
+	struct blocklist *bl;
+	double t0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+
+	hwm_reset();
+	if ((bl = load(path)) == NULL)
+		exit(1);
+	printf("reload_cpu_s=%.3f\n", seconds(CLOCK_PROCESS_CPUTIME_ID) - t0);
+	blocklist_free(*blp);
+	*blp = bl;
+	printf("reload_peak_added_mib=%.1f\nreload_rss_added_mib=%.1f\n",
+	    (double)(hwm_kib() - rss0) / 1024,
+	    (double)(rss_kib() - rss0) / 1024);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct queries mixed, misses, big_hits, small_hits;
 	struct blocklist *bl;
-	double t0, c0, wall, cpu, big[3], small[3];
-	long rss0, rss1, peak;
-	struct rusage ru0, ru1;
-	size_t entries;
+	double big[3], small[3];
+	long rss0;
 	int rounds = argc > 4 ? atoi(argv[4]) : 5;
 
 	if (argc < 4) {
@@ -211,31 +269,14 @@ main(int argc, char **argv)
 	queries_load(argv[3], "small-hits.txt", &small_hits);
 
 	rss0 = rss_kib();
-	getrusage(RUSAGE_SELF, &ru0);
-	hwm_reset();
-	t0 = seconds(CLOCK_MONOTONIC);
-	c0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-	if ((bl = load(argv[1])) == NULL)
-		return 1;
-	wall = seconds(CLOCK_MONOTONIC) - t0;
-	cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
-	rss1 = rss_kib();
-	peak = hwm_kib();
-	getrusage(RUSAGE_SELF, &ru1);
-	entries = blocklist_size(bl);
-	printf("entries=%zu\nimport_wall_s=%.3f\nimport_cpu_s=%.3f\n",
-	    entries, wall, cpu);
-	/* Wall time well above CPU time with many of these: a busy machine. */
-	printf("import_preempted=%ld\nimport_major_faults=%ld\n",
-	    ru1.ru_nivcsw - ru0.ru_nivcsw, ru1.ru_majflt - ru0.ru_majflt);
-	printf("rss_added_mib=%.1f\npeak_added_mib=%.1f\n",
-	    (double)(rss1 - rss0) / 1024, (double)(peak - rss0) / 1024);
-	printf("bytes_per_entry=%.1f\n",
-	    (double)(rss1 - rss0) * 1024 / (double)entries);
+	bl = load_measured(argv[1]);
 	big[0] = run(bl, &mixed, rounds, "big_mixed");
 	big[1] = run(bl, &misses, rounds, "big_misses");
 	big[2] = run(bl, &big_hits, rounds, "big_hits");
+	reload_measured(argv[1], &bl, rss0);
 	blocklist_free(bl);
+	printf("rss_after_free_added_mib=%.1f\n",
+	    (double)(rss_kib() - rss0) / 1024);
 
 	if ((bl = load(argv[2])) == NULL)
 		return 1;

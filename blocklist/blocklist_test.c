@@ -4,13 +4,17 @@
  * their file:line:column, and matching names in text and wire format.
  * Runs in blocklist/ so that testdata/ paths are relative.
  */
+#include <sys/stat.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "blocklist.h"
+#include "bl_index.h"
 #include "bl_name.h"
 
 static struct blocklist *
@@ -366,6 +370,285 @@ test_name_limits(void)
 	CHECK_INT(bl_name_parse("*.", 2, BL_NAME_ENTRY, &nm, why), -1);
 	CHECK_STR(why, "empty name");
 	CHECK_INT(bl_name_parse("*.*.a", 5, BL_NAME_ENTRY, &nm, why), -1);
+}
+
+/*
+ * bl_name_entry_simple() against bl_name_parse(): the same text and hash
+ * for every plain name, 0 for every other, whether valid or not.
+ */
+static void
+check_simple(const char *s, size_t len, bool plain)
+{
+	struct bl_name nm;
+	uint32_t h[BL_NAME_LABELS_MAX + 1], fast = 0;
+	char out[BL_NAME_TEXT_MAX + 1 + 8], why[BL_WHY_MAX];
+	size_t n = bl_name_entry_simple(s, len, out, &fast);
+	int parsed = bl_name_parse(s, len, BL_NAME_ENTRY, &nm, why);
+
+	CHECK(plain ? n > 0 : n == 0);
+	if (n == 0)
+		return;
+	CHECK_INT(parsed, 0);
+	CHECK_INT(n, nm.textlen);
+	CHECK_STR(out, nm.text);
+	bl_name_hashes(&nm, h);
+	CHECK_INT(fast, h[0]);
+	CHECK_INT(bl_name_text_hash(out, n), h[0]);
+}
+
+static void
+test_simple_names(void)
+{
+	static const struct {
+		const char *s;
+		bool plain;
+	} cases[] = {
+		{ "example.com", true }, { "WWW.Example.COM.", true },
+		{ "a", true }, { "a.", true }, { "_dmarc.x-y.example", true },
+		/* labels around the 8-byte words the hash reads */
+		{ "abcdefg.abcdefgh.abcdefghi.abcdefghijklmnop.q", true },
+		{ "abcdefghijklmnopq.r", true },
+		{ "", false }, { ".", false }, { ".a", false }, { "a..b", false },
+		{ "a..", false }, { "a b", false }, { "with/slash.example", false },
+		/* valid, but for the full parser */
+		{ "*.wild.example", false }, { "b\xc3\xbc" "cher.example", false },
+		{ "a\xe3\x80\x82" "example", false },
+	};
+	char name[300];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_simple(cases[i].s, strlen(cases[i].s), cases[i].plain);
+	memset(name, 'A', 63);
+	strcpy(name + 63, ".example");
+	check_simple(name, strlen(name), true);
+	memset(name, 'a', 64);
+	strcpy(name + 64, ".example");
+	check_simple(name, strlen(name), false);
+	for (int i = 0; i < 253; i++)
+		name[i] = i % 2 ? '.' : 'a';
+	name[253] = '.';
+	check_simple(name, 254, true);	/* 253 and a trailing dot */
+	name[253] = 'a';
+	name[254] = 'a';
+	check_simple(name, 255, false);
+}
+
+/* Index records "nI.example" for i in [from, to) with origin and line i. */
+static void
+index_add_range(struct bl_index *ix, int from, int to)
+{
+	char text[BL_NAME_TEXT_MAX + 1 + 8];
+	uint32_t h, slot;
+	int bad = 0;
+
+	for (int i = from; i < to; i++) {
+		snprintf(text, sizeof(text), "n%d.example", i);
+		bl_name_entry_simple(text, strlen(text), text, &h);
+		bad += bl_index_add(ix, h, text, strlen(text), (uint32_t)i,
+		    (uint32_t)i, &slot) != 0;
+	}
+	CHECK_INT(bad, 0);
+}
+
+/* Every record in [0, n) found, with origin i, or i + 1000000 for those
+ * replaced (i % 3 == 0 below replaced). */
+static void
+index_check(const struct bl_index *ix, int n, int replaced)
+{
+	char text[BL_NAME_TEXT_MAX + 1 + 8];
+	uint32_t h, off, origin, line;
+	int bad = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(text, sizeof(text), "n%d.example", i);
+		bl_name_entry_simple(text, strlen(text), text, &h);
+		if (!bl_index_maybe(ix, h) ||
+		    (off = bl_index_find(ix, h, text)) == 0) {
+			bad++;
+			continue;
+		}
+		bl_index_record(ix, off, &origin, &line);
+		bad += origin != (uint32_t)i + (i < replaced && i % 3 == 0 ?
+		    1000000 : 0) || line != (uint32_t)i;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(ix->count, n);
+}
+
+/*
+ * The index past what was reserved for it: slots doubled while adding,
+ * the arena grown, replaced records skipped when the slots are rehashed,
+ * and the rehash bl_index_finish() does when the load is far off.
+ */
+static void
+test_index_growth(void)
+{
+	struct bl_index ix;
+	char text[BL_NAME_TEXT_MAX + 1 + 8];
+	uint32_t h, slot;
+
+	bl_index_init(&ix);
+	CHECK_INT(bl_index_reserve(&ix, 10, 100), 0);
+	index_add_range(&ix, 0, 5000);
+	for (int i = 0; i < 5000; i += 3) {
+		snprintf(text, sizeof(text), "n%d.example", i);
+		bl_name_entry_simple(text, strlen(text), text, &h);
+		CHECK_INT(bl_index_add(&ix, h, text, strlen(text), 7, 7, &slot),
+		    1);
+		CHECK_INT(bl_index_replace(&ix, slot, (uint32_t)i + 1000000,
+		    (uint32_t)i), 0);
+	}
+	/* a reservation that rehashes what is there, replaced ones left out */
+	CHECK_INT(bl_index_reserve(&ix, 20000, 4 << 20), 0);
+	index_add_range(&ix, 5000, 6000);
+	CHECK_INT(bl_index_finish(&ix), 0);	/* load 0.2: rehashed */
+	CHECK(ix.count * 100 >= (size_t)ix.nslots * 50);
+	index_check(&ix, 6000, 5000);
+	snprintf(text, sizeof(text), "n6000.example");
+	bl_name_entry_simple(text, strlen(text), text, &h);
+	CHECK_INT(bl_index_find(&ix, h, text), 0);
+	bl_index_free(&ix);
+
+	/* nothing at all */
+	CHECK_INT(bl_index_finish(&ix), 0);
+	CHECK_INT(bl_index_find(&ix, h, text), 0);
+	bl_index_free(&ix);
+}
+
+/* Write text to dir/name; returns 0 or -1. */
+static int
+write_file(const char *dir, const char *name, const char *text, size_t len)
+{
+	char path[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	n = fwrite(text, 1, len, f);
+	return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+/* Load dir/list.yaml importing dir/list.txt (format fmt) holding text. */
+static struct blocklist *
+load_import(const char *dir, const char *fmt, const char *text, size_t len,
+    struct diag *d)
+{
+	char yaml[256], path[512];
+
+	snprintf(yaml, sizeof(yaml), "categories:\n  - name: c\n    import:\n"
+	    "      - { file: list.txt, format: %s }\n", fmt);
+	diag_init(d);
+	if (write_file(dir, "list.yaml", yaml, strlen(yaml)) == -1 ||
+	    write_file(dir, "list.txt", text, len) == -1) {
+		CHECK(!"cannot write the test files");
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/list.yaml", dir);
+	return blocklist_load_file(path, d);
+}
+
+/* Empty files, no final newline, nothing but blank lines and comments. */
+static void
+test_import_short_files(const char *dir)
+{
+	static const struct {
+		const char *fmt, *text;
+		size_t entries;
+	} cases[] = {
+		{ "domains", "", 0 },
+		{ "hosts", "", 0 },
+		{ "domains", "\n\n\r\n# only a comment", 0 },
+		{ "domains", "a.example\nlast.example", 2 },
+		{ "hosts", "0.0.0.0 a.example\n0.0.0.0 last.example", 2 },
+		{ "domains", "last.example", 1 },
+		{ "domains", "\xef\xbb\xbflast.example\r\n", 1 },
+	};
+	struct blocklist_match m;
+	struct blocklist *bl;
+	struct diag d;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bl = load_import(dir, cases[i].fmt, cases[i].text,
+		    strlen(cases[i].text), &d);
+		CHECK(bl != NULL);
+		CHECK_STR(diag_text(&d), "");
+		diag_free(&d);
+		if (bl == NULL)
+			continue;
+		CHECK_INT(blocklist_size(bl), cases[i].entries);
+		if (cases[i].entries > 0) {
+			CHECK_INT(match(bl, "www.last.example", &m), 1);
+			CHECK_INT(m.line, cases[i].entries);
+		}
+		blocklist_free(bl);
+	}
+}
+
+/*
+ * An import with many more names than lines: one hosts line longer than
+ * the read buffer holding more names, and longer ones, than the first
+ * reservation has room for, then a bad name and a normal line.
+ */
+static void
+test_import_past_the_estimate(const char *dir)
+{
+	const int n = 40000;
+	size_t cap = (size_t)n * 40 + 256, len;
+	char *text = malloc(cap), name[64], want[512];
+	struct blocklist_match m;
+	struct blocklist *bl;
+	struct diag d;
+	int missing = 0;
+
+	if (text == NULL)
+		return;
+	len = (size_t)snprintf(text, cap, "0.0.0.0");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    i % 100 ? " N%d.Example" : " b\xc3\xbc" "cher%d.example", i);
+	len += (size_t)snprintf(text + len, cap - len,
+	    " bad..example\n0.0.0.0 after.example\n");
+	bl = load_import(dir, "hosts", text, len, &d);
+	free(text);
+	CHECK(bl != NULL);
+	snprintf(want, sizeof(want), "%s/list.txt:1:%zu: warning: invalid "
+	    "domain name \"bad..example\": empty label; skipped\n", dir,
+	    len - strlen("bad..example\n0.0.0.0 after.example\n") + 1);
+	CHECK_STR(diag_text(&d), want);
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	CHECK_INT(blocklist_size(bl), n + 1);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), i % 100 ? "x.n%d.example" :
+		    "x.b\xc3\xbc" "cher%d.example", i);
+		missing += match(bl, name, &m) != 1 || m.line != 1;
+	}
+	CHECK_INT(missing, 0);
+	CHECK_INT(match(bl, "after.example", &m), 1);
+	CHECK_INT(m.line, 2);
+	CHECK_INT(match(bl, "n40000.example", NULL), 0);
+	blocklist_free(bl);
+}
+
+static void
+test_import_files(void)
+{
+	char dir[] = "/tmp/blocklist_test.XXXXXX", path[512];
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(!"mkdtemp failed");
+		return;
+	}
+	test_import_short_files(dir);
+	test_import_past_the_estimate(dir);
+	snprintf(path, sizeof(path), "%s/list.yaml", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/list.txt", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
 static void
@@ -729,10 +1012,13 @@ main(void)
 	RUN(test_structure_errors);
 	RUN(test_control_characters_stay_out_of_messages);
 	RUN(test_name_limits);
+	RUN(test_simple_names);
+	RUN(test_index_growth);
 	RUN(test_text_show);
 	RUN(test_imports);
 	RUN(test_import_warnings_are_capped);
 	RUN(test_import_warnings_keep_line_order);
+	RUN(test_import_files);
 	RUN(test_duplicates);
 	RUN(test_dns_bypass_builtin);
 	RUN(test_load_errors_fail_whole_load);

@@ -1,17 +1,26 @@
 /*
  * attemptlog: see attemptlog.h.
  *
- * Two bounded rings of fixed-size records, one for blocked attempts and
- * one for the optional full query log, so that a flood of ordinary queries
- * can never crowd out the attempts. One mutex guards both rings' indexes;
- * producers copy a record into the free slot at the tail and the writer
- * reads the slots at the head *without* the lock (producers never touch
- * them) and releases them only after its transaction has committed. So a
- * failed write leaves every row where it was, and the retry reads it again.
+ * Two bounded queues, one for blocked attempts and one for the optional
+ * full query log, so that a flood of ordinary queries can never crowd out
+ * the attempts. Each queue is a ring of variable-length records (a small
+ * header, the client address, the wire name and the match strings, each
+ * as long as it is) in a chain of 64 kB chunks: a row costs about what it
+ * holds, about 80 bytes for a typical blocked name, and chunks are mapped
+ * as the backlog grows and unmapped once the writer has emptied them, so
+ * memory follows the rows waiting rather than log.queue_size, which
+ * remains the limit in rows.
+ *
+ * One mutex guards both queues' positions. Producers measure a row outside
+ * it and copy it to the tail inside it; the writer reads the records at
+ * the head *without* the lock (producers never touch them) and releases
+ * them only after its transaction has committed. So a failed write leaves
+ * every row where it was, and the retry reads it again.
  *
  * The writer thread also owns everything slow: formatting names, client
  * pseudonyms, the sink, error and drop messages, and retention.
  */
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,6 +30,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,48 +53,85 @@
 #define AL_EXPIRE_EVERY_MS	(24 * 3600 * 1000LL)
 #define AL_QNAME_TEXT		1024	/* 255 wire bytes, each up to \DDD */
 #define AL_CLIENT_TEXT		64
+#define AL_CLIENT_CACHE		256	/* formatted clients kept, a power of 2 */
 
-/* Copies of the match strings: the blocklist may be swapped meanwhile. */
-#define AL_RULE_MAX		254
-#define AL_CATEGORY_MAX		64
-#define AL_SITE_MAX		96
-#define AL_UPSTREAM_MAX		64
+/* The batch's text: names and clients, each row worst case AL_ROW_TEXT. */
+#define AL_ROW_TEXT		(AL_QNAME_TEXT + AL_CLIENT_TEXT + 32)
+#define AL_TEXT_SIZE		(256 * 1024)
 
-union al_addr {
-	struct sockaddr		sa;
-	struct sockaddr_in	sin;
-	struct sockaddr_in6	sin6;
-};
+/* Copies of the match strings, in bytes: the blocklist may be swapped. */
+#define AL_RULE_MAX		253
+#define AL_CATEGORY_MAX		63
+#define AL_SITE_MAX		95
+#define AL_UPSTREAM_MAX		63
 
 /*
- * The strings of a record are packed one after the other in data (wire
- * qname, then NUL-terminated text), so that a typical record touches two
- * or three cache lines of its slot rather than one per field.
+ * The queue's chunks. A chunk is mapped when the tail needs room and
+ * unmapped when the writer has read past it, but for a few kept for the
+ * tail to reuse while rows keep coming (a steady 100,000 rows/s cycles
+ * through about 8 of them); those go too after AL_IDLE_MS without a row.
  */
-struct al_attempt_rec {
-	int64_t		ts_ms;
-	union al_addr	client;
+#define AL_CHUNK_SIZE		(64 * 1024)
+#define AL_SPARE_CHUNKS		16
+#define AL_ALIGN		8	/* every record starts 8-aligned */
+
+/* Record flags. */
+#define AL_F_INET		0x01	/* 4 address bytes after the header */
+#define AL_F_INET6		0x02	/* 16 address bytes */
+#define AL_F_TCP		0x04
+#define AL_F_SITE		0x08	/* attempts: a site (may be "") */
+#define AL_F_RULE_TAIL		0x10	/* attempts: rule = end of the qname */
+#define AL_F_CACHED		0x20	/* queries */
+#define AL_F_BLOCKED		0x40	/* queries */
+#define AL_F_UPSTREAM		0x80	/* queries: an upstream (may be "") */
+
+/*
+ * A blocked attempt in the queue: this header, then the client address
+ * (0, 4 or 16 bytes: IPv4-mapped addresses are stored as IPv4), the wire
+ * qname, the rule (unless AL_F_RULE_TAIL: the rule is then the end of the
+ * qname as text, which it usually is, and is not stored again), the
+ * category and the site, none NUL-terminated, padded to AL_ALIGN.
+ */
+struct al_attempt_hdr {
+	uint8_t		size8;		/* record bytes / AL_ALIGN; 0 ends a chunk */
+	uint8_t		flags;
 	uint16_t	qtype;
-	uint16_t	category_off;	/* rule is at data + qname_len */
-	uint16_t	site_off;	/* 0: no site */
-	uint8_t		transport;
 	uint8_t		qname_len;
-	char		data[255 + AL_RULE_MAX + AL_CATEGORY_MAX +
-			    AL_SITE_MAX];
+	uint8_t		rule_len;
+	uint8_t		category_len;
+	uint8_t		site_len;
+	int64_t		ts_ms;
 };
 
-struct al_query_rec {
-	int64_t		ts_ms;
-	union al_addr	client;
-	uint32_t	duration_us;
+/* An answered query: this header, the address, the qname, the upstream. */
+struct al_query_hdr {
+	uint8_t		size8;		/* first, as in al_attempt_hdr */
+	uint8_t		flags;
 	uint16_t	qtype;
-	uint8_t		transport;
-	uint8_t		rcode;
-	bool		cached;
-	bool		blocked;
-	bool		has_upstream;	/* at data + qname_len */
 	uint8_t		qname_len;
-	char		data[255 + AL_UPSTREAM_MAX];
+	uint8_t		upstream_len;
+	uint8_t		rcode;
+	uint8_t		unused;
+	int64_t		ts_ms;
+	uint32_t	duration_us;
+};
+
+/* The ring reads size8 first in either kind of record. */
+_Static_assert(offsetof(struct al_attempt_hdr, size8) == 0 &&
+    offsetof(struct al_query_hdr, size8) == 0, "size8 first");
+_Static_assert(sizeof(struct al_attempt_hdr) % AL_ALIGN == 0 &&
+    sizeof(struct al_query_hdr) % AL_ALIGN == 0, "headers keep alignment");
+
+struct al_chunk {
+	struct al_chunk	*next;
+	uint8_t		 data[];
+};
+#define AL_CHUNK_DATA	(AL_CHUNK_SIZE - offsetof(struct al_chunk, data))
+
+/* A place in a ring: a chunk and the byte offset of a record in it. */
+struct al_pos {
+	struct al_chunk	*c;
+	size_t		 off;
 };
 
 /* Rows dropped since the writer last took them, for table log_gaps. */
@@ -92,14 +139,16 @@ struct al_gap {
 	uint64_t	rows;
 	int64_t		ts_start;
 	int64_t		ts_end;
+	bool		nomem;		/* a chunk could not be mapped */
 	char		reason[256];
 };
 
 struct al_ring {
-	uint8_t		*slots;
-	size_t		 slot_size;
-	size_t		 cap;
-	size_t		 head;		/* oldest row */
+	struct al_pos	 head;		/* oldest row: the writer's */
+	struct al_pos	 tail;		/* next free byte: the producers' */
+	struct al_chunk	*spares;	/* emptied chunks kept for the tail */
+	size_t		 nspares;
+	size_t		 cap;		/* rows */
 	size_t		 count;
 	uint64_t	 queued;
 	uint64_t	 written;
@@ -118,12 +167,17 @@ struct al_settings {
 	unsigned		 retention_days;
 };
 
-/* The text a formatted row points to. */
-struct al_text {
-	char	qname[AL_QNAME_TEXT];
-	char	client[AL_CLIENT_TEXT];
-	char	qtype[16];
-	char	rcode[16];
+/*
+ * A client as the writer last formatted it: most rows come from clients
+ * seen a moment ago, and a pseudonym costs two SHA-256 runs.
+ */
+struct al_client {
+	uint8_t		 family;	/* AL_F_INET, AL_F_INET6; 0: empty */
+	uint8_t		 addr[16];
+	uint8_t		 textlen;
+	const char	*name;		/* from clients:, or NULL */
+	size_t		 namelen;
+	char		 text[AL_CLIENT_TEXT]; /* the address or pseudonym */
 };
 
 /* State only the writer thread touches. */
@@ -148,11 +202,13 @@ struct al_writer {
 	uint64_t		 expired;	/* rows deleted this pass */
 	int64_t			 stop_at;	/* when close() was seen */
 
-	/* One batch, formatted. */
+	struct al_client	 clients[AL_CLIENT_CACHE];
+
+	/* One batch, formatted; its text in text[0 .. textlen). */
 	struct sink_attempt	 attempts[AL_BATCH_MAX];
 	struct sink_query	 queries[AL_BATCH_MAX];
-	struct al_text		 atext[AL_BATCH_MAX];
-	struct al_text		 qtext[AL_BATCH_MAX];
+	size_t			 textlen;
+	char			 text[AL_TEXT_SIZE];
 };
 
 struct attemptlog {
@@ -189,76 +245,264 @@ al_now_wall(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Copy src into dst, cut on a UTF-8 character boundary if too long.
- * Returns the bytes used, NUL included.
- */
+/* The bytes of src to keep, at most max, cut on a UTF-8 boundary. */
 static size_t
-al_copy_str(char *dst, size_t dstlen, const char *src)
+al_cut_len(const char *src, size_t max)
 {
 	size_t n;
 
-	if (src == NULL) {
-		dst[0] = '\0';
-		return 1;
-	}
-	n = strnlen(src, dstlen);
-	if (n == dstlen) {
-		n = dstlen - 1;
+	if (src == NULL)
+		return 0;
+	if ((n = strnlen(src, max + 1)) > max) {
+		n = max;
 		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
 			n--;
 	}
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return n + 1;
+	return n;
 }
 
-static void
-al_copy_addr(union al_addr *dst, const struct sockaddr *sa)
+static size_t
+al_align(size_t n)
 {
-	memset(dst, 0, sizeof(*dst));
-	if (sa == NULL)
-		dst->sa.sa_family = AF_UNSPEC;
-	else if (sa->sa_family == AF_INET)
-		memcpy(&dst->sin, sa, sizeof(dst->sin));
-	else if (sa->sa_family == AF_INET6)
-		memcpy(&dst->sin6, sa, sizeof(dst->sin6));
-	else
-		dst->sa.sa_family = AF_UNSPEC;
+	return (n + AL_ALIGN - 1) & ~(size_t)(AL_ALIGN - 1);
+}
+
+/*
+ * The client's address bytes for a record (IPv4-mapped IPv6 as IPv4, as
+ * the log shows it); sets *flag to AL_F_INET or AL_F_INET6, or 0.
+ */
+static size_t
+al_addr_bytes(const struct sockaddr *sa, const uint8_t **bytes,
+    uint8_t *flag)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+	*flag = 0;
+	*bytes = NULL;
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		*bytes = (const uint8_t *)
+		    &((const struct sockaddr_in *)sa)->sin_addr;
+		*flag = AL_F_INET;
+		return 4;
+	}
+	if (sa == NULL || sa->sa_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		*bytes = sin6->sin6_addr.s6_addr + 12;
+		*flag = AL_F_INET;
+		return 4;
+	}
+	*bytes = sin6->sin6_addr.s6_addr;
+	*flag = AL_F_INET6;
+	return 16;
+}
+
+/* A wire-name byte that the text form writes as itself, lower-cased. */
+static int
+al_plain_char(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c + ('a' - 'A');
+	if (c <= 0x20 || c >= 0x7f || c == '.' || c == '\\')
+		return -1;
+	return c;
+}
+
+/*
+ * Whether rule (rlen bytes) is exactly the text form of the qname's last
+ * labels, so that the writer can take it from the formatted name instead
+ * of the queue storing it twice. Any doubt (escapes, a bad label): no.
+ */
+static bool
+al_rule_is_tail(const uint8_t *wire, size_t len, const char *rule,
+    size_t rlen)
+{
+	size_t i = 0, text = 0, start;
+
+	if (rlen == 0)
+		return false;
+	/* The text length of the whole name, to find where rule starts. */
+	while (i < len && wire[i] != 0) {
+		if (wire[i] > 63 || wire[i] >= len - i)
+			return false;
+		text += (text > 0) + wire[i];
+		i += (size_t)wire[i] + 1;
+	}
+	if (rlen > text)
+		return false;
+	start = text - rlen;
+	/* Walk again to the label that starts there, then compare. */
+	for (i = 0, text = 0; text < start; i += (size_t)wire[i] + 1)
+		text += wire[i] + 1;
+	if (text != start)
+		return false;		/* inside a label */
+	for (size_t k = 0; k < rlen; i += (size_t)wire[i] + 1) {
+		if (k > 0 && rule[k++] != '.')
+			return false;
+		for (size_t j = 1; j <= wire[i]; j++)
+			if (al_plain_char(wire[i + j]) != (unsigned char)rule[k++])
+				return false;
+	}
+	return true;
 }
 
 /* ---- the queue (any thread) ---- */
 
-static int
-al_ring_init(struct al_ring *r, size_t cap, size_t slot_size,
-    const char *table)
+static struct al_chunk *
+al_chunk_map(void)
 {
-	r->slots = calloc(cap, slot_size);
+	void *p = mmap(NULL, AL_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Unmap a list of chunks linked by next. */
+static void
+al_chunks_unmap(struct al_chunk *c)
+{
+	while (c != NULL) {
+		struct al_chunk *next = c->next;
+
+		munmap(c, AL_CHUNK_SIZE);
+		c = next;
+	}
+}
+
+static void
+al_ring_init(struct al_ring *r, size_t cap, const char *table)
+{
 	r->cap = cap;
-	r->slot_size = slot_size;
 	r->table = table;
-	return r->slots == NULL ? -1 : 0;
 }
 
-static void *
-al_ring_slot(const struct al_ring *r, size_t i)
+/* Give the tail a fresh chunk: a spare, or a new mapping. Locked. */
+static int
+al_ring_grow(struct al_ring *r)
 {
-	return r->slots + ((r->head + i) % r->cap) * r->slot_size;
+	struct al_chunk *c = r->spares;
+
+	if (c != NULL) {
+		r->spares = c->next;
+		r->nspares--;
+	} else if ((c = al_chunk_map()) == NULL)
+		return -1;
+	c->next = NULL;
+	if (r->tail.c == NULL)
+		r->head.c = c;
+	else {
+		/* The writer reads this only after a counted row in c. */
+		r->tail.c->data[r->tail.off] = 0;
+		r->tail.c->next = c;
+	}
+	r->tail.c = c;
+	r->tail.off = 0;
+	return 0;
 }
 
-/* A free slot at the tail, or NULL (row counted as dropped). Locked. */
-static void *
-al_ring_reserve(struct al_ring *r, int64_t ts_ms)
+static void
+al_ring_drop(struct al_ring *r, int64_t ts_ms, bool nomem)
 {
+	r->dropped++;
+	if (r->gap.rows++ == 0)
+		r->gap.ts_start = ts_ms;
+	r->gap.ts_end = ts_ms;
+	r->gap.nomem |= nomem;
+}
+
+/*
+ * Room for a record of size bytes (a multiple of AL_ALIGN) at the tail,
+ * or NULL (row counted as dropped). A chunk always keeps AL_ALIGN bytes
+ * free after its last record for the end mark. Locked.
+ */
+static uint8_t *
+al_ring_reserve(struct al_ring *r, size_t size, int64_t ts_ms)
+{
+	uint8_t *p;
+
 	if (r->count == r->cap) {
-		r->dropped++;
-		if (r->gap.rows++ == 0)
-			r->gap.ts_start = ts_ms;
-		r->gap.ts_end = ts_ms;
+		al_ring_drop(r, ts_ms, false);
 		return NULL;
 	}
+	if ((r->tail.c == NULL ||
+	    r->tail.off + size + AL_ALIGN > AL_CHUNK_DATA) &&
+	    al_ring_grow(r) == -1) {
+		al_ring_drop(r, ts_ms, true);
+		return NULL;
+	}
+	p = r->tail.c->data + r->tail.off;
+	r->tail.off += size;
+	r->count++;
 	r->queued++;
-	return al_ring_slot(r, r->count++);
+	return p;
+}
+
+/* The record at pos, stepping over a chunk's end mark. Writer only. */
+static const uint8_t *
+al_ring_peek(struct al_pos *pos)
+{
+	if (pos->c->data[pos->off] == 0) {
+		pos->c = pos->c->next;
+		pos->off = 0;
+	}
+	return pos->c->data + pos->off;
+}
+
+/* Move pos past the record it is at (al_ring_peek() first). */
+static void
+al_ring_skip(struct al_pos *pos)
+{
+	pos->off += (size_t)pos->c->data[pos->off] * AL_ALIGN;
+}
+
+/*
+ * Release the n oldest rows, which end at end: chunks read to the end go
+ * to the spares, or into *unmap for the caller to unmap after unlocking.
+ * An emptied ring starts again at the top of its chunk. Locked.
+ */
+static void
+al_ring_release(struct al_ring *r, size_t n, struct al_pos end,
+    struct al_chunk **unmap)
+{
+	r->count -= n;
+	r->written += n;
+	while (r->head.c != end.c) {
+		struct al_chunk *c = r->head.c;
+
+		r->head.c = c->next;
+		if (r->nspares < AL_SPARE_CHUNKS) {
+			c->next = r->spares;
+			r->spares = c;
+			r->nspares++;
+		} else {
+			c->next = *unmap;
+			*unmap = c;
+		}
+	}
+	r->head.off = end.off;
+	if (r->count == 0)
+		r->head.off = r->tail.off = 0;
+}
+
+/* Hand every spare chunk to *unmap (the writer is idle). Locked. */
+static void
+al_ring_trim(struct al_ring *r, struct al_chunk **unmap)
+{
+	struct al_chunk *c;
+
+	while ((c = r->spares) != NULL) {
+		r->spares = c->next;
+		c->next = *unmap;
+		*unmap = c;
+	}
+	r->nspares = 0;
+}
+
+static void
+al_ring_free(struct al_ring *r)
+{
+	al_chunks_unmap(r->head.c);
+	al_chunks_unmap(r->spares);
 }
 
 static void
@@ -270,41 +514,83 @@ al_wake_locked(struct attemptlog *al)
 	}
 }
 
-static void
-al_pack_attempt(struct al_attempt_rec *rec, const uint8_t *qname,
-    size_t qname_len, const struct blocklist_match *m)
-{
-	size_t off;
+/* A blocked attempt, measured outside the lock. */
+struct al_attempt_in {
+	struct al_attempt_hdr	 h;
+	const uint8_t		*addr;
+	size_t			 addrlen;
+	size_t			 size;
+};
 
-	rec->qname_len = qname_len > 255 ? 255 : (uint8_t)qname_len;
-	memcpy(rec->data, qname, rec->qname_len);
-	off = rec->qname_len;
-	off += al_copy_str(rec->data + off, AL_RULE_MAX, m ? m->rule : NULL);
-	rec->category_off = (uint16_t)off;
-	off += al_copy_str(rec->data + off, AL_CATEGORY_MAX,
-	    m ? m->category : NULL);
-	rec->site_off = 0;
-	if (m != NULL && m->site != NULL) {
-		rec->site_off = (uint16_t)off;
-		al_copy_str(rec->data + off, AL_SITE_MAX, m->site);
+static void
+al_attempt_measure(const struct attempt *a, struct al_attempt_in *in)
+{
+	const struct blocklist_match *m = a->match;
+	struct al_attempt_hdr *h = &in->h;
+	size_t rule_len;
+
+	memset(h, 0, sizeof(*h));
+	in->addrlen = al_addr_bytes(a->client, &in->addr, &h->flags);
+	h->ts_ms = a->ts_ms;
+	h->qtype = a->qtype;
+	h->qname_len = a->qname_len > 255 ? 255 : (uint8_t)a->qname_len;
+	if (a->transport == TRANSPORT_TCP)
+		h->flags |= AL_F_TCP;
+	rule_len = al_cut_len(m ? m->rule : NULL, AL_RULE_MAX);
+	h->rule_len = (uint8_t)rule_len;
+	if (al_rule_is_tail(a->qname, h->qname_len, m ? m->rule : NULL,
+	    rule_len)) {
+		h->flags |= AL_F_RULE_TAIL;
+		rule_len = 0;
 	}
+	h->category_len = (uint8_t)al_cut_len(m ? m->category : NULL,
+	    AL_CATEGORY_MAX);
+	if (m != NULL && m->site != NULL) {
+		h->flags |= AL_F_SITE;
+		h->site_len = (uint8_t)al_cut_len(m->site, AL_SITE_MAX);
+	}
+	in->size = al_align(sizeof(*h) + in->addrlen + h->qname_len +
+	    rule_len + h->category_len + h->site_len);
+	h->size8 = (uint8_t)(in->size / AL_ALIGN);
+}
+
+/* Copy n bytes (src may be NULL when n is 0); returns the end. */
+static uint8_t *
+al_put(uint8_t *p, const void *src, size_t n)
+{
+	if (n > 0)
+		memcpy(p, src, n);
+	return p + n;
+}
+
+static void
+al_attempt_pack(uint8_t *p, const struct attempt *a,
+    const struct al_attempt_in *in)
+{
+	const struct blocklist_match *m = a->match;
+	const struct al_attempt_hdr *h = &in->h;
+
+	p = al_put(p, h, sizeof(*h));
+	p = al_put(p, in->addr, in->addrlen);
+	p = al_put(p, a->qname, h->qname_len);
+	if (!(h->flags & AL_F_RULE_TAIL))
+		p = al_put(p, m ? m->rule : NULL, h->rule_len);
+	p = al_put(p, m ? m->category : NULL, h->category_len);
+	al_put(p, m ? m->site : NULL, h->site_len);
 }
 
 void
 attemptlog_append(struct attemptlog *al, const struct attempt *a)
 {
-	struct al_attempt_rec *rec;
-	const struct blocklist_match *m = a->match;
+	struct al_attempt_in in;
+	uint8_t *p;
 
 	if (al == NULL)
 		return;
+	al_attempt_measure(a, &in);
 	pthread_mutex_lock(&al->mtx);
-	if ((rec = al_ring_reserve(&al->attempts, a->ts_ms)) != NULL) {
-		rec->ts_ms = a->ts_ms;
-		al_copy_addr(&rec->client, a->client);
-		rec->qtype = a->qtype;
-		rec->transport = (uint8_t)a->transport;
-		al_pack_attempt(rec, a->qname, a->qname_len, m);
+	if ((p = al_ring_reserve(&al->attempts, in.size, a->ts_ms)) != NULL) {
+		al_attempt_pack(p, a, &in);
 		al_wake_locked(al);
 	}
 	pthread_mutex_unlock(&al->mtx);
@@ -313,27 +599,33 @@ attemptlog_append(struct attemptlog *al, const struct attempt *a)
 void
 attemptlog_append_query(struct attemptlog *al, const struct query_event *q)
 {
-	struct al_query_rec *rec;
+	struct al_query_hdr h;
+	const uint8_t *addr = NULL;
+	size_t addrlen, size;
+	uint8_t *p;
 
 	if (al == NULL || !atomic_load_explicit(&al->all_queries,
 	    memory_order_relaxed))
 		return;
+	memset(&h, 0, sizeof(h));
+	addrlen = al_addr_bytes(q->client, &addr, &h.flags);
+	h.ts_ms = q->ts_ms;
+	h.duration_us = q->duration_us;
+	h.qtype = q->qtype;
+	h.rcode = q->rcode;
+	h.qname_len = q->qname_len > 255 ? 255 : (uint8_t)q->qname_len;
+	h.flags |= (q->transport == TRANSPORT_TCP ? AL_F_TCP : 0) |
+	    (q->cached ? AL_F_CACHED : 0) | (q->blocked ? AL_F_BLOCKED : 0) |
+	    (q->upstream != NULL ? AL_F_UPSTREAM : 0);
+	h.upstream_len = (uint8_t)al_cut_len(q->upstream, AL_UPSTREAM_MAX);
+	size = al_align(sizeof(h) + addrlen + h.qname_len + h.upstream_len);
+	h.size8 = (uint8_t)(size / AL_ALIGN);
 	pthread_mutex_lock(&al->mtx);
-	if ((rec = al_ring_reserve(&al->queries, q->ts_ms)) != NULL) {
-		rec->ts_ms = q->ts_ms;
-		al_copy_addr(&rec->client, q->client);
-		rec->duration_us = q->duration_us;
-		rec->qtype = q->qtype;
-		rec->transport = (uint8_t)q->transport;
-		rec->rcode = q->rcode;
-		rec->cached = q->cached;
-		rec->blocked = q->blocked;
-		rec->has_upstream = q->upstream != NULL;
-		rec->qname_len = q->qname_len > 255 ? 255 :
-		    (uint8_t)q->qname_len;
-		memcpy(rec->data, q->qname, rec->qname_len);
-		al_copy_str(rec->data + rec->qname_len, AL_UPSTREAM_MAX,
-		    q->upstream);
+	if ((p = al_ring_reserve(&al->queries, size, q->ts_ms)) != NULL) {
+		p = al_put(p, &h, sizeof(h));
+		p = al_put(p, addr, addrlen);
+		p = al_put(p, q->qname, h.qname_len);
+		al_put(p, q->upstream, h.upstream_len);
 		al_wake_locked(al);
 	}
 	pthread_mutex_unlock(&al->mtx);
@@ -443,8 +735,23 @@ attemptlog_reconfigure(struct attemptlog *al, const struct config *cfg)
 
 /* ---- formatting (writer thread) ---- */
 
+/* v in decimal at o, no printf; returns the end. */
+static char *
+al_put_uint(char *o, unsigned v)
+{
+	char digits[10];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*o++ = digits[--n];
+	return o;
+}
+
 /* Presentation format, lower case, no trailing dot; "." for the root. */
-static void
+static size_t
 al_format_qname(const uint8_t *wire, size_t len, char *out)
 {
 	size_t i = 0, o = 0;
@@ -458,93 +765,72 @@ al_format_qname(const uint8_t *wire, size_t len, char *out)
 			out[o++] = '.';
 		for (size_t j = 0; j < lab; j++, i++) {
 			uint8_t c = wire[i];
+			int plain = al_plain_char(c);
 
-			if (c >= 'A' && c <= 'Z')
-				c += 'a' - 'A';
-			if (c == '.' || c == '\\') {
+			if (plain >= 0)
+				out[o++] = (char)plain;
+			else if (c == '.' || c == '\\') {
 				out[o++] = '\\';
 				out[o++] = (char)c;
-			} else if (c <= 0x20 || c >= 0x7f) {
-				o += (size_t)snprintf(out + o, 5, "\\%03u", c);
-			} else
-				out[o++] = (char)c;
+			} else {
+				out[o++] = '\\';
+				out[o++] = (char)('0' + c / 100);
+				out[o++] = (char)('0' + c / 10 % 10);
+				out[o++] = (char)('0' + c % 10);
+			}
 		}
 	}
 	if (o == 0)
 		out[o++] = '.';
-	out[o] = '\0';
+	return o;
 }
 
-static const char *
-al_format_qtype(uint16_t qtype, char *buf, size_t len)
+static size_t
+al_addr_len(uint8_t flags)
 {
-	const ldns_rr_descriptor *d = ldns_rr_descript(qtype);
+	return flags & AL_F_INET ? 4 : flags & AL_F_INET6 ? 16 : 0;
+}
 
-	if (d != NULL && d->_type == qtype && d->_name != NULL)
-		return d->_name;
-	/* Query-only types have no RR descriptor in ldns. */
-	switch (qtype) {
-	case 251:
-		return "IXFR";
-	case 252:
-		return "AXFR";
-	case 253:
-		return "MAILB";
-	case 254:
-		return "MAILA";
-	case 255:
-		return "ANY";
+/* The address as text in out (AL_CLIENT_TEXT bytes); returns its length. */
+static size_t
+al_format_addr(uint8_t flags, const uint8_t *a, char *out)
+{
+	char *o = out;
+
+	if (flags & AL_F_INET) {
+		for (int i = 0; i < 4; i++) {
+			if (i > 0)
+				*o++ = '.';
+			o = al_put_uint(o, a[i]);
+		}
+		*o = '\0';
+		return (size_t)(o - out);
 	}
-	snprintf(buf, len, "TYPE%u", qtype);
-	return buf;
+	if (!(flags & AL_F_INET6) ||
+	    inet_ntop(AF_INET6, a, out, AL_CLIENT_TEXT) == NULL)
+		memcpy(out, "unknown", sizeof("unknown"));
+	return strlen(out);
 }
 
 static const char *
-al_format_rcode(uint8_t rcode, char *buf, size_t len)
+al_client_name(const struct al_settings *set, uint8_t flags,
+    const uint8_t *a)
 {
-	static const char *names[] = {
-		"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
-		"REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
-		"NOTZONE",
-	};
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	const struct sockaddr *sa;
 
-	if (rcode < sizeof(names) / sizeof(names[0]))
-		return names[rcode];
-	snprintf(buf, len, "RCODE%u", rcode);
-	return buf;
-}
-
-/* The address as text; IPv4-mapped IPv6 shown as IPv4. */
-static void
-al_format_addr(const union al_addr *a, char *out, size_t len)
-{
-	const struct in6_addr *in6 = &a->sin6.sin6_addr;
-
-	if (a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(in6))
-		inet_ntop(AF_INET, in6->s6_addr + 12, out, (socklen_t)len);
-	else if (a->sa.sa_family == AF_INET6)
-		inet_ntop(AF_INET6, in6, out, (socklen_t)len);
-	else if (a->sa.sa_family == AF_INET)
-		inet_ntop(AF_INET, &a->sin.sin_addr, out, (socklen_t)len);
-	else
-		snprintf(out, len, "unknown");
-}
-
-static const char *
-al_client_name(const struct al_settings *set, const union al_addr *a)
-{
-	/* A dual-stack socket gives ::ffff:a.b.c.d; match it as IPv4. */
-	struct sockaddr_in v4;
-	const struct sockaddr *sa = &a->sa;
-
-	if (a->sa.sa_family == AF_INET6 &&
-	    IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr)) {
-		memset(&v4, 0, sizeof(v4));
-		v4.sin_family = AF_INET;
-		memcpy(&v4.sin_addr, a->sin6.sin6_addr.s6_addr + 12, 4);
-		sa = (const struct sockaddr *)&v4;
-	}
-	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+	if (flags & AL_F_INET) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		memcpy(&sin.sin_addr, a, 4);
+		sa = (const struct sockaddr *)&sin;
+	} else if (flags & AL_F_INET6) {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		memcpy(&sin6.sin6_addr, a, 16);
+		sa = (const struct sockaddr *)&sin6;
+	} else
 		return NULL;
 	for (size_t i = 0; i < set->nclients; i++)
 		if (cidr_contains(&set->clients[i].net, sa))
@@ -552,103 +838,263 @@ al_client_name(const struct al_settings *set, const union al_addr *a)
 	return NULL;
 }
 
+/* out: ATTEMPTLOG_PSEUDONYM_LEN hex digits and a NUL. */
 static void
-al_pseudonym(const uint8_t *key, size_t keylen, const char *addr, char *out)
+al_pseudonym(const uint8_t *key, size_t keylen, const char *addr,
+    size_t addrlen, char *out)
 {
+	static const char hex[] = "0123456789abcdef";
 	uint8_t mac[SHA256_DIGEST_LEN];
 
-	hmac_sha256(key, keylen, addr, strlen(addr), mac);
-	for (int i = 0; i < ATTEMPTLOG_PSEUDONYM_LEN / 2; i++)
-		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	hmac_sha256(key, keylen, addr, addrlen, mac);
+	for (int i = 0; i < ATTEMPTLOG_PSEUDONYM_LEN / 2; i++) {
+		out[2 * i] = hex[mac[i] >> 4];
+		out[2 * i + 1] = hex[mac[i] & 0xf];
+	}
+	out[ATTEMPTLOG_PSEUDONYM_LEN] = '\0';
 }
 
 int
 attemptlog_pseudonym(const char *key, const char *addr, char *out)
 {
-	union al_addr a;
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	const struct sockaddr *sa;
+	const uint8_t *bytes;
 	char text[AL_CLIENT_TEXT];
+	uint8_t flag;
+	size_t n;
 
-	memset(&a, 0, sizeof(a));
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
 	out[0] = '\0';
-	if (inet_pton(AF_INET, addr, &a.sin.sin_addr) == 1)
-		a.sa.sa_family = AF_INET;
-	else if (inet_pton(AF_INET6, addr, &a.sin6.sin6_addr) == 1)
-		a.sa.sa_family = AF_INET6;
-	else
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sa = (const struct sockaddr *)&sin;
+	} else if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sa = (const struct sockaddr *)&sin6;
+	} else
 		return -1;
-	al_format_addr(&a, text, sizeof(text));
-	al_pseudonym((const uint8_t *)key, strlen(key), text, out);
+	al_addr_bytes(sa, &bytes, &flag);
+	n = al_format_addr(flag, bytes, text);
+	al_pseudonym((const uint8_t *)key, strlen(key), text, n, out);
 	return 0;
 }
 
-/* client per log.client_identity; *name from clients: (or NULL). */
+/* Format a client per log.client_identity into c. */
 static void
-al_format_client(const struct al_settings *set, const union al_addr *a,
-    char *out, const char **name)
+al_client_fill(const struct al_settings *set, struct al_client *c,
+    uint8_t flags, const uint8_t *a)
 {
 	char addr[AL_CLIENT_TEXT];
+	size_t n = al_format_addr(flags, a, addr);
 
-	al_format_addr(a, addr, sizeof(addr));
-	*name = al_client_name(set, a);
+	c->family = flags;
+	if (flags != 0)
+		memcpy(c->addr, a, al_addr_len(flags));
+	c->name = al_client_name(set, flags, a);
+	c->namelen = c->name != NULL ? strlen(c->name) : 0;
 	switch (set->identity) {
 	case CLIENT_IDENTITY_NAME:
-		snprintf(out, AL_CLIENT_TEXT, "%s", *name ? *name : addr);
+		if (c->name != NULL) {
+			c->textlen = 0;		/* the name is the client */
+			break;
+		}
+		memcpy(c->text, addr, n + 1);
+		c->textlen = (uint8_t)n;
 		break;
 	case CLIENT_IDENTITY_PSEUDONYM:
-		al_pseudonym(set->key, set->keylen, addr, out);
+		al_pseudonym(set->key, set->keylen, addr, n, c->text);
+		c->textlen = ATTEMPTLOG_PSEUDONYM_LEN;
 		break;
 	default:
-		snprintf(out, AL_CLIENT_TEXT, "%s", addr);
+		memcpy(c->text, addr, n + 1);
+		c->textlen = (uint8_t)n;
 		break;
 	}
 }
 
-static const char *
-al_transport_text(uint8_t t)
+/* The client's cache entry, formatted now if it was not there. */
+static const struct al_client *
+al_client_get(struct al_writer *w, uint8_t flags, const uint8_t *a)
 {
-	return t == TRANSPORT_TCP ? "tcp" : "udp";
+	size_t alen = al_addr_len(flags);
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	struct al_client *c;
+
+	if (alen == 0) {
+		c = &w->clients[0];
+		if (c->family != 0 || c->textlen == 0)
+			al_client_fill(w->set, c, 0, NULL);
+		return c;
+	}
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ a[i]) * 16777619u;
+	c = &w->clients[1 + h % (AL_CLIENT_CACHE - 1)];
+	if (c->family != flags || memcmp(c->addr, a, alen) != 0)
+		al_client_fill(w->set, c, flags, a);
+	return c;
+}
+
+/* Copy n bytes to the batch's text. */
+static struct sink_str
+al_text_put(struct al_writer *w, const char *s, size_t n)
+{
+	struct sink_str out = { w->text + w->textlen, n };
+
+	memcpy(w->text + w->textlen, s, n);
+	w->textlen += n;
+	return out;
 }
 
 static void
-al_format_attempt(struct al_writer *w, size_t i,
-    const struct al_attempt_rec *rec)
+al_format_client(struct al_writer *w, uint8_t flags, const uint8_t *a,
+    struct sink_str *client, struct sink_str *name)
 {
-	struct sink_attempt *row = &w->attempts[i];
-	struct al_text *t = &w->atext[i];
+	const struct al_client *c = al_client_get(w, flags, a);
 
-	row->ts_ms = rec->ts_ms;
-	al_format_client(w->set, &rec->client, t->client, &row->client_name);
-	row->client = t->client;
-	al_format_qname((const uint8_t *)rec->data, rec->qname_len,
-	    t->qname);
-	row->qname = t->qname;
-	row->qtype = al_format_qtype(rec->qtype, t->qtype, sizeof(t->qtype));
-	row->rule = rec->data + rec->qname_len;
-	row->category = rec->data + rec->category_off;
-	row->site = rec->site_off ? rec->data + rec->site_off : NULL;
-	row->transport = al_transport_text(rec->transport);
+	name->s = c->name;
+	name->len = c->namelen;
+	if (c->name != NULL && w->set->identity == CLIENT_IDENTITY_NAME)
+		*client = *name;	/* stable: w->set outlives the batch */
+	else
+		*client = al_text_put(w, c->text, c->textlen);
+}
+
+static struct sink_str
+al_format_qtype(struct al_writer *w, uint16_t qtype)
+{
+	const ldns_rr_descriptor *d = ldns_rr_descript(qtype);
+	const char *name = NULL;
+	struct sink_str out;
+
+	if (d != NULL && d->_type == qtype && d->_name != NULL)
+		name = d->_name;
+	/* Query-only types have no RR descriptor in ldns. */
+	switch (qtype) {
+	case 251:
+		name = "IXFR";
+		break;
+	case 252:
+		name = "AXFR";
+		break;
+	case 253:
+		name = "MAILB";
+		break;
+	case 254:
+		name = "MAILA";
+		break;
+	case 255:
+		name = "ANY";
+		break;
+	}
+	if (name != NULL)
+		return (struct sink_str){ name, strlen(name) };
+	out = al_text_put(w, "TYPE", 4);
+	out.len = (size_t)(al_put_uint(w->text + w->textlen, qtype) -
+	    out.s);
+	w->textlen += out.len - 4;
+	return out;
+}
+
+static struct sink_str
+al_format_rcode(struct al_writer *w, uint8_t rcode)
+{
+	static const struct sink_str names[] = {
+		{ "NOERROR", 7 }, { "FORMERR", 7 }, { "SERVFAIL", 8 },
+		{ "NXDOMAIN", 8 }, { "NOTIMP", 6 }, { "REFUSED", 7 },
+		{ "YXDOMAIN", 8 }, { "YXRRSET", 7 }, { "NXRRSET", 7 },
+		{ "NOTAUTH", 7 }, { "NOTZONE", 7 },
+	};
+	struct sink_str out;
+
+	if (rcode < sizeof(names) / sizeof(names[0]))
+		return names[rcode];
+	out = al_text_put(w, "RCODE", 5);
+	out.len = (size_t)(al_put_uint(w->text + w->textlen, rcode) -
+	    out.s);
+	w->textlen += out.len - 5;
+	return out;
+}
+
+static struct sink_str
+al_transport_text(uint8_t flags)
+{
+	return flags & AL_F_TCP ? (struct sink_str){ "tcp", 3 } :
+	    (struct sink_str){ "udp", 3 };
+}
+
+/* The wire qname at p as text in the batch's text. */
+static struct sink_str
+al_format_name(struct al_writer *w, const uint8_t *p, size_t len)
+{
+	struct sink_str out = { w->text + w->textlen, 0 };
+
+	out.len = al_format_qname(p, len, w->text + w->textlen);
+	w->textlen += out.len;
+	return out;
 }
 
 static void
-al_format_query(struct al_writer *w, size_t i, const struct al_query_rec *rec)
+al_format_attempt(struct al_writer *w, struct sink_attempt *row,
+    const uint8_t *rec)
 {
-	struct sink_query *row = &w->queries[i];
-	struct al_text *t = &w->qtext[i];
+	const struct al_attempt_hdr *h = (const struct al_attempt_hdr *)rec;
+	const uint8_t *p = rec + sizeof(*h);
 
-	row->ts_ms = rec->ts_ms;
-	al_format_client(w->set, &rec->client, t->client, &row->client_name);
-	row->client = t->client;
-	al_format_qname((const uint8_t *)rec->data, rec->qname_len,
-	    t->qname);
-	row->qname = t->qname;
-	row->qtype = al_format_qtype(rec->qtype, t->qtype, sizeof(t->qtype));
-	row->rcode = al_format_rcode(rec->rcode, t->rcode, sizeof(t->rcode));
-	row->cached = rec->cached;
-	row->blocked = rec->blocked;
-	row->upstream = rec->has_upstream ? rec->data + rec->qname_len :
-	    NULL;
-	row->duration_us = rec->duration_us;
-	row->transport = al_transport_text(rec->transport);
+	row->ts_ms = h->ts_ms;
+	al_format_client(w, h->flags & (AL_F_INET | AL_F_INET6), p,
+	    &row->client, &row->client_name);
+	p += al_addr_len(h->flags);
+	row->qname = al_format_name(w, p, h->qname_len);
+	p += h->qname_len;
+	if (h->flags & AL_F_RULE_TAIL) {
+		row->rule.s = row->qname.s + row->qname.len - h->rule_len;
+		row->rule.len = h->rule_len;
+	} else {
+		row->rule = (struct sink_str){ (const char *)p, h->rule_len };
+		p += h->rule_len;
+	}
+	row->category = (struct sink_str){ (const char *)p, h->category_len };
+	p += h->category_len;
+	row->site = (struct sink_str){ NULL, 0 };
+	if (h->flags & AL_F_SITE)
+		row->site = (struct sink_str){ (const char *)p, h->site_len };
+	row->qtype = al_format_qtype(w, h->qtype);
+	row->transport = al_transport_text(h->flags);
+}
+
+static void
+al_format_query(struct al_writer *w, struct sink_query *row,
+    const uint8_t *rec)
+{
+	const struct al_query_hdr *h = (const struct al_query_hdr *)rec;
+	const uint8_t *p = rec + sizeof(*h);
+
+	row->ts_ms = h->ts_ms;
+	al_format_client(w, h->flags & (AL_F_INET | AL_F_INET6), p,
+	    &row->client, &row->client_name);
+	p += al_addr_len(h->flags);
+	row->qname = al_format_name(w, p, h->qname_len);
+	p += h->qname_len;
+	row->upstream = (struct sink_str){ NULL, 0 };
+	if (h->flags & AL_F_UPSTREAM)
+		row->upstream = (struct sink_str){ (const char *)p,
+		    h->upstream_len };
+	row->qtype = al_format_qtype(w, h->qtype);
+	row->rcode = al_format_rcode(w, h->rcode);
+	row->cached = (h->flags & AL_F_CACHED) != 0;
+	row->blocked = (h->flags & AL_F_BLOCKED) != 0;
+	row->duration_us = h->duration_us;
+	row->transport = al_transport_text(h->flags);
+}
+
+/* Room in the batch's text for one more row of any length. */
+static bool
+al_text_room(const struct al_writer *w)
+{
+	return AL_TEXT_SIZE - w->textlen >= AL_ROW_TEXT;
 }
 
 /* ---- the writer thread ---- */
@@ -669,7 +1115,10 @@ al_take_gap(struct al_writer *w, struct al_ring *r, struct al_gap *g)
 		return;
 	if (g->rows == 0) {
 		g->ts_start = r->gap.ts_start;
-		if (w->failing)
+		if (r->gap.nomem)
+			snprintf(g->reason, sizeof(g->reason), "out of memory"
+			    " for the queue");
+		else if (w->failing)
 			snprintf(g->reason, sizeof(g->reason), "queue full"
 			    " while the database could not be written: %.190s",
 			    w->err);
@@ -694,12 +1143,14 @@ al_has_rows(const struct attemptlog *al)
  * Until when the writer may sleep, or 0 when it has work now. Locked.
  * Small batches linger a little so that a trickle of rows does not cost
  * a transaction each; a full batch, a stop or a failure retry does not.
+ * Spare chunks go back AL_IDLE_MS after the last row was written.
  */
 static int64_t
 al_writer_until(struct attemptlog *al, int64_t now)
 {
 	struct al_writer *w = &al->w;
 	bool rows = al_has_rows(al);
+	bool spares = al->attempts.nspares + al->queries.nspares > 0;
 	int64_t until;
 
 	if (al->next_set != NULL || (al->stopping && !rows))
@@ -713,10 +1164,13 @@ al_writer_until(struct attemptlog *al, int64_t now)
 			return 0;
 		return w->last_write + AL_LINGER_MS;
 	}
-	if (w->set->retention_days > 0 &&
-	    (w->expire_cutoff != 0 || now >= w->expire_at))
+	if ((w->set->retention_days > 0 &&
+	    (w->expire_cutoff != 0 || now >= w->expire_at)) ||
+	    (spares && now >= w->last_write + AL_IDLE_MS))
 		return 0;
 	until = now + AL_IDLE_MS;
+	if (spares && w->last_write + AL_IDLE_MS < until)
+		until = w->last_write + AL_IDLE_MS;
 	if (w->set->retention_days > 0 && w->expire_at < until)
 		until = w->expire_at;
 	al->writer_idle = true;
@@ -851,11 +1305,49 @@ al_batch_gaps(struct al_writer *w, struct sink_gap *out)
 	return n;
 }
 
+/*
+ * Format up to *n rows of r from its head (read without the lock: only
+ * the writer moves it, and producers never touch these rows). *n becomes
+ * the rows formatted, fewer if the batch's text is full; *end is where
+ * they end.
+ */
+static void
+al_format_attempts(struct al_writer *w, const struct al_ring *r, size_t *n,
+    struct al_pos *end)
+{
+	struct al_pos pos = r->head;
+	size_t i;
+
+	for (i = 0; i < *n && al_text_room(w); i++) {
+		al_format_attempt(w, &w->attempts[i], al_ring_peek(&pos));
+		al_ring_skip(&pos);
+	}
+	*n = i;
+	*end = pos;
+}
+
+static void
+al_format_queries(struct al_writer *w, const struct al_ring *r, size_t *n,
+    struct al_pos *end)
+{
+	struct al_pos pos = r->head;
+	size_t i;
+
+	for (i = 0; i < *n && al_text_room(w); i++) {
+		al_format_query(w, &w->queries[i], al_ring_peek(&pos));
+		al_ring_skip(&pos);
+	}
+	*n = i;
+	*end = pos;
+}
+
 /* Write what t took, in one transaction; release the rows on success. */
 static void
 al_writer_flush(struct attemptlog *al, const struct al_take *t)
 {
 	struct al_writer *w = &al->w;
+	struct al_chunk *unmap = NULL;
+	struct al_pos aend, qend;
 	struct sink_gap gaps[2];
 	struct sink_batch b;
 
@@ -863,14 +1355,13 @@ al_writer_flush(struct attemptlog *al, const struct al_take *t)
 	b.ngaps = al_batch_gaps(w, gaps);
 	if (t->natt == 0 && t->nq == 0 && b.ngaps == 0)
 		return;
-	for (size_t i = 0; i < t->natt; i++)
-		al_format_attempt(w, i, al_ring_slot(&al->attempts, i));
-	for (size_t i = 0; i < t->nq; i++)
-		al_format_query(w, i, al_ring_slot(&al->queries, i));
-	b.attempts = w->attempts;
+	w->textlen = 0;
 	b.nattempts = t->natt;
-	b.queries = w->queries;
 	b.nqueries = t->nq;
+	al_format_attempts(w, &al->attempts, &b.nattempts, &aend);
+	al_format_queries(w, &al->queries, &b.nqueries, &qend);
+	b.attempts = w->attempts;
+	b.queries = w->queries;
 	b.gaps = gaps;
 	b.now_ms = al_now_wall();
 	if (w->ops->write_batch(w->sink, &b) == -1) {
@@ -878,25 +1369,26 @@ al_writer_flush(struct attemptlog *al, const struct al_take *t)
 		return;
 	}
 	pthread_mutex_lock(&al->mtx);
-	al->attempts.head = (al->attempts.head + t->natt) % al->attempts.cap;
-	al->attempts.count -= t->natt;
-	al->attempts.written += t->natt;
-	al->queries.head = (al->queries.head + t->nq) % al->queries.cap;
-	al->queries.count -= t->nq;
-	al->queries.written += t->nq;
-	/*
-	 * An empty ring starts again at slot 0, so that only as many slots
-	 * as the deepest backlog are ever touched: memory in use follows
-	 * the load, not queue_size.
-	 */
-	if (al->attempts.count == 0)
-		al->attempts.head = 0;
-	if (al->queries.count == 0)
-		al->queries.head = 0;
+	al_ring_release(&al->attempts, b.nattempts, aend, &unmap);
+	al_ring_release(&al->queries, b.nqueries, qend, &unmap);
 	pthread_mutex_unlock(&al->mtx);
+	al_chunks_unmap(unmap);
 	memset(w->gaps, 0, sizeof(w->gaps));
 	w->last_write = al_now_mono();
-	w->recovered_rows += t->natt + t->nq;
+	w->recovered_rows += b.nattempts + b.nqueries;
+}
+
+/* Idle: give the spare chunks back; the queue keeps only its tail. */
+static void
+al_writer_trim(struct attemptlog *al)
+{
+	struct al_chunk *unmap = NULL;
+
+	pthread_mutex_lock(&al->mtx);
+	al_ring_trim(&al->attempts, &unmap);
+	al_ring_trim(&al->queries, &unmap);
+	pthread_mutex_unlock(&al->mtx);
+	al_chunks_unmap(unmap);
 }
 
 /* The first drop at once, then a summary at most every few seconds. */
@@ -977,6 +1469,8 @@ al_writer_settings(struct attemptlog *al, struct al_settings *set)
 	}
 	al_settings_free(w->set);
 	w->set = set;
+	/* Names, identity or key may have changed, and names point into set. */
+	memset(w->clients, 0, sizeof(w->clients));
 }
 
 /* True when close() may return: all written, or given up. */
@@ -1016,6 +1510,8 @@ al_writer_main(void *arg)
 			al_writer_open(al);
 		if (w->sink != NULL)
 			al_writer_flush(al, &t);
+		if (t.natt == 0 && t.nq == 0)
+			al_writer_trim(al);
 		al_writer_log_drops(al, t.stopping);
 		al_writer_log_recovery(al);
 		if (t.stopping) {
@@ -1034,8 +1530,8 @@ al_writer_main(void *arg)
 static void
 al_free(struct attemptlog *al)
 {
-	free(al->attempts.slots);
-	free(al->queries.slots);
+	al_ring_free(&al->attempts);
+	al_ring_free(&al->queries);
 	al_settings_free(al->w.set);
 	al_settings_free(al->next_set);
 	explicit_bzero(al->random_key, sizeof(al->random_key));
@@ -1060,6 +1556,8 @@ al_start_thread(struct attemptlog *al)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&al->thread, NULL, al_writer_main, al);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)	/* for top -H and perf: its CPU is the log's cost */
+		pthread_setname_np(al->thread, "dw-logwriter");
 	if (rc != 0) {
 		errno = rc;
 		log_warn("attempt log: cannot start the writer thread");
@@ -1093,11 +1591,9 @@ attemptlog_open_sink(const struct config *cfg, const struct sink_ops *ops)
 	    cfg->log.pseudonym_key == NULL)
 		log_warnx("attempt log: no log.pseudonym_key: pseudonyms"
 		    " are keyed with a random key until the next start");
+	al_ring_init(&al->attempts, cap, "attempts");
+	al_ring_init(&al->queries, cap, "queries");
 	if ((al->path = strdup(cfg->log.database)) == NULL ||
-	    al_ring_init(&al->attempts, cap, sizeof(struct al_attempt_rec),
-	    "attempts") == -1 ||
-	    al_ring_init(&al->queries, cap, sizeof(struct al_query_rec),
-	    "queries") == -1 ||
 	    (al->w.set = al_settings_new(al, cfg)) == NULL) {
 		log_warnx("attempt log: out of memory for a queue of %zu"
 		    " rows", cap);
@@ -1105,6 +1601,8 @@ attemptlog_open_sink(const struct config *cfg, const struct sink_ops *ops)
 		return NULL;
 	}
 	al->w.ops = ops;
+	if (ops->setup != NULL)
+		ops->setup();
 	atomic_init(&al->all_queries, cfg->log.all_queries);
 	if (al_start_thread(al) == -1) {
 		al_free(al);

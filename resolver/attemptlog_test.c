@@ -28,6 +28,18 @@
 
 static char tmpdir[] = "/tmp/attemptlog_test.XXXXXX";
 
+/* ThreadSanitizer's shadow memory follows the queue's into RssAnon. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN	1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN	1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN	0
+#endif
+
 /* ---- helpers ---- */
 
 static int64_t
@@ -227,6 +239,7 @@ wait_written(struct attemptlog *al, uint64_t n)
 
 static struct fake {
 	pthread_mutex_t	mtx;
+	void		(*check)(const struct sink_attempt *); /* each row */
 	bool		fail;		/* open and write fail */
 	int		opens;
 	int		batches;
@@ -268,6 +281,9 @@ fake_write(struct sink *s, const struct sink_batch *b)
 		for (size_t i = 0; i < b->nattempts && fake.nrows < FAKE_MAX;
 		    i++)
 			fake.ts[fake.nrows++] = b->attempts[i].ts_ms;
+		for (size_t i = 0; fake.check != NULL && i < b->nattempts;
+		    i++)
+			fake.check(&b->attempts[i]);
 		for (size_t i = 0; i < b->ngaps; i++) {
 			fake.ngaps++;
 			fake.gap_rows += b->gaps[i].rows;
@@ -299,7 +315,8 @@ fake_close(struct sink *s)
 }
 
 static const struct sink_ops fake_ops = {
-	"fake", fake_open, fake_write, fake_expire, fake_error, fake_close,
+	.name = "fake", .open = fake_open, .write_batch = fake_write,
+	.expire = fake_expire, .error = fake_error, .close = fake_close,
 };
 
 static void
@@ -310,6 +327,42 @@ fake_reset(bool fail)
 	    sizeof(fake) - sizeof(fake.mtx));
 	fake.fail = fail;
 	pthread_mutex_unlock(&fake.mtx);
+}
+
+/* A row's string as C text, for messages. */
+static const char *
+str_of(struct sink_str v, char *buf, size_t len)
+{
+	if (v.s == NULL)
+		return "NULL";
+	snprintf(buf, len, "%.*s", (int)v.len, v.s);
+	return buf;
+}
+
+static bool
+str_is(struct sink_str v, const char *want)
+{
+	if (want == NULL)
+		return v.s == NULL;
+	return v.s != NULL && v.len == strlen(want) &&
+	    memcmp(v.s, want, v.len) == 0;
+}
+
+/* RssAnon in kB: the heap and anonymous mappings, no files. */
+static long
+rss_anon_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static void
@@ -431,14 +484,18 @@ test_close_flushes(void)
 {
 	struct config *cfg = test_config("close.db", 1000);
 	struct attemptlog *al = attemptlog_open(cfg);
+	int64_t t0 = now_ms();
 	sqlite3 *db;
 
+	/* 777 = 24 statements of 32 rows and 9 single rows: in order. */
 	for (int i = 0; i < 777; i++)
-		append(al, now_ms(), "10.0.0.1", "example.com", 28,
+		append(al, t0 + i, "10.0.0.1", "example.com", 28,
 		    &match_site);
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 777);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts a JOIN attempts b"
+	    " ON b.id = a.id + 1 WHERE b.ts != a.ts + 1"), 0);
 	{
 		char buf[64];
 
@@ -620,9 +677,22 @@ test_all_queries(void)
 	q.rcode = 14;
 	q.upstream = NULL;
 	attemptlog_append_query(al, &q);
+	/* Enough for a statement of 32 rows and a few single ones. */
+	q.rcode = 0;
+	q.cached = false;
+	q.upstream = "";
+	q.transport = TRANSPORT_UDP;
+	for (int i = 0; i < 40; i++) {
+		q.ts_ms = 100 + i;
+		q.duration_us = (uint32_t)i;
+		attemptlog_append_query(al, &q);
+	}
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
-	CHECK_INT(db_int(db, "SELECT count(*) FROM queries"), 2);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM queries"), 42);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM queries WHERE ts >= 100"
+	    " AND duration_us = ts - 100 AND rcode = 'NOERROR' AND cached = 0"
+	    " AND upstream = '' AND transport = 'udp'"), 40);
 	CHECK_STR(db_row(db, "SELECT ts, client, client_name, qname, qtype,"
 	    " rcode, cached, blocked, upstream, duration_us, transport"
 	    " FROM queries ORDER BY ts", buf, sizeof(buf)),
@@ -631,6 +701,261 @@ test_all_queries(void)
 	CHECK_STR(db_row(db, "SELECT rcode, upstream FROM queries WHERE"
 	    " ts = 44", buf, sizeof(buf)), "RCODE14|NULL");
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 0);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+/*
+ * Row i of test_ring_wraps: names of 2 to 253 characters, rules that are
+ * or are not the end of the name, long and short categories and sites,
+ * IPv4, IPv6 and IPv4-mapped clients, 3,000 of them (the writer's client
+ * cache collides).
+ */
+struct wrap_row {
+	char	name[300];
+	char	rule[300];
+	char	category[128];
+	char	site[160];
+	bool	has_site;
+	char	client[64];
+	char	want_client[64];
+	char	want_category[64];
+	char	want_site[96];
+};
+
+static void
+wrap_row(int i, struct wrap_row *r)
+{
+	int labels = 1 + i % 4, o = 0;
+	int c = i % 3000;
+
+	for (int l = 0; l < labels; l++) {
+		int n = 1 + (i * 7 + l * 13) % 63;
+
+		if (l > 0)
+			r->name[o++] = '.';
+		for (int k = 0; k < n; k++)
+			r->name[o++] = (char)('a' + (i + k + l) % 26);
+	}
+	r->name[o] = '\0';
+	/* Half the rules end the name; the rest are another name. */
+	if (i % 2 == 0)
+		snprintf(r->rule, sizeof(r->rule), "%s",
+		    strchr(r->name, '.') ? strchr(r->name, '.') + 1 : r->name);
+	else
+		snprintf(r->rule, sizeof(r->rule), "rule%d.example", i);
+	memset(r->category, 'c', sizeof(r->category));
+	r->category[i % 100] = '\0';
+	snprintf(r->want_category, sizeof(r->want_category), "%.63s",
+	    r->category);
+	memset(r->site, 's', sizeof(r->site));
+	r->site[(i * 3) % 150] = '\0';
+	snprintf(r->want_site, sizeof(r->want_site), "%.95s", r->site);
+	r->has_site = i % 5 != 0;
+	if (c % 3 == 0)
+		snprintf(r->client, sizeof(r->client), "10.%d.%d.1", c / 256,
+		    c % 256);
+	else if (c % 3 == 1)
+		snprintf(r->client, sizeof(r->client), "2001:db8::%x", c);
+	else
+		snprintf(r->client, sizeof(r->client), "::ffff:10.%d.%d.2",
+		    c / 256, c % 256);
+	snprintf(r->want_client, sizeof(r->want_client), "%s",
+	    c % 3 == 2 ? r->client + 7 : r->client);
+}
+
+static size_t wrap_bad;
+
+static void
+wrap_check(const struct sink_attempt *a)
+{
+	struct wrap_row r;
+	char buf[300];
+
+	wrap_row((int)a->ts_ms, &r);
+	if (str_is(a->qname, r.name) && str_is(a->rule, r.rule) &&
+	    str_is(a->category, r.want_category) &&
+	    str_is(a->site, r.has_site ? r.want_site : NULL) &&
+	    str_is(a->client, r.want_client) && str_is(a->qtype, "AAAA") &&
+	    str_is(a->client_name, NULL) && str_is(a->transport, "udp"))
+		return;
+	if (wrap_bad++ < 5)
+		fprintf(stderr, "  row %lld: qname %s\n", (long long)a->ts_ms,
+		    str_of(a->qname, buf, sizeof(buf)));
+}
+
+static void
+wrap_append(struct attemptlog *al, int i)
+{
+	struct wrap_row r;
+	struct blocklist_match m = { .rule = r.rule, .category = r.category };
+
+	wrap_row(i, &r);
+	m.site = r.has_site ? r.site : NULL;
+	append(al, i, r.client, r.name, 28, &m);
+}
+
+/*
+ * Variable-length rows, 20 to 700 bytes, through a queue of chunks that
+ * is emptied and refilled many times, with writes that fail and are
+ * retried from the same records: every row arrives whole and in order.
+ */
+static void
+test_ring_wraps(void)
+{
+	struct config *cfg = test_config("unused.db", 20000);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	bool ordered = true;
+
+	fake_reset(true);
+	fake.check = wrap_check;
+	wrap_bad = 0;
+	al = attemptlog_open_sink(cfg, &fake_ops);
+	for (int i = 0; i < 5000; i++)
+		wrap_append(al, i);
+	sleep_ms(1200);			/* a failed retry or two */
+	fake_set_fail(false);
+	for (int i = 5000; i < 20000; i++) {
+		wrap_append(al, i);
+		if (i % 2000 == 0)
+			sleep_ms(20);	/* let the writer empty the queue */
+	}
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.dropped, 0);
+	attemptlog_close(al);
+	CHECK_INT(fake.nrows, 20000);
+	for (size_t i = 0; i < fake.nrows; i++)
+		if (fake.ts[i] != (int64_t)i)
+			ordered = false;
+	CHECK(ordered);
+	CHECK_INT(wrap_bad, 0);
+	fake.check = NULL;
+	config_free(cfg);
+}
+
+/*
+ * A full default queue of typical rows costs a few MB, not one slot of
+ * the longest row each (46 MB before), and gives it back once the
+ * writer has emptied it and been idle for a moment.
+ */
+static void
+test_memory_released(void)
+{
+	struct config *cfg = test_config("unused.db", 65536);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	long before, full, after = -1;
+
+	fake_reset(true);
+	al = attemptlog_open_sink(cfg, &fake_ops);
+	before = rss_anon_kb();
+	for (int i = 0; i < 65536; i++)
+		append(al, i, "10.0.0.1", "www.example.com", 1, &match_site);
+	attemptlog_get_stats(al, &st);
+	full = rss_anon_kb();
+	CHECK_INT(st.pending, 65536);
+	CHECK_INT(st.dropped, 0);
+	fprintf(stderr, "  full queue: %ld kB, %.1f bytes a row\n",
+	    full - before, (full - before) * 1024.0 / 65536);
+	CHECK(UNDER_TSAN || full - before < 65536 * 120 / 1024);
+	fake_set_fail(false);
+	wait_written(al, 65536);
+	for (int i = 0; i < 300; i++) {		/* AL_IDLE_MS, then unmap */
+		after = rss_anon_kb();
+		if (after - before < 1024 && !UNDER_TSAN)
+			break;
+		sleep_ms(10);
+	}
+	fprintf(stderr, "  after the drain: %ld kB%s\n", after - before,
+	    UNDER_TSAN ? " (not checked under ThreadSanitizer)" : "");
+	CHECK(UNDER_TSAN || after - before < 1024);
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
+/* test_rule_tail's names with escapes, and a row without a match. */
+static void
+append_escaped(struct attemptlog *al)
+{
+	static const uint8_t odd[] = { 3, 'a', '.', 'b', 7, 'e', 'x', 'a',
+	    'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0 };
+	static const uint8_t dot[] = { 6, 'e', 'x', '.', 'a', 'm', 'p', 3,
+	    'c', 'o', 'm', 0 };
+	struct sockaddr_in6 sa = addr("10.0.0.1");
+	struct blocklist_match m = { .category = "c" };
+	struct attempt a = {
+		.ts_ms = 1000, .client = (struct sockaddr *)&sa,
+		.qtype = 1, .transport = TRANSPORT_UDP, .match = &m,
+	};
+
+	a.qname = odd;		/* an escape before the rule */
+	a.qname_len = sizeof(odd);
+	m.rule = "example.com";
+	attemptlog_append(al, &a);
+	a.qname = dot;		/* an escape inside it */
+	a.qname_len = sizeof(dot);
+	m.rule = "ex.amp.com";
+	attemptlog_append(al, &a);
+	a.match = NULL;		/* no match at all: empty strings */
+	attemptlog_append(al, &a);
+}
+
+/*
+ * The queue keeps the rule only once when it is the end of the name as
+ * text; otherwise (inside a label, an escape, longer than the name, no
+ * match at all) it keeps it as given.
+ */
+static void
+test_rule_tail(void)
+{
+	static const struct {
+		const char	*qname;
+		const char	*rule;
+		const char	*want;	/* qname|rule in the row */
+	} cases[] = {
+		{ "www.example.com", "example.com",
+		    "www.example.com|example.com" },
+		{ "example.com", "example.com", "example.com|example.com" },
+		{ "xexample.com", "example.com", "xexample.com|example.com" },
+		{ "WWW.EXAMPLE.COM", "example.com",
+		    "www.example.com|example.com" },
+		{ "com", "example.com", "com|example.com" },
+		{ "x.www.example.com", "www.example.com",
+		    "x.www.example.com|www.example.com" },
+		{ NULL, NULL, NULL },
+	};
+	struct config *cfg = test_config("tail.db", 100);
+	struct blocklist_match m = { .category = "c" };
+	struct attemptlog *al;
+	char buf[512], sql[128];
+	sqlite3 *db;
+	int n = 0;
+
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);
+	for (; cases[n].qname != NULL; n++) {
+		m.rule = cases[n].rule;
+		append(al, n, "10.0.0.1", cases[n].qname, 1, &m);
+	}
+	append_escaped(al);
+	attemptlog_close(al);
+
+	db = db_open(cfg->log.database);
+	for (int i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql), "SELECT qname, rule FROM attempts"
+		    " WHERE ts = %d", i);
+		CHECK_STR(db_row(db, sql, buf, sizeof(buf)), cases[i].want);
+	}
+	CHECK_STR(db_row(db, "SELECT qname, rule, category, site FROM"
+	    " attempts WHERE ts = 1000 ORDER BY id", buf, sizeof(buf)),
+	    "a\\.b.example.com|example.com|c|NULL");
+	CHECK_STR(db_row(db, "SELECT qname, rule FROM attempts WHERE"
+	    " ts = 1000 ORDER BY id LIMIT 1 OFFSET 1", buf, sizeof(buf)),
+	    "ex\\.amp.com|ex.amp.com");
+	CHECK_STR(db_row(db, "SELECT qname, rule, category, site FROM"
+	    " attempts WHERE ts = 1000 ORDER BY id LIMIT 1 OFFSET 2", buf,
+	    sizeof(buf)), "ex\\.amp.com|||NULL");
 	sqlite3_close(db);
 	config_free(cfg);
 }
@@ -882,10 +1207,13 @@ main(void)
 	RUN(test_sha256);
 	RUN(test_batches_in_order);
 	RUN(test_overflow_counted);
+	RUN(test_ring_wraps);
+	RUN(test_memory_released);
 	RUN(test_close_flushes);
 	RUN(test_columns);
 	RUN(test_identity);
 	RUN(test_long_strings);
+	RUN(test_rule_tail);
 	RUN(test_latency);
 	RUN(test_all_queries);
 	RUN(test_upgrade_v1);

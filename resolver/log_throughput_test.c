@@ -8,13 +8,23 @@
  * runs it with the full load:
  *
  *   log_throughput_test [--rows N] [--rate R] [--threads T] [--queue Q]
- *                       [--dir DIR] [--index client_rule_ts|none]
+ *                       [--dir DIR] [--index client_rule_ts|none] [--fill]
  *
  * --index changes the indexes before the run, to measure their cost:
  * client_rule_ts adds one on (client, rule, ts), none drops attempts_ts.
  *
  * --rate 0 appends as fast as the producers can (drops then measure how
  * far the writer falls behind rather than a failure).
+ *
+ * CPU is reported for the whole process from start to attemptlog_close()
+ * (so not the final count), and split into the producers' threads and the
+ * rest, which is the writer thread (the main thread only waits).
+ *
+ * --fill measures the queue's memory instead: after a paced warm-up of
+ * 30,000 rows, with the database locked by another connection, it fills
+ * the queue (--queue rows, no pacing), reads the resident anonymous
+ * memory, unlocks, and reads it again once the writer has drained the
+ * queue and been idle for a while; both over the figure after warm-up.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,6 +32,7 @@
 #include <netinet/in.h>
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +56,7 @@ struct bench {
 	unsigned	 queue;
 	const char	*dir;
 	const char	*index;
+	bool		 fill;
 	struct attemptlog *al;
 	char		 rules[NDOMAINS][64];
 	char		 sites[NDOMAINS][64];
@@ -56,6 +68,7 @@ struct producer {
 	struct bench	*b;
 	int		 id;
 	pthread_t	 thread;
+	double		 cpu_s;		/* this thread's CPU time */
 };
 
 static int64_t
@@ -65,6 +78,42 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double
+thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+process_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* RssAnon of /proc/self/status in kB: the heap and mappings, no files. */
+static long
+rss_anon_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static int64_t
@@ -151,6 +200,7 @@ producer_main(void *arg)
 			nanosleep(&ts, NULL);
 		}
 	}
+	p->cpu_s = thread_cpu_s();
 	return NULL;
 }
 
@@ -212,6 +262,7 @@ bench_parse(int argc, char **argv, struct bench *b)
 		{ "queue", required_argument, NULL, 'q' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "index", required_argument, NULL, 'i' },
+		{ "fill", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -228,18 +279,28 @@ bench_parse(int argc, char **argv, struct bench *b)
 		case 'q': b->queue = (unsigned)atol(optarg); break;
 		case 'd': b->dir = optarg; break;
 		case 'i': b->index = optarg; break;
+		case 'f': b->fill = true; break;
 		default: return -1;
 		}
 	}
 	return b->rows > 0 && b->threads > 0 && b->threads <= 64 ? 0 : -1;
 }
 
+/* CPU seconds up to attemptlog_close(): all threads, and the producers. */
+struct bench_cpu {
+	double	total;
+	double	producers;
+	double	main;
+};
+
 static void
 bench_report(const struct bench *b, const char *path, double produce_s,
-    double total_s, const struct attemptlog_stats *st, long long rows)
+    double total_s, const struct attemptlog_stats *st, long long rows,
+    const struct bench_cpu *cpu)
 {
 	struct stat sb;
 	long long bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+	double per = rows > 0 ? 1e6 / rows : 0;
 
 	printf("rows_appended %ld\n", b->rows);
 	printf("target_rate %ld\n", b->rate);
@@ -255,35 +316,150 @@ bench_report(const struct bench *b, const char *path, double produce_s,
 	printf("db_bytes %lld\n", bytes);
 	printf("bytes_per_row %.1f\n", rows > 0 ? (double)bytes / rows : 0);
 	/* CPU is steadier than wall time on a shared machine. */
-	{
-		struct rusage ru;
-		double cpu;
+	printf("cpu_seconds %.3f\n", cpu->total);
+	printf("cpu_us_per_row %.2f\n", cpu->total * per);
+	printf("producer_cpu_us_per_row %.2f\n", cpu->producers * per);
+	printf("writer_cpu_us_per_row %.2f\n",
+	    (cpu->total - cpu->producers - cpu->main) * per);
+}
 
-		getrusage(RUSAGE_SELF, &ru);
-		cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-		printf("cpu_seconds %.3f\n", cpu);
-		printf("cpu_us_per_row %.2f\n", rows > 0 ? cpu * 1e6 / rows :
-		    0);
+static void
+bench_start(struct bench *b, struct producer *p)
+{
+	for (int i = 0; i < b->threads; i++) {
+		p[i].b = b;
+		p[i].id = i;
+		pthread_create(&p[i].thread, NULL, producer_main, &p[i]);
 	}
+}
+
+static double
+bench_join(struct bench *b, struct producer *p)
+{
+	double cpu = 0;
+
+	for (int i = 0; i < b->threads; i++) {
+		pthread_join(p[i].thread, NULL);
+		cpu += p[i].cpu_s;
+	}
+	return cpu;
+}
+
+/* The paced run: every row on disk, and the figures. */
+static int
+bench_run(struct bench *b, const char *path)
+{
+	struct producer p[64];
+	struct attemptlog_stats st;
+	struct bench_cpu cpu;
+	int64_t t0, t1, t2;
+	long long rows;
+
+	t0 = now_ns();
+	bench_start(b, p);
+	cpu.producers = bench_join(b, p);
+	t1 = now_ns();
+	attemptlog_get_stats(b->al, &st);
+	fprintf(stderr, "appended; %" PRIu64 " rows pending\n", st.pending);
+	attemptlog_close(b->al);	/* returns when all is on disk */
+	t2 = now_ns();
+	cpu.total = process_cpu_s();
+	cpu.main = thread_cpu_s();
+
+	rows = db_count(path);
+	/* close() released al; the counters were read just before. */
+	st.written = (uint64_t)(rows > 0 ? rows : 0);
+	bench_report(b, path, (t1 - t0) / 1e9, (t2 - t0) / 1e9, &st, rows,
+	    &cpu);
+	if (rows != b->rows - (long long)st.dropped || (b->rate > 0 &&
+	    st.dropped > 0)) {
+		fprintf(stderr, "FAIL: %lld rows in the database, %ld"
+		    " appended, %" PRIu64 " dropped\n", rows, b->rows,
+		    st.dropped);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+bench_wait_written(struct attemptlog *al, uint64_t n)
+{
+	struct attemptlog_stats st;
+	struct timespec ts = { 0, 10 * 1000000 };
+
+	for (int i = 0; i < 3000; i++) {
+		attemptlog_get_stats(al, &st);
+		if (st.written >= n)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* --fill: the resident memory of a full queue, and after it drained. */
+static int
+bench_fill(struct bench *b, const char *path)
+{
+	struct producer p[64];
+	struct attemptlog_stats st;
+	struct timespec idle = { 1, 500 * 1000000 };
+	long rss0, rss_full, rss_drained;
+	sqlite3 *other;
+
+	/*
+	 * Warm up first, paced so that the queue stays short: SQLite's page
+	 * cache and the writer's buffers then hold what they will hold, and
+	 * what grows next is the queue.
+	 */
+	bench_append(b, 1);		/* the writer creates the file */
+	bench_wait_written(b->al, 1);
+	b->rows = 30000;
+	b->rate = 30000;
+	bench_start(b, p);
+	bench_join(b, p);
+	bench_wait_written(b->al, (uint64_t)b->rows + 1);
+	nanosleep(&idle, NULL);
+	rss0 = rss_anon_kb();
+	b->rows = b->queue;
+	b->rate = 0;
+	sqlite3_open(path, &other);
+	if (sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		fprintf(stderr, "cannot lock %s\n", path);
+		return 1;
+	}
+	bench_start(b, p);
+	bench_join(b, p);
+	attemptlog_get_stats(b->al, &st);
+	rss_full = rss_anon_kb();
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+	bench_wait_written(b->al, (uint64_t)b->queue + 30001);
+	nanosleep(&idle, NULL);
+	rss_drained = rss_anon_kb();
+	printf("queue_size %u\n", b->queue);
+	printf("rows_queued %" PRIu64 "\n", st.pending);
+	printf("rows_dropped %" PRIu64 "\n", st.dropped);
+	printf("rss_anon_idle_kb %ld\n", rss0);
+	printf("queue_full_kb %ld\n", rss_full - rss0);
+	printf("queue_bytes_per_row %.1f\n", st.pending > 0 ?
+	    (rss_full - rss0) * 1024.0 / (double)st.pending : 0);
+	printf("after_drain_kb %ld\n", rss_drained - rss0);
+	attemptlog_close(b->al);
+	return st.pending == b->queue && st.dropped == 0 ? 0 : 1;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct bench *b = calloc(1, sizeof(*b));
-	struct producer p[64];
-	struct attemptlog_stats st;
 	struct config *cfg = config_default();
 	char dir[] = "/tmp/log_throughput.XXXXXX", path[512];
-	int64_t t0, t1, t2;
-	long long rows;
 	int rc;
 
 	if (b == NULL || cfg == NULL || bench_parse(argc, argv, b) == -1) {
 		fprintf(stderr, "usage: log_throughput_test [--rows N]"
 		    " [--rate R] [--threads T] [--queue Q] [--dir DIR]"
-		    " [--index client_rule_ts|none]\n");
+		    " [--index client_rule_ts|none] [--fill]\n");
 		return 2;
 	}
 	if (b->dir == NULL && (b->dir = mkdtemp(dir)) == NULL) {
@@ -299,36 +475,16 @@ main(int argc, char **argv)
 	cfg->log.queue_size = b->queue;
 	bench_names(b);
 	b->al = attemptlog_open(cfg);
-
-	t0 = now_ns();
-	for (int i = 0; i < b->threads; i++) {
-		p[i].b = b;
-		p[i].id = i;
-		pthread_create(&p[i].thread, NULL, producer_main, &p[i]);
-	}
-	for (int i = 0; i < b->threads; i++)
-		pthread_join(p[i].thread, NULL);
-	t1 = now_ns();
-	attemptlog_get_stats(b->al, &st);
-	fprintf(stderr, "appended; %" PRIu64 " rows pending\n", st.pending);
-	attemptlog_close(b->al);	/* returns when all is on disk */
-	t2 = now_ns();
-
-	rows = db_count(path);
-	/* close() released al; the counters were read just before. */
-	st.written = (uint64_t)(rows > 0 ? rows : 0);
-	bench_report(b, path, (t1 - t0) / 1e9, (t2 - t0) / 1e9, &st, rows);
+	rc = b->fill ? bench_fill(b, path) : bench_run(b, path);
 	if (b->dir == dir) {
+		char wal[600];
+
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		unlink(wal);
+		snprintf(wal, sizeof(wal), "%s-shm", path);
+		unlink(wal);
 		unlink(path);
 		rmdir(dir);
-	}
-	rc = 0;
-	if (rows != b->rows - (long long)st.dropped || (b->rate > 0 &&
-	    st.dropped > 0)) {
-		fprintf(stderr, "FAIL: %lld rows in the database, %ld"
-		    " appended, %" PRIu64 " dropped\n", rows, b->rows,
-		    st.dropped);
-		rc = 1;
 	}
 	config_free(cfg);
 	free(b);

@@ -5,6 +5,10 @@
  * one sink today (sink_sqlite.c); a PostgreSQL sink can sit beside it with
  * the same ops.
  *
+ * Row strings come with their length and are not NUL-terminated: they
+ * point into the writer's buffers and queue, and measuring them again for
+ * every row cost the writer more than formatting them.
+ *
  * A sink object is used by one thread at a time. Every call that fails
  * leaves its reason in sink_ops.error() until the next call.
  */
@@ -18,35 +22,41 @@
 /* The schema version a sink writes (PRAGMA user_version for SQLite). */
 #define SINK_SCHEMA_VERSION	2
 
+/* len bytes at s, not NUL-terminated; s NULL: SQL NULL. */
+struct sink_str {
+	const char	*s;
+	size_t		 len;
+};
+
 /* One row of table attempts (see ../shared/spec/interface.md). */
 struct sink_attempt {
 	int64_t		 ts_ms;
-	const char	*client;
-	const char	*client_name;	/* NULL: none */
-	const char	*qname;
-	const char	*qtype;
-	const char	*rule;
-	const char	*category;
-	const char	*site;		/* NULL: imported list */
-	const char	*transport;
+	struct sink_str	 client;
+	struct sink_str	 client_name;	/* NULL: none */
+	struct sink_str	 qname;
+	struct sink_str	 qtype;
+	struct sink_str	 rule;
+	struct sink_str	 category;
+	struct sink_str	 site;		/* NULL: imported list */
+	struct sink_str	 transport;
 };
 
 /* One row of table queries (log.all_queries). */
 struct sink_query {
 	int64_t		 ts_ms;
-	const char	*client;
-	const char	*client_name;	/* NULL: none */
-	const char	*qname;
-	const char	*qtype;
-	const char	*rcode;		/* "NOERROR", "NXDOMAIN", ... */
+	struct sink_str	 client;
+	struct sink_str	 client_name;	/* NULL: none */
+	struct sink_str	 qname;
+	struct sink_str	 qtype;
+	struct sink_str	 rcode;		/* "NOERROR", "NXDOMAIN", ... */
 	bool		 cached;
 	bool		 blocked;
-	const char	*upstream;	/* NULL: none asked */
+	struct sink_str	 upstream;	/* NULL: none asked */
 	uint32_t	 duration_us;
-	const char	*transport;
+	struct sink_str	 transport;
 };
 
-/* Rows the writer lost (queue full), for table log_gaps. */
+/* Rows the writer lost (queue full), for table log_gaps. NUL-terminated. */
 struct sink_gap {
 	int64_t		 ts_start;	/* first and last lost row, ms */
 	int64_t		 ts_end;
@@ -70,6 +80,13 @@ struct sink;
 
 struct sink_ops {
 	const char	*name;		/* "sqlite", for messages */
+
+	/*
+	 * Process-wide settings the sink wants, or NULL. Called by
+	 * attemptlog_open() in its caller's thread before the writer thread
+	 * starts; may be called more than once.
+	 */
+	void		 (*setup)(void);
 
 	/*
 	 * Open (creating, or upgrading in place, as needed) the store named

@@ -22,9 +22,12 @@ deps_install() {
 	$sudo apt-get update -qq >/dev/null
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
 	    >/dev/null || { echo "apt-get install failed" >&2; return 1; }
-	# Debian starts the packaged servers on install; the tests and
-	# benchmarks start their own on loopback, so stop those.
-	for svc in nsd unbound dnsmasq; do
-		pkill -x "$svc" 2>/dev/null || true
+	# Debian starts a packaged server when it is installed; the tests and
+	# benchmarks start their own on loopback, so stop the one this install
+	# just started, and never a server that was already running here.
+	for p in "${missing[@]}"; do
+		case "$p" in
+		nsd|unbound) pkill -x "$p" 2>/dev/null || true ;;
+		esac
 	done
 }

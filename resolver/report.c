@@ -782,44 +782,6 @@ report_query(sqlite3 *db, const struct report_opts *o, struct rs *rs)
 	return rc;
 }
 
-int
-report_cmd(int argc, char **argv)
-{
-	struct report_opts o;
-	struct config *cfg;
-	struct rs rs = { 0 };
-	sqlite3 *db = NULL;
-	bool has_gaps = false;
-	char title[256], period[160];
-	int64_t lost = 0;
-	int rc;
-
-	if ((rc = report_parse(argc, argv, &o, false)) >= 0)
-		return rc;
-	if ((cfg = report_config(&o)) == NULL)
-		return 1;
-	rc = 1;
-	if (report_open_db(cfg->log.database, o.cmd, &db, &has_gaps) == -1)
-		goto out;
-	/* One read transaction: the counts and the gaps agree. */
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	if (report_query(db, &o, &rs) == -1)
-		goto out;
-	if (has_gaps)
-		lost = report_gaps(db, &o);
-	report_period(&o, period, sizeof(period));
-	snprintf(title, sizeof(title), "Blocked attempts %s%s%s", period,
-	    o.by != BY_TOTAL ? ", by " : "",
-	    o.by != BY_TOTAL ? by_names[o.by] : "");
-	report_print(&o, &rs, title, lost);
-	rc = fflush(stdout) == 0 ? 0 : 1;
-out:
-	rs_free(&rs);
-	sqlite3_close(db);
-	config_free(cfg);
-	return rc;
-}
-
 /* ---- log ---- */
 
 static const struct rs_col log_cols[] = {
@@ -878,8 +840,13 @@ log_query(sqlite3 *db, const struct report_opts *o, const char *pseudonym,
 	return rc;
 }
 
-int
-log_cmd(int argc, char **argv)
+/*
+ * The part "report" and "log" share: options, configuration, one read
+ * transaction on the database (so the rows and the lost-row gaps agree),
+ * the query, the output. log is true for "log".
+ */
+static int
+report_run(int argc, char **argv, bool log)
 {
 	struct report_opts o;
 	struct config *cfg;
@@ -890,23 +857,30 @@ log_cmd(int argc, char **argv)
 	int64_t lost = 0;
 	int rc;
 
-	if ((rc = report_parse(argc, argv, &o, true)) >= 0)
+	if ((rc = report_parse(argc, argv, &o, log)) >= 0)
 		return rc;
 	if ((cfg = report_config(&o)) == NULL)
 		return 1;
 	rc = 1;
-	log_client_pseudonym(cfg, o.client, pseudonym);
+	if (log)
+		log_client_pseudonym(cfg, o.client, pseudonym);
 	if (report_open_db(cfg->log.database, o.cmd, &db, &has_gaps) == -1)
 		goto out;
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	if (log_query(db, &o, pseudonym, &rs) == -1)
+	if ((log ? log_query(db, &o, pseudonym, &rs) :
+	    report_query(db, &o, &rs)) == -1)
 		goto out;
 	if (has_gaps)
 		lost = report_gaps(db, &o);
 	report_period(&o, period, sizeof(period));
-	snprintf(title, sizeof(title), "Blocked attempts %s, newest first%s",
-	    period, o.limit > 0 && rs.nrows == (size_t)o.limit ?
-	    " (--limit reached)" : "");
+	if (log)
+		snprintf(title, sizeof(title), "Blocked attempts %s, newest "
+		    "first%s", period, o.limit > 0 &&
+		    rs.nrows == (size_t)o.limit ? " (--limit reached)" : "");
+	else
+		snprintf(title, sizeof(title), "Blocked attempts %s%s%s",
+		    period, o.by != BY_TOTAL ? ", by " : "",
+		    o.by != BY_TOTAL ? by_names[o.by] : "");
 	report_print(&o, &rs, title, lost);
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
@@ -914,4 +888,16 @@ out:
 	sqlite3_close(db);
 	config_free(cfg);
 	return rc;
+}
+
+int
+report_cmd(int argc, char **argv)
+{
+	return report_run(argc, argv, false);
+}
+
+int
+log_cmd(int argc, char **argv)
+{
+	return report_run(argc, argv, true);
 }

@@ -409,8 +409,11 @@ dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 		for (uint16_t i = 0; i < count[s]; i++) {
 			struct rr_view rr;
 			/* The TTL is noted before the rdata is read: a
-			 * name there may not point back into it either. */
-			if (rr_next(pkt, len, &off, &rr, r) < 0 ||
+			 * name there may not point back into it either.
+			 * The OPT record must come last (we send no TSIG):
+			 * removing it then moves nothing that is kept. */
+			if (r->opt_start != 0 ||
+			    rr_next(pkt, len, &off, &rr, r) < 0 ||
 			    reply_section_rr(pkt, r, &rr, s + 1) < 0 ||
 			    reply_rdata_names(pkt, len, r, &rr) < 0)
 				return -1;

@@ -471,44 +471,56 @@ bind_query(sqlite3_stmt *st, int base, const struct sink_query *q)
 	bind_str(st, base + 11, q->transport);
 }
 
-static int
-sqlite_insert_attempts(struct sink *s, const struct sink_attempt *a,
-    size_t n)
-{
-	static const char what[] = "cannot insert into attempts";
-	size_t i = 0;
+/* How rows of one table are bound: so one loop serves both tables. */
+struct insert_kind {
+	const char	*what;		/* for the error message */
+	size_t		 size;		/* sizeof one row */
+	int		 cols;		/* parameters per row */
+	void		(*bind)(sqlite3_stmt *, int, const void *);
+};
 
-	for (; n - i >= SINK_SQLITE_ROWS; i += SINK_SQLITE_ROWS) {
-		for (int r = 0; r < SINK_SQLITE_ROWS; r++)
-			bind_attempt(s->ins_attempts, r * ATTEMPT_COLS,
-			    &a[i + (size_t)r]);
-		if (sqlite_step_insert(s, s->ins_attempts, what) == -1)
-			return -1;
-	}
-	for (; i < n; i++) {
-		bind_attempt(s->ins_attempt, 0, &a[i]);
-		if (sqlite_step_insert(s, s->ins_attempt, what) == -1)
-			return -1;
-	}
-	return 0;
+static void
+bind_attempt_any(sqlite3_stmt *st, int base, const void *row)
+{
+	bind_attempt(st, base, row);
 }
 
-static int
-sqlite_insert_queries(struct sink *s, const struct sink_query *q, size_t n)
+static void
+bind_query_any(sqlite3_stmt *st, int base, const void *row)
 {
-	static const char what[] = "cannot insert into queries";
+	bind_query(st, base, row);
+}
+
+static const struct insert_kind insert_attempts = {
+	"cannot insert into attempts", sizeof(struct sink_attempt),
+	ATTEMPT_COLS, bind_attempt_any,
+};
+static const struct insert_kind insert_queries = {
+	"cannot insert into queries", sizeof(struct sink_query),
+	QUERY_COLS, bind_query_any,
+};
+
+/*
+ * Insert n rows: SINK_SQLITE_ROWS at a time through the multi-row
+ * statement many, the rest one by one through one.
+ */
+static int
+sqlite_insert_rows(struct sink *s, const struct insert_kind *k,
+    sqlite3_stmt *many, sqlite3_stmt *one, const void *rows, size_t n)
+{
+	const char *p = rows;
 	size_t i = 0;
 
 	for (; n - i >= SINK_SQLITE_ROWS; i += SINK_SQLITE_ROWS) {
 		for (int r = 0; r < SINK_SQLITE_ROWS; r++)
-			bind_query(s->ins_queries, r * QUERY_COLS,
-			    &q[i + (size_t)r]);
-		if (sqlite_step_insert(s, s->ins_queries, what) == -1)
+			k->bind(many, r * k->cols,
+			    p + (i + (size_t)r) * k->size);
+		if (sqlite_step_insert(s, many, k->what) == -1)
 			return -1;
 	}
 	for (; i < n; i++) {
-		bind_query(s->ins_query, 0, &q[i]);
-		if (sqlite_step_insert(s, s->ins_query, what) == -1)
+		k->bind(one, 0, p + i * k->size);
+		if (sqlite_step_insert(s, one, k->what) == -1)
 			return -1;
 	}
 	return 0;
@@ -534,9 +546,11 @@ sqlite_write_rows(struct sink *s, const struct sink_batch *b)
 	for (size_t i = 0; i < b->ngaps; i++)
 		if (sqlite_insert_gap(s, &b->gaps[i], b->now_ms) == -1)
 			return -1;
-	if (sqlite_insert_attempts(s, b->attempts, b->nattempts) == -1)
+	if (sqlite_insert_rows(s, &insert_attempts, s->ins_attempts,
+	    s->ins_attempt, b->attempts, b->nattempts) == -1)
 		return -1;
-	return sqlite_insert_queries(s, b->queries, b->nqueries);
+	return sqlite_insert_rows(s, &insert_queries, s->ins_queries,
+	    s->ins_query, b->queries, b->nqueries);
 }
 
 static int

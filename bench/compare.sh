@@ -21,7 +21,7 @@
 #
 # usage: bench/compare.sh [--quick] [--out FILE] [--doc] [--profile DIR]
 #                         [--no-threads] [--dnswarden BIN] [--count N]
-#                         [--keep]
+#                         [--keep] [--peers LIST] [--baseline BIN]
 #   --quick         3 s per workload instead of 6, no second attempts
 #   --out FILE      also write the markdown table to FILE
 #   --doc           replace the "Comparison" section of docs/performance.md
@@ -31,6 +31,11 @@
 #   --dnswarden BIN use this binary instead of building build-bench
 #   --count N       blocklist size (default 1000000)
 #   --keep          keep the temporary directory (configs, logs, outputs)
+#   --peers LIST    the peers to run: "dnsmasq unbound" (the default), one
+#                   of them, or "none"
+#   --baseline BIN  also run this dnswarden binary (say, one built from the
+#                   commit before a change) just before dnswarden, and show
+#                   it as a column of its own: an A/B in one run
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +48,8 @@ PROFILE=""
 THREADS2=1
 DWBIN=""
 KEEP=0
+PEERS="dnsmasq unbound"
+BASELINE=""
 CLIENTS=8
 ATTEMPTS=2		# per workload, while the machine is busy
 MAX_NOISE=10		# % of a CPU used by others that triggers a retry
@@ -58,6 +65,8 @@ while [ $# -gt 0 ]; do
 	--dnswarden) DWBIN=$2; shift ;;
 	--count) COUNT=$2; shift ;;
 	--keep) KEEP=1 ;;
+	--peers) PEERS=$2; shift ;;
+	--baseline) BASELINE=$(realpath "$2"); shift ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -468,15 +477,15 @@ log:
 EOF
 }
 
-# run_dnswarden NAME THREADS CPUS
+# run_dnswarden NAME THREADS CPUS [BIN]
 run_dnswarden() {
-	local name=$1 port
+	local name=$1 port bin=${4:-$DWBIN}
 	port=$(free_port)
 	SRV_CPUS=$3
 	dnswarden_conf "$T/$name.yaml" "$port" "$2" "$T/$name-log"
 	say "$name (server.threads: $2, CPUs $3)"
 	start "$name" "$port" "$PROBE_BLOCKED" NXDOMAIN "$3" \
-	    "$DWBIN" serve -c "$T/$name.yaml"
+	    "$bin" serve -c "$T/$name.yaml"
 	workloads "$name" "$SPID" "$port"
 	kill -USR1 "$SPID"
 	sleep 0.3
@@ -488,10 +497,12 @@ run_dnswarden() {
 	    printf "%s=%s ", $3, $4 }' "$T/logs/$name.log")"
 }
 
+[ -n "$BASELINE" ] && run_dnswarden baseline 1 0 "$BASELINE"
 run_dnswarden dnswarden 1 0
 
 # ---- dnsmasq ----
 
+if [[ " $PEERS " == *" dnsmasq "* ]]; then
 say "dnsmasq"
 port=$(free_port)
 start dnsmasq "$port" "$PROBE_BLOCKED" NXDOMAIN 0 \
@@ -501,9 +512,11 @@ start dnsmasq "$port" "$PROBE_BLOCKED" NXDOMAIN 0 \
     --conf-file="$T/dnsmasq-block.conf"
 workloads dnsmasq "$SPID" "$port"
 stop_pid "$SPID"
+fi
 
 # ---- Unbound ----
 
+if [[ " $PEERS " == *" unbound "* ]]; then
 say "Unbound"
 port=$(free_port)
 cat >"$T/unbound.conf" <<EOF
@@ -539,6 +552,7 @@ start unbound "$port" "$PROBE_BLOCKED" NXDOMAIN 0 \
     unbound -d -c "$T/unbound.conf"
 workloads unbound "$SPID" "$port"
 stop_pid "$SPID"
+fi
 
 # ---- dnswarden with two event loops ----
 
@@ -654,6 +668,7 @@ stop_pid "$NSD_PID"
 	echo "cpu	$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 	echo "kernel	$(uname -sr)"
 	echo "dnswarden	$("$DWBIN" --version 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+	[ -n "$BASELINE" ] && echo "baseline	$BASELINE"
 	echo "dnsmasq	$(dnsmasq --version | head -1 | awk '{ print $3 }')"
 	echo "unbound	$(unbound -V | awk '/^Version/ { print $2 }')"
 	echo "nsd	$(nsd -v 2>&1 | awk '/^NSD version/ { print $3 }')"

@@ -96,19 +96,28 @@ def target(key, v):
     return text + (" ✓" if ok else " ✗")
 
 
+def peers(r):
+    """The peers that ran, and a baseline dnswarden if one did."""
+    ps = [p for p in PEERS if p[0] in r]
+    if "baseline" in r:
+        ps.append(("baseline", "baseline"))
+    return ps
+
+
 def table(r):
     dw = r.get("dnswarden", {})
     two = r.get("dnswarden-2t")
-    head = ["", "dnswarden"] + [p[1] for p in PEERS]
-    head += ["dnswarden ÷ " + p[1] for p in PEERS] + ["issue 6 target"]
+    ps = peers(r)
+    head = ["", "dnswarden"] + [p[1] for p in ps]
+    head += ["dnswarden ÷ " + p[1] for p in ps] + ["issue 6 target"]
     if two is not None:
         head.append("dnswarden, threads: 2")
     rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
 
     def row(label, key, f):
         cells = [label, fmt(dw.get(key), f)]
-        cells += [fmt(r.get(p, {}).get(key), f) for p, _ in PEERS]
-        cells += [ratio(dw.get(key), r.get(p, {}).get(key)) for p, _ in PEERS]
+        cells += [fmt(r.get(p, {}).get(key), f) for p, _ in ps]
+        cells += [ratio(dw.get(key), r.get(p, {}).get(key)) for p, _ in ps]
         cells.append(target(key, dw.get(key)))
         if two is not None:
             cells.append(fmt(two.get(key), f))
@@ -134,7 +143,7 @@ def notes(r):
                    "recvfrom and one sendto a query) costs %s µs of CPU per "
                    "query at %s queries a second on this machine."
                    % (echo["hit.cpu_us"], fmt(echo.get("hit.qps"), "%.0f")))
-    for name in ("dnswarden", "dnswarden-2t"):
+    for name in ("baseline", "dnswarden", "dnswarden-2t"):
         s = r.get(name)
         if not s:
             continue
@@ -191,7 +200,8 @@ def conditions(r):
     rows = [["run", "others' CPU, % of a CPU", "CPU 0 busy, %",
              "CPU 1 busy, %", "NSD, % of a CPU", "attempts"],
             ["---", "---:", "---:", "---:", "---:", "---:"]]
-    for name in ("echo", "dnswarden", "dnsmasq", "unbound", "dnswarden-2t"):
+    for name in ("echo", "baseline", "dnswarden", "dnsmasq", "unbound",
+                 "dnswarden-2t"):
         srv = r.get(name)
         if not srv:
             continue

@@ -1,4 +1,5 @@
 /* upstream: see upstream.h. */
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event_struct.h>
 
 #include "hash.h"
 #include "log.h"
@@ -16,6 +18,7 @@
 
 #define TABLE_SIZE	4096	/* buckets; chains stay short at 10k in flight */
 #define PORT_TRIES	8
+#define EPOLL_BATCH	64	/* readiness events taken per wake-up */
 
 struct upstream_query {
 	struct upstream_query	*hnext;
@@ -31,8 +34,9 @@ struct upstream_query {
 	struct netaddr		 addr;		/* the server asked now */
 	char			 addr_text[64];
 	uint16_t		 id;
-	int			 fd;
-	struct event		*ev;		/* UDP read + timeout */
+	int			 fd;		/* UDP, in up->epfd while open */
+	struct event		 timer;		/* UDP timeout */
+	bool			 timer_set;
 	struct bufferevent	*bev;		/* TCP retry */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
 	size_t			 qlen;
@@ -44,6 +48,15 @@ struct upstream {
 	struct counters		*ctr;
 	upstream_done_fn	 done;
 	void			*arg;
+	/*
+	 * The UDP sockets of the tries in flight are watched by an epoll
+	 * instance of our own, itself one event in the loop: a socket then
+	 * leaves the watch list by being closed, where a libevent event
+	 * would cost an epoll_ctl(DEL) per query.
+	 */
+	int			 epfd;
+	struct event		*epev;
+	const struct timeval	*udp_timeout;	/* a libevent common timeout */
 	struct upstream_query	*table[TABLE_SIZE];
 	size_t			 inflight;
 	uint8_t			 rnd[256];	/* getrandom() in bulk */
@@ -68,6 +81,23 @@ random16(struct upstream *up)
 	    up->rnd[up->rnd_left + 1]);
 }
 
+static void	udp_ready_cb(evutil_socket_t, short, void *);
+
+/* The one timeout every UDP try waits: a common timeout, so that libevent
+ * keeps the tries in a queue instead of its heap. */
+static void
+set_udp_timeout(struct upstream *up)
+{
+	struct timeval tv = {
+		up->cfg->upstream_timeout_ms / 1000,
+		(up->cfg->upstream_timeout_ms % 1000) * 1000
+	};
+
+	up->udp_timeout = event_base_init_common_timeout(up->base, &tv);
+	if (up->udp_timeout == NULL)
+		fatal("event_base_init_common_timeout");
+}
+
 struct upstream *
 upstream_new(struct event_base *base, const struct config *cfg,
     struct counters *ctr, upstream_done_fn done, void *arg)
@@ -81,6 +111,21 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	up->ctr = ctr;
 	up->done = done;
 	up->arg = arg;
+	up->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (up->epfd == -1) {
+		free(up);
+		return NULL;
+	}
+	up->epev = event_new(base, up->epfd, EV_READ | EV_PERSIST,
+	    udp_ready_cb, up);
+	if (up->epev == NULL || event_add(up->epev, NULL) == -1) {
+		if (up->epev != NULL)
+			event_free(up->epev);
+		close(up->epfd);
+		free(up);
+		return NULL;
+	}
+	set_udp_timeout(up);
 	return up;
 }
 
@@ -88,6 +133,7 @@ void
 upstream_reconfigure(struct upstream *up, const struct config *cfg)
 {
 	up->cfg = cfg;
+	set_udp_timeout(up);
 }
 
 size_t
@@ -112,12 +158,12 @@ table_slot(struct upstream *up, const struct cache_key *key)
 static void
 uq_close_transport(struct upstream_query *uq)
 {
-	if (uq->ev) {
-		event_free(uq->ev);
-		uq->ev = NULL;
+	if (uq->timer_set) {
+		evtimer_del(&uq->timer);
+		uq->timer_set = false;
 	}
 	if (uq->fd != -1) {
-		close(uq->fd);
+		close(uq->fd);		/* and so out of up->epfd */
 		uq->fd = -1;
 	}
 	if (uq->bev) {
@@ -149,25 +195,22 @@ uq_finish(struct upstream_query *uq, uint8_t *reply, size_t len,
 	free(uq);
 }
 
-/* Bind a fresh UDP socket to a random port (RFC 5452 section 9.2). */
+/*
+ * A fresh UDP socket for one try: bound to a random port (RFC 5452
+ * section 9.2, the whole range above 1023 rather than the kernel's
+ * smaller ephemeral range) and connected to the server. Being connected,
+ * the kernel passes it only datagrams from that address and port, and an
+ * ICMP port unreachable comes back as ECONNREFUSED on the next read, so a
+ * closed port upstream fails over at once.
+ */
 static int
-udp_socket_random(struct upstream *up, int family)
+udp_socket_open(struct upstream *up, const struct netaddr *to)
 {
+	int family = to->ss.ss_family;
 	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int on = 1;
 
 	if (fd == -1)
 		return -1;
-	/*
-	 * The socket is not connected (so that replies from elsewhere can be
-	 * seen and counted as forged), and such a socket hears of an ICMP
-	 * port unreachable only with IP_RECVERR: without it a closed port
-	 * upstream would cost the whole timeout.
-	 */
-	if (family == AF_INET)
-		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
-	else
-		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
 	for (int i = 0; i < PORT_TRIES; i++) {
 		struct sockaddr_storage ss = { .ss_family = family };
 		in_port_t port = htons(1024 + random16(up) % (65536 - 1024));
@@ -180,9 +223,16 @@ udp_socket_random(struct upstream *up, int family)
 			len = sizeof(struct sockaddr_in6);
 		}
 		if (bind(fd, (struct sockaddr *)&ss, len) == 0)
-			return fd;
+			break;
+		/* Every try taken: connect() lets the kernel pick. */
 	}
-	return fd;	/* every try was taken: the kernel picks at send */
+	if (connect(fd, (const struct sockaddr *)&to->ss, to->len) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }
 
 enum reply_kind {
@@ -242,24 +292,16 @@ uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
 	uq_finish(uq, pkt, len, r);
 }
 
+/* Read what came for uq's try: its answer, or an error. */
 static void
-udp_read_cb(evutil_socket_t fd, short what, void *arg)
+udp_read(struct upstream_query *uq)
 {
-	struct upstream_query *uq = arg;
 	struct upstream *up = uq->up;
 	struct dns_reply r;
 
-	if (what & EV_TIMEOUT) {
-		up->ctr->upstream_timeouts++;
-		uq_next_server(uq);
-		return;
-	}
 	/* Bounded: a flood of forgeries cannot keep us in this loop. */
 	for (int i = 0; i < 16; i++) {
-		struct sockaddr_storage from;
-		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(fd, up->rbuf, sizeof(up->rbuf), 0,
-		    (struct sockaddr *)&from, &flen);
+		ssize_t n = recv(uq->fd, up->rbuf, sizeof(up->rbuf), 0);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
@@ -268,8 +310,9 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			uq_next_server(uq);
 			return;
 		}
-		switch (reply_classify(uq, (struct sockaddr *)&from, up->rbuf,
-		    (size_t)n, &r)) {
+		/* Connected: the kernel checked the address and port. */
+		switch (reply_classify(uq, (struct sockaddr *)&uq->addr.ss,
+		    up->rbuf, (size_t)n, &r)) {
 		case REPLY_ANSWER:
 			uq_take_reply(uq, up->rbuf, (size_t)n, &r, false);
 			return;
@@ -283,35 +326,63 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Sockets in up->epfd are ready. Each event names its query, and reading
+ * one query's socket never closes another's, so a batch stays valid while
+ * it is worked through.
+ */
+static void
+udp_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct epoll_event evs[EPOLL_BATCH];
+	int n;
+
+	n = epoll_wait(fd, evs, EPOLL_BATCH, 0);
+	for (int i = 0; i < n; i++)
+		udp_read(evs[i].data.ptr);
+}
+
+static void
+udp_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_query *uq = arg;
+
+	uq->timer_set = false;
+	uq->up->ctr->upstream_timeouts++;
+	uq_next_server(uq);
+}
+
 static void
 uq_try_udp(struct upstream_query *uq)
 {
 	struct upstream *up = uq->up;
-	struct timeval tv = {
-		up->cfg->upstream_timeout_ms / 1000,
-		(up->cfg->upstream_timeout_ms % 1000) * 1000
-	};
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = uq };
 
-	uq->fd = udp_socket_random(up, uq->addr.ss.ss_family);
+	uq->fd = udp_socket_open(up, &uq->addr);
 	if (uq->fd == -1) {
-		log_warn("upstream socket");
+		/* A refused connect() is the server's fault, not ours. */
+		if (errno != ECONNREFUSED && errno != ENETUNREACH &&
+		    errno != EHOSTUNREACH)
+			log_warn("upstream socket");
 		up->ctr->upstream_errors++;
 		uq_next_server(uq);
 		return;
 	}
-	if (sendto(uq->fd, uq->qbuf, uq->qlen, 0,
-	    (struct sockaddr *)&uq->addr.ss, uq->addr.len) == -1) {
+	if (send(uq->fd, uq->qbuf, uq->qlen, 0) == -1) {
 		up->ctr->upstream_errors++;
 		uq_next_server(uq);
 		return;
 	}
 	up->ctr->upstream_queries++;
-	uq->ev = event_new(up->base, uq->fd, EV_READ | EV_PERSIST, udp_read_cb,
-	    uq);
-	if (uq->ev == NULL || event_add(uq->ev, &tv) == -1) {
+	if (epoll_ctl(up->epfd, EPOLL_CTL_ADD, uq->fd, &ev) == -1) {
+		log_warn("upstream epoll_ctl");
+		up->ctr->upstream_errors++;
 		uq_next_server(uq);
 		return;
 	}
+	evtimer_assign(&uq->timer, up->base, udp_timeout_cb, uq);
+	evtimer_add(&uq->timer, up->udp_timeout);
+	uq->timer_set = true;
 }
 
 static void
@@ -473,5 +544,7 @@ upstream_free(struct upstream *up)
 	for (size_t i = 0; i < TABLE_SIZE; i++)
 		while (up->table[i] != NULL)
 			uq_finish(up->table[i], NULL, 0, NULL);
+	event_free(up->epev);
+	close(up->epfd);
 	free(up);
 }

@@ -49,6 +49,7 @@
 #define AL_RETRY_MS		1000	/* retry an unwritable database */
 #define AL_DROP_REPORT_MS	5000	/* at most one drop summary per */
 #define AL_CLOSE_RETRY_MS	5000	/* at close, retry a failing db for */
+#define AL_OPEN_WAIT_MS		1000	/* start-up waits for the first open */
 #define AL_EXPIRE_ROWS		1000	/* rows deleted per transaction */
 #define AL_EXPIRE_EVERY_MS	(24 * 3600 * 1000LL)
 #define AL_QNAME_TEXT		1024	/* 255 wire bytes, each up to \DDD */
@@ -216,6 +217,8 @@ struct attemptlog {
 	pthread_t		 thread;
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
+	pthread_cond_t		 opened;	/* signals open_tried */
+	bool			 open_tried;	/* the writer's first open */
 	struct al_ring		 attempts;
 	struct al_ring		 queries;
 	bool			 stopping;
@@ -1178,13 +1181,14 @@ al_writer_until(struct attemptlog *al, int64_t now)
 }
 
 static void
-al_cond_wait_until(struct attemptlog *al, int64_t until_mono)
+al_cond_wait_until(struct attemptlog *al, pthread_cond_t *cond,
+    int64_t until_mono)
 {
 	struct timespec ts;
 
 	ts.tv_sec = until_mono / 1000;
 	ts.tv_nsec = (long)(until_mono % 1000) * 1000000;
-	pthread_cond_timedwait(&al->cond, &al->mtx, &ts);
+	pthread_cond_timedwait(cond, &al->mtx, &ts);
 }
 
 static void
@@ -1195,7 +1199,7 @@ al_writer_wait(struct attemptlog *al, struct al_take *t)
 
 	pthread_mutex_lock(&al->mtx);
 	while ((until = al_writer_until(al, al_now_mono())) != 0) {
-		al_cond_wait_until(al, until);
+		al_cond_wait_until(al, &al->cond, until);
 		al->writer_idle = false;
 	}
 	t->natt = al->attempts.count < AL_BATCH_MAX ? al->attempts.count :
@@ -1496,6 +1500,17 @@ al_writer_done(struct attemptlog *al)
 	return true;
 }
 
+/* Tell attemptlog_open() that the first open has been tried. */
+static void
+al_writer_first_open(struct attemptlog *al)
+{
+	al_writer_open(al);
+	pthread_mutex_lock(&al->mtx);
+	al->open_tried = true;
+	pthread_cond_signal(&al->opened);
+	pthread_mutex_unlock(&al->mtx);
+}
+
 static void *
 al_writer_main(void *arg)
 {
@@ -1503,6 +1518,7 @@ al_writer_main(void *arg)
 	struct al_writer *w = &al->w;
 	struct al_take t;
 
+	al_writer_first_open(al);
 	for (;;) {
 		al_writer_wait(al, &t);
 		al_writer_settings(al, t.set);
@@ -1550,6 +1566,7 @@ al_start_thread(struct attemptlog *al)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&al->cond, &ca);
+	pthread_cond_init(&al->opened, &ca);
 	pthread_condattr_destroy(&ca);
 	/* Signals are the event loop's business, never the writer's. */
 	sigfillset(&all);
@@ -1562,10 +1579,36 @@ al_start_thread(struct attemptlog *al)
 		errno = rc;
 		log_warn("attempt log: cannot start the writer thread");
 		pthread_cond_destroy(&al->cond);
+		pthread_cond_destroy(&al->opened);
 		pthread_mutex_destroy(&al->mtx);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Wait, at most AL_OPEN_WAIT_MS, until the writer has tried to open the
+ * database: then the file, its schema and its WAL files (-wal, -shm) are
+ * there, owned by the writer's user, or the failure is logged. A daemon
+ * that answered before that let an admin reading the log as root create
+ * the WAL files: SQLite as root creates them as root and hands them to
+ * the database's owner just after, and the writer opening them between
+ * the two failed with "Permission denied".
+ */
+static void
+al_wait_first_open(struct attemptlog *al)
+{
+	int64_t until = al_now_mono() + AL_OPEN_WAIT_MS;
+	bool tried;
+
+	pthread_mutex_lock(&al->mtx);
+	while (!al->open_tried && al_now_mono() < until)
+		al_cond_wait_until(al, &al->opened, until);
+	tried = al->open_tried;
+	pthread_mutex_unlock(&al->mtx);
+	if (!tried)
+		log_warnx("attempt log: %s: still opening after %d ms; rows"
+		    " wait in the queue meanwhile", al->path, AL_OPEN_WAIT_MS);
 }
 
 struct attemptlog *
@@ -1608,6 +1651,7 @@ attemptlog_open_sink(const struct config *cfg, const struct sink_ops *ops)
 		al_free(al);
 		return NULL;
 	}
+	al_wait_first_open(al);
 	return al;
 }
 
@@ -1622,6 +1666,7 @@ attemptlog_close(struct attemptlog *al)
 	pthread_mutex_unlock(&al->mtx);
 	pthread_join(al->thread, NULL);
 	pthread_cond_destroy(&al->cond);
+	pthread_cond_destroy(&al->opened);
 	pthread_mutex_destroy(&al->mtx);
 	al_free(al);
 }

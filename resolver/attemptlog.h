@@ -58,10 +58,12 @@ struct attemptlog_stats {
 struct attemptlog;
 
 /*
- * Start the writer thread for cfg->log. Never fails because of the
- * database: when it cannot be opened the error is logged once and the
- * writer keeps retrying while rows wait in the queue. Returns NULL only
- * when out of memory or when cfg->log.database is NULL (logging off).
+ * Start the writer thread for cfg->log and wait (at most 1 s) for its first
+ * attempt to open the database, so that the database and its files exist
+ * before the caller serves. Never fails because of the database: when it
+ * cannot be opened the error is logged once and the writer keeps retrying
+ * while rows wait in the queue. Returns NULL only when out of memory or
+ * when cfg->log.database is NULL (logging off).
  */
 struct attemptlog	*attemptlog_open(const struct config *cfg);
 

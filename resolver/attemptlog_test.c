@@ -506,6 +506,30 @@ test_close_flushes(void)
 	config_free(cfg);
 }
 
+/*
+ * attemptlog_open() returns once the writer has tried to open the sink:
+ * a daemon must not answer (and an admin read the database) before its
+ * files exist.
+ */
+static void
+test_open_tried_before_return(void)
+{
+	struct config *cfg = test_config("unused.db", 100);
+	struct attemptlog *al;
+	int opens;
+
+	for (int i = 0; i < 2; i++) {
+		fake_reset(i == 1);	/* the open works, then fails */
+		al = attemptlog_open_sink(cfg, &fake_ops);
+		pthread_mutex_lock(&fake.mtx);
+		opens = fake.opens;
+		pthread_mutex_unlock(&fake.mtx);
+		CHECK_INT(opens, 1);
+		attemptlog_close(al);
+	}
+	config_free(cfg);
+}
+
 /* Every column of a row, for each client_identity. */
 static void
 test_columns(void)
@@ -1210,6 +1234,7 @@ main(void)
 	RUN(test_ring_wraps);
 	RUN(test_memory_released);
 	RUN(test_close_flushes);
+	RUN(test_open_tried_before_return);
 	RUN(test_columns);
 	RUN(test_identity);
 	RUN(test_long_strings);

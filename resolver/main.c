@@ -401,7 +401,9 @@ cmd_serve(int argc, char **argv)
 		config_free(d.cfg);
 		return 1;
 	}
-	/* The writer thread starts only now, as the unprivileged user. */
+	/* The writer thread starts only now, as the unprivileged user, and
+	 * has created or opened the database (or said why it cannot) before
+	 * the first query is answered: see attemptlog_open(). */
 	d.log = attemptlog_open(d.cfg);
 	for (unsigned i = 0; i < d.nworkers; i++)
 		frontend_set_log(d.workers[i].fe, d.log);

@@ -546,6 +546,30 @@ def test_readonly_database_dns_answers_rows_follow(dnswarden, dead_upstream, lis
     assert dw.stats().get("log_rows_dropped") == 0
 
 
+def test_database_failure_said_before_first_answer(dnswarden, dead_upstream, lists):
+    """A database locked by another connection at start-up: the daemon has
+    tried it, and said why it cannot write, before it answers a query (it
+    answered first, and created or failed its files meanwhile); the rows
+    follow once the lock goes."""
+    dw = start_logging(dnswarden, dead_upstream, lists)
+    wait_schema(dw.database)
+    dw.stop()
+    con = sqlite3.connect(dw.database, isolation_level=None, timeout=10)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        dw2 = start_logging(dnswarden, dead_upstream, lists,
+                            log={"database": str(dw.database)})
+        ask(dw2, "first.rule-b.test")
+        errs = stderr_lines(dw2, CANNOT_WRITE)
+        assert errs and "locked" in errs[0], \
+            f"first query answered before the log said it cannot write:\n{dw2.stderr()}"
+    finally:
+        con.execute("COMMIT")
+        con.close()
+    wait_count(dw.database, 1)
+    assert dw2.wait_stderr("writable again"), dw2.stderr()
+
+
 def test_queue_overflow_is_counted_logged_and_reported(dnswarden, dead_upstream, lists):
     """While the file is locked, a queue of 16 rows overflows: the rows that
     did not fit are counted, logged once, recorded in log_gaps when the file

@@ -48,7 +48,6 @@
 #define AL_LINGER_MS		50	/* gather small batches this long */
 #define AL_RETRY_MS		1000	/* retry an unwritable database */
 #define AL_DROP_REPORT_MS	5000	/* at most one drop summary per */
-#define AL_CLOSE_RETRY_MS	5000	/* at close, retry a failing db for */
 #define AL_OPEN_WAIT_MS		1000	/* start-up waits for the first open */
 #define AL_EXPIRE_ROWS		1000	/* rows deleted per transaction */
 #define AL_EXPIRE_EVERY_MS	(24 * 3600 * 1000LL)
@@ -201,7 +200,9 @@ struct al_writer {
 	int64_t			 expire_cutoff;	/* wall ms; 0: pass not running */
 
 	uint64_t		 expired;	/* rows deleted this pass */
-	int64_t			 stop_at;	/* when close() was seen */
+	uint64_t		 fails;		/* failed opens and writes */
+	bool			 stop_seen;	/* close() was seen */
+	uint64_t		 fails_at_stop;	/* fails when it was */
 
 	struct al_client	 clients[AL_CLIENT_CACHE];
 
@@ -1158,8 +1159,10 @@ al_writer_until(struct attemptlog *al, int64_t now)
 
 	if (al->next_set != NULL || (al->stopping && !rows))
 		return 0;
+	/* A stop retries a failing database at once (al_writer_done()). */
 	if (w->sink == NULL)
-		return now >= w->retry_at ? 0 : w->retry_at;
+		return now >= w->retry_at || (al->stopping && !w->stop_seen) ?
+		    0 : w->retry_at;
 	if (rows) {
 		if (al->stopping || al->attempts.count >= AL_BATCH_MAX ||
 		    al->queries.count >= AL_BATCH_MAX ||
@@ -1229,6 +1232,7 @@ al_writer_failed(struct attemptlog *al, const char *why)
 	pthread_mutex_lock(&al->mtx);
 	al->write_errors++;
 	pthread_mutex_unlock(&al->mtx);
+	w->fails++;
 	if (w->sink != NULL) {
 		/* Reopen on retry: the file or its directory may be new. */
 		w->ops->close(w->sink);
@@ -1477,26 +1481,52 @@ al_writer_settings(struct attemptlog *al, struct al_settings *set)
 	memset(w->clients, 0, sizeof(w->clients));
 }
 
-/* True when close() may return: all written, or given up. */
+/*
+ * Stopping on a database that does not work: say how many rows are lost,
+ * and the drops that table log_gaps will not record either.
+ */
+static void
+al_writer_log_loss(struct attemptlog *al)
+{
+	struct al_writer *w = &al->w;
+	uint64_t natt, nq, gaps;
+	char more[128] = "";
+
+	pthread_mutex_lock(&al->mtx);
+	natt = al->attempts.count;
+	nq = al->queries.count;
+	gaps = al->attempts.gap.rows + al->queries.gap.rows;
+	pthread_mutex_unlock(&al->mtx);
+	gaps += w->gaps[0].rows + w->gaps[1].rows;
+	if (gaps > 0)
+		snprintf(more, sizeof(more), "; the %" PRIu64 " rows dropped"
+		    " before are not in table log_gaps either", gaps);
+	log_warnx("attempt log: stopping: %" PRIu64 " rows could not be"
+	    " written to %s and are lost (%" PRIu64 " attempts, %" PRIu64
+	    " queries%s): %s", natt + nq, al->path, natt, nq, more, w->err);
+}
+
+/*
+ * True when close() may return: every row written, or the database failed
+ * after the stop. The stop retries a failing database at once rather than
+ * after AL_RETRY_MS, and the first failure after it ends the writer: a
+ * "systemctl stop" must not wait on a database that does not work (it
+ * waited 5 s), and what that loses is logged.
+ */
 static bool
 al_writer_done(struct attemptlog *al)
 {
 	struct al_writer *w = &al->w;
-	struct attemptlog_stats st;
 	bool rows;
 
-	if (w->stop_at == 0)
-		w->stop_at = al_now_mono();
 	pthread_mutex_lock(&al->mtx);
 	rows = al_has_rows(al);
 	pthread_mutex_unlock(&al->mtx);
 	if (!rows)
 		return true;
-	if (!w->failing || al_now_mono() - w->stop_at < AL_CLOSE_RETRY_MS)
+	if (w->fails == w->fails_at_stop)
 		return false;
-	attemptlog_get_stats(al, &st);
-	log_warnx("attempt log: stopping: %" PRIu64 " rows could not be"
-	    " written and are lost: %s", st.pending, w->err);
+	al_writer_log_loss(al);
 	return true;
 }
 
@@ -1522,6 +1552,11 @@ al_writer_main(void *arg)
 	for (;;) {
 		al_writer_wait(al, &t);
 		al_writer_settings(al, t.set);
+		if (t.stopping && !w->stop_seen) {
+			w->stop_seen = true;
+			w->fails_at_stop = w->fails;
+			w->retry_at = 0;	/* a failing database: once more */
+		}
 		if (w->sink == NULL && al_now_mono() >= w->retry_at)
 			al_writer_open(al);
 		if (w->sink != NULL)

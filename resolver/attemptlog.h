@@ -104,7 +104,9 @@ void	attemptlog_get_stats(struct attemptlog *al,
 
 /*
  * Write everything queued, stop the writer and release al (NULL is fine).
- * Blocks until the rows are on disk or the database has failed for good.
+ * Blocks until the rows are on disk; a database that fails is tried once
+ * more at once, and if that fails too the rows still queued are logged as
+ * lost (how many, and why) and the call returns.
  */
 void	attemptlog_close(struct attemptlog *al);
 

@@ -530,6 +530,44 @@ test_open_tried_before_return(void)
 	config_free(cfg);
 }
 
+/*
+ * close() on a sink that keeps failing: one more attempt at once, not
+ * after the retry period, then the rows are given up, at once (it took
+ * 5 s: "systemctl stop" waited). A sink that works again by then gets
+ * them all.
+ */
+static void
+test_close_on_failing_sink(void)
+{
+	struct config *cfg = test_config("unused.db", 100);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	int64_t t0, took;
+	int opens;
+
+	for (int works = 0; works < 2; works++) {
+		fake_reset(true);
+		al = attemptlog_open_sink(cfg, &fake_ops);
+		for (int i = 0; i < 21; i++)
+			append(al, 7000 + i, "10.0.0.1", "example.com", 1,
+			    &match_site);
+		sleep_ms(100);		/* failed; next retry in 0.9 s */
+		attemptlog_get_stats(al, &st);
+		CHECK_INT(st.pending, 21);
+		pthread_mutex_lock(&fake.mtx);
+		opens = fake.opens;
+		fake.fail = !works;
+		pthread_mutex_unlock(&fake.mtx);
+		t0 = now_ms();
+		attemptlog_close(al);
+		took = now_ms() - t0;
+		CHECK(took < 500);
+		CHECK_INT(fake.opens, opens + 1);
+		CHECK_INT(fake.nrows, works ? 21 : 0);
+	}
+	config_free(cfg);
+}
+
 /* Every column of a row, for each client_identity. */
 static void
 test_columns(void)
@@ -1235,6 +1273,7 @@ main(void)
 	RUN(test_memory_released);
 	RUN(test_close_flushes);
 	RUN(test_open_tried_before_return);
+	RUN(test_close_on_failing_sink);
 	RUN(test_columns);
 	RUN(test_identity);
 	RUN(test_long_strings);

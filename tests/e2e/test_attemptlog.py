@@ -546,6 +546,49 @@ def test_readonly_database_dns_answers_rows_follow(dnswarden, dead_upstream, lis
     assert dw.stats().get("log_rows_dropped") == 0
 
 
+@pytest.mark.parametrize("why", ["not-a-directory", "locked"])
+def test_sigterm_on_unwritable_database_exits_promptly(dnswarden, dead_upstream, lists,
+                                                      workdir, why):
+    """SIGTERM while rows wait for a database that cannot be written: one
+    more attempt at once, then the daemon exits (it retried for 5 s) and
+    says how many rows are lost, of which table, and why, and the drops
+    that log_gaps will not record either (queue_size 16, 21 blocked
+    queries: 16 waiting, 5 dropped)."""
+    log = {"queue_size": 16}
+    con = None
+    if why == "not-a-directory":
+        (workdir / "notadir").write_text("")
+        log["database"] = str(workdir / "notadir" / "db" / "attempts.db")
+    dw = start_logging(dnswarden, dead_upstream, lists, log=log)
+    try:
+        if why == "locked":
+            wait_schema(dw.database)
+            con = sqlite3.connect(dw.database, isolation_level=None, timeout=10)
+            con.execute("BEGIN EXCLUSIVE")
+        names = [f"stop{i}.rule-a.test" for i in range(21)]
+        for name in names:
+            ask(dw, name)
+        st = dw.stats()
+        assert (st.get("log_rows_pending"), st.get("log_rows_dropped")) == (16, 5), st
+        t0 = time.monotonic()
+        dw.stop()
+        took = time.monotonic() - t0
+    finally:
+        if con is not None:
+            con.execute("COMMIT")
+            con.close()
+    assert took < 3.0, f"exited {took:.2f} s after SIGTERM:\n{dw.stderr()}"
+    lost = stderr_lines(dw, r"attempt log: stopping:")
+    assert len(lost) == 1, dw.stderr()
+    assert "16 rows could not be written" in lost[0] and "are lost" in lost[0] and \
+        "(16 attempts, 0 queries; the 5 rows dropped before are not in table log_gaps" \
+        in lost[0], lost[0]
+    cause = "not a directory" if why == "not-a-directory" else "locked"
+    assert cause in lost[0], f"no cause in: {lost[0]}"
+    if why == "locked":
+        assert db_count(dw.database) == 0
+
+
 def test_database_failure_said_before_first_answer(dnswarden, dead_upstream, lists):
     """A database locked by another connection at start-up: the daemon has
     tried it, and said why it cannot write, before it answers a query (it

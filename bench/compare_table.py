@@ -274,6 +274,8 @@ bench/compare.sh --quick            # 3 s a workload, no repeats: 2-3 minutes
 bench/compare.sh --doc              # also rewrite this section
 bench/compare.sh --profile DIR      # then perf stat and perf record of
                                     # dnswarden for hit, blocked and miss
+bench/compare.sh --peers none --baseline OLD   # an A/B of two dnswarden
+                                    # builds in one run, without the peers
 ```
 
 Everything generated (the lists, about 100 MB, configurations and dnsperf

@@ -22,6 +22,7 @@
  */
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 
@@ -46,6 +48,7 @@
 #define AL_BATCH_MAX		1024	/* rows per transaction and table */
 #define AL_IDLE_MS		500	/* longest sleep: commit cadence */
 #define AL_LINGER_MS		50	/* gather small batches this long */
+#define AL_WRITER_NICE		10	/* the writer yields to event loops */
 #define AL_RETRY_MS		1000	/* retry an unwritable database */
 #define AL_DROP_REPORT_MS	5000	/* at most one drop summary per */
 #define AL_OPEN_WAIT_MS		1000	/* start-up waits for the first open */
@@ -1548,6 +1551,14 @@ al_writer_main(void *arg)
 	struct al_writer *w = &al->w;
 	struct al_take t;
 
+	/*
+	 * Where the writer and an event loop share a CPU, answers come first
+	 * and the queue holds the rows meanwhile: otherwise a transaction of
+	 * 1,024 rows (about 1.5 ms of CPU) holds up the answers behind it.
+	 * Linux takes a thread ID here and changes that thread alone. Failure
+	 * (a sandbox that forbids it) costs latency only.
+	 */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), AL_WRITER_NICE);
 	al_writer_first_open(al);
 	for (;;) {
 		al_writer_wait(al, &t);

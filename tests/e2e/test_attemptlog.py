@@ -13,6 +13,7 @@ import csv
 import datetime
 import io
 import json
+import os
 import re
 import select
 import shutil
@@ -401,6 +402,34 @@ def test_ten_thousand_blocked_queries_ten_thousand_rows(dnswarden, dead_upstream
     st = dw.stats()
     assert st.get("blocked") == 10000
     assert st.get("log_rows_written") == 10000 and st.get("log_rows_dropped") == 0, st
+
+
+def _thread_nice(pid):
+    """{thread name: nice value} from /proc (field 19 of each task's stat)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            stat = f.read()
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out.setdefault(name, []).append(int(fields[16]))
+    return out
+
+
+def test_writer_yields_to_event_loops(dnswarden, dead_upstream, lists):
+    """On a CPU shared with an event loop, answers come before writing
+    rows: the writer thread runs at nice 10, the loops at the caller's
+    priority. Rows still all arrive."""
+    dw = start_logging(dnswarden, dead_upstream, lists, server={"threads": 2})
+    names = [f"n{i}.bulk.test" for i in range(2000)]
+    answered, _ = blast(dw, names)
+    assert_all_blocked(answered, names)
+    wait_count(dw.database, len(names), timeout=10)
+    nice = _thread_nice(dw.proc.pid)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert nice.get("dw-logwriter") == [min(base + 10, 19)], nice
+    others = [v for k, vs in nice.items() if k != "dw-logwriter" for v in vs]
+    assert len(others) >= 2 and set(others) == {base}, nice
 
 
 def test_sigterm_right_after_burst_keeps_every_row(dnswarden, dead_upstream, lists):

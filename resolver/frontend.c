@@ -547,6 +547,31 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 
 /* ---- UDP ---- */
 
+/*
+ * One datagram as recvmmsg() gave it: every step before the query itself
+ * (size, rate limit), then query_process(). cl carries the socket; the
+ * peer and destination are the datagram's. Inlined: udp_read_cb() runs
+ * it per message, frontend_feed_udp() once.
+ */
+static inline __attribute__((always_inline)) void
+udp_message(struct frontend *fe, struct client *cl, const struct udpio_msg *m,
+    uint64_t now)
+{
+	fe->ctr->queries_udp++;
+	if (m->truncated) {
+		fe->ctr->dropped++;
+		return;
+	}
+	if (!ratelimit_allow(fe->rl, (const struct sockaddr *)&m->peer, now)) {
+		fe->ctr->ratelimited++;
+		return;
+	}
+	memcpy(&cl->peer, &m->peer, m->peerlen);
+	cl->peerlen = m->peerlen;
+	cl->dst = m->dst;
+	query_process(fe, cl, m->buf, m->len);
+}
+
 static void
 udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -560,26 +585,41 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		n = udpio_recv(fe->io, fd);
 		uint64_t now = now_ms_monotonic();
 		fe->udp_batching = true;
-		for (size_t i = 0; i < n; i++) {
-			struct udpio_msg *m = &fe->io->in[i];
-			fe->ctr->queries_udp++;
-			if (m->truncated) {
-				fe->ctr->dropped++;
-				continue;
-			}
-			if (!ratelimit_allow(fe->rl,
-			    (struct sockaddr *)&m->peer, now)) {
-				fe->ctr->ratelimited++;
-				continue;
-			}
-			memcpy(&cl.peer, &m->peer, m->peerlen);
-			cl.peerlen = m->peerlen;
-			cl.dst = m->dst;
-			query_process(fe, &cl, m->buf, m->len);
-		}
+		for (size_t i = 0; i < n; i++)
+			udp_message(fe, &cl, &fe->io->in[i], now);
 		fe->udp_batching = false;
 		fe->ctr->dropped += udpio_flush(fe->io);
 	}
+}
+
+void
+frontend_feed_udp(struct frontend *fe, const uint8_t *pkt, size_t len,
+    const struct sockaddr *peer, socklen_t peerlen,
+    frontend_answer_fn answer, void *arg)
+{
+	struct client cl = { .transport = TRANSPORT_UDP, .fd = -1 };
+	struct udpio_msg m = {
+		.buf = (uint8_t *)pkt,
+		.len = len,
+		.truncated = len > UDPIO_MSG_MAX,	/* as MSG_TRUNC */
+		.peerlen = peerlen,
+	};
+	struct udpio *io = fe->io;
+
+	if (peerlen > sizeof(m.peer))
+		return;
+	memcpy(&m.peer, peer, peerlen);
+	if (m.truncated)
+		m.len = UDPIO_MSG_MAX;
+	/* Whatever an upstream callback queued for a real socket goes first. */
+	fe->ctr->dropped += udpio_flush(io);
+	fe->udp_batching = true;
+	udp_message(fe, &cl, &m, now_ms_monotonic());
+	fe->udp_batching = false;
+	/* What udpio_flush() would have sent: hand it over instead. */
+	for (size_t i = 0; i < io->nout && answer != NULL; i++)
+		answer(arg, io->out[i].buf, io->out[i].len);
+	io->nout = 0;
 }
 
 /* ---- TCP ---- */
@@ -721,30 +761,30 @@ tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	tcp_conn_free(c);
 }
 
-static void
-tcp_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/* A connection on fd from sa, as accepted; fd is closed on failure. */
+static int
+tcp_conn_new(struct frontend *fe, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen)
 {
-	struct listener *l = arg;
-	struct frontend *fe = l->fe;
 	struct tcp_conn *c;
 
 	if (fe->nconns >= fe->cfg->server.tcp_max_connections ||
+	    salen > (socklen_t)sizeof(c->peer) ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
 		fe->ctr->tcp_refused++;
 		close(fd);
-		return;
+		return -1;
 	}
 	c->bev = bufferevent_socket_new(fe->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		fe->ctr->tcp_refused++;
 		close(fd);
 		free(c);
-		return;
+		return -1;
 	}
 	c->fe = fe;
 	memcpy(&c->peer, sa, (size_t)salen);
-	c->peerlen = (socklen_t)salen;
+	c->peerlen = salen;
 	TAILQ_INIT(&c->reqs);
 	TAILQ_INSERT_TAIL(&fe->conns, c, entry);
 	fe->nconns++;
@@ -752,6 +792,27 @@ tcp_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
 	bufferevent_setcb(c->bev, tcp_read_cb, tcp_write_cb, tcp_event_cb, c);
 	tcp_set_timeout(c);
 	bufferevent_enable(c->bev, EV_READ);
+	return 0;
+}
+
+static void
+tcp_accept_cb(struct evconnlistener *el, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener *l = arg;
+
+	tcp_conn_new(l->fe, fd, sa, (socklen_t)salen);
+}
+
+int
+frontend_adopt_tcp(struct frontend *fe, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	if (evutil_make_socket_nonblocking(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	return tcp_conn_new(fe, fd, peer, peerlen);
 }
 
 static void
@@ -918,6 +979,12 @@ void
 frontend_set_log(struct frontend *fe, struct attemptlog *log)
 {
 	fe->log = log;
+}
+
+struct cache *
+frontend_cache(struct frontend *fe)
+{
+	return fe->cache;
 }
 
 void

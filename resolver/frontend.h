@@ -8,6 +8,10 @@
 #ifndef DNSWARDEN_FRONTEND_H
 #define DNSWARDEN_FRONTEND_H
 
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include <event2/event.h>
 
 #include "attemptlog.h"
@@ -17,6 +21,7 @@
 
 struct frontend;
 
+struct cache;
 struct ratelimit;
 
 /*
@@ -46,6 +51,43 @@ void		 frontend_reconfigure(struct frontend *fe,
 
 /* Start logging attempts to log (opened after the privilege drop). */
 void		 frontend_set_log(struct frontend *fe, struct attemptlog *log);
+
+/*
+ * Feeding the query path without listening sockets (the fuzz target
+ * tests/fuzz/fuzz_frontend.c, tests). A frontend made by frontend_new()
+ * needs no frontend_listen() for these.
+ */
+
+/* An answer the frontend made, handed over instead of being sent. */
+typedef void	(*frontend_answer_fn)(void *arg, const uint8_t *pkt,
+		    size_t len);
+
+/*
+ * Take pkt (len bytes) as a datagram received from peer and run it
+ * through the steps udp_read_cb() runs for each one: the size check (over
+ * 4096 bytes is dropped, as truncated), the rate limit, then the query
+ * path (parse, allow_clients, FORMERR/NOTIMP/BADVERS, cache, blocklist,
+ * forwarding). Each answer made on the way is passed to answer(arg, ...)
+ * (when not NULL) instead of being sent; answers that come later, from an
+ * upstream, go to no socket (they count as dropped).
+ */
+void		 frontend_feed_udp(struct frontend *fe, const uint8_t *pkt,
+		    size_t len, const struct sockaddr *peer,
+		    socklen_t peerlen, frontend_answer_fn answer, void *arg);
+
+/*
+ * Take fd, a connected stream socket (one end of a socketpair() in
+ * tests), as a TCP connection accepted from peer: from the next turn of
+ * the event loop on, what is written to the other end is read as
+ * length-prefixed queries and answered on fd. fd is made non-blocking.
+ * Returns 0, or -1 when the connection is refused (over
+ * server.tcp_max_connections, out of memory); fd is closed then.
+ */
+int		 frontend_adopt_tcp(struct frontend *fe, int fd,
+		    const struct sockaddr *peer, socklen_t peerlen);
+
+/* The frontend's cache, for tests that fill it with cache_insert(). */
+struct cache	*frontend_cache(struct frontend *fe);
 
 /* Close every socket and connection, answer nobody, release fe. */
 void		 frontend_free(struct frontend *fe);

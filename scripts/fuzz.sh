@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [options] TARGET SECONDS [LIBFUZZER-ARGS...]
 #   scripts/fuzz.sh --build
 #
-# TARGET is query, reply, config or blocklist (tests/fuzz/fuzz_TARGET.c).
+# TARGET is query, reply, config, blocklist or frontend
+# (tests/fuzz/fuzz_TARGET.c).
 # The run works on a copy of tests/fuzz/corpus/TARGET in a temporary
 # directory; the committed corpus changes only with --merge. Exits 0 when
 # the run found nothing, 1 on any finding (crash, leak, sanitizer report,
@@ -25,12 +26,12 @@ cd "$(dirname "$0")/.."
 # their reproducers are in the corpus.
 export FUZZ_STRICT=1
 
-TARGETS="query reply config blocklist"
+TARGETS="query reply config blocklist frontend"
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 build=1 build_only=0 merge=0 keep=0
 
 usage() {
-	sed -n '3,21s/^# \{0,1\}//p' "$0" >&2
+	sed -n '3,22s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 

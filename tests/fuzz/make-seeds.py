@@ -261,9 +261,92 @@ def blocklists():
           "      - {file: /nonexistent/list.txt, format: hosts}\n")
 
 
+# fuzz_frontend: a flags byte, a chunk byte, then 2-byte-length framed
+# messages (datagrams over UDP, the stream itself over TCP).
+F_V6, F_REFUSED, F_TCP, F_RATELIMIT, F_RELOAD, F_HALFCLOSE, F_CHUNKED = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40)
+LONG_ENTRY = ("a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".long.example.")
+
+
+def frontend_input(flags, *msgs, chunk=0):
+    return bytes([flags, chunk]) + b"".join(
+        struct.pack(">H", len(m)) + m for m in msgs)
+
+
+def frontend():
+    t = "frontend"
+
+    def w(name, flags, *msgs, chunk=0):
+        write(t, name, frontend_input(flags, *msgs, chunk=chunk))
+
+    unblocked = query("www.dnswarden.test.")
+    blocked = query("www.blocked.example.", qid=0x0101)
+    w("udp-a-unblocked", 0, unblocked)
+    w("udp-a-blocked", 0, blocked)
+    w("udp-blocked-edns-do", 0, query("WWW.Blocked.Example.", edns=0,
+                                      do=True))
+    w("udp-blocked-small-edns", 0, query("x.", "TXT", edns=0, payload=600))
+    w("udp-allowed-entry", 0, query("ok.blocked.example.", edns=0))
+    w("udp-wildcard-idn-bypass", F_V6,
+      query("a.wild.example.", edns=0), query("xn--bcher-kva.example."),
+      query("use-application-dns.net.", edns=0, do=True))
+    w("udp-long-blocked", 0, query(LONG_ENTRY, "TXT"),
+      query("z." + LONG_ENTRY, edns=0, payload=512),
+      query(LONG_ENTRY, edns=0, payload=4096))
+    w("udp-cached", 0, query("cached.example.", edns=0),
+      query("Big.Example.", "TXT"), query("big.example.", "TXT", edns=0),
+      query("huge.example.", "TXT", edns=0, do=True),
+      query("alias.example.", edns=0), query("nx.example."),
+      query("cached.example.", "AAAA"))
+    w("udp-reload", F_RELOAD, query("alias.example.", edns=0),
+      query("alias.example.", edns=0), query("cached.example.", edns=0),
+      query("cached.example."))
+    m = dns.message.make_query("notify.test.", "SOA")
+    m.set_opcode(dns.opcode.NOTIFY)
+    w("udp-bad-opcode", 0, m.to_wire(), query("example.net.", "AXFR"))
+    v1 = bytearray(query("v1.test.", edns=0))
+    v1[-5] = 1		# the OPT's EDNS version
+    w("udp-badvers", 0, bytes(v1))
+    w("udp-truncated-header", 0, unblocked[:5], unblocked[:12],
+      unblocked[:20])
+    w("udp-compressed-question", 0,
+      bytes.fromhex("abcd01000001000000000000c00c00010001"))
+    two = bytearray(query("one.test."))
+    two[5] = 2
+    two += b"\x03two\x04test\x00\x00\x01\x00\x01"
+    w("udp-two-questions", 0, bytes(two))
+    w("udp-response-bit", 0, query("qr.test.", flags=dns.flags.QR))
+    w("udp-refused", F_REFUSED, query("refused.test.", edns=0), blocked)
+    w("udp-refused-v6", F_REFUSED | F_V6, query("refused.test."))
+    w("udp-ratelimit", F_RATELIMIT, *[unblocked] * 5)
+    w("udp-oversized", 0, query("big.test.", edns=0) + b"\0" * 4100)
+    base = query("two-opt.test.", edns=0)
+    two_opt = bytearray(base + base[-11:])
+    two_opt[11] = 2
+    w("udp-two-opt", 0, bytes(two_opt))
+
+    w("tcp-pipelined", F_TCP, unblocked, blocked,
+      query("cached.example.", edns=0), query("huge.example.", "TXT"),
+      unblocked[:11], query("qr.test.", flags=dns.flags.QR))
+    w("tcp-chunked", F_TCP | F_CHUNKED, blocked, unblocked, chunk=0)
+    w("tcp-halfclose", F_TCP | F_HALFCLOSE, unblocked,
+      query("alias.example."))
+    w("tcp-reload", F_TCP | F_CHUNKED | F_RELOAD,
+      query("alias.example."), query("alias.example."),
+      query("cached.example."), chunk=len(query("alias.example.")) + 1)
+    w("tcp-refused", F_TCP | F_REFUSED | F_V6, blocked)
+    # 4.5 KB answers to 100 queries: past the 256 KB the frontend
+    # buffers before it stops reading, then half-closed.
+    w("tcp-backpressure", F_TCP | F_HALFCLOSE,
+      *[query("huge.example.", "TXT", qid=i) for i in range(100)])
+    write(t, "tcp-partial", frontend_input(F_TCP, unblocked)
+          + b"\x00\x40" + blocked[:20])
+
+
 def main():
     queries()
     replies()
+    frontend()
     configs()
     blocklists()
     total = sum(os.path.getsize(os.path.join(d, f))

@@ -850,7 +850,6 @@ tcp_write(struct tcp_run *t, size_t len)
 		t->sent += (size_t)w;
 		len -= (size_t)w;
 	}
-	tcp_pump(t);
 }
 
 static void
@@ -872,23 +871,34 @@ run_tcp(struct run *run, const struct sockaddr *peer, socklen_t peerlen,
 	t.fd = sv[1];
 	FUZZ_CHECK(frontend_adopt_tcp(run->fe, sv[0], peer, peerlen) == 0);
 	FUZZ_CHECK(run->ctr->tcp_accepted == 1);
+	bool shut = false;
 	while (t.sent < size && !t.eof) {
 		size_t len = size - t.sent;
 		if (len > step && ++nchunks < MAX_CHUNKS)
 			len = step;
 		tcp_write(&t, len);
+		if ((flags & F_HALFCLOSE) && t.sent == size) {
+			/* With the last bytes, before the frontend read them:
+			 * EOF may come while answers wait to be sent. */
+			shutdown(t.fd, SHUT_WR);
+			shut = true;
+		}
+		tcp_pump(&t);
 		if ((flags & F_RELOAD) && t.reload_at == SIZE_MAX) {
 			frontend_reconfigure(run->fe, cfg, bl2);
 			t.reload_at = t.sent;
 		}
 	}
-	FUZZ_CHECK(!t.eof);	/* nothing makes the frontend hang up */
-	if (flags & F_HALFCLOSE) {
-		/* Every answer, then the frontend closes. */
-		shutdown(t.fd, SHUT_WR);
-		tcp_pump(&t);
-		FUZZ_CHECK(t.eof);
+	if (!shut) {
+		FUZZ_CHECK(!t.eof);	/* nothing makes the frontend hang up */
+		if (flags & F_HALFCLOSE) {
+			shutdown(t.fd, SHUT_WR);
+			tcp_pump(&t);
+		}
 	}
+	/* A half-closed connection: every answer, then the frontend closes. */
+	if (flags & F_HALFCLOSE)
+		FUZZ_CHECK(t.eof);
 	size_t mlen;
 	FUZZ_CHECK(tcp_next_query(&t, size, &mlen) == SIZE_MAX);
 	FUZZ_CHECK(t.in_len == 0);	/* no answer cut short */

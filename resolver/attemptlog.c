@@ -48,7 +48,8 @@
 #define AL_BATCH_MAX		1024	/* rows per transaction and table */
 #define AL_IDLE_MS		500	/* longest sleep: commit cadence */
 #define AL_LINGER_MS		50	/* gather small batches this long */
-#define AL_WRITER_NICE		10	/* the writer yields to event loops */
+#define AL_WRITER_NICE		10	/* the writer yields to event loops:
+					   this much nicer than they are */
 #define AL_RETRY_MS		1000	/* retry an unwritable database */
 #define AL_DROP_REPORT_MS	5000	/* at most one drop summary per */
 #define AL_OPEN_WAIT_MS		1000	/* start-up waits for the first open */
@@ -1555,10 +1556,15 @@ al_writer_main(void *arg)
 	 * Where the writer and an event loop share a CPU, answers come first
 	 * and the queue holds the rows meanwhile: otherwise a transaction of
 	 * 1,024 rows (about 1.5 ms of CPU) holds up the answers behind it.
-	 * Linux takes a thread ID here and changes that thread alone. Failure
-	 * (a sandbox that forbids it) costs latency only.
+	 * Linux takes a thread ID here and changes that thread alone; the
+	 * value is relative to the loops' own. Failure (a sandbox that
+	 * forbids it) costs latency only.
 	 */
-	setpriority(PRIO_PROCESS, (id_t)gettid(), AL_WRITER_NICE);
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno == 0)
+		setpriority(PRIO_PROCESS, (id_t)gettid(),
+		    nice + AL_WRITER_NICE > 19 ? 19 : nice + AL_WRITER_NICE);
 	al_writer_first_open(al);
 	for (;;) {
 		al_writer_wait(al, &t);

@@ -103,7 +103,14 @@ read_name(const uint8_t *pkt, size_t len, size_t *off,
 			return -1;
 		uint8_t l = pkt[pos];
 		if ((l & 0xc0) == 0xc0) {
-			if (pos + 1 >= len || ++jumps > 64)
+			if (pos + 1 >= len)
+				return -1;
+			/* A pointer reached through a pointer is read from
+			 * there too: the same rules as for a label. */
+			if (r != NULL && jumps > 0 &&
+			    !reply_target_ok(r, pos, pos + 2))
+				return -1;
+			if (++jumps > 64)
 				return -1;
 			if (end == 0)
 				end = pos + 2;

@@ -20,6 +20,11 @@
 #   --strict    accepted for old scripts; every run is strict now, since
 #               every finding in docs/fuzzing.md is fixed
 #   --keep      keep the working directory even when nothing was found
+#
+# With FUZZ_SEED set, libFuzzer starts from that seed (-seed=N): the same
+# binary and corpus then make the same inputs in the same order, so a run
+# that passed once passes again for as long. scripts/test.sh sets it, so
+# that CI repeats a run already made; unset, each run explores anew.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # No finding is tolerated: the ones the targets once knew are fixed and
@@ -31,7 +36,7 @@ BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 build=1 build_only=0 merge=0 keep=0
 
 usage() {
-	sed -n '3,22s/^# \{0,1\}//p' "$0" >&2
+	sed -n '3,27s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -96,6 +101,7 @@ mkdir "$work/corpus" "$work/artifacts"
 cp "$seeds"/* "$work/corpus/"
 dict=()
 [ -f "tests/fuzz/$target.dict" ] && dict=("-dict=$PWD/tests/fuzz/$target.dict")
+[ -n "${FUZZ_SEED:-}" ] && dict+=("-seed=$FUZZ_SEED")
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

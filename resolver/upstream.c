@@ -35,8 +35,7 @@ struct upstream_query {
 	char			 addr_text[64];
 	uint16_t		 id;
 	int			 fd;		/* UDP, in up->epfd while open */
-	struct event		 timer;		/* UDP timeout */
-	bool			 timer_set;
+	struct event		 timer;		/* UDP timeout; assigned once */
 	struct bufferevent	*bev;		/* TCP retry */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
 	size_t			 qlen;
@@ -158,10 +157,7 @@ table_slot(struct upstream *up, const struct cache_key *key)
 static void
 uq_close_transport(struct upstream_query *uq)
 {
-	if (uq->timer_set) {
-		evtimer_del(&uq->timer);
-		uq->timer_set = false;
-	}
+	evtimer_del(&uq->timer);		/* a no-op when not pending */
 	if (uq->fd != -1) {
 		close(uq->fd);		/* and so out of up->epfd */
 		uq->fd = -1;
@@ -241,16 +237,18 @@ enum reply_kind {
 	REPLY_BARE_ERROR,	/* ours, an error without a question */
 };
 
-/* Is this datagram the answer to uq? Forgeries are counted and ignored. */
+/*
+ * Is this message the answer to uq? It came from uq's server: the UDP
+ * socket is connected to it, the TCP one too. Forgeries are counted and
+ * ignored.
+ */
 static enum reply_kind
-reply_classify(struct upstream_query *uq, const struct sockaddr *from,
-    const uint8_t *pkt, size_t len, struct dns_reply *r)
+reply_classify(struct upstream_query *uq, const uint8_t *pkt, size_t len,
+    struct dns_reply *r)
 {
 	uint16_t id;
 	uint8_t rcode;
 
-	if (!netaddr_equal(from, (struct sockaddr *)&uq->addr.ss))
-		goto forged;
 	if (dnsmsg_parse_reply(pkt, len, r) == 0) {
 		if (r->id != uq->id || r->qtype != uq->qtype ||
 		    r->qclass != uq->qclass || r->qname_len != uq->lname_len ||
@@ -310,9 +308,7 @@ udp_read(struct upstream_query *uq)
 			uq_next_server(uq);
 			return;
 		}
-		/* Connected: the kernel checked the address and port. */
-		switch (reply_classify(uq, (struct sockaddr *)&uq->addr.ss,
-		    up->rbuf, (size_t)n, &r)) {
+		switch (reply_classify(uq, up->rbuf, (size_t)n, &r)) {
 		case REPLY_ANSWER:
 			uq_take_reply(uq, up->rbuf, (size_t)n, &r, false);
 			return;
@@ -347,7 +343,6 @@ udp_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream_query *uq = arg;
 
-	uq->timer_set = false;
 	uq->up->ctr->upstream_timeouts++;
 	uq_next_server(uq);
 }
@@ -380,9 +375,7 @@ uq_try_udp(struct upstream_query *uq)
 		uq_next_server(uq);
 		return;
 	}
-	evtimer_assign(&uq->timer, up->base, udp_timeout_cb, uq);
 	evtimer_add(&uq->timer, up->udp_timeout);
-	uq->timer_set = true;
 }
 
 static void
@@ -401,8 +394,7 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	evbuffer_drain(in, 2);
 	evbuffer_remove(in, up->rbuf, mlen);
-	if (reply_classify(uq, (struct sockaddr *)&uq->addr.ss, up->rbuf,
-	    mlen, &r) != REPLY_ANSWER) {
+	if (reply_classify(uq, up->rbuf, mlen, &r) != REPLY_ANSWER) {
 		/* Over TCP there is no one else to wait for. */
 		uq_next_server(uq);
 		return;
@@ -505,6 +497,7 @@ upstream_submit(struct upstream *up, const struct cache_key *key,
 		return -1;
 	uq->up = up;
 	uq->fd = -1;
+	evtimer_assign(&uq->timer, up->base, udp_timeout_cb, uq);
 	TAILQ_INIT(&uq->waiters);
 	uq->key = *key;
 	memcpy(uq->lname, lname, lname_len);

@@ -2,6 +2,7 @@
 unanswered: the client gets SERVFAIL or, when another upstream works, the
 correct answer, within a bounded time."""
 
+import signal
 import time
 
 import dns.flags
@@ -59,6 +60,21 @@ def test_slow_upstream_beyond_timeout_servfail_and_late_reply_harmless(fake_upst
     time.sleep(1.5)  # the late replies arrive now
     assert dw.running()
     _answer_later_works(dw, fake_upstream)
+
+
+def test_reload_applies_new_upstream_timeout(fake_upstream, dnswarden):
+    """upstream_timeout_ms is read again on SIGHUP: a try that gave up
+    after 300 ms waits for a 1 s upstream once the timeout is 3000 ms."""
+    fake_upstream.mode_delay(1.0)
+    dw = dnswarden([fake_upstream], timeout_ms=300)
+    assert dw.query("www.fake.test", timeout=5).rcode() == dns.rcode.SERVFAIL
+    dw.config["upstream_timeout_ms"] = 3000
+    dw.write_config(dw.config)
+    since = len(dw.stderr())
+    dw.send_signal(signal.SIGHUP)
+    assert dw.wait_stderr("reloaded", since=since), dw.stderr()
+    r = dw.query("www.fake.test", timeout=5)
+    assert rdata_of(r, "A") == {"192.0.2.1"}, r
 
 
 def test_tcp_closed_mid_answer(fake_upstream, dnswarden):

@@ -682,6 +682,8 @@ static const struct config_key top_keys[] = {
 	{ "upstreams", key_upstreams },
 	{ "upstream_timeout_ms", key_unsigned, F(upstream_timeout_ms),
 	    10, 60000 },
+	{ "upstream_queries_per_socket", key_unsigned,
+	    F(upstream_queries_per_socket), 1, UPSTREAM_SOCKET_QUERIES_MAX },
 	{ "cache", key_section, .sub = cache_keys, .path = "cache" },
 	{ "blocklist", key_section, .sub = blocklist_keys,
 	    .path = "blocklist" },
@@ -930,6 +932,7 @@ config_default(void)
 	cfg->server.max_outstanding = 10000;
 	cfg->server.max_waiters = 64;
 	cfg->upstream_timeout_ms = 1500;
+	cfg->upstream_queries_per_socket = 16;
 	cfg->cache.max_entries = 100000;
 	cfg->cache.max_bytes = 64 * 1024 * 1024;
 	cfg->cache.max_ttl = 86400;

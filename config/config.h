@@ -14,6 +14,8 @@
 #include "netaddr.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/dnswarden/dnswarden.yaml"
+/* The most upstream queries one UDP socket (one source port) may carry. */
+#define UPSTREAM_SOCKET_QUERIES_MAX	64
 
 enum client_identity {
 	CLIENT_IDENTITY_ADDRESS,	/* log the client address as text */
@@ -58,6 +60,7 @@ struct config {
 	struct config_upstream	*upstreams;
 	size_t			 nupstreams;
 	unsigned		 upstream_timeout_ms;	/* per try */
+	unsigned		 upstream_queries_per_socket;	/* UDP */
 
 	struct {
 		unsigned	max_entries;

@@ -150,6 +150,7 @@ check_full_rest(const struct config *cfg, const char *dir)
 	CHECK_STR(cfg->upstreams[3].text, "[2001:db8::53]:53");
 	CHECK_STR(cfg->upstreams[4].text, "198.51.100.7:53");
 	CHECK_INT(cfg->upstream_timeout_ms, 800);
+	CHECK_INT(cfg->upstream_queries_per_socket, 4);
 	CHECK_INT(cfg->cache.max_entries, 0);
 	CHECK_INT(cfg->cache.max_bytes, 1048576);
 	CHECK_INT(cfg->cache.max_ttl, 600);
@@ -214,6 +215,7 @@ check_defaults(const struct config *cfg)
 	CHECK_INT(cfg->server.max_outstanding, 10000);
 	CHECK_INT(cfg->server.max_waiters, 64);
 	CHECK_INT(cfg->upstream_timeout_ms, 1500);
+	CHECK_INT(cfg->upstream_queries_per_socket, 16);
 	CHECK_INT(cfg->cache.max_entries, 100000);
 	CHECK_INT(cfg->cache.max_bytes, 64 * 1024 * 1024);
 	CHECK_INT(cfg->cache.max_ttl, 86400);
@@ -395,6 +397,12 @@ test_error_wrong_type(void)
 	CHECK_STR(errors_of("upstreams: [192.0.2.1]\nlog:\n"
 	    "  queue_size: 15\n", msgs, sizeof(msgs)),
 	    "t.yaml:3:15: 15 is out of range (16-16777216)\n");
+	CHECK_STR(errors_of("upstreams: [192.0.2.1]\n"
+	    "upstream_queries_per_socket: 0\n", msgs, sizeof(msgs)),
+	    "t.yaml:2:30: 0 is out of range (1-64)\n");
+	CHECK_STR(errors_of("upstreams: [192.0.2.1]\n"
+	    "upstream_queries_per_socket: 65\n", msgs, sizeof(msgs)),
+	    "t.yaml:2:30: 65 is out of range (1-64)\n");
 }
 
 static void

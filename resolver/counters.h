@@ -36,6 +36,8 @@
 	X(upstream_timeouts,	"upstream tries that timed out")	\
 	X(upstream_errors,	"upstream tries that failed otherwise")	\
 	X(upstream_tcp,		"upstream retries over TCP")		\
+	X(upstream_sockets,	"UDP sockets opened for upstream tries")	\
+	X(upstream_late,	"upstream replies after their try gave up")	\
 	X(forged_replies,	"upstream replies dropped as forged")	\
 	X(overload_dropped,	"queries shed because of overload")	\
 	X(tcp_accepted,		"TCP connections accepted")		\

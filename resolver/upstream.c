@@ -19,6 +19,39 @@
 #define TABLE_SIZE	4096	/* buckets; chains stay short at 10k in flight */
 #define PORT_TRIES	8
 #define EPOLL_BATCH	64	/* readiness events taken per wake-up */
+#define RECV_BATCH	8	/* datagrams taken per read of one socket */
+#define RECV_SIZE	4096	/* per datagram; we advertise DNS_EDNS_SIZE */
+
+struct upstream_query;
+
+/*
+ * An upstream UDP socket: one random source port, connected to one server.
+ * While it is its server's current socket it takes the tries that start,
+ * at most cfg->upstream_queries_per_socket of them and only for one
+ * upstream timeout after it was opened, each under a random ID no other
+ * try on it has had; it is closed as soon as none of them waits any more.
+ * So a lone try gets a socket of its own, as before, and under load the
+ * cost of a socket (socket, bind, connect, epoll_ctl, close) is shared by
+ * up to that many tries, none of which waits for another. A forger still
+ * has to hit one port of 64,512 and one ID of 65,536 per try waiting; what
+ * changes is that a port lives for a few tries instead of one, and never
+ * longer than two timeouts.
+ */
+struct usock {
+	struct upstream		*up;
+	struct usock		**home;	/* &up->cur[server] while current */
+	struct usock		*dead;	/* up->dead list, closed in a batch */
+	int			 fd;	/* in up->epfd; -1 once closed */
+	unsigned		 limit;	/* tries it may take in all */
+	uint64_t		 open_until;	/* ms: takes no try after */
+	unsigned		 nslots;	/* tries it has taken */
+	unsigned		 pending;	/* of those, tries still waiting */
+	bool			 busy;	/* being worked on: close afterwards */
+	struct usock_slot {
+		uint16_t		 id;
+		struct upstream_query	*uq;	/* NULL once the try left */
+	} slot[];
+};
 
 struct upstream_query {
 	struct upstream_query	*hnext;
@@ -34,7 +67,8 @@ struct upstream_query {
 	struct netaddr		 addr;		/* the server asked now */
 	char			 addr_text[64];
 	uint16_t		 id;
-	int			 fd;		/* UDP, in up->epfd while open */
+	struct usock		*sock;		/* UDP try: its socket, */
+	unsigned		 slot;		/* and its place there */
 	struct event		 timer;		/* UDP timeout; assigned once */
 	struct bufferevent	*bev;		/* TCP retry */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
@@ -51,16 +85,23 @@ struct upstream {
 	 * The UDP sockets of the tries in flight are watched by an epoll
 	 * instance of our own, itself one event in the loop: a socket then
 	 * leaves the watch list by being closed, where a libevent event
-	 * would cost an epoll_ctl(DEL) per query.
+	 * would cost an epoll_ctl(DEL) per socket.
 	 */
 	int			 epfd;
 	struct event		*epev;
+	struct usock		**cur;	/* current socket per configured server */
+	size_t			 ncur;
+	bool			 in_batch;	/* working through epoll events */
+	struct usock		*dead;	/* closed during the batch, to free */
 	const struct timeval	*udp_timeout;	/* a libevent common timeout */
 	struct upstream_query	*table[TABLE_SIZE];
 	size_t			 inflight;
 	uint8_t			 rnd[256];	/* getrandom() in bulk */
 	size_t			 rnd_left;
-	uint8_t			 rbuf[DNS_MAX_MSG];
+	uint8_t			 rbuf[DNS_MAX_MSG];	/* TCP */
+	struct mmsghdr		 rmsg[RECV_BATCH];
+	struct iovec		 riov[RECV_BATCH];
+	uint8_t			 rbufs[RECV_BATCH][RECV_SIZE];
 };
 
 static void	uq_try(struct upstream_query *);
@@ -97,6 +138,26 @@ set_udp_timeout(struct upstream *up)
 		fatal("event_base_init_common_timeout");
 }
 
+static void	usock_retire(struct usock *);
+
+/*
+ * One current socket per configured server, none open yet. The sockets of
+ * an older configuration take no new tries and close when theirs are over.
+ * Without memory for the table every try gets a socket of its own.
+ */
+static void
+set_current_sockets(struct upstream *up)
+{
+	for (size_t i = 0; i < up->ncur; i++)
+		if (up->cur[i] != NULL)
+			usock_retire(up->cur[i]);
+	free(up->cur);
+	up->ncur = up->cfg->nupstreams;
+	up->cur = calloc(up->ncur ? up->ncur : 1, sizeof(up->cur[0]));
+	if (up->cur == NULL)
+		up->ncur = 0;
+}
+
 struct upstream *
 upstream_new(struct event_base *base, const struct config *cfg,
     struct counters *ctr, upstream_done_fn done, void *arg)
@@ -125,6 +186,12 @@ upstream_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	set_udp_timeout(up);
+	set_current_sockets(up);
+	for (size_t i = 0; i < RECV_BATCH; i++) {
+		up->riov[i] = (struct iovec){ up->rbufs[i], RECV_SIZE };
+		up->rmsg[i].msg_hdr.msg_iov = &up->riov[i];
+		up->rmsg[i].msg_hdr.msg_iovlen = 1;
+	}
 	return up;
 }
 
@@ -133,6 +200,7 @@ upstream_reconfigure(struct upstream *up, const struct config *cfg)
 {
 	up->cfg = cfg;
 	set_udp_timeout(up);
+	set_current_sockets(up);
 }
 
 size_t
@@ -153,14 +221,54 @@ table_slot(struct upstream *up, const struct cache_key *key)
 	return pp;
 }
 
+/* s takes no new tries from now on. */
+static void
+usock_retire(struct usock *s)
+{
+	if (s->home != NULL) {
+		*s->home = NULL;
+		s->home = NULL;
+	}
+}
+
+/*
+ * Close s, and so take it out of up->epfd. Inside a batch of epoll events
+ * one of the batch's later events may still name s: it is freed when the
+ * batch is over.
+ */
+static void
+usock_close(struct usock *s)
+{
+	struct upstream *up = s->up;
+
+	usock_retire(s);
+	close(s->fd);
+	s->fd = -1;
+	if (up->in_batch) {
+		s->dead = up->dead;
+		up->dead = s;
+	} else
+		free(s);
+}
+
+/* The try in slot i is over on s: answered, timed out or moved on. */
+static void
+usock_leave(struct usock *s, unsigned i)
+{
+	s->slot[i].uq = NULL;
+	if (--s->pending == 0 && !s->busy)
+		usock_close(s);
+}
+
 /* Close whatever transport the current try uses. */
 static void
 uq_close_transport(struct upstream_query *uq)
 {
 	evtimer_del(&uq->timer);		/* a no-op when not pending */
-	if (uq->fd != -1) {
-		close(uq->fd);		/* and so out of up->epfd */
-		uq->fd = -1;
+	if (uq->sock != NULL) {
+		struct usock *s = uq->sock;
+		uq->sock = NULL;
+		usock_leave(s, uq->slot);
 	}
 	if (uq->bev) {
 		bufferevent_free(uq->bev);
@@ -290,52 +398,119 @@ uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
 	uq_finish(uq, pkt, len, r);
 }
 
-/* Read what came for uq's try: its answer, or an error. */
+/*
+ * Every try still waiting on s moves on to its next server: the socket
+ * reported an error, typically ECONNREFUSED from an ICMP port unreachable,
+ * which says the server is not listening, whichever try it came for.
+ */
 static void
-udp_read(struct upstream_query *uq)
+usock_fail(struct usock *s)
 {
-	struct upstream *up = uq->up;
-	struct dns_reply r;
+	bool busy = s->busy;
 
-	/* Bounded: a flood of forgeries cannot keep us in this loop. */
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(uq->fd, up->rbuf, sizeof(up->rbuf), 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			/* ICMP unreachable surfaces here: try the next one. */
-			up->ctr->upstream_errors++;
-			uq_next_server(uq);
-			return;
-		}
-		switch (reply_classify(uq, up->rbuf, (size_t)n, &r)) {
-		case REPLY_ANSWER:
-			uq_take_reply(uq, up->rbuf, (size_t)n, &r, false);
-			return;
-		case REPLY_BARE_ERROR:
-			up->ctr->upstream_errors++;
-			uq_next_server(uq);
-			return;
-		case REPLY_FORGED:
-			break;
-		}
+	s->busy = true;
+	usock_retire(s);
+	for (unsigned i = 0; i < s->nslots; i++) {
+		struct upstream_query *uq = s->slot[i].uq;
+		if (uq == NULL)
+			continue;
+		s->up->ctr->upstream_errors++;
+		uq_next_server(uq);	/* leaves s */
+	}
+	s->busy = busy;
+	if (!busy && s->pending == 0)
+		usock_close(s);
+}
+
+/* One datagram that came on s: find its try by the ID and judge it. */
+static void
+usock_take(struct usock *s, uint8_t *pkt, size_t len, int flags)
+{
+	struct upstream *up = s->up;
+	struct upstream_query *uq;
+	struct dns_reply r;
+	unsigned i;
+	uint16_t id;
+
+	if (len < DNS_HEADER_LEN) {
+		up->ctr->forged_replies++;
+		return;
+	}
+	id = (uint16_t)(pkt[0] << 8 | pkt[1]);
+	for (i = 0; i < s->nslots && s->slot[i].id != id; i++)
+		;
+	if (i == s->nslots) {
+		up->ctr->forged_replies++;
+		return;
+	}
+	if ((uq = s->slot[i].uq) == NULL) {
+		up->ctr->upstream_late++;	/* its try gave up */
+		return;
+	}
+	if (flags & MSG_TRUNC) {
+		/* Past what we asked for, and cut short: ask over TCP. */
+		up->ctr->upstream_tcp++;
+		uq_try_tcp(uq);
+		return;
+	}
+	switch (reply_classify(uq, pkt, len, &r)) {
+	case REPLY_ANSWER:
+		uq_take_reply(uq, pkt, len, &r, false);
+		break;
+	case REPLY_BARE_ERROR:
+		up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		break;
+	case REPLY_FORGED:
+		break;
 	}
 }
 
 /*
- * Sockets in up->epfd are ready. Each event names its query, and reading
- * one query's socket never closes another's, so a batch stays valid while
- * it is worked through.
+ * Read what came on s, one batch; a longer queue makes epoll report s
+ * again, so a flood of forgeries cannot keep us here.
+ */
+static void
+usock_read(struct usock *s)
+{
+	struct upstream *up = s->up;
+	int n;
+
+	if (s->fd == -1)		/* closed earlier in this batch */
+		return;
+	s->busy = true;
+	n = recvmmsg(s->fd, up->rmsg, RECV_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		usock_fail(s);
+	for (int i = 0; i < n; i++)
+		usock_take(s, up->rbufs[i], up->rmsg[i].msg_len,
+		    up->rmsg[i].msg_hdr.msg_flags);
+	s->busy = false;
+	if (s->pending == 0)
+		usock_close(s);
+}
+
+/*
+ * Sockets in up->epfd are ready. Each event names its socket; one closed
+ * while the batch is worked through is freed after it.
  */
 static void
 udp_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct upstream *up = arg;
 	struct epoll_event evs[EPOLL_BATCH];
+	struct usock *s;
 	int n;
 
 	n = epoll_wait(fd, evs, EPOLL_BATCH, 0);
+	up->in_batch = true;
 	for (int i = 0; i < n; i++)
-		udp_read(evs[i].data.ptr);
+		usock_read(evs[i].data.ptr);
+	up->in_batch = false;
+	while ((s = up->dead) != NULL) {
+		up->dead = s->dead;
+		free(s);
+	}
 }
 
 static void
@@ -347,14 +522,84 @@ udp_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	uq_next_server(uq);
 }
 
+/* The socket a try at server i is sent from: the current one, or a new
+ * one. NULL with errno set when none can be opened. */
+static struct usock *
+usock_get(struct upstream *up, size_t i, const struct netaddr *to)
+{
+	unsigned limit = up->cfg->upstream_queries_per_socket;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct usock *s;
+	struct timeval tv;
+	uint64_t now;
+	int saved;
+
+	event_base_gettimeofday_cached(up->base, &tv);
+	now = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	if (i < up->ncur && (s = up->cur[i]) != NULL) {
+		if (now <= s->open_until)
+			return s;
+		usock_retire(s);
+	}
+	if (limit < 1)
+		limit = 1;
+	if ((s = calloc(1, sizeof(*s) + limit * sizeof(s->slot[0]))) == NULL)
+		return NULL;
+	s->up = up;
+	s->limit = limit;
+	s->open_until = now + up->cfg->upstream_timeout_ms;
+	if ((s->fd = udp_socket_open(up, to)) == -1) {
+		saved = errno;
+		free(s);
+		errno = saved;
+		return NULL;
+	}
+	ev.data.ptr = s;
+	if (epoll_ctl(up->epfd, EPOLL_CTL_ADD, s->fd, &ev) == -1) {
+		saved = errno;
+		log_warn("upstream epoll_ctl");
+		close(s->fd);
+		free(s);
+		errno = saved;
+		return NULL;
+	}
+	up->ctr->upstream_sockets++;
+	if (i < up->ncur && limit > 1) {
+		up->cur[i] = s;
+		s->home = &up->cur[i];
+	}
+	return s;
+}
+
+/* uq joins s under an ID that no try on s has had. */
+static void
+usock_attach(struct usock *s, struct upstream_query *uq)
+{
+	unsigned i;
+	uint16_t id;
+
+again:
+	id = random16(s->up);
+	for (i = 0; i < s->nslots; i++)
+		if (s->slot[i].id == id)
+			goto again;
+	s->slot[i] = (struct usock_slot){ id, uq };
+	s->nslots++;
+	s->pending++;
+	if (s->nslots == s->limit)
+		usock_retire(s);
+	uq->sock = s;
+	uq->slot = i;
+	uq->id = id;
+}
+
 static void
 uq_try_udp(struct upstream_query *uq)
 {
 	struct upstream *up = uq->up;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = uq };
+	struct usock *s;
 
-	uq->fd = udp_socket_open(up, &uq->addr);
-	if (uq->fd == -1) {
+	if ((s = usock_get(up, uq->server, &uq->addr)) == NULL) {
 		/* A refused connect() is the server's fault, not ours. */
 		if (errno != ECONNREFUSED && errno != ENETUNREACH &&
 		    errno != EHOSTUNREACH)
@@ -363,18 +608,15 @@ uq_try_udp(struct upstream_query *uq)
 		uq_next_server(uq);
 		return;
 	}
-	if (send(uq->fd, uq->qbuf, uq->qlen, 0) == -1) {
-		up->ctr->upstream_errors++;
-		uq_next_server(uq);
+	usock_attach(s, uq);
+	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
+	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);
+	if (send(s->fd, uq->qbuf, uq->qlen, 0) == -1) {
+		/* An error the socket held for an earlier try, or ours. */
+		usock_fail(s);
 		return;
 	}
 	up->ctr->upstream_queries++;
-	if (epoll_ctl(up->epfd, EPOLL_CTL_ADD, uq->fd, &ev) == -1) {
-		log_warn("upstream epoll_ctl");
-		up->ctr->upstream_errors++;
-		uq_next_server(uq);
-		return;
-	}
 	evtimer_add(&uq->timer, up->udp_timeout);
 }
 
@@ -447,7 +689,8 @@ uq_try_tcp(struct upstream_query *uq)
 	up->ctr->upstream_queries++;
 }
 
-/* Start a try at uq->server: a new ID, a new port, the same question. */
+/* Start a try at uq->server: a new ID, a port that has not carried this
+ * question, the same question. */
 static void
 uq_try(struct upstream_query *uq)
 {
@@ -456,9 +699,6 @@ uq_try(struct upstream_query *uq)
 	uq->addr = up->cfg->upstreams[uq->server].addr;
 	memcpy(uq->addr_text, up->cfg->upstreams[uq->server].text,
 	    sizeof(uq->addr_text));
-	uq->id = random16(up);
-	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
-	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);
 	uq_try_udp(uq);
 }
 
@@ -496,7 +736,6 @@ upstream_submit(struct upstream *up, const struct cache_key *key,
 	if ((uq = calloc(1, sizeof(*uq))) == NULL)
 		return -1;
 	uq->up = up;
-	uq->fd = -1;
 	evtimer_assign(&uq->timer, up->base, udp_timeout_cb, uq);
 	TAILQ_INIT(&uq->waiters);
 	uq->key = *key;
@@ -537,6 +776,8 @@ upstream_free(struct upstream *up)
 	for (size_t i = 0; i < TABLE_SIZE; i++)
 		while (up->table[i] != NULL)
 			uq_finish(up->table[i], NULL, 0, NULL);
+	/* Every socket closed with its last try. */
+	free(up->cur);
 	event_free(up->epev);
 	close(up->epfd);
 	free(up);

@@ -1,10 +1,12 @@
 /*
  * upstream: forwarding questions to the configured upstream resolvers.
  * Identical questions in flight are merged into one upstream query with a
- * list of waiters. Each try uses a fresh UDP socket on a random port and a
- * random ID (RFC 5452); a reply is taken only when its source address and
- * port, ID and question all match. Upstreams are tried in order with a
- * per-try timeout; a truncated reply is retried over TCP.
+ * list of waiters. Each try goes out from a UDP socket on a random port,
+ * shared only with the few tries to the same server in flight with it,
+ * under a random ID unique on that socket (RFC 5452); a reply is taken only
+ * when its source address and port, ID and question all match. Upstreams
+ * are tried in order with a per-try timeout; a truncated reply is retried
+ * over TCP.
  */
 #ifndef DNSWARDEN_UPSTREAM_H
 #define DNSWARDEN_UPSTREAM_H

@@ -1,0 +1,249 @@
+"""Upstream UDP sockets under load: tries in flight at the same time share
+a socket (one random source port), at most upstream_queries_per_socket of
+them, each under an ID unique on that socket; a socket closes when its last
+try is over. What a client relies on stays as it was: every answer is the
+right one, forgeries and late replies are told apart, a refused port fails
+over at once, and an oversized reply is asked again over TCP."""
+
+import collections
+import select
+import socket
+import time
+
+import dns.message
+import dns.rcode
+import dns.rrset
+
+from fakeupstream import Reply
+from harness import closed_port, rdata_of
+
+
+def ask_many(dw, names, timeout=8.0):
+    """Send a query for each name at once, from one client socket, and
+    return {name: reply}; names without a reply within timeout are absent."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        by_id = {}
+        for i, name in enumerate(names):
+            q = dns.message.make_query(name, "A")
+            q.id = i + 1
+            by_id[q.id] = name
+            s.sendto(q.to_wire(), (dw.addr, dw.port))
+        got = {}
+        end = time.monotonic() + timeout
+        while len(got) < len(names) and time.monotonic() < end:
+            r, _, _ = select.select([s], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                break
+            m = dns.message.from_wire(s.recv(65535))
+            if m.id in by_id:
+                got[by_id[m.id]] = m
+        return got
+    finally:
+        s.close()
+
+
+def add_names(fake, n, prefix):
+    names = [f"{prefix}{i}.fake.test" for i in range(n)]
+    for i, name in enumerate(names):
+        fake.add(name, "A", f"192.0.2.{i % 250 + 1}")
+    return names
+
+
+def upstream_sockets_open(port: int) -> int:
+    """UDP sockets on this machine connected to 127.0.0.1:port."""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/udp") as f:
+        next(f)
+        return sum(1 for line in f if line.split()[2] == want)
+
+
+def by_port(queries):
+    ports = collections.defaultdict(list)
+    for q in queries:
+        ports[q.src[1]].append(q.id)
+    return ports
+
+
+def test_busy_tries_share_sockets_within_the_limit(fake_upstream, dnswarden):
+    fake_upstream.mode_delay(0.4)  # 40 tries in flight together
+    names = add_names(fake_upstream, 40, "share")
+    dw = dnswarden([fake_upstream], {"upstream_queries_per_socket": 8},
+                   timeout_ms=3000)
+    got = ask_many(dw, names)
+    for i, name in enumerate(names):
+        assert name in got, f"no answer for {name}"
+        assert rdata_of(got[name], "A") == {f"192.0.2.{i % 250 + 1}"}, got[name]
+    qs = [q for q in fake_upstream.queries if q.qname_lower.startswith("share")]
+    assert len(qs) == 40
+    ports = by_port(qs)
+    for port, ids in ports.items():
+        assert 1024 <= port <= 65535
+        assert len(ids) <= 8, f"port {port} carried {len(ids)} tries, limit 8"
+        assert len(set(ids)) == len(ids), f"an ID repeats on port {port}: {ids}"
+    assert 5 <= len(ports) < 40, f"{len(ports)} ports for 40 concurrent tries"
+    st = dw.stats()
+    assert st["upstream_sockets"] == len(ports), st
+    assert st["upstream_queries"] == 40 and st["forged_replies"] == 0, st
+    # Nothing waits any more: no socket stays open.
+    assert upstream_sockets_open(fake_upstream.port) == 0
+
+
+def test_one_query_per_socket_gives_every_try_its_own_port(fake_upstream, dnswarden):
+    fake_upstream.mode_delay(0.4)
+    names = add_names(fake_upstream, 30, "own")
+    dw = dnswarden([fake_upstream], {"upstream_queries_per_socket": 1},
+                   timeout_ms=3000)
+    got = ask_many(dw, names)
+    assert len(got) == 30
+    qs = [q for q in fake_upstream.queries if q.qname_lower.startswith("own")]
+    ports = by_port(qs)
+    assert len(qs) == 30 and len(ports) == 30, ports
+    assert dw.stats()["upstream_sockets"] == 30
+
+
+def test_sockets_open_only_while_tries_wait(fake_upstream, dnswarden):
+    fake_upstream.mode_delay(1.0)
+    names = add_names(fake_upstream, 20, "open")
+    dw = dnswarden([fake_upstream], {"upstream_queries_per_socket": 4},
+                   timeout_ms=3000)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i, name in enumerate(names):
+        q = dns.message.make_query(name, "A")
+        q.id = i + 1
+        s.sendto(q.to_wire(), (dw.addr, dw.port))
+    fake_upstream.wait_queries(20)
+    assert upstream_sockets_open(fake_upstream.port) == 5  # 20 tries / 4
+    got = ask_many(dw, names)  # answered from the cache or the same tries
+    assert len(got) == 20
+    end = time.monotonic() + 3
+    while upstream_sockets_open(fake_upstream.port) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert upstream_sockets_open(fake_upstream.port) == 0
+    s.close()
+
+
+def test_socket_takes_tries_only_for_one_timeout(fake_upstream, dnswarden):
+    """A socket kept open by overlapping tries still takes new ones only
+    for upstream_timeout_ms after it was opened, so no port lives longer
+    than about two timeouts."""
+    fake_upstream.mode_delay(1.5)
+    names = add_names(fake_upstream, 4, "age")
+    dw = dnswarden([fake_upstream], timeout_ms=2000)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(6)
+    # Sent at 0, 0.5, 1.2 and 2.3 s; each answered 1.5 s later, so the
+    # socket always has a try waiting, but it is 2.3 s old at the fourth.
+    start = time.monotonic()
+    for i, (name, at) in enumerate(zip(names, (0, 0.5, 1.2, 2.3))):
+        time.sleep(max(0.0, start + at - time.monotonic()))
+        q = dns.message.make_query(name, "A")
+        q.id = i + 1
+        s.sendto(q.to_wire(), (dw.addr, dw.port))
+    answered = set()
+    while len(answered) < 4:
+        m = dns.message.from_wire(s.recv(65535))
+        assert m.rcode() == dns.rcode.NOERROR, m
+        answered.add(m.id)
+    s.close()
+    src = {q.qname_lower: q.src[1] for q in fake_upstream.queries}
+    ports = [src[n + "."] for n in names]
+    assert ports[0] == ports[1] == ports[2], ports
+    assert ports[3] != ports[0], "a socket took a try after one timeout"
+
+
+def test_late_reply_on_a_shared_socket_is_late_not_forged(fake_upstream, dnswarden):
+    """A try that gave up leaves its socket; its reply, coming while another
+    try still waits there, is counted as late and changes nothing."""
+    fake_upstream.add("late.fake.test", "A", "192.0.2.80")
+    fake_upstream.add("ontime.fake.test", "A", "192.0.2.81")
+
+    def plan(q):
+        if q.qname_lower.startswith("late."):
+            return [Reply(fake_upstream.response(q), delay=2.5)]
+        return [Reply(fake_upstream.response(q), delay=1.7)]
+    fake_upstream.handler = plan
+    dw = dnswarden([fake_upstream], timeout_ms=2000)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(6)
+    late = dns.message.make_query("late.fake.test", "A")
+    s.sendto(late.to_wire(), (dw.addr, dw.port))
+    fake_upstream.wait_queries(1)
+    time.sleep(1.0)
+    # "late" gives up at 2.0 s and its reply comes at 2.5 s; "ontime" is
+    # sent at 1.0 s on the same socket and answered at 2.7 s, inside its
+    # 2 s.
+    ontime = dns.message.make_query("ontime.fake.test", "A")
+    s.sendto(ontime.to_wire(), (dw.addr, dw.port))
+    replies = {}
+    while len(replies) < 2:
+        m = dns.message.from_wire(s.recv(65535))
+        replies[m.question[0].name.to_text()] = m
+    s.close()
+    assert replies["late.fake.test."].rcode() == dns.rcode.SERVFAIL
+    assert rdata_of(replies["ontime.fake.test."], "A") == {"192.0.2.81"}
+    qs = fake_upstream.queries
+    assert len(qs) == 2 and qs[0].src == qs[1].src, "the two tries did not share"
+    st = dw.stats()
+    assert st["upstream_late"] == 1 and st["forged_replies"] == 0, st
+    # The late answer did not reach the cache.
+    fake_upstream.mode_normal()
+    fake_upstream.add("late.fake.test", "A", "192.0.2.82")
+    assert rdata_of(dw.query("late.fake.test", timeout=3), "A") == {"192.0.2.82"}
+
+
+def test_unknown_id_on_a_shared_socket_is_forged(fake_upstream, dnswarden):
+    def plan(q):
+        forged = fake_upstream.response(q, rdata_override="6.6.6.6")
+        forged.id = (q.id + 1) % 65536
+        return [Reply(forged), Reply(fake_upstream.response(q), delay=0.2)]
+    fake_upstream.handler = plan
+    names = add_names(fake_upstream, 10, "forge")
+    dw = dnswarden([fake_upstream], timeout_ms=2000)
+    got = ask_many(dw, names)
+    assert len(got) == 10
+    for i, name in enumerate(names):
+        assert rdata_of(got[name], "A") == {f"192.0.2.{i + 1}"}, got[name]
+    st = dw.stats()
+    # An ID one above a real one may be another try's on the same socket:
+    # that try then sees a wrong question, which is counted as forged too;
+    # it may, rarely, be that of a try already answered: late.
+    assert st["forged_replies"] + st["upstream_late"] == 10, st
+    assert st["forged_replies"] >= 9, st
+
+
+def test_refused_port_moves_every_try_on_its_socket(nsd_shared, dnswarden):
+    """ICMP port unreachable comes back as an error on the shared socket:
+    every try waiting there moves to the next upstream at once, not after
+    the timeout."""
+    dw = dnswarden([closed_port(), nsd_shared], timeout_ms=5000)
+    names = [f"r{i}.example.test" for i in range(30)]
+    t = time.monotonic()
+    got = ask_many(dw, names, timeout=10)
+    elapsed = time.monotonic() - t
+    assert len(got) == 30
+    for r in got.values():  # NSD's answer: no such names in its zone
+        assert r.rcode() == dns.rcode.NXDOMAIN and r.authority, r
+    assert elapsed < 3, f"{elapsed:.1f} s: some tries waited for the 5 s timeout"
+    st = dw.stats()
+    assert st["upstream_timeouts"] == 0, st
+
+
+def test_reply_too_large_for_the_buffer_asked_over_tcp(fake_upstream, dnswarden):
+    """An upstream that ignores our EDNS size and sends a datagram past
+    4096 bytes: the reply cannot be read whole, so it is asked over TCP."""
+    big = [f"192.0.2.{i}" for i in range(1, 255)] + \
+          [f"198.51.100.{i}" for i in range(1, 100)]
+    fake_upstream.add("big.fake.test", "A", big)
+
+    def plan(q):
+        if q.transport == "udp":
+            return [Reply(fake_upstream.response(q).to_wire(max_size=65535))]
+        return [Reply(fake_upstream.response(q))]
+    fake_upstream.handler = plan
+    dw = dnswarden([fake_upstream], timeout_ms=2000)
+    r = dw.query("big.fake.test", tcp=True, timeout=5)
+    assert rdata_of(r, "A") == set(big)
+    transports = [q.transport for q in fake_upstream.queries_for("big.fake.test")]
+    assert transports == ["udp", "tcp"], transports
+    assert dw.stats()["upstream_tcp"] == 1

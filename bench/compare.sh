@@ -22,6 +22,7 @@
 # usage: bench/compare.sh [--quick] [--out FILE] [--doc] [--profile DIR]
 #                         [--no-threads] [--dnswarden BIN] [--count N]
 #                         [--keep] [--peers LIST] [--baseline BIN]
+#                         [--set 'KEY: VALUE']
 #   --quick         3 s per workload instead of 6, no second attempts
 #   --out FILE      also write the markdown table to FILE
 #   --doc           replace the "Comparison" section of docs/performance.md
@@ -36,6 +37,9 @@
 #   --baseline BIN  also run this dnswarden binary (say, one built from the
 #                   commit before a change) just before dnswarden, and show
 #                   it as a column of its own: an A/B in one run
+#   --set 'KEY: VALUE'  add this top-level line to dnswarden's configuration
+#                   (not the baseline's, which may not know the key); may
+#                   be given more than once
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +54,7 @@ DWBIN=""
 KEEP=0
 PEERS="dnsmasq unbound"
 BASELINE=""
+EXTRA_CONF=""
 CLIENTS=8
 ATTEMPTS=2		# per workload, while the machine is busy
 MAX_NOISE=10		# % of a CPU used by others that triggers a retry
@@ -67,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1 ;;
 	--peers) PEERS=$2; shift ;;
 	--baseline) BASELINE=$(realpath "$2"); shift ;;
+	--set) EXTRA_CONF+="$2"$'\n'; shift ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -458,7 +464,7 @@ stop_pid "$SPID"
 
 # ---- dnswarden ----
 
-# dnswarden_conf FILE PORT THREADS LOGDIR
+# dnswarden_conf FILE PORT THREADS LOGDIR [EXTRA]
 dnswarden_conf() {
 	cat >"$1" <<EOF
 server:
@@ -474,6 +480,7 @@ blocklist:
   files: [blocklist.yaml]
 log:
   database: "$4/attempts.db"
+${5:-}
 EOF
 }
 
@@ -482,7 +489,9 @@ run_dnswarden() {
 	local name=$1 port bin=${4:-$DWBIN}
 	port=$(free_port)
 	SRV_CPUS=$3
-	dnswarden_conf "$T/$name.yaml" "$port" "$2" "$T/$name-log"
+	local extra=$EXTRA_CONF
+	[ "$name" = baseline ] && extra=""
+	dnswarden_conf "$T/$name.yaml" "$port" "$2" "$T/$name-log" "$extra"
 	say "$name (server.threads: $2, CPUs $3)"
 	start "$name" "$port" "$PROBE_BLOCKED" NXDOMAIN "$3" \
 	    "$bin" serve -c "$T/$name.yaml"
@@ -493,7 +502,7 @@ run_dnswarden() {
 	# Every blocked answer should be a row in the attempt log.
 	put "$name" log_rows "$(sqlite3 "$T/$name-log/attempts.db" \
 	    "SELECT count(*) FROM attempts" 2>/dev/null || echo "?")"
-	put "$name" counters "$(awk '/stats: / && $3 ~ /^(queries|blocked|cache_hits|cache_misses|merged|servfail|overload_dropped|upstream_timeouts|log_rows_written|log_rows_dropped)$/ {
+	put "$name" counters "$(awk '/stats: / && $3 ~ /^(queries|blocked|cache_hits|cache_misses|merged|servfail|overload_dropped|upstream_timeouts|upstream_queries|upstream_sockets|log_rows_written|log_rows_dropped)$/ {
 	    printf "%s=%s ", $3, $4 }' "$T/logs/$name.log")"
 }
 

@@ -276,6 +276,9 @@ bench/compare.sh --profile DIR      # then perf stat and perf record of
                                     # dnswarden for hit, blocked and miss
 bench/compare.sh --peers none --baseline OLD   # an A/B of two dnswarden
                                     # builds in one run, without the peers
+bench/compare.sh --peers none --baseline OLD --set 'KEY: VALUE'
+                                    # the same, with a setting that only
+                                    # the new build gets
 ```
 
 Everything generated (the lists, about 100 MB, configurations and dnsperf

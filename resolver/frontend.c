@@ -17,6 +17,7 @@
 #include "dnsmsg.h"
 #include "frontend.h"
 #include "log.h"
+#include "monotime.h"
 #include "ratelimit.h"
 #include "udpio.h"
 #include "upstream.h"
@@ -107,15 +108,6 @@ static void	udp_flush_cb(evutil_socket_t, short, void *);
 static void	upstream_done_cb(void *, const struct cache_key *, uint8_t *,
 		    size_t, struct dns_reply *, const char *,
 		    struct upstream_waiters *);
-
-static uint64_t
-now_ms_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 now_us(void)

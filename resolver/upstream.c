@@ -14,6 +14,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "monotime.h"
 #include "upstream.h"
 
 #define TABLE_SIZE	4096	/* buckets; chains stay short at 10k in flight */
@@ -43,7 +44,7 @@ struct usock {
 	struct usock		*dead;	/* up->dead list, closed in a batch */
 	int			 fd;	/* in up->epfd; -1 once closed */
 	unsigned		 limit;	/* tries it may take in all */
-	uint64_t		 open_until;	/* ms: takes no try after */
+	uint64_t		 open_until;	/* monotonic ms: no try after */
 	unsigned		 nslots;	/* tries it has taken */
 	unsigned		 pending;	/* of those, tries still waiting */
 	bool			 busy;	/* being worked on: close afterwards */
@@ -529,13 +530,10 @@ usock_get(struct upstream *up, size_t i, const struct netaddr *to)
 {
 	unsigned limit = up->cfg->upstream_queries_per_socket;
 	struct epoll_event ev = { .events = EPOLLIN };
+	uint64_t now = now_ms_monotonic();
 	struct usock *s;
-	struct timeval tv;
-	uint64_t now;
 	int saved;
 
-	event_base_gettimeofday_cached(up->base, &tv);
-	now = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 	if (i < up->ncur && (s = up->cur[i]) != NULL) {
 		if (now <= s->open_until)
 			return s;

@@ -132,14 +132,19 @@ def test_socket_takes_tries_only_for_one_timeout(fake_upstream, dnswarden):
     dw = dnswarden([fake_upstream], timeout_ms=2000)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(6)
-    # Sent at 0, 0.5, 1.2 and 2.3 s; each answered 1.5 s later, so the
-    # socket always has a try waiting, but it is 2.3 s old at the fourth.
-    start = time.monotonic()
+    # Sent 0, 0.5, 1.2 and 2.3 s after the first reached the upstream (so
+    # after the socket was opened); each answered 1.5 s after it arrives,
+    # so the socket always has a try waiting, but is over 2.3 s old at the
+    # fourth.
+    start = None
     for i, (name, at) in enumerate(zip(names, (0, 0.5, 1.2, 2.3))):
-        time.sleep(max(0.0, start + at - time.monotonic()))
+        if start is not None:
+            time.sleep(max(0.0, start + at - time.monotonic()))
         q = dns.message.make_query(name, "A")
         q.id = i + 1
         s.sendto(q.to_wire(), (dw.addr, dw.port))
+        if start is None:
+            start = fake_upstream.wait_queries(1)[0].time
     answered = set()
     while len(answered) < 4:
         m = dns.message.from_wire(s.recv(65535))

@@ -222,6 +222,24 @@ sqlite_exec(struct sink *s, const char *sql, const char *what)
 	return 0;
 }
 
+/*
+ * Start a write transaction. SQLite opens the file only now, so this is
+ * where a missing directory or a permission shows too: "cannot lock" is
+ * kept for another connection holding the lock.
+ */
+static int
+sqlite_begin(struct sink *s)
+{
+	int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	rc &= 0xff;	/* the primary code of an extended one */
+	sink_error(s, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ?
+	    "cannot lock database" : "cannot write database");
+	return -1;
+}
+
 /* The single integer a pragma or query returns, or -1. */
 static long long
 sqlite_int(struct sink *s, const char *sql)
@@ -267,7 +285,7 @@ sqlite_migrate(struct sink *s, const char *path)
 {
 	long long version, has_attempts;
 
-	if (sqlite_exec(s, "BEGIN IMMEDIATE", "cannot lock database") == -1)
+	if (sqlite_begin(s) == -1)
 		return -1;
 	version = sqlite_int(s, "PRAGMA user_version");
 	has_attempts = sqlite_int(s, "SELECT count(*) FROM sqlite_master"
@@ -557,7 +575,7 @@ static int
 sqlite_write_batch(struct sink *s, const struct sink_batch *b)
 {
 	s->err[0] = '\0';
-	if (sqlite_exec(s, "BEGIN IMMEDIATE", "cannot lock database") == -1)
+	if (sqlite_begin(s) == -1)
 		return -1;
 	if (sqlite_write_rows(s, b) == 0 &&
 	    sqlite_exec(s, "COMMIT", "cannot commit") == 0)
@@ -593,7 +611,7 @@ sqlite_expire(struct sink *s, int64_t before_ms, unsigned max_rows)
 	long n, total = 0;
 
 	s->err[0] = '\0';
-	if (sqlite_exec(s, "BEGIN IMMEDIATE", "cannot lock database") == -1)
+	if (sqlite_begin(s) == -1)
 		return -1;
 	if ((n = sqlite_delete(s, s->exp_attempts, before_ms, max_rows)) < 0)
 		goto fail;

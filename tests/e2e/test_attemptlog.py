@@ -529,7 +529,7 @@ def test_locked_database_dns_answers_rows_follow(dnswarden, dead_upstream, lists
     errs = stderr_lines(dw, CANNOT_WRITE)
     assert len(errs) == 1, f"{len(errs)} error lines for {len(names)} rows in 3 s:\n" + \
         "\n".join(errs)
-    assert "locked" in errs[0], errs[0]
+    assert "cannot lock database" in errs[0] and "locked" in errs[0], errs[0]
     st = dw.stats()
     assert st.get("log_rows_dropped") == 0 and st.get("log_write_errors", 0) >= 1, st
     assert dw.wait_stderr("writable again"), dw.stderr()
@@ -564,6 +564,7 @@ def test_readonly_database_dns_answers_rows_follow(dnswarden, dead_upstream, lis
     assert len(errs) == 1, f"{len(errs)} error lines for {len(names)} rows in 2.5 s:\n" + \
         "\n".join(errs)
     assert "Permission denied" in errs[0], f"no cause in: {errs[0]}"
+    assert "lock" not in errs[0], f"a permission taken for a lock: {errs[0]}"
     if what == "file":
         db.chmod(0o640)
     else:

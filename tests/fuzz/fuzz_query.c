@@ -10,6 +10,7 @@
  * carry the client's ID and question as the client spelled it, and fit
  * the limit: the client's UDP size, 65535 over TCP.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,6 +10,7 @@
  * replaces, so its bits choose the rest: the client's EDNS, DO, CD and
  * letter case, and how many seconds pass before the hit.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 """A scriptable DNS server for the fault cases NSD cannot produce.
 
-It listens on 127.0.0.1 (UDP and TCP, the same random port), records every
+It listens on 127.0.0.1 or ::1 (UDP and TCP, the same random port), records every
 query it receives and answers according to a handler the test sets. A handler
 takes a Query and returns a plan: a list of steps executed in order, each one
 of Reply (a message or raw bytes, optionally after a delay, optionally sent
@@ -117,6 +117,7 @@ def render(data) -> bytes:
 class FakeUpstream:
     def __init__(self, addr: str = "127.0.0.1"):
         self.addr = addr
+        self.family = socket.AF_INET6 if ":" in addr else socket.AF_INET
         self._lock = threading.Lock()
         self._queries: List[Query] = []
         self._cond = threading.Condition(self._lock)
@@ -125,7 +126,7 @@ class FakeUpstream:
         self._stop = threading.Event()
         self._threads = []
         self._bind()
-        self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.other = socket.socket(self.family, socket.SOCK_DGRAM)
         self.other.bind((addr, 0))
         self.add("www.fake.test", "A", "192.0.2.1")
         self.add("www.fake.test", "AAAA", "2001:db8::1")
@@ -136,10 +137,10 @@ class FakeUpstream:
 
     def _bind(self):
         for _ in range(50):
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u = socket.socket(self.family, socket.SOCK_DGRAM)
             u.bind((self.addr, 0))
             port = u.getsockname()[1]
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t = socket.socket(self.family, socket.SOCK_STREAM)
             t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 t.bind((self.addr, port))
@@ -155,6 +156,8 @@ class FakeUpstream:
     @property
     def server(self) -> str:
         """The address as written in dnswarden's upstreams list."""
+        if self.family == socket.AF_INET6:
+            return f"[{self.addr}]:{self.port}"
         return f"{self.addr}:{self.port}"
 
     def start(self):

@@ -14,7 +14,7 @@ import dns.message
 import dns.rcode
 import dns.rrset
 
-from fakeupstream import Reply
+from fakeupstream import FakeUpstream, Reply
 from harness import closed_port, rdata_of
 
 
@@ -87,6 +87,24 @@ def test_busy_tries_share_sockets_within_the_limit(fake_upstream, dnswarden):
     assert st["upstream_queries"] == 40 and st["forged_replies"] == 0, st
     # Nothing waits any more: no socket stays open.
     assert upstream_sockets_open(fake_upstream.port) == 0
+
+
+def test_ipv6_upstream_tries_share_sockets(dnswarden):
+    fake = FakeUpstream("::1").start()
+    try:
+        fake.mode_delay(0.4)
+        names = add_names(fake, 24, "six")
+        dw = dnswarden([fake], timeout_ms=3000)
+        got = ask_many(dw, names)
+        for i, name in enumerate(names):
+            assert rdata_of(got[name], "A") == {f"192.0.2.{i + 1}"}, got.get(name)
+        qs = [q for q in fake.queries if q.qname_lower.startswith("six")]
+        ports = by_port(qs)
+        assert len(qs) == 24 and 2 <= len(ports) < 24, ports
+        for port, ids in ports.items():
+            assert len(ids) <= 16 and len(set(ids)) == len(ids), (port, ids)
+    finally:
+        fake.close()
 
 
 def test_one_query_per_socket_gives_every_try_its_own_port(fake_upstream, dnswarden):

@@ -577,8 +577,11 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		n = udpio_recv(fe->io, fd);
 		uint64_t now = now_ms_monotonic();
 		fe->udp_batching = true;
+		/* The batch's cache misses go upstream together. */
+		upstream_cork(fe->up);
 		for (size_t i = 0; i < n; i++)
 			udp_message(fe, &cl, &fe->io->in[i], now);
+		upstream_uncork(fe->up);
 		fe->udp_batching = false;
 		fe->ctr->dropped += udpio_flush(fe->io);
 	}

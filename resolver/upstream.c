@@ -22,6 +22,7 @@
 #define EPOLL_BATCH	64	/* readiness events taken per wake-up */
 #define RECV_BATCH	8	/* datagrams taken per read of one socket */
 #define RECV_SIZE	4096	/* per datagram; we advertise DNS_EDNS_SIZE */
+#define CORK_SOCKETS	16	/* sockets with tries held back while corked */
 
 struct upstream_query;
 
@@ -47,7 +48,9 @@ struct usock {
 	uint64_t		 open_until;	/* monotonic ms: no try after */
 	unsigned		 nslots;	/* tries it has taken */
 	unsigned		 pending;	/* of those, tries still waiting */
+	unsigned		 sent;	/* slots before this one went out */
 	bool			 busy;	/* being worked on: close afterwards */
+	bool			 corked;	/* in up->corked: held open */
 	struct usock_slot {
 		uint16_t		 id;
 		struct upstream_query	*uq;	/* NULL once the try left */
@@ -94,6 +97,9 @@ struct upstream {
 	size_t			 ncur;
 	bool			 in_batch;	/* working through epoll events */
 	struct usock		*dead;	/* closed during the batch, to free */
+	bool			 cork;	/* hold sends back until uncorked */
+	struct usock		*corked[CORK_SOCKETS];	/* with tries held */
+	size_t			 ncorked;
 	const struct timeval	*udp_timeout;	/* a libevent common timeout */
 	struct upstream_query	*table[TABLE_SIZE];
 	size_t			 inflight;
@@ -252,13 +258,21 @@ usock_close(struct usock *s)
 		free(s);
 }
 
+/* Close s if no try waits on it and nothing is working on it. */
+static void
+usock_release(struct usock *s)
+{
+	if (s->pending == 0 && !s->busy && !s->corked)
+		usock_close(s);
+}
+
 /* The try in slot i is over on s: answered, timed out or moved on. */
 static void
 usock_leave(struct usock *s, unsigned i)
 {
 	s->slot[i].uq = NULL;
-	if (--s->pending == 0 && !s->busy)
-		usock_close(s);
+	s->pending--;
+	usock_release(s);
 }
 
 /* Close whatever transport the current try uses. */
@@ -419,8 +433,7 @@ usock_fail(struct usock *s)
 		uq_next_server(uq);	/* leaves s */
 	}
 	s->busy = busy;
-	if (!busy && s->pending == 0)
-		usock_close(s);
+	usock_release(s);
 }
 
 /* One datagram that came on s: find its try by the ID and judge it. */
@@ -487,8 +500,7 @@ usock_read(struct usock *s)
 		usock_take(s, up->rbufs[i], up->rmsg[i].msg_len,
 		    up->rmsg[i].msg_hdr.msg_flags);
 	s->busy = false;
-	if (s->pending == 0)
-		usock_close(s);
+	usock_release(s);
 }
 
 /*
@@ -591,6 +603,41 @@ again:
 	uq->id = id;
 }
 
+/*
+ * Send the tries on s that have not gone out yet, in one sendmmsg(). A
+ * socket error fails every try on s: the one it came for is not known.
+ */
+static void
+usock_send(struct usock *s)
+{
+	struct mmsghdr mm[UPSTREAM_SOCKET_QUERIES_MAX];
+	struct iovec iov[UPSTREAM_SOCKET_QUERIES_MAX];
+	unsigned n = 0;
+	int sent;
+
+	for (unsigned i = s->sent; i < s->nslots; i++) {
+		struct upstream_query *uq = s->slot[i].uq;
+		if (uq == NULL)
+			continue;
+		iov[n] = (struct iovec){ uq->qbuf, uq->qlen };
+		mm[n] = (struct mmsghdr){ .msg_hdr = {
+			.msg_iov = &iov[n], .msg_iovlen = 1 } };
+		n++;
+	}
+	s->sent = s->nslots;
+	if (n == 0)
+		return;
+	if (n == 1)
+		sent = send(s->fd, iov[0].iov_base, iov[0].iov_len, 0) == -1 ?
+		    -1 : 1;
+	else
+		sent = sendmmsg(s->fd, mm, n, 0);
+	if (sent > 0)
+		s->up->ctr->upstream_queries += (unsigned)sent;
+	if (sent < (int)n)
+		usock_fail(s);
+}
+
 static void
 uq_try_udp(struct upstream_query *uq)
 {
@@ -609,13 +656,40 @@ uq_try_udp(struct upstream_query *uq)
 	usock_attach(s, uq);
 	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
 	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);
-	if (send(s->fd, uq->qbuf, uq->qlen, 0) == -1) {
-		/* An error the socket held for an earlier try, or ours. */
-		usock_fail(s);
-		return;
-	}
-	up->ctr->upstream_queries++;
 	evtimer_add(&uq->timer, up->udp_timeout);
+	if (up->cork && (s->corked || up->ncorked < CORK_SOCKETS)) {
+		if (!s->corked) {
+			s->corked = true;
+			up->corked[up->ncorked++] = s;
+		}
+		return;		/* sent by upstream_uncork() */
+	}
+	usock_send(s);
+}
+
+void
+upstream_cork(struct upstream *up)
+{
+	up->cork = true;
+}
+
+void
+upstream_uncork(struct upstream *up)
+{
+	size_t n = up->ncorked;
+
+	up->cork = false;
+	up->ncorked = 0;
+	/*
+	 * Tries moved on from a failing socket below go out at once; a
+	 * socket stays open while it is still in the list.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		struct usock *s = up->corked[i];
+		usock_send(s);
+		s->corked = false;
+		usock_release(s);
+	}
 }
 
 static void

@@ -66,6 +66,14 @@ int		 upstream_submit(struct upstream *up, const struct cache_key *key,
 		    uint16_t qclass, bool do_bit, bool cd,
 		    struct upstream_waiter *w);
 
+/*
+ * Between upstream_cork() and upstream_uncork() new UDP tries are held back
+ * and then sent together, one sendmmsg() for the tries that share a socket:
+ * for the queries of one received batch.
+ */
+void		 upstream_cork(struct upstream *up);
+void		 upstream_uncork(struct upstream *up);
+
 /* The client behind w went away: take it off its query's list. */
 void		 upstream_cancel(struct upstream_waiter *w);
 

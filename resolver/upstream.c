@@ -53,6 +53,7 @@ struct usock {
 	bool			 corked;	/* in up->corked: held open */
 	struct usock_slot {
 		uint16_t		 id;
+		uint32_t		 qhash;	/* its question's, see qhash() */
 		struct upstream_query	*uq;	/* NULL once the try left */
 	} slot[];
 };
@@ -413,6 +414,43 @@ uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
 	uq_finish(uq, pkt, len, r);
 }
 
+/* The question of a try, hashed, to know a late reply for it from a forgery. */
+static uint32_t
+qhash(const uint8_t *lname, size_t len, uint16_t qtype, uint16_t qclass)
+{
+	return hash_bytes(lname, len, (uint64_t)qtype << 16 | qclass);
+}
+
+/*
+ * The question of a datagram that says it is a response with one question:
+ * what a reply that cannot be parsed whole (cut short, or for a try that
+ * is gone) can still be checked against. 0, or -1 if it has none.
+ */
+static int
+reply_question(const uint8_t *pkt, size_t len, uint8_t name[DNS_MAX_NAME],
+    int *name_len, uint16_t *qtype, uint16_t *qclass)
+{
+	size_t off = DNS_HEADER_LEN;
+
+	if (len < DNS_HEADER_LEN || !(pkt[2] & 0x80) ||
+	    (pkt[4] << 8 | pkt[5]) != 1)
+		return -1;
+	if ((*name_len = dnsmsg_read_name(pkt, len, &off, name)) < 0 ||
+	    off + 4 > len)
+		return -1;
+	*qtype = (uint16_t)(pkt[off] << 8 | pkt[off + 1]);
+	*qclass = (uint16_t)(pkt[off + 2] << 8 | pkt[off + 3]);
+	return 0;
+}
+
+/* An error a socket reports that says its server cannot be reached. */
+static bool
+peer_error(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	    e == EHOSTDOWN || e == ENETDOWN;
+}
+
 /*
  * Every try still waiting on s moves on to its next server: the socket
  * reported an error, typically ECONNREFUSED from an ICMP port unreachable,
@@ -457,11 +495,22 @@ usock_take(struct usock *s, uint8_t *pkt, size_t len, int flags)
 		up->ctr->forged_replies++;
 		return;
 	}
-	if ((uq = s->slot[i].uq) == NULL) {
-		up->ctr->upstream_late++;	/* its try gave up */
-		return;
-	}
-	if (flags & MSG_TRUNC) {
+	uq = s->slot[i].uq;
+	if (uq == NULL || (flags & MSG_TRUNC)) {
+		/* Only the question is left to check. */
+		uint8_t name[DNS_MAX_NAME];
+		uint16_t qtype, qclass;
+		int name_len;
+		if (reply_question(pkt, len, name, &name_len, &qtype,
+		    &qclass) == -1 || qhash(name, (size_t)name_len, qtype,
+		    qclass) != s->slot[i].qhash) {
+			up->ctr->forged_replies++;
+			return;
+		}
+		if (uq == NULL) {
+			up->ctr->upstream_late++;	/* its try gave up */
+			return;
+		}
 		/* Past what we asked for, and cut short: ask over TCP. */
 		up->ctr->upstream_tcp++;
 		uq_try_tcp(uq);
@@ -494,8 +543,18 @@ usock_read(struct usock *s)
 		return;
 	s->busy = true;
 	n = recvmmsg(s->fd, up->rmsg, RECV_BATCH, MSG_DONTWAIT, NULL);
-	if (n < 0 && errno != EAGAIN && errno != EINTR)
-		usock_fail(s);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		int err = errno;
+		/* The error is reported first and only once: the answers
+		 * that came before it are still queued, and still good. */
+		n = recvmmsg(s->fd, up->rmsg, RECV_BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++)
+			usock_take(s, up->rbufs[i], up->rmsg[i].msg_len,
+			    up->rmsg[i].msg_hdr.msg_flags);
+		if (peer_error(err))
+			usock_fail(s);
+		n = 0;
+	}
 	for (int i = 0; i < n; i++)
 		usock_take(s, up->rbufs[i], up->rmsg[i].msg_len,
 		    up->rmsg[i].msg_hdr.msg_flags);
@@ -593,7 +652,8 @@ again:
 	for (i = 0; i < s->nslots; i++)
 		if (s->slot[i].id == id)
 			goto again;
-	s->slot[i] = (struct usock_slot){ id, uq };
+	s->slot[i] = (struct usock_slot){ id,
+	    qhash(uq->lname, uq->lname_len, uq->qtype, uq->qclass), uq };
 	s->nslots++;
 	s->pending++;
 	if (s->nslots == s->limit)
@@ -604,38 +664,61 @@ again:
 }
 
 /*
- * Send the tries on s that have not gone out yet, in one sendmmsg(). A
- * socket error fails every try on s: the one it came for is not known.
+ * Send the tries on s that have not gone out yet, in one sendmmsg(). An
+ * error that says the server cannot be reached (an ICMP error an earlier
+ * try drew) fails every try on s, as the server would fail them; any other
+ * (a full buffer, a firewall's EPERM) fails only the tries not sent.
  */
 static void
 usock_send(struct usock *s)
 {
 	struct mmsghdr mm[UPSTREAM_SOCKET_QUERIES_MAX];
 	struct iovec iov[UPSTREAM_SOCKET_QUERIES_MAX];
-	unsigned n = 0;
-	int sent;
+	unsigned idx[UPSTREAM_SOCKET_QUERIES_MAX];
+	unsigned n = 0, done = 0;
+	bool busy;
+	int r;
 
 	for (unsigned i = s->sent; i < s->nslots; i++) {
 		struct upstream_query *uq = s->slot[i].uq;
 		if (uq == NULL)
 			continue;
+		idx[n] = i;
 		iov[n] = (struct iovec){ uq->qbuf, uq->qlen };
 		mm[n] = (struct mmsghdr){ .msg_hdr = {
 			.msg_iov = &iov[n], .msg_iovlen = 1 } };
 		n++;
 	}
 	s->sent = s->nslots;
-	if (n == 0)
+	/* sendmmsg() reports an error only for its first message. */
+	while (done < n) {
+		if (n - done == 1)
+			r = send(s->fd, iov[done].iov_base, iov[done].iov_len,
+			    0) == -1 ? -1 : 1;
+		else
+			r = sendmmsg(s->fd, mm + done, n - done, 0);
+		if (r <= 0)
+			break;
+		done += (unsigned)r;
+	}
+	s->up->ctr->upstream_queries += done;
+	if (done == n)
 		return;
-	if (n == 1)
-		sent = send(s->fd, iov[0].iov_base, iov[0].iov_len, 0) == -1 ?
-		    -1 : 1;
-	else
-		sent = sendmmsg(s->fd, mm, n, 0);
-	if (sent > 0)
-		s->up->ctr->upstream_queries += (unsigned)sent;
-	if (sent < (int)n)
+	if (peer_error(errno)) {
 		usock_fail(s);
+		return;
+	}
+	busy = s->busy;
+	s->busy = true;
+	for (; done < n; done++) {
+		struct upstream_query *uq = s->slot[idx[done]].uq;
+		if (uq == NULL)
+			continue;
+		s->up->ctr->upstream_errors++;
+		uq_next_server(uq);	/* leaves s */
+	}
+	s->busy = busy;
+	usock_release(s);
 }
 
 static void

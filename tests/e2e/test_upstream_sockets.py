@@ -7,7 +7,9 @@ over at once, and an oversized reply is asked again over TCP."""
 
 import collections
 import select
+import signal
 import socket
+import struct
 import time
 
 import dns.message
@@ -177,13 +179,18 @@ def test_socket_takes_tries_only_for_one_timeout(fake_upstream, dnswarden):
 
 def test_late_reply_on_a_shared_socket_is_late_not_forged(fake_upstream, dnswarden):
     """A try that gave up leaves its socket; its reply, coming while another
-    try still waits there, is counted as late and changes nothing."""
+    try still waits there, is counted as late and changes nothing; a
+    datagram with its ID but another question is a forgery."""
     fake_upstream.add("late.fake.test", "A", "192.0.2.80")
     fake_upstream.add("ontime.fake.test", "A", "192.0.2.81")
 
     def plan(q):
         if q.qname_lower.startswith("late."):
-            return [Reply(fake_upstream.response(q), delay=2.5)]
+            # A forgery with the gone try's ID but another question, then
+            # the real, late, reply.
+            forged = fake_upstream.forged(q, "wrong_question").data
+            return [Reply(forged, delay=2.3),
+                    Reply(fake_upstream.response(q), delay=0.2)]
         return [Reply(fake_upstream.response(q), delay=1.7)]
     fake_upstream.handler = plan
     dw = dnswarden([fake_upstream], timeout_ms=2000)
@@ -208,7 +215,8 @@ def test_late_reply_on_a_shared_socket_is_late_not_forged(fake_upstream, dnsward
     qs = fake_upstream.queries
     assert len(qs) == 2 and qs[0].src == qs[1].src, "the two tries did not share"
     st = dw.stats()
-    assert st["upstream_late"] == 1 and st["forged_replies"] == 0, st
+    # The late reply is known by its question; the forgery is not late.
+    assert st["upstream_late"] == 1 and st["forged_replies"] == 1, st
     # The late answer did not reach the cache.
     fake_upstream.mode_normal()
     fake_upstream.add("late.fake.test", "A", "192.0.2.82")
@@ -270,3 +278,91 @@ def test_reply_too_large_for_the_buffer_asked_over_tcp(fake_upstream, dnswarden)
     transports = [q.transport for q in fake_upstream.queries_for("big.fake.test")]
     assert transports == ["udp", "tcp"], transports
     assert dw.stats()["upstream_tcp"] == 1
+
+
+def test_oversized_forgery_is_not_taken_for_a_truncated_answer(fake_upstream, dnswarden):
+    """A datagram past 4,096 bytes with the right ID but another question
+    is a forgery: it neither sends the try to TCP nor stops it waiting."""
+    def plan(q):
+        if q.transport != "udp":
+            return [Reply(fake_upstream.response(q))]
+        forged = fake_upstream.forged(q, "wrong_question").data
+        wire = forged.to_wire() + bytes(5000)  # past the read buffer
+        return [Reply(wire), Reply(fake_upstream.response(q), delay=0.2)]
+    fake_upstream.handler = plan
+    dw = dnswarden([fake_upstream], timeout_ms=2000)
+    r = dw.query("www.fake.test", timeout=5)
+    assert rdata_of(r, "A") == {"192.0.2.1"}, r
+    st = dw.stats()
+    assert st["upstream_tcp"] == 0 and st["forged_replies"] == 1, st
+    assert [q.transport for q in fake_upstream.queries] == ["udp"]
+
+
+def icmp_port_unreachable(src, dst):
+    """Send, as the kernel would, an ICMP port unreachable for a UDP
+    datagram that went from src to dst ((address, port) on 127.0.0.1)."""
+    def csum(b):
+        if len(b) % 2:
+            b += b"\0"
+        t = sum(struct.unpack(f"!{len(b) // 2}H", b))
+        t = (t >> 16) + (t & 0xFFFF)
+        t += t >> 16
+        return ~t & 0xFFFF
+    udp = struct.pack("!HHHH", src[1], dst[1], 8 + 32, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + 32, 0, 0x4000, 64, 17, 0,
+                     socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    body = ip + udp + bytes(32)
+    icmp = struct.pack("!BBHI", 3, 3, 0, 0) + body
+    icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        raw.sendto(icmp, (dst[0], 0))
+    finally:
+        raw.close()
+
+
+def test_answer_queued_before_a_socket_error_is_kept(fake_upstream, fake_upstream2,
+                                                     dnswarden):
+    """Two tries share a socket; the answer to one is queued on it when an
+    ICMP port unreachable arrives for it. The kernel reports the error
+    before the queued answer: the answer is still taken, and only the try
+    still waiting moves on to the next upstream, at once."""
+    fake_upstream.add("qa.fake.test", "A", "192.0.2.71")
+    fake_upstream2.add("qa.fake.test", "A", "192.0.2.99")
+    fake_upstream2.add("qb.fake.test", "A", "192.0.2.72")
+
+    def plan(q):
+        if q.qname_lower.startswith("qa."):
+            return [Reply(fake_upstream.response(q), delay=0.3)]
+        return []  # qb: this upstream never answers
+    fake_upstream.handler = plan
+    dw = dnswarden([fake_upstream, fake_upstream2], timeout_ms=5000)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(4)
+    for i, name in enumerate(("qa.fake.test", "qb.fake.test")):
+        q = dns.message.make_query(name, "A")
+        q.id = i + 1
+        c.sendto(q.to_wire(), (dw.addr, dw.port))
+    qs = fake_upstream.wait_queries(2)
+    assert len(qs) == 2 and qs[0].src == qs[1].src, "the tries did not share"
+    dw.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.6)  # qa's answer is now queued on the stopped daemon
+        icmp_port_unreachable(qs[0].src, ("127.0.0.1", fake_upstream.port))
+        time.sleep(0.1)
+    finally:
+        dw.send_signal(signal.SIGCONT)
+    t = time.monotonic()
+    got = {}
+    while len(got) < 2:
+        m = dns.message.from_wire(c.recv(65535))
+        got[m.question[0].name.to_text()] = m
+    c.close()
+    assert time.monotonic() - t < 2, "the waiting try sat out its timeout"
+    assert rdata_of(got["qa.fake.test."], "A") == {"192.0.2.71"}, \
+        "the answer queued before the error was thrown away"
+    assert rdata_of(got["qb.fake.test."], "A") == {"192.0.2.72"}
+    assert not fake_upstream2.queries_for("qa.fake.test")
+    st = dw.stats()
+    assert st["upstream_errors"] == 1 and st["upstream_timeouts"] == 0, st

@@ -98,6 +98,8 @@ struct upstream {
 	size_t			 ncur;
 	bool			 in_batch;	/* working through epoll events */
 	struct usock		*dead;	/* closed during the batch, to free */
+	uint64_t		 warned_ms;	/* see warn_socket() */
+	unsigned long		 unwarned;
 	bool			 cork;	/* hold sends back until uncorked */
 	struct usock		*corked[CORK_SOCKETS];	/* with tries held */
 	size_t			 ncorked;
@@ -721,6 +723,31 @@ usock_send(struct usock *s)
 	usock_release(s);
 }
 
+/*
+ * No socket for a try (out of descriptors, say): said at most once a
+ * second, with how many more there were, so that a busy server out of
+ * descriptors does not flood its log.
+ */
+static void
+warn_socket(struct upstream *up, const char *server)
+{
+	uint64_t now = now_ms_monotonic();
+	int saved = errno;
+
+	if (up->warned_ms != 0 && now - up->warned_ms < 1000) {
+		up->unwarned++;
+		return;
+	}
+	errno = saved;
+	if (up->unwarned > 0)
+		log_warn("cannot open a socket to upstream %s (and %lu more "
+		    "times since the last message)", server, up->unwarned);
+	else
+		log_warn("cannot open a socket to upstream %s", server);
+	up->warned_ms = now;
+	up->unwarned = 0;
+}
+
 static void
 uq_try_udp(struct upstream_query *uq)
 {
@@ -729,9 +756,8 @@ uq_try_udp(struct upstream_query *uq)
 
 	if ((s = usock_get(up, uq->server, &uq->addr)) == NULL) {
 		/* A refused connect() is the server's fault, not ours. */
-		if (errno != ECONNREFUSED && errno != ENETUNREACH &&
-		    errno != EHOSTUNREACH)
-			log_warn("upstream socket");
+		if (!peer_error(errno))
+			warn_socket(up, uq->addr_text);
 		up->ctr->upstream_errors++;
 		uq_next_server(uq);
 		return;

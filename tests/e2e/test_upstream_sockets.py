@@ -6,10 +6,12 @@ right one, forgeries and late replies are told apart, a refused port fails
 over at once, and an oversized reply is asked again over TCP."""
 
 import collections
+import os
 import select
 import signal
 import socket
 import struct
+import subprocess
 import time
 
 import dns.message
@@ -366,3 +368,49 @@ def test_answer_queued_before_a_socket_error_is_kept(fake_upstream, fake_upstrea
     assert not fake_upstream2.queries_for("qa.fake.test")
     st = dw.stats()
     assert st["upstream_errors"] == 1 and st["upstream_timeouts"] == 0, st
+
+
+def test_out_of_descriptors_every_client_answered_and_said_once(fake_upstream, dnswarden):
+    """With no descriptor left for an upstream socket, the try fails at
+    once (SERVFAIL with one upstream), the warning is written once a
+    second with a count, not once a try, and answers resume as soon as
+    sockets close."""
+    fake_upstream.mode_delay(0.5)
+    names = add_names(fake_upstream, 12, "fd")
+    # As root, so that prlimit may lower its limit without CAP_SYS_RESOURCE.
+    dw = dnswarden([fake_upstream], {"upstream_queries_per_socket": 1,
+                                     "server": {"user": "root"}},
+                   timeout_ms=3000)
+    pid = dw.proc.pid
+    # Let the start-up probes' TCP connections close first.
+    nfd, end = -1, time.monotonic() + 5
+    while time.monotonic() < end:
+        time.sleep(0.3)
+        now = len(os.listdir(f"/proc/{pid}/fd"))
+        if now == nfd:
+            break
+        nfd = now
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={nfd + 2}:{nfd + 2}"],
+                   check=True)
+    got = ask_many(dw, names)
+    assert len(got) == 12, "a client went unanswered"
+    ok = [n for n in names if got[n].rcode() == dns.rcode.NOERROR]
+    failed = [n for n in names if got[n].rcode() == dns.rcode.SERVFAIL]
+    assert len(ok) <= 2 and len(ok) + len(failed) == 12, \
+        ({n: dns.rcode.to_text(m.rcode()) for n, m in got.items()}, dw.stderr())
+    warned = [line for line in dw.stderr().splitlines()
+              if "cannot open a socket to upstream" in line]
+    assert len(warned) == 1 and "Too many open files" in warned[0], warned
+    assert dw.stats()["upstream_errors"] == len(failed)
+    # A second later the sockets are closed again: new names are answered,
+    # and a new shortage is said with the count of the ones not said.
+    time.sleep(1.1)
+    assert rdata_of(dw.query(failed[0], timeout=3), "A")
+    got = ask_many(dw, failed[1:])
+    assert len(got) == len(failed) - 1
+    again = [n for n in failed[1:] if got[n].rcode() == dns.rcode.SERVFAIL]
+    warned = [line for line in dw.stderr().splitlines()
+              if "cannot open a socket to upstream" in line]
+    assert len(warned) == 2 and f"(and {len(failed) - 1} more times" in warned[1], \
+        warned
+    assert again, "the second shortage did not happen"

@@ -453,19 +453,16 @@ peer_error(int e)
 	    e == EHOSTDOWN || e == ENETDOWN;
 }
 
-/*
- * Every try still waiting on s moves on to its next server: the socket
- * reported an error, typically ECONNREFUSED from an ICMP port unreachable,
- * which says the server is not listening, whichever try it came for.
- */
+/* The tries waiting on s from slot `from` on fail there and move on to
+ * their next server. */
 static void
-usock_fail(struct usock *s)
+usock_move_on(struct usock *s, unsigned from)
 {
+	unsigned end = s->nslots;
 	bool busy = s->busy;
 
 	s->busy = true;
-	usock_retire(s);
-	for (unsigned i = 0; i < s->nslots; i++) {
+	for (unsigned i = from; i < end; i++) {
 		struct upstream_query *uq = s->slot[i].uq;
 		if (uq == NULL)
 			continue;
@@ -474,6 +471,18 @@ usock_fail(struct usock *s)
 	}
 	s->busy = busy;
 	usock_release(s);
+}
+
+/*
+ * Every try still waiting on s moves on to its next server: the socket
+ * reported an error, typically ECONNREFUSED from an ICMP port unreachable,
+ * which says the server is not listening, whichever try it came for.
+ */
+static void
+usock_fail(struct usock *s)
+{
+	usock_retire(s);
+	usock_move_on(s, 0);
 }
 
 /* One datagram that came on s: find its try by the ID and judge it. */
@@ -678,7 +687,6 @@ usock_send(struct usock *s)
 	struct iovec iov[UPSTREAM_SOCKET_QUERIES_MAX];
 	unsigned idx[UPSTREAM_SOCKET_QUERIES_MAX];
 	unsigned n = 0, done = 0;
-	bool busy;
 	int r;
 
 	for (unsigned i = s->sent; i < s->nslots; i++) {
@@ -706,21 +714,10 @@ usock_send(struct usock *s)
 	s->up->ctr->upstream_queries += done;
 	if (done == n)
 		return;
-	if (peer_error(errno)) {
+	if (peer_error(errno))
 		usock_fail(s);
-		return;
-	}
-	busy = s->busy;
-	s->busy = true;
-	for (; done < n; done++) {
-		struct upstream_query *uq = s->slot[idx[done]].uq;
-		if (uq == NULL)
-			continue;
-		s->up->ctr->upstream_errors++;
-		uq_next_server(uq);	/* leaves s */
-	}
-	s->busy = busy;
-	usock_release(s);
+	else
+		usock_move_on(s, idx[done]);	/* the tries not sent */
 }
 
 /*

@@ -383,7 +383,8 @@ reply_rdata_names(const uint8_t *pkt, size_t len, const struct dns_reply *r,
 }
 
 int
-dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
+dnsmsg_parse_reply_question(const uint8_t *pkt, size_t len,
+    struct dns_reply *r)
 {
 	/* Not the whole struct: the arrays are filled as far as used. */
 	memset(r, 0, offsetof(struct dns_reply, ttl_off));
@@ -406,6 +407,14 @@ dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 	r->qtype = rd16(pkt + DNS_HEADER_LEN + n);
 	r->qclass = rd16(pkt + DNS_HEADER_LEN + n + 2);
 	r->question_end = DNS_HEADER_LEN + (size_t)n + 4;
+	return 0;
+}
+
+int
+dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
+{
+	if (dnsmsg_parse_reply_question(pkt, len, r) == -1)
+		return -1;
 	if (r->tc)
 		return 0;	/* the rest may be cut anywhere; retried over TCP */
 

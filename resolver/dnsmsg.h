@@ -134,6 +134,16 @@ struct dns_reply {
 int	dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r);
 
 /*
+ * Only the header and the question of an upstream reply, the part
+ * dnsmsg_parse_reply() checks first (and all it checks when TC is set):
+ * for a datagram that was cut short or whose try is gone. Sets id, rcode,
+ * tc, qname, qname_len, qtype, qclass and question_end; 0, or -1 when pkt
+ * is not a response with one question.
+ */
+int	dnsmsg_parse_reply_question(const uint8_t *pkt, size_t len,
+	    struct dns_reply *r);
+
+/*
  * An error reply without a question (some servers answer FORMERR, NOTIMP
  * or REFUSED so): returns 0 and sets *id and *rcode when pkt is a header
  * with QR set, no records and one of those rcodes; -1 otherwise.

@@ -271,6 +271,36 @@ test_bare_error(void)
 	CHECK_INT(dnsmsg_parse_bare_error(pkt, 11, &id, &rcode), -1);
 }
 
+/* A reply cut after its question (a datagram read only in part): the
+ * question alone still parses, the whole reply does not. */
+static void
+test_reply_question_only(void)
+{
+	static const char *answer[] = {
+		"www.example.org. 300 IN A 192.0.2.1", NULL
+	};
+	static struct dns_reply r;
+	uint8_t buf[512];
+	size_t len = testpkt_reply("WWW.example.org.", LDNS_RR_TYPE_A,
+	    LDNS_RCODE_NOERROR, answer, NULL, false, buf, sizeof(buf));
+	size_t cut = DNS_HEADER_LEN + 17 + 4 + 5;	/* into the answer */
+
+	CHECK(len > cut);
+	CHECK_INT(dnsmsg_parse_reply(buf, cut, &r), -1);
+	CHECK_INT(dnsmsg_parse_reply_question(buf, cut, &r), 0);
+	CHECK_INT(r.id, 4242);
+	CHECK_INT(r.qtype, DNS_TYPE_A);
+	CHECK_INT(r.qclass, DNS_CLASS_IN);
+	CHECK_INT(r.qname_len, 17);
+	CHECK(memcmp(r.qname, "\3www\7example\3org", 17) == 0);
+	CHECK_INT(r.question_end, DNS_HEADER_LEN + 17 + 4);
+	/* Cut inside the question, or not a response: nothing. */
+	CHECK_INT(dnsmsg_parse_reply_question(buf, DNS_HEADER_LEN + 20, &r),
+	    -1);
+	buf[2] &= 0x7f;
+	CHECK_INT(dnsmsg_parse_reply_question(buf, cut, &r), -1);
+}
+
 /* Names that point into bytes the forwarder rewrites are refused;
  * bytes after the last record are cut. */
 static void
@@ -314,6 +344,7 @@ main(void)
 	RUN(test_blocked_answer);
 	RUN(test_reply_walk_rejects);
 	RUN(test_bare_error);
+	RUN(test_reply_question_only);
 	RUN(test_reply_unsafe_pointers);
 	UNIT_DONE();
 }

@@ -41,8 +41,8 @@ done
 if [ ! -d "$BUILD" ]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
 fi
-ninja -C "$BUILD" resolver/log_throughput_test >/dev/null
-BIN="$BUILD/resolver/log_throughput_test"
+ninja -C "$BUILD" attemptlog/log_throughput_test >/dev/null
+BIN="$BUILD/attemptlog/log_throughput_test"
 
 TMP=$(mktemp -d /tmp/log_throughput.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

@@ -304,7 +304,7 @@ LOAD0=$(ms)
 # The attempt log's queue used to be one calloc() of log.queue_size
 # slots, sampled on its own (column ring_kb) so that the flatness check
 # could leave it out. It is now a chain of 64 kB chunks mapped as the
-# backlog grows and unmapped when it drains (resolver/attemptlog.c), so
+# backlog grows and unmapped when it drains (attemptlog/attemptlog.c), so
 # there is no one mapping to find and the check covers the whole process;
 # ring_kb stays in rss.tsv as 0.
 RING_SIZE=0

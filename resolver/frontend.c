@@ -17,7 +17,7 @@
 #include "dnsmsg.h"
 #include "frontend.h"
 #include "log.h"
-#include "monotime.h"
+#include "clock.h"
 #include "ratelimit.h"
 #include "udpio.h"
 #include "upstream.h"

@@ -14,7 +14,7 @@
 
 #include "hash.h"
 #include "log.h"
-#include "monotime.h"
+#include "clock.h"
 #include "upstream.h"
 
 #define TABLE_SIZE	4096	/* buckets; chains stay short at 10k in flight */

@@ -1,10 +1,10 @@
 /*
- * monotime: milliseconds of CLOCK_MONOTONIC_COARSE, for timestamps that
+ * clock: milliseconds of CLOCK_MONOTONIC_COARSE, for timestamps that
  * need no better than a tick (cache ages, socket ages) and must not move
  * when the wall clock is set.
  */
-#ifndef DNSWARDEN_MONOTIME_H
-#define DNSWARDEN_MONOTIME_H
+#ifndef DNSWARDEN_CLOCK_H
+#define DNSWARDEN_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bl_internal.h"
+#include "bl_import.h"
 
 /* Names in hosts files that describe the machine itself, not a site. */
 static const char *const ignored_names[] = {

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bl_internal.h"
+#include "bl_import.h"
+#include "bl_yaml.h"
 #include "yamlutil.h"
 
 #define CATEGORY_NAME_MAX	64

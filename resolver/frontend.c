@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -108,24 +107,6 @@ static void	udp_flush_cb(evutil_socket_t, short, void *);
 static void	upstream_done_cb(void *, const struct cache_key *, uint8_t *,
 		    size_t, struct dns_reply *, const char *,
 		    struct upstream_waiters *);
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct cache_limits
 cache_limits_of(const struct config *cfg)
@@ -238,9 +219,9 @@ log_query(struct frontend *fe, const struct client *cl,
 {
 	if (fe->log == NULL || !fe->cfg->log.all_queries)
 		return;
-	uint32_t took_us = (uint32_t)(now_us() - start_us);
+	uint32_t took_us = (uint32_t)(now_us_monotonic() - start_us);
 	struct query_event ev = {
-		.ts_ms = wall_ms() - took_us / 1000,
+		.ts_ms = now_ms_wall() - took_us / 1000,
 		.client = (const struct sockaddr *)&cl->peer,
 		.qname = q->lname,
 		.qname_len = q->qname_len,
@@ -295,7 +276,7 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 	size_t n = dnsmsg_build_blocked(q, owner, owner_len, m->category,
 	    fe->cfg->blocklist.blocked_ttl, fe->out, sizeof(fe->out), limit);
 	struct attempt a = {
-		.ts_ms = wall_ms(),
+		.ts_ms = now_ms_wall(),
 		.client = (const struct sockaddr *)&cl->peer,
 		.qname = q->lname,
 		.qname_len = q->qname_len,
@@ -449,7 +430,7 @@ query_process(struct frontend *fe, const struct client *cl,
 	struct blocklist_match m;
 	struct cache_key key;
 	/* Only log.all_queries reads the start time: no clock otherwise. */
-	uint64_t start = fe->cfg->log.all_queries ? now_us() : 0;
+	uint64_t start = fe->cfg->log.all_queries ? now_us_monotonic() : 0;
 	enum dnsmsg_verdict v = dnsmsg_parse_query(pkt, len, &q);
 
 	fe->ctr->queries++;

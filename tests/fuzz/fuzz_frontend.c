@@ -45,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -53,6 +52,7 @@
 
 #include "blocklist.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "counters.h"
 #include "dnsmsg.h"
@@ -328,12 +328,8 @@ fixture_build(struct fixture *f)
 static void
 fixtures_insert(struct cache *c)
 {
-	struct timespec ts;
 	struct cache_key key;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);	/* as the frontend */
-	uint64_t now = (uint64_t)ts.tv_sec * 1000 +
-	    (uint64_t)ts.tv_nsec / 1000000;
+	uint64_t now = now_ms_monotonic();	/* as the frontend */
 	for (size_t i = 0; i < NFIXTURES; i++) {
 		struct fixture *f = &fixtures[i];
 		for (int bits = 0; bits < 4; bits++) {

@@ -81,7 +81,7 @@ struct frontend {
 	struct event_base	*base;
 	const struct config	*cfg;
 	const struct blocklist	*bl;
-	struct attemptlog	*log;
+	struct attemptlog	*attempts;	/* the attempt log, or NULL */
 	struct counters		*ctr;
 	struct cache		*cache;
 	struct upstream		*up;
@@ -122,8 +122,8 @@ cache_limits_of(const struct config *cfg)
 
 struct frontend *
 frontend_new(struct event_base *base, const struct config *cfg,
-    const struct blocklist *bl, struct ratelimit *rl, struct attemptlog *log,
-    struct counters *ctr)
+    const struct blocklist *bl, struct ratelimit *rl,
+    struct attemptlog *attempts, struct counters *ctr)
 {
 	struct frontend *fe = calloc(1, sizeof(*fe));
 	struct cache_limits lim = cache_limits_of(cfg);
@@ -135,7 +135,7 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->cfg = cfg;
 	fe->bl = bl;
 	fe->bl_gen = 1;
-	fe->log = log;
+	fe->attempts = attempts;
 	fe->ctr = ctr;
 	TAILQ_INIT(&fe->conns);
 	arc4random_buf(&seed, sizeof(seed));
@@ -211,13 +211,16 @@ answer_error(struct frontend *fe, const struct client *cl,
 	client_send(fe, cl, fe->out, n);
 }
 
-/* For log.all_queries: one row per answer, stamped with its arrival. */
+/*
+ * For log.all_queries: the answer to q becomes one row of the attempt log
+ * (table queries), stamped with the query's arrival.
+ */
 static void
-log_query(struct frontend *fe, const struct client *cl,
+answer_record(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, uint8_t rcode, bool cached, bool blocked,
     const char *upstream, uint64_t start_us)
 {
-	if (fe->log == NULL || !fe->cfg->log.all_queries)
+	if (fe->attempts == NULL || !fe->cfg->log.all_queries)
 		return;
 	uint32_t took_us = (uint32_t)(now_us_monotonic() - start_us);
 	struct query_event ev = {
@@ -233,7 +236,7 @@ log_query(struct frontend *fe, const struct client *cl,
 		.duration_us = took_us,
 		.transport = cl->transport,
 	};
-	attemptlog_append_query(fe->log, &ev);
+	attemptlog_append_query(fe->attempts, &ev);
 }
 
 /* Send a canonical reply to one client, cut to what it accepts. */
@@ -286,7 +289,7 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 	};
 
 	fe->ctr->blocked++;
-	attemptlog_append(fe->log, &a);
+	attemptlog_append(fe->attempts, &a);
 	client_send(fe, cl, fe->out, n);
 }
 
@@ -381,7 +384,7 @@ answer_blocked_logged(struct frontend *fe, const struct client *cl,
 	if (via_cname)
 		fe->ctr->blocked_cname++;
 	answer_blocked(fe, cl, q, m, via_cname);
-	log_query(fe, cl, q, DNS_RCODE_NXDOMAIN, cached, true, NULL, start);
+	answer_record(fe, cl, q, DNS_RCODE_NXDOMAIN, cached, true, NULL, start);
 }
 
 /*
@@ -418,7 +421,7 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 	len = cache_entry_copy(e, now, fe->tmp, sizeof(fe->tmp));
 	fe->ctr->cache_hits++;
 	answer_reply(fe, cl, q, fe->tmp, len);
-	log_query(fe, cl, q, fe->tmp[3] & 0xf, true, false, NULL, start);
+	answer_record(fe, cl, q, fe->tmp[3] & 0xf, true, false, NULL, start);
 	return true;
 }
 
@@ -504,15 +507,15 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 		if (reply == NULL) {
 			answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 			    -1, NULL);
-			log_query(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
+			answer_record(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 			    false, false, NULL, req->start_us);
 		} else if (blocked) {
 			answer_blocked_logged(fe, &req->cl, &req->q, &m,
 			    via_cname, false, req->start_us);
 		} else {
 			answer_reply(fe, &req->cl, &req->q, reply, len);
-			log_query(fe, &req->cl, &req->q, reply[3] & 0xf, false,
-			    false, from, req->start_us);
+			answer_record(fe, &req->cl, &req->q, reply[3] & 0xf,
+			    false, false, from, req->start_us);
 		}
 		request_free(req);
 	}
@@ -952,9 +955,9 @@ frontend_reconfigure(struct frontend *fe, const struct config *cfg,
 }
 
 void
-frontend_set_log(struct frontend *fe, struct attemptlog *log)
+frontend_set_attemptlog(struct frontend *fe, struct attemptlog *attempts)
 {
-	fe->log = log;
+	fe->attempts = attempts;
 }
 
 struct cache *

@@ -26,14 +26,14 @@ struct ratelimit;
 
 /*
  * A frontend on base for cfg, matching queries against bl, limiting
- * clients with rl (shared by every frontend) and logging to log (may be
- * NULL). Counters go to ctr. The caller owns bl, rl, log and ctr and
- * keeps them until frontend_free(). The sockets are not open yet. NULL if
- * out of memory.
+ * clients with rl (shared by every frontend) and recording attempts in
+ * the attempt log attempts (may be NULL). Counters go to ctr. The caller
+ * owns bl, rl, attempts and ctr and keeps them until frontend_free(). The
+ * sockets are not open yet. NULL if out of memory.
  */
 struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 		    const struct blocklist *bl, struct ratelimit *rl,
-		    struct attemptlog *log, struct counters *ctr);
+		    struct attemptlog *attempts, struct counters *ctr);
 
 /*
  * Bind UDP and TCP on every server.listen address (with SO_REUSEPORT when
@@ -49,8 +49,10 @@ int		 frontend_listen(struct frontend *fe, bool reuseport);
 void		 frontend_reconfigure(struct frontend *fe,
 		    const struct config *cfg, const struct blocklist *bl);
 
-/* Start logging attempts to log (opened after the privilege drop). */
-void		 frontend_set_log(struct frontend *fe, struct attemptlog *log);
+/* Start recording attempts in the attempt log attempts (opened after the
+ * privilege drop). */
+void		 frontend_set_attemptlog(struct frontend *fe,
+		    struct attemptlog *attempts);
 
 /*
  * Feeding the query path without listening sockets (the fuzz target

@@ -406,7 +406,7 @@ cmd_serve(int argc, char **argv)
 	 * the first query is answered: see attemptlog_open(). */
 	d.log = attemptlog_open(d.cfg);
 	for (unsigned i = 0; i < d.nworkers; i++)
-		frontend_set_log(d.workers[i].fe, d.log);
+		frontend_set_attemptlog(d.workers[i].fe, d.log);
 	serve_loop(&d);
 	workers_free(&d);
 	attemptlog_close(d.log);	/* every queued row reaches the disk */

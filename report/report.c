@@ -806,9 +806,10 @@ log_client_pseudonym(const struct config *cfg, const char *client,
 		attemptlog_pseudonym(cfg->log.pseudonym_key, client, out);
 }
 
+/* The rows of `dnswarden log`: the attempts o selects, newest first. */
 static int
-log_query(sqlite3 *db, const struct report_opts *o, const char *pseudonym,
-    struct rs *rs)
+attempts_select(sqlite3 *db, const struct report_opts *o,
+    const char *pseudonym, struct rs *rs)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -867,7 +868,7 @@ report_run(int argc, char **argv, bool log)
 	if (report_open_db(cfg->log.database, o.cmd, &db, &has_gaps) == -1)
 		goto out;
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	if ((log ? log_query(db, &o, pseudonym, &rs) :
+	if ((log ? attempts_select(db, &o, pseudonym, &rs) :
 	    report_query(db, &o, &rs)) == -1)
 		goto out;
 	if (has_gaps)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "clock.h"
 #include "upstream.h"
+#include "upstream_internal.h"
 
 #define TABLE_SIZE	4096	/* buckets; chains stay short at 10k in flight */
 #define PORT_TRIES	8
@@ -73,8 +74,9 @@ struct upstream_query {
 	char			 addr_text[64];
 	uint16_t		 id;
 	struct usock		*sock;		/* UDP try: its socket, */
-	unsigned		 slot;		/* and its place there */
-	struct event		 timer;		/* UDP timeout; assigned once */
+	unsigned		 slot;		/* and its place there, */
+	TAILQ_ENTRY(upstream_query) timing;	/* in up->timing */
+	uint64_t		 deadline;	/* until then, by up's clock */
 	struct bufferevent	*bev;		/* TCP retry */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
 	size_t			 qlen;
@@ -103,7 +105,15 @@ struct upstream {
 	bool			 cork;	/* hold sends back until uncorked */
 	struct usock		*corked[CORK_SOCKETS];	/* with tries held */
 	size_t			 ncorked;
-	const struct timeval	*udp_timeout;	/* a libevent common timeout */
+	/*
+	 * The UDP tries in flight, oldest first: all wait the same timeout,
+	 * so the first one is always the next to time out, and one timer
+	 * serves them all.
+	 */
+	TAILQ_HEAD(, upstream_query) timing;
+	struct event		*expire_ev;
+	bool			 expire_armed;
+	struct upstream_sys	 sys;		/* the clock, randomness */
 	struct upstream_query	*table[TABLE_SIZE];
 	size_t			 inflight;
 	uint8_t			 rnd[256];	/* getrandom() in bulk */
@@ -117,35 +127,91 @@ struct upstream {
 static void	uq_try(struct upstream_query *);
 static void	uq_next_server(struct upstream_query *);
 
-static uint16_t
-random16(struct upstream *up)
+static uint64_t
+sys_now_ms(void *arg)
+{
+	return now_ms_monotonic();
+}
+
+static int
+sys_random(void *arg, void *buf, size_t len)
+{
+	ssize_t n = getrandom(buf, len, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO;	/* cut short; never for 256 bytes or less */
+	return -1;
+}
+
+/*
+ * A random ID or port into *v. -1 when the system has no random bytes to
+ * give: the try must not go out with a number a forger could guess, and
+ * the daemon must not stop either (this runs on every query).
+ */
+static int
+random16(struct upstream *up, uint16_t *v)
 {
 	if (up->rnd_left < 2) {
-		if (getrandom(up->rnd, sizeof(up->rnd), 0) !=
-		    (ssize_t)sizeof(up->rnd))
-			fatal("getrandom");
+		if (up->sys.random(up->sys.arg, up->rnd, sizeof(up->rnd)) == -1)
+			return -1;
 		up->rnd_left = sizeof(up->rnd);
 	}
 	up->rnd_left -= 2;
-	return (uint16_t)(up->rnd[up->rnd_left] << 8 |
+	*v = (uint16_t)(up->rnd[up->rnd_left] << 8 |
 	    up->rnd[up->rnd_left + 1]);
+	return 0;
 }
 
 static void	udp_ready_cb(evutil_socket_t, short, void *);
 
-/* The one timeout every UDP try waits: a common timeout, so that libevent
- * keeps the tries in a queue instead of its heap. */
+/* Wake up when the oldest UDP try is due, unless already set to. */
 static void
-set_udp_timeout(struct upstream *up)
+expire_arm(struct upstream *up, uint64_t now)
 {
-	struct timeval tv = {
-		up->cfg->upstream_timeout_ms / 1000,
-		(up->cfg->upstream_timeout_ms % 1000) * 1000
-	};
+	struct upstream_query *first = TAILQ_FIRST(&up->timing);
+	uint64_t ms;
 
-	up->udp_timeout = event_base_init_common_timeout(up->base, &tv);
-	if (up->udp_timeout == NULL)
-		fatal("event_base_init_common_timeout");
+	if (first == NULL || up->expire_armed)
+		return;
+	ms = first->deadline > now ? first->deadline - now : 0;
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+	/* Should it fail (no memory), the next try arms it again. */
+	if (event_add(up->expire_ev, &tv) == 0)
+		up->expire_armed = true;
+}
+
+static void
+expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *up = arg;
+
+	up->expire_armed = false;
+	upstream_expire(up);
+}
+
+/*
+ * A reloaded timeout: the tries in flight wait no longer than it from now.
+ * Deadlines so stay in the order of the list, which a shorter timeout for
+ * the new tries alone would break.
+ */
+static void
+timeouts_reconfigure(struct upstream *up)
+{
+	uint64_t now = up->sys.now_ms(up->sys.arg);
+	uint64_t latest = now + up->cfg->upstream_timeout_ms;
+	struct upstream_query *uq;
+
+	TAILQ_FOREACH(uq, &up->timing, timing)
+		if (uq->deadline > latest)
+			uq->deadline = latest;
+	if (up->expire_armed) {
+		event_del(up->expire_ev);
+		up->expire_armed = false;
+	}
+	expire_arm(up, now);
 }
 
 static void	usock_retire(struct usock *);
@@ -181,6 +247,8 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	up->ctr = ctr;
 	up->done = done;
 	up->arg = arg;
+	up->sys = (struct upstream_sys){ sys_now_ms, sys_random, NULL };
+	TAILQ_INIT(&up->timing);
 	up->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (up->epfd == -1) {
 		free(up);
@@ -188,14 +256,17 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	}
 	up->epev = event_new(base, up->epfd, EV_READ | EV_PERSIST,
 	    udp_ready_cb, up);
-	if (up->epev == NULL || event_add(up->epev, NULL) == -1) {
+	up->expire_ev = evtimer_new(base, expire_cb, up);
+	if (up->epev == NULL || up->expire_ev == NULL ||
+	    event_add(up->epev, NULL) == -1) {
 		if (up->epev != NULL)
 			event_free(up->epev);
+		if (up->expire_ev != NULL)
+			event_free(up->expire_ev);
 		close(up->epfd);
 		free(up);
 		return NULL;
 	}
-	set_udp_timeout(up);
 	set_current_sockets(up);
 	for (size_t i = 0; i < RECV_BATCH; i++) {
 		up->riov[i] = (struct iovec){ up->rbufs[i], RECV_SIZE };
@@ -209,8 +280,14 @@ void
 upstream_reconfigure(struct upstream *up, const struct config *cfg)
 {
 	up->cfg = cfg;
-	set_udp_timeout(up);
+	timeouts_reconfigure(up);
 	set_current_sockets(up);
+}
+
+void
+upstream_set_sys(struct upstream *up, const struct upstream_sys *sys)
+{
+	up->sys = *sys;
 }
 
 size_t
@@ -282,9 +359,9 @@ usock_leave(struct usock *s, unsigned i)
 static void
 uq_close_transport(struct upstream_query *uq)
 {
-	evtimer_del(&uq->timer);		/* a no-op when not pending */
 	if (uq->sock != NULL) {
 		struct usock *s = uq->sock;
+		TAILQ_REMOVE(&uq->up->timing, uq, timing);
 		uq->sock = NULL;
 		usock_leave(s, uq->slot);
 	}
@@ -335,8 +412,15 @@ udp_socket_open(struct upstream *up, const struct netaddr *to)
 		return -1;
 	for (int i = 0; i < PORT_TRIES; i++) {
 		struct sockaddr_storage ss = { .ss_family = family };
-		in_port_t port = htons(1024 + random16(up) % (65536 - 1024));
+		uint16_t r;
 		socklen_t len;
+		if (random16(up, &r) == -1) {
+			int saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		in_port_t port = htons(1024 + r % (65536 - 1024));
 		if (family == AF_INET) {
 			((struct sockaddr_in *)&ss)->sin_port = port;
 			len = sizeof(struct sockaddr_in);
@@ -567,23 +651,28 @@ udp_ready_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void
-udp_timeout_cb(evutil_socket_t fd, short what, void *arg)
+void
+upstream_expire(struct upstream *up)
 {
-	struct upstream_query *uq = arg;
+	uint64_t now = up->sys.now_ms(up->sys.arg);
+	struct upstream_query *uq;
 
-	uq->up->ctr->upstream_timeouts++;
-	uq_next_server(uq);
+	/* A try that moves on joins the list again, due a timeout later. */
+	while ((uq = TAILQ_FIRST(&up->timing)) != NULL && uq->deadline <= now) {
+		up->ctr->upstream_timeouts++;
+		uq_next_server(uq);
+	}
+	expire_arm(up, now);
 }
 
 /* The socket a try at server i is sent from: the current one, or a new
  * one. NULL with errno set when none can be opened. */
 static struct usock *
-usock_get(struct upstream *up, size_t i, const struct netaddr *to)
+usock_get(struct upstream *up, size_t i, const struct netaddr *to,
+    uint64_t now)
 {
 	unsigned limit = up->cfg->upstream_queries_per_socket;
 	struct epoll_event ev = { .events = EPOLLIN };
-	uint64_t now = now_ms_monotonic();
 	struct usock *s;
 	int saved;
 
@@ -622,15 +711,17 @@ usock_get(struct upstream *up, size_t i, const struct netaddr *to)
 	return s;
 }
 
-/* uq joins s under an ID that no try on s has had. */
-static void
+/* uq joins s under an ID that no try on s has had. -1 when there is no
+ * random ID to give it. */
+static int
 usock_attach(struct usock *s, struct upstream_query *uq)
 {
 	unsigned i;
 	uint16_t id;
 
 again:
-	id = random16(s->up);
+	if (random16(s->up, &id) == -1)
+		return -1;
 	for (i = 0; i < s->nslots; i++)
 		if (s->slot[i].id == id)
 			goto again;
@@ -643,6 +734,7 @@ again:
 	uq->sock = s;
 	uq->slot = i;
 	uq->id = id;
+	return 0;
 }
 
 /*
@@ -696,14 +788,14 @@ usock_send(struct usock *s)
 }
 
 /*
- * No socket for a try (out of descriptors, say): said at most once a
- * second, with how many more there were, so that a busy server out of
- * descriptors does not flood its log.
+ * A try that could not go out (no socket: out of descriptors, say; or no
+ * random bytes): said at most once a second, with how many more there
+ * were, so that a busy server out of descriptors does not flood its log.
  */
 static void
-warn_socket(struct upstream *up, const char *server)
+warn_try(struct upstream *up, const char *what, const char *server,
+    uint64_t now)
 {
-	uint64_t now = now_ms_monotonic();
 	int saved = errno;
 
 	if (up->warned_ms != 0 && now - up->warned_ms < 1000) {
@@ -712,10 +804,10 @@ warn_socket(struct upstream *up, const char *server)
 	}
 	errno = saved;
 	if (up->unwarned > 0)
-		log_warn("cannot open a socket to upstream %s (and %lu more "
-		    "times since the last message)", server, up->unwarned);
+		log_warn("cannot %s to upstream %s (and %lu more times since "
+		    "the last message)", what, server, up->unwarned);
 	else
-		log_warn("cannot open a socket to upstream %s", server);
+		log_warn("cannot %s to upstream %s", what, server);
 	up->warned_ms = now;
 	up->unwarned = 0;
 }
@@ -724,20 +816,29 @@ static void
 uq_try_udp(struct upstream_query *uq)
 {
 	struct upstream *up = uq->up;
+	uint64_t now = up->sys.now_ms(up->sys.arg);
 	struct usock *s;
 
-	if ((s = usock_get(up, uq->server, &uq->addr)) == NULL) {
+	if ((s = usock_get(up, uq->server, &uq->addr, now)) == NULL) {
 		/* A refused connect() is the server's fault, not ours. */
 		if (!peer_error(errno))
-			warn_socket(up, uq->addr_text);
+			warn_try(up, "open a socket", uq->addr_text, now);
 		up->ctr->upstream_errors++;
 		uq_next_server(uq);
 		return;
 	}
-	usock_attach(s, uq);
+	if (usock_attach(s, uq) == -1) {
+		warn_try(up, "draw a random query ID", uq->addr_text, now);
+		usock_release(s);	/* closed if opened for this try */
+		up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
 	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
 	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);
-	evtimer_add(&uq->timer, up->udp_timeout);
+	uq->deadline = now + up->cfg->upstream_timeout_ms;
+	TAILQ_INSERT_TAIL(&up->timing, uq, timing);
+	expire_arm(up, now);
 	if (up->cork && (s->corked || up->ncorked < CORK_SOCKETS)) {
 		if (!s->corked) {
 			s->corked = true;
@@ -889,7 +990,6 @@ upstream_submit(struct upstream *up, const struct cache_key *key,
 	if ((uq = calloc(1, sizeof(*uq))) == NULL)
 		return -1;
 	uq->up = up;
-	evtimer_assign(&uq->timer, up->base, udp_timeout_cb, uq);
 	TAILQ_INIT(&uq->waiters);
 	uq->key = *key;
 	memcpy(uq->lname, lname, lname_len);
@@ -931,6 +1031,7 @@ upstream_free(struct upstream *up)
 			uq_finish(up->table[i], NULL, 0, NULL);
 	/* Every socket closed with its last try. */
 	free(up->cur);
+	event_free(up->expire_ev);
 	event_free(up->epev);
 	close(up->epfd);
 	free(up);

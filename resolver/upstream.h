@@ -51,7 +51,11 @@ struct upstream;
 struct upstream	*upstream_new(struct event_base *base, const struct config *cfg,
 		    struct counters *ctr, upstream_done_fn done, void *arg);
 
-/* Use a reloaded configuration for the tries that start from now on. */
+/*
+ * Use a reloaded configuration for the tries that start from now on; the
+ * UDP tries in flight wait no longer than its timeout from now. Never
+ * fails: a reload does not stop the daemon.
+ */
 void		 upstream_reconfigure(struct upstream *up,
 		    const struct config *cfg);
 

@@ -254,19 +254,23 @@ dnsmsg_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 	q->ad = (flags & FLAG_AD) != 0;
 	if (flags & FLAG_QR)
 		return DNSMSG_DROP;	/* never answer an answer: no loops */
+	/*
+	 * Only QUERY is served. Another opcode's sections may not even be
+	 * laid out as a question: the answer is its header alone.
+	 */
+	if (q->opcode != 0)
+		return DNSMSG_NOTIMP;
 	if (rd16(pkt + 4) != 1 || rd16(pkt + 6) != 0 || rd16(pkt + 8) != 0)
-		return q->opcode != 0 ? DNSMSG_NOTIMP : DNSMSG_FORMERR;
+		return DNSMSG_FORMERR;
 
 	int n = read_plain_name(pkt, len, DNS_HEADER_LEN, q->lname);
 	if (n < 0 || DNS_HEADER_LEN + (size_t)n + 4 > len)
-		return q->opcode != 0 ? DNSMSG_NOTIMP : DNSMSG_FORMERR;
+		return DNSMSG_FORMERR;
 	q->qname = pkt + DNS_HEADER_LEN;
 	q->qname_len = (uint8_t)n;
 	q->qtype = rd16(pkt + DNS_HEADER_LEN + n);
 	q->qclass = rd16(pkt + DNS_HEADER_LEN + n + 2);
 	q->has_question = true;
-	if (q->opcode != 0)
-		return DNSMSG_NOTIMP;
 
 	size_t off = DNS_HEADER_LEN + (size_t)n + 4;
 	uint16_t arcount = rd16(pkt + 10);
@@ -544,12 +548,28 @@ put_opt(const struct dns_query *q, uint8_t ext_rcode, int ede_code,
 static size_t	build_blocked_full(const struct dns_query *, const uint8_t *,
 		    size_t, const char *, uint32_t, uint8_t *, size_t);
 
+/*
+ * The flags of an answer to q: QR, the opcode and RD copied (RFC 1035
+ * 4.1.1); RA and CD (and AD, which the callers add) are defined for QUERY
+ * only (RFC 1035, RFC 4035 3.2), so an answer to any other opcode has
+ * none of them.
+ */
+static uint16_t
+answer_flags(const struct dns_query *q, uint8_t rcode)
+{
+	uint16_t flags = FLAG_QR | (uint16_t)(q->opcode << 11) |
+	    (q->rd ? FLAG_RD : 0) | (rcode & 0xf);
+
+	if (q->opcode == 0)
+		flags |= FLAG_RA | (q->cd ? FLAG_CD : 0);
+	return flags;
+}
+
 /* Header and question for an answer of our own making. */
 static size_t
 put_header_question(const struct dns_query *q, uint8_t rcode, uint8_t *out)
 {
-	uint16_t flags = FLAG_QR | (uint16_t)(q->opcode << 11) | FLAG_RA |
-	    (q->rd ? FLAG_RD : 0) | (q->cd ? FLAG_CD : 0) | (rcode & 0xf);
+	uint16_t flags = answer_flags(q, rcode);
 	size_t o = DNS_HEADER_LEN;
 
 	wr16(out, q->id);
@@ -665,8 +685,7 @@ dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
 		return 0;
 	uint16_t up = rd16(canon + 2);
 	/* AD only for clients that asked for DNSSEC data (RFC 6840 5.8). */
-	uint16_t flags = FLAG_QR | FLAG_RA | (up & 0xf) |
-	    (q->rd ? FLAG_RD : 0) | (q->cd ? FLAG_CD : 0) |
+	uint16_t flags = answer_flags(q, up & 0xf) |
 	    ((q->do_bit || q->ad) ? (up & FLAG_AD) : 0);
 	size_t extra = q->edns ? 11 : 0;
 

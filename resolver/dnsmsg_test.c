@@ -333,6 +333,131 @@ test_reply_unsafe_pointers(void)
 	    sizeof(hdr_ptr));
 }
 
+/* The header flags of an answer out[], as one 16-bit word. */
+static unsigned
+flags_of(const uint8_t *out)
+{
+	return (unsigned)(out[2] << 8 | out[3]);
+}
+
+#define F_QR	0x8000
+#define F_AA	0x0400
+#define F_TC	0x0200
+#define F_RD	0x0100
+#define F_RA	0x0080
+#define F_Z	0x0040
+#define F_AD	0x0020
+#define F_CD	0x0010
+
+/*
+ * An unknown opcode (15, as genreport's "opcode" and "opcodeflg" tests
+ * send it) and NOTIFY get NOTIMP with the opcode and RD echoed and no
+ * RA, AD, CD, AA, TC or Z: those are defined for QUERY only. The header
+ * stands alone: another opcode's sections need not be a question.
+ */
+static void
+test_flags_other_opcode(void)
+{
+	static const uint8_t opcodes[] = { 15, 4 };
+	uint8_t buf[512], out[1024];
+	struct dns_query q;
+	size_t len = testpkt_query("example.org.", LDNS_RR_TYPE_SOA, 77, false,
+	    false, buf, sizeof(buf));
+
+	for (size_t i = 0; i < sizeof(opcodes); i++) {
+		/* Every flag a query can carry set: RD TC AA Z AD CD. */
+		buf[2] = (uint8_t)(opcodes[i] << 3) | 0x07;
+		buf[3] = 0x70;
+		CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_NOTIMP);
+		size_t n = dnsmsg_build_error(&q, DNS_RCODE_NOTIMP, -1, NULL,
+		    out, sizeof(out));
+		CHECK_INT(n, DNS_HEADER_LEN);
+		CHECK_INT(out[0] << 8 | out[1], 77);
+		CHECK_INT(flags_of(out), F_QR | opcodes[i] << 11 | F_RD |
+		    DNS_RCODE_NOTIMP);
+		CHECK_INT(out[4] << 8 | out[5], 0);	/* no question */
+		/* Without RD asked, none echoed. */
+		buf[2] = (uint8_t)(opcodes[i] << 3);
+		CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_NOTIMP);
+		dnsmsg_build_error(&q, DNS_RCODE_NOTIMP, -1, NULL, out,
+		    sizeof(out));
+		CHECK_INT(flags_of(out), F_QR | opcodes[i] << 11 |
+		    DNS_RCODE_NOTIMP);
+	}
+}
+
+/*
+ * An answer of our own to a QUERY (FORMERR, SERVFAIL, REFUSED, blocked):
+ * RA set, RD and CD as asked, never AD (we vouch for nothing), AA, TC or Z.
+ */
+static void
+test_flags_query_error(void)
+{
+	uint8_t buf[512], out[1024];
+	struct dns_query q;
+	size_t len = testpkt_query("example.org.", LDNS_RR_TYPE_A, 78, false,
+	    false, buf, sizeof(buf));
+
+	buf[2] |= 0x06;				/* TC, AA asked: ignored */
+	buf[3] = 0x70;				/* Z, AD, CD */
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	dnsmsg_build_error(&q, DNS_RCODE_SERVFAIL, -1, NULL, out, sizeof(out));
+	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA | F_CD |
+	    DNS_RCODE_SERVFAIL);
+	dnsmsg_build_blocked(&q, q.lname, q.qname_len, "c", 60, out,
+	    sizeof(out), 512);
+	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA | F_CD |
+	    DNS_RCODE_NXDOMAIN);
+	buf[2] &= (uint8_t)~0x01;		/* RD and CD not asked */
+	buf[3] = 0;
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	dnsmsg_build_error(&q, DNS_RCODE_REFUSED, -1, NULL, out, sizeof(out));
+	CHECK_INT(flags_of(out), F_QR | F_RA | DNS_RCODE_REFUSED);
+}
+
+/*
+ * A forwarded answer: RA set; RD and CD as asked; AD as upstream said,
+ * but only to a client that set DO or AD (RFC 6840 5.8); upstream's AA
+ * and Z are not passed on.
+ */
+static void
+test_flags_forwarded(void)
+{
+	const char *an[] = { "x.example. 300 IN A 192.0.2.1", NULL };
+	uint8_t canon[1024], qbuf[512], out[2048];
+	struct dns_reply r;
+	struct dns_query q;
+	size_t len = testpkt_reply("x.example.", LDNS_RR_TYPE_A,
+	    LDNS_RCODE_NOERROR, an, NULL, false, canon, sizeof(canon));
+	size_t qlen = testpkt_query("x.example.", LDNS_RR_TYPE_A, 79, false,
+	    false, qbuf, sizeof(qbuf));
+
+	canon[2] |= 0x04;			/* AA from upstream */
+	canon[3] |= 0x60;			/* Z, AD from upstream */
+	CHECK_INT(dnsmsg_parse_reply(canon, len, &r), 0);
+	len = dnsmsg_canonicalize(canon, len, &r, 86400);
+	/* Plain query: no AD. */
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+	dnsmsg_finalize(&q, canon, len, out, sizeof(out), 512);
+	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA);
+	/* AD asked: AD passed on; CD asked: CD echoed. */
+	qbuf[3] = 0x30;
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+	dnsmsg_finalize(&q, canon, len, out, sizeof(out), 512);
+	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA | F_AD | F_CD);
+	/* Upstream without AD: none, whatever was asked. */
+	canon[3] &= (uint8_t)~0x20;
+	dnsmsg_finalize(&q, canon, len, out, sizeof(out), 512);
+	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA | F_CD);
+	/* DO asked (EDNS): AD passed on. */
+	canon[3] |= 0x20;
+	qlen = testpkt_query("x.example.", LDNS_RR_TYPE_A, 79, true, true,
+	    qbuf, sizeof(qbuf));
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+	dnsmsg_finalize(&q, canon, len, out, sizeof(out), 512);
+	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA | F_AD);
+}
+
 int
 main(void)
 {
@@ -346,5 +471,8 @@ main(void)
 	RUN(test_bare_error);
 	RUN(test_reply_question_only);
 	RUN(test_reply_unsafe_pointers);
+	RUN(test_flags_other_opcode);
+	RUN(test_flags_query_error);
+	RUN(test_flags_forwarded);
 	UNIT_DONE();
 }

@@ -519,6 +519,36 @@ def test_other_opcodes_notimp(fake_upstream, dnswarden, opcode):
     assert fake_upstream.queries == [], "forwarded upstream"
 
 
+@pytest.mark.parametrize("opcode", [15, dns.opcode.NOTIFY])
+def test_other_opcode_answer_has_no_query_flags(fake_upstream, dnswarden, opcode):
+    """RA, AD and CD are defined for QUERY only: the NOTIMP answer to another
+    opcode carries none of them, however the query was flagged (genreport's
+    opcode and opcodeflg tests); RD is echoed, the header stands alone."""
+    dw = dnswarden([fake_upstream])
+    q = harness.make_query("www.fake.test", "SOA", id=0x4545, cd=True)
+    q.flags |= dns.flags.AD | dns.flags.RA | dns.flags.AA | dns.flags.TC
+    wire = bytearray(q.to_wire())
+    wire[2] = (wire[2] & 0x87) | (opcode << 3)
+    data = dw.send_raw(bytes(wire), timeout=2)
+    assert data is not None, "no answer"
+    flags = data[2] << 8 | data[3]
+    assert (flags >> 11) & 0xF == opcode and flags & 0xF == dns.rcode.NOTIMP
+    assert flags & 0x8000 and flags & dns.flags.RD
+    for name in ("RA", "AD", "CD", "AA", "TC"):
+        assert not flags & getattr(dns.flags, name), f"{name} set"
+    assert header(data)["qdcount"] == 0
+
+
+def test_query_answer_flags(nsd_shared, dnswarden):
+    """To a QUERY: RA set, CD echoed, no AD from an unsigned zone."""
+    dw = dnswarden([nsd_shared])
+    r = dw.query(WWW, "A", cd=True)
+    assert r.flags & dns.flags.RA and r.flags & dns.flags.CD
+    assert not r.flags & dns.flags.AD
+    r = dw.query(WWW, "A")
+    assert r.flags & dns.flags.RA and not r.flags & dns.flags.CD
+
+
 # --- signals ------------------------------------------------------------------------------------
 
 BROKEN_CONFIGS = {

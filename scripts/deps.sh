@@ -2,9 +2,10 @@
 # Usage: deps_install PACKAGE...   (only missing ones are installed)
 
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libldns-dev libevent-dev
-libyaml-dev libsqlite3-dev"
+libyaml-dev libsqlite3-dev libssl-dev"
+# autoconf automake libtool: scripts/genreport.sh builds ISC's genreport.
 DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
-libclang-rt-14-dev ldnsutils"
+libclang-rt-14-dev ldnsutils autoconf automake libtool"
 DEPS_BENCH="dnsperf dnsmasq-base unbound linux-perf valgrind"
 
 deps_install() {

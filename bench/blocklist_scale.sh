@@ -2,7 +2,7 @@
 # blocklist_scale.sh: how the blocklist scales to a million entries.
 #
 # Generates (in a temporary directory, removed at exit) a list of COUNT
-# random domain names in domains format and in hosts format, and sets of
+# random domain names in domains, hosts and adblock format, and sets of
 # query names, then runs blocklist/blocklist_bench on them RUNS times and
 # prints the median of each figure with the machine it ran on:
 #   - import time (wall and CPU), its page faults, and the resident memory
@@ -16,7 +16,8 @@
 # usage: bench/blocklist_scale.sh
 # environment: BUILD_DIR (default build-bench, set up if missing), COUNT
 # (1000000), QUERIES (1000000), RUNS (3), ROUNDS (3 passes per lookup
-# figure, best kept), PYTHON (/usr/bin/python3).
+# figure, best kept), PYTHON (/usr/bin/python3), FORMATS ("domains hosts
+# adblock").
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ median() {
 	    printf "  %-22s %s\n", k, a[int((m + 1) / 2)] } }' "$1"
 }
 
-for fmt in domains hosts; do
+for fmt in ${FORMATS:-domains hosts adblock}; do
 	: >"$tmp/runs-$fmt"
 	i=0
 	while [ "$i" -lt "$RUNS" ]; do

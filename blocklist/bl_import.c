@@ -1,7 +1,11 @@
 /*
- * bl_import: reading external lists in hosts format ("0.0.0.0 name ...")
- * or domains format (one name a line). Public lists carry junk, so a line
- * that cannot be read is a warning and is skipped, not an error.
+ * bl_import: reading external lists in the line formats (hosts, domains,
+ * adblock, dnsmasq; rpz is read by bl_rpz.c). Public lists carry junk, so
+ * a line that cannot be read is a warning and is skipped, not an error;
+ * rules of a format that are not about DNS names (an adblock list's
+ * cosmetic rules, a dnsmasq file's other options) are counted and named
+ * in one warning. A list with rules of which not one name could be read
+ * is an error that names the format the list looks like.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,6 +14,7 @@
 #include <unistd.h>
 
 #include "bl_import.h"
+#include "bl_rpz.h"
 
 /* Names in hosts files that describe the machine itself, not a site. */
 static const char *const ignored_names[] = {
@@ -37,6 +42,7 @@ static const char *const ignored_names[] = {
 
 struct pending {
 	uint32_t	 hash;
+	uint32_t	 origin;
 	size_t		 line;
 	size_t		 col;
 	size_t		 len;
@@ -49,6 +55,9 @@ struct ifile {
 	int			 fd;
 	uint32_t		 file;
 	uint32_t		 origin;
+	uint32_t		 allow_origin;	/* BL_NONE until needed */
+	enum bl_import_format	 fmt;
+	struct bl_import_counts	 n;
 	size_t			 line;
 	char			*buf;
 	size_t			 cap;
@@ -137,7 +146,7 @@ queue_flush(struct ifile *f, size_t keep)
 		f->qhead = (f->qhead + 1) % QUEUE_LEN;
 		f->qlen--;
 		if (bl_entry_add_text(f->l, p->text, p->len, p->hash,
-		    f->origin, p->line, p->col) == -1)
+		    p->origin, p->line, p->col) == -1)
 			return -1;
 	}
 	return 0;
@@ -185,18 +194,33 @@ import_name_full(struct ifile *f, const struct token *t, struct pending *p)
 	return 0;
 }
 
+/* The origin of the list's allow rules, made when the first is read. */
+static uint32_t
+import_allow_origin(struct ifile *f)
+{
+	if (f->allow_origin == BL_NONE)
+		f->allow_origin = bl_origin_add(f->l, BL_NONE, f->file, NULL);
+	return f->allow_origin;
+}
+
+/* Queue the name in t, blocked, or allowed when allow. Returns 0 (a bad
+ * name is a warning), or -1 when out of memory. */
 static int
-import_name(struct ifile *f, const struct token *t)
+import_name(struct ifile *f, const struct token *t, bool allow)
 {
 	struct pending *p = queue_tail(f);
 
 	if (p == NULL)
+		return -1;
+	p->origin = allow ? import_allow_origin(f) : f->origin;
+	if (p->origin == BL_NONE)
 		return -1;
 	p->len = bl_name_entry_simple(t->s, t->len, p->text, &p->hash);
 	if (p->len == 0 && import_name_full(f, t, p) == -1)
 		return 0;
 	if (name_is_ignored(p->text))
 		return 0;
+	f->n.names++;
 	if (f->l->bl->ix.nslots > 0)
 		bl_index_prefetch(&f->l->bl->ix, p->hash);
 	p->line = f->line;
@@ -220,7 +244,7 @@ hosts_line(struct ifile *f, const char *line, size_t n)
 	}
 	while (token_next(line, n, &pos, &t)) {
 		names++;
-		if (import_name(f, &t) == -1)
+		if (import_name(f, &t, false) == -1)
 			return -1;
 	}
 	if (names == 0)
@@ -241,7 +265,218 @@ domains_line(struct ifile *f, const char *line, size_t n)
 		    "format); line skipped");
 		return 0;
 	}
-	return import_name(f, &t);
+	return import_name(f, &t, false);
+}
+
+
+/* A rule of the list that dnswarden does not apply, at the current line:
+ * counted for the one warning the file gets. */
+static void
+import_skip(struct ifile *f)
+{
+	if (f->n.skipped++ == 0)
+		f->n.first_skipped = f->line;
+}
+
+/* True for an adblock cosmetic (element hiding or scriptlet) rule, which
+ * says what a browser hides on a page, not which names to block. */
+static bool
+adblock_is_cosmetic(const char *line, size_t n)
+{
+	static const char *const marks[] = {
+		"##", "#@#", "#?#", "#@?#", "#$#", "#@$#", "#%#", "#@%#",
+	};
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (memmem(line, n, marks[i], strlen(marks[i])) != NULL)
+			return true;
+	return false;
+}
+
+/* The modifiers after '$' that keep a rule a plain block or allow for
+ * every client and type of query. */
+static bool
+adblock_modifiers_ok(const char *s, size_t n)
+{
+	while (n > 0) {
+		const char *comma = memchr(s, ',', n);
+		size_t len = comma ? (size_t)(comma - s) : n;
+
+		if (!(len == 9 && memcmp(s, "important", 9) == 0) &&
+		    !(len == 3 && memcmp(s, "all", 3) == 0))
+			return false;
+		s += len;
+		n -= len;
+		if (comma != NULL)
+			s++, n--;
+	}
+	return true;
+}
+
+/* What follows "name^" in an adblock rule (e + n bytes): nothing, a '|',
+ * modifiers that change nothing, and then perhaps a comment. */
+static bool
+adblock_tail_ok(const char *e, size_t n)
+{
+	size_t p = 0, m;
+
+	if (p < n && e[p] == '|')
+		p++;
+	if (p < n && e[p] == '$') {
+		m = ++p;
+		while (p < n && !is_space(e[p]))
+			p++;
+		if (!adblock_modifiers_ok(e + m, p - m))
+			return false;
+	}
+	while (p < n && is_space(e[p]))
+		p++;
+	return p == n || e[p] == '#' || e[p] == '!';
+}
+
+/* The characters that end a name in an adblock rule, having a meaning
+ * of their own there. */
+static const bool adblock_special[256] = {
+	['^'] = true, ['$'] = true, ['|'] = true, ['/'] = true, [':'] = true,
+	['?'] = true, ['&'] = true, ['='] = true, ['*'] = true, ['\\'] = true,
+	['#'] = true, ['!'] = true, [' '] = true, ['\t'] = true, ['\0'] = true,
+};
+
+/* The length of the name at the start of s (n bytes). */
+static size_t
+adblock_name_len(const char *s, size_t n)
+{
+	size_t p = 0;
+
+	while (p < n && !adblock_special[(unsigned char)s[p]])
+		p++;
+	return p;
+}
+
+/*
+ * "||name^" (or "@@||name^", an exception) with what may follow it. The
+ * name runs to the first character that cannot be in one; a '*' inside
+ * it, a path, or no '^' after it make a rule for URLs, not names.
+ */
+static int
+adblock_anchor(struct ifile *f, const char *line, size_t n, size_t col,
+    bool allow)
+{
+	struct token t = { .s = line, .col = col };
+	size_t p = adblock_name_len(line, n);
+
+	/* "*." in front is the same rule (bl_name strips it). */
+	if (p == 0 && n > 2 && line[0] == '*' && line[1] == '.')
+		p = 2 + adblock_name_len(line + 2, n - 2);
+	if (p == 0 || p == n || line[p] != '^' ||
+	    !adblock_tail_ok(line + p + 1, n - p - 1)) {
+		import_skip(f);
+		return 0;
+	}
+	t.len = p;
+	return import_name(f, &t, allow);
+}
+
+/*
+ * adblock: "||name^" blocks name and the names below it, "@@||name^"
+ * allows them; "!" and "#" start comments, "[Adblock Plus 2.0]" is a
+ * header. A line that is only a name blocks it, as in AdGuard's DNS
+ * filters. Everything else is a rule for browsers: skipped, counted.
+ */
+static int
+adblock_line(struct ifile *f, const char *line, size_t n)
+{
+	size_t col = 1;
+	bool allow = false;
+	struct token t, extra;
+	size_t pos = 0;
+
+	while (n > 0 && is_space(line[0]))
+		line++, n--, col++;
+	while (n > 0 && is_space(line[n - 1]))
+		n--;
+	if (n == 0 || line[0] == '!' || line[0] == '[' ||
+	    (line[0] == '#' && !adblock_is_cosmetic(line, n)))
+		return 0;
+	f->n.rules++;
+	if (n >= 2 && line[0] == '@' && line[1] == '@')
+		line += 2, n -= 2, col += 2, allow = true;
+	if (n > 2 && line[0] == '|' && line[1] == '|')
+		return adblock_anchor(f, line + 2, n - 2, col + 2, allow);
+	if (!allow && !adblock_is_cosmetic(line, n) &&
+	    token_next(line, n, &pos, &t) && !token_next(line, n, &pos,
+	    &extra) && adblock_name_len(t.s, t.len) == t.len) {
+		t.col += col - 1;
+		return import_name(f, &t, false);
+	}
+	import_skip(f);
+	return 0;
+}
+
+/* The names of a dnsmasq "/a/b/" list, at s (n bytes, after the first
+ * '/'); each blocked, or allowed when allow. */
+static int
+dnsmasq_names(struct ifile *f, const char *s, size_t n, size_t col,
+    bool allow)
+{
+	struct token t;
+
+	while (n > 0) {
+		const char *slash = memchr(s, '/', n);
+		size_t len = slash ? (size_t)(slash - s) : n;
+
+		t.s = s, t.len = len, t.col = col;
+		/* "/.example.com/" is written for "example.com" too. */
+		if (len > 1 && s[0] == '.')
+			t.s++, t.len--, t.col++;
+		if (len > 0 && import_name(f, &t, allow) == -1)
+			return -1;
+		if (slash == NULL)
+			break;
+		s += len + 1, n -= len + 1, col += len + 1;
+	}
+	return 0;
+}
+
+/*
+ * dnsmasq: "address=/name/..." and "local=/name/" answer locally, and so
+ * do "server=/name/" without a server: blocked. "server=/name/#" sends
+ * the names to the usual servers: allowed. Other options, and servers
+ * that forward names elsewhere, are not blocks: skipped, counted.
+ */
+static int
+dnsmasq_line(struct ifile *f, const char *line, size_t n)
+{
+	static const char *const keys[] = { "address=/", "local=/",
+	    "server=/" };
+	size_t col = 1, k, klen = 0, last;
+	const char *names, *target;
+
+	while (n > 0 && is_space(line[0]))
+		line++, n--, col++;
+	while (n > 0 && is_space(line[n - 1]))
+		n--;
+	if (n == 0)
+		return 0;
+	f->n.rules++;
+	for (k = 0; k < 3; k++)
+		if (n > (klen = strlen(keys[k])) &&
+		    memcmp(line, keys[k], klen) == 0)
+			break;
+	if (k == 3 || (last = (size_t)((const char *)memrchr(line, '/', n) -
+	    line)) < klen) {
+		import_skip(f);
+		return 0;
+	}
+	names = line + klen;
+	target = line + last + 1;
+	if (k == 2 && n - last - 1 > 0 &&
+	    !(n - last - 1 == 1 && target[0] == '#')) {
+		import_skip(f);		/* forwarded elsewhere */
+		return 0;
+	}
+	return dnsmasq_names(f, names, last - klen, col + klen,
+	    k == 2 && n - last - 1 == 1);
 }
 
 /* The newlines in p[0..n), eight bytes at a time. */
@@ -341,11 +576,51 @@ import_line(struct ifile *f, char **line, size_t *n)
 	}
 }
 
+/* Drop a '#' comment from the line, for the formats that have them. In
+ * dnsmasq's, '#' is also a value ("server=/name/#"): a comment there
+ * starts the line or follows a blank. */
+static size_t
+strip_comment(const char *line, size_t n, bool after_blank)
+{
+	const char *hash = line;
+
+	while ((hash = memchr(hash, '#', n - (size_t)(hash - line))) != NULL) {
+		if (!after_blank || hash == line || is_space(hash[-1]))
+			return (size_t)(hash - line);
+		hash++;
+	}
+	return n;
+}
+
+/* True when line[0..n) holds something other than blanks. */
+static bool
+has_text(const char *line, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_space(line[i]))
+			return true;
+	return false;
+}
+
+static int
+format_line(struct ifile *f, const char *line, size_t n)
+{
+	if (f->fmt == BL_IMPORT_ADBLOCK)
+		return adblock_line(f, line, n);
+	n = strip_comment(line, n, f->fmt == BL_IMPORT_DNSMASQ);
+	if (f->fmt == BL_IMPORT_DNSMASQ)
+		return dnsmasq_line(f, line, n);
+	if (has_text(line, n))
+		f->n.rules++;
+	return f->fmt == BL_IMPORT_HOSTS ? hosts_line(f, line, n) :
+	    domains_line(f, line, n);
+}
+
 /* Read every line; 0, or -1 after recording an error. */
 static int
-import_lines(struct ifile *f, const char *path, enum bl_import_format fmt)
+import_lines(struct ifile *f, const char *path)
 {
-	char *line, *hash;
+	char *line;
 	size_t n;
 	int rc = 0, more = 0;
 
@@ -353,10 +628,9 @@ import_lines(struct ifile *f, const char *path, enum bl_import_format fmt)
 		if (++f->line == 1 && n >= 3 &&
 		    memcmp(line, "\xef\xbb\xbf", 3) == 0)
 			line += 3, n -= 3;	/* UTF-8 byte order mark */
-		if ((hash = memchr(line, '#', n)) != NULL)
-			n = (size_t)(hash - line);
-		rc = fmt == BL_IMPORT_HOSTS ? hosts_line(f, line, n) :
-		    domains_line(f, line, n);
+		if (f->n.rules == 0)
+			f->n.first_rule = f->line;
+		rc = format_line(f, line, n);
 	}
 	if (rc == 0)
 		rc = queue_flush(f, 0);
@@ -369,36 +643,155 @@ import_lines(struct ifile *f, const char *path, enum bl_import_format fmt)
 	return rc;
 }
 
+static const char *const format_names[BL_IMPORT_NFORMATS] = {
+	[BL_IMPORT_HOSTS] = "hosts", [BL_IMPORT_DOMAINS] = "domains",
+	[BL_IMPORT_ADBLOCK] = "adblock", [BL_IMPORT_DNSMASQ] = "dnsmasq",
+	[BL_IMPORT_RPZ] = "rpz",
+};
+
+const char *
+bl_import_format_name(enum bl_import_format fmt)
+{
+	return fmt < BL_IMPORT_NFORMATS ? format_names[fmt] : "unknown";
+}
+
+int
+bl_import_format_parse(const char *name)
+{
+	for (int i = 0; i < BL_IMPORT_NFORMATS; i++)
+		if (strcmp(name, format_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* The format one line of a list is written in, or -1 if it says nothing
+ * (blank, a comment, or a name alone, which fits several). */
+static int
+sniff_line(const char *line, size_t n)
+{
+	struct token t, u;
+	size_t pos = 0;
+
+	if (!token_next(line, n, &pos, &t) || t.s[0] == '#' || t.s[0] == ';')
+		return -1;
+	if (t.s[0] == '!' || t.s[0] == '[' || (t.len > 2 &&
+	    (memcmp(t.s, "||", 2) == 0 || memcmp(t.s, "@@", 2) == 0)))
+		return BL_IMPORT_ADBLOCK;
+	if (memmem(t.s, t.len, "=/", 2) != NULL)
+		return BL_IMPORT_DNSMASQ;
+	if (t.s[0] == '$' || memmem(line, n, " CNAME ", 7) != NULL ||
+	    memmem(line, n, "\tCNAME\t", 7) != NULL ||
+	    memmem(line, n, " SOA ", 5) != NULL)
+		return BL_IMPORT_RPZ;
+	if (!token_next(line, n, &pos, &u))
+		return BL_IMPORT_DOMAINS;
+	return token_is_address(&t) ? BL_IMPORT_HOSTS : -1;
+}
+
+/* The format the start of the list (the first 64 KiB) looks like, by the
+ * lines that say; -1 when none does. */
+static int
+import_sniff(int fd)
+{
+	char buf[65536];
+	size_t votes[BL_IMPORT_NFORMATS] = { 0 }, n, best = 0;
+	ssize_t got = pread(fd, buf, sizeof(buf), 0);
+	int fmt = -1;
+
+	for (size_t p = 0; got > 0 && p < (size_t)got; p += n + 1) {
+		const char *nl = memchr(buf + p, '\n', (size_t)got - p);
+		int v;
+
+		n = nl ? (size_t)(nl - buf - p) : (size_t)got - p;
+		if ((v = sniff_line(buf + p, n)) >= 0)
+			votes[v]++;
+	}
+	for (int i = 0; i < BL_IMPORT_NFORMATS; i++)
+		if (votes[i] > best)
+			best = votes[i], fmt = i;
+	return fmt;
+}
+
+/* What a list read in full says: the skipped rules in one warning, and
+ * an error when it had rules but no name came from them. */
+static int
+import_verdict(struct bl_loader *l, uint32_t file, const char *path,
+    enum bl_import_format fmt, const struct bl_import_counts *n, int fd)
+{
+	int looks;
+
+	if (n->rules > 0 && n->names == 0) {
+		looks = import_sniff(fd);
+		if (looks >= 0 && looks != (int)fmt)
+			diag_error(l->d, path, n->first_rule, 1, "no name "
+			    "could be read in %s format; the list looks like "
+			    "%s format", bl_import_format_name(fmt),
+			    bl_import_format_name((enum bl_import_format)
+			    looks));
+		else
+			diag_error(l->d, path, n->first_rule, 1, "no name "
+			    "could be read in %s format from %zu rule%s",
+			    bl_import_format_name(fmt), n->rules,
+			    n->rules == 1 ? "" : "s");
+		l->failed = true;
+		return -1;
+	}
+	if (n->skipped > 0)
+		bl_file_note(l, file, "%zu rule%s that %s not about DNS names "
+		    "(%s) skipped, the first at line %zu", n->skipped,
+		    n->skipped == 1 ? "" : "s", n->skipped == 1 ? "is" : "are",
+		    fmt == BL_IMPORT_ADBLOCK ? "cosmetic, path, wildcard or "
+		    "modifier rules" : fmt == BL_IMPORT_DNSMASQ ? "other "
+		    "options, or forwarding to a server" : "actions other than "
+		    "CNAME . and rpz-passthru.", n->first_skipped);
+	return 0;
+}
+
+/* A line format's list, read from f's descriptor. */
+static int
+import_read_lines(struct ifile *f, const char *path)
+{
+	size_t lines, bytes;
+	int rc;
+
+	if ((f->buf = malloc(f->cap)) == NULL) {
+		bl_loader_oom(f->l, path);
+		return -1;
+	}
+	/* A record is its name, a NUL and two varints, usually 4 bytes: a
+	 * line's length plus 8 covers a domains list (a hosts list needs
+	 * less), and what is not used costs nothing. */
+	import_count(f, &lines, &bytes);
+	if (bl_index_reserve(&f->l->bl->ix, lines, bytes + lines * 8) == -1) {
+		free(f->buf);
+		bl_loader_oom(f->l, path);
+		return -1;
+	}
+	rc = import_lines(f, path);
+	free(f->buf);
+	return rc;
+}
+
 int
 bl_import_read(struct bl_loader *l, FILE *fp, const char *path,
     enum bl_import_format fmt, uint32_t cat)
 {
 	/* Read through the descriptor: stdio would copy every byte once
 	 * more, and its line reading costs more than the names. */
-	struct ifile f = { .l = l, .fd = fileno(fp), .cap = READ_SIZE };
-	size_t lines, bytes;
+	struct ifile f = { .l = l, .fd = fileno(fp), .cap = READ_SIZE,
+	    .fmt = fmt, .allow_origin = BL_NONE };
 	int rc;
 
-	f.file = bl_file_add(l, path, fmt == BL_IMPORT_HOSTS ? BL_FILE_HOSTS :
-	    BL_FILE_DOMAINS, cat);
+	f.file = bl_file_add(l, path, bl_import_file_kind(fmt), cat);
 	if (f.file == BL_NONE ||
 	    (f.origin = bl_origin_add(l, cat, f.file, NULL)) == BL_NONE)
 		return -1;
-	if ((f.buf = malloc(f.cap)) == NULL) {
-		bl_loader_oom(l, path);
-		return -1;
-	}
-	/* A record is its name, a NUL and two varints, usually 4 bytes: a
-	 * line's length plus 8 covers a domains list (a hosts list needs
-	 * less), and what is not used costs nothing. */
-	import_count(&f, &lines, &bytes);
-	if (bl_index_reserve(&l->bl->ix, lines, bytes + lines * 8) == -1) {
-		free(f.buf);
-		bl_loader_oom(l, path);
-		return -1;
-	}
-	rc = import_lines(&f, path, fmt);
-	free(f.buf);
+	if (fmt == BL_IMPORT_RPZ)
+		rc = bl_rpz_read(l, fp, path, f.file, f.origin, &f.n);
+	else
+		rc = import_read_lines(&f, path);
+	if (rc == 0)
+		rc = import_verdict(l, f.file, path, fmt, &f.n, f.fd);
 	bl_file_done(l, f.file);
 	return rc;
 }

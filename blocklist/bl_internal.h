@@ -36,9 +36,13 @@ struct bl_category {
 
 enum bl_file_kind {
 	BL_FILE_YAML,
+	BL_FILE_BUILTIN,
+	/* Imported lists, one kind per enum bl_import_format, same order. */
 	BL_FILE_HOSTS,
 	BL_FILE_DOMAINS,
-	BL_FILE_BUILTIN,
+	BL_FILE_ADBLOCK,
+	BL_FILE_DNSMASQ,
+	BL_FILE_RPZ,
 };
 
 struct bl_file {
@@ -54,7 +58,7 @@ struct bl_file {
 static inline bool
 bl_file_is_import(const struct bl_file *f)
 {
-	return f->kind == BL_FILE_HOSTS || f->kind == BL_FILE_DOMAINS;
+	return f->kind >= BL_FILE_HOSTS;
 }
 
 struct blocklist {

@@ -69,6 +69,24 @@ bl_file_warn(struct bl_loader *l, uint32_t fi, size_t line, size_t col,
 }
 
 void
+bl_file_note(struct bl_loader *l, uint32_t fi, const char *fmt, ...)
+{
+	struct bl_file *f = &l->bl->files[fi];
+	char *msg;
+	va_list ap;
+	int n;
+
+	f->warnings++;
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	diag_warn(l->d, f->path, 0, 0, "%s", n == -1 ? "(out of memory)" :
+	    msg);
+	if (n != -1)
+		free(msg);
+}
+
+void
 bl_file_done(struct bl_loader *l, uint32_t fi)
 {
 	struct bl_file *f = &l->bl->files[fi];

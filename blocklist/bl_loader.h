@@ -31,6 +31,11 @@ void	bl_file_warn(struct bl_loader *l, uint32_t f, size_t line,
 	    size_t col, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 
+/* A warning about file f as a whole, always shown (a summary of what the
+ * capped warnings would not say). */
+void	bl_file_note(struct bl_loader *l, uint32_t f, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 /* Finish reading file f. */
 void	bl_file_done(struct bl_loader *l, uint32_t f);
 

@@ -213,18 +213,16 @@ import_format(struct yfile *y, const yaml_node_t *parent,
     const yaml_node_t *n, enum bl_import_format *fmt)
 {
 	const char *s = node_text(y, parent, n, "format");
+	int f;
 
 	if (s == NULL)
 		return -1;
-	if (strcmp(s, "hosts") == 0)
-		*fmt = BL_IMPORT_HOSTS;
-	else if (strcmp(s, "domains") == 0)
-		*fmt = BL_IMPORT_DOMAINS;
-	else {
+	if ((f = bl_import_format_parse(s)) == -1) {
 		yamlutil_error(y->l->d, y->path, n, "unknown format \"%s\" "
-		    "(expected hosts or domains)", s);	/* printable */
-		return -1;
+		    "(expected hosts, domains, adblock, dnsmasq or rpz)", s);
+		return -1;	/* s is printable: node_text() checked */
 	}
+	*fmt = (enum bl_import_format)f;
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "blocklist.h"
+#include "bl_import.h"
 #include "bl_internal.h"
 #include "bl_loader.h"
 #include "bl_yaml.h"
@@ -192,13 +193,10 @@ plural_y(size_t n)
 static void
 summary_file(const struct blocklist *bl, const struct bl_file *f, FILE *out)
 {
-	static const char *const kind[] = {
-		[BL_FILE_HOSTS] = "hosts", [BL_FILE_DOMAINS] = "domains",
-	};
-
 	fprintf(out, "  %s", f->path);
 	if (bl_file_is_import(f))
-		fprintf(out, " (%s list for %s)", kind[f->kind],
+		fprintf(out, " (%s list for %s)", bl_import_format_name(
+		    (enum bl_import_format)(f->kind - BL_FILE_HOSTS)),
 		    bl->cats[f->category].name);
 	fprintf(out, ": %zu entr%s", f->entries, plural_y(f->entries));
 	if (f->duplicates > 0)

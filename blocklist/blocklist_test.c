@@ -299,7 +299,8 @@ test_structure_errors(void)
 	    "%s:10:9: unknown key \"url\" in a site (expected name, domains)\n"
 	    "%s:12:17: cannot open testdata/missing.txt: No such file or "
 	    "directory\n"
-	    "%s:13:47: unknown format \"csv\" (expected hosts or domains)\n"
+	    "%s:13:47: unknown format \"csv\" (expected hosts, domains, "
+	    "adblock, dnsmasq or rpz)\n"
 	    "%s:14:5: expected a category (a mapping), found a scalar\n"
 	    "%s:15:11: empty \"name\"\n"
 	    "%s:18:5: duplicate key \"name\" (first at line 17)\n"
@@ -320,7 +321,7 @@ test_control_characters_stay_out_of_messages(void)
 	char want[2048];
 
 	CHECK(bl == NULL);
-	CHECK_INT(d.errors, 4);
+	CHECK_INT(d.errors, 5);
 	snprintf(want, sizeof(want),
 	    "%s:5:15: \"name\" holds control characters\n"
 	    "%s:8:19: invalid domain name \"new?line.example\": character "
@@ -331,7 +332,9 @@ test_control_characters_stay_out_of_messages(void)
 	    "%s:1:1: warning: invalid domain name \"evil?[2J.example\": "
 	    "character 0x1b not allowed; skipped\n"
 	    "%s:2:1: warning: invalid domain name \"bell?.example\": "
-	    "character 0x07 not allowed; skipped\n", f, f, f, f, c, c);
+	    "character 0x07 not allowed; skipped\n"
+	    "%s:1:1: no name could be read in domains format from 2 rules\n",
+	    f, f, f, f, c, c, c);
 	CHECK_STR(diag_text(&d), want);
 	diag_free(&d);
 }
@@ -734,6 +737,124 @@ test_imports(void)
 	blocklist_free(bl);
 }
 
+/* Names that must (1) or must not (0) be blocked, and allowed ones (2). */
+static void
+check_names(const struct blocklist *bl, const char *const *names,
+    const int *want, size_t n)
+{
+	struct blocklist_match m;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = match(bl, names[i], &m);
+		int got = r == 1 ? 1 : m.allowed ? 2 : 0;
+
+		if (got != want[i])
+			fprintf(stderr, "%s: got %d, want %d\n", names[i], got,
+			    want[i]);
+		CHECK_INT(got, want[i]);
+	}
+}
+
+/*
+ * adblock, dnsmasq and rpz lists with what public ones carry: a byte
+ * order mark, CRLF, comments of each kind, upper case, Unicode names,
+ * allow rules, and rules that are not about names (one warning each).
+ */
+static void
+test_formats(void)
+{
+	static const char *const names[] = {
+		/* adblock */
+		"www.ads.adblock.example", "tracker.adblock.example",
+		"xn--bcher-kva.adblock.example", "ok.ads.adblock.example",
+		"pipe.adblock.example", "trailing.adblock.example",
+		"x.star.adblock.example", "bare.adblock.example",
+		"path.adblock.example", "third.adblock.example",
+		"example.com", "wildcard.adblock.example",
+		/* dnsmasq */
+		"ads.dnsmasq.example", "x.track.dnsmasq.example",
+		"a.dnsmasq.example", "b.dnsmasq.example",
+		"local.dnsmasq.example", "ok.ads.dnsmasq.example",
+		"fwd.dnsmasq.example", "dot.dnsmasq.example",
+		"xn--bcher-kva.dnsmasq.example",
+		/* rpz */
+		"bad.rpz.example", "x.wild.rpz.example", "ok.bad.rpz.example",
+		"upper.rpz.example", "xn--bcher-kva.rpz.example",
+		"nodata.rpz.example", "drop.rpz.example", "local.rpz.example",
+		"outside.other", "rpz.test", "bad.rpz.example.rpz.test",
+	};
+	static const int want[] = {
+		1, 1, 1, 2, 1, 1, 1, 1, 0, 0, 0, 0,
+		1, 1, 1, 1, 1, 2, 0, 1, 1,
+		1, 1, 2, 1, 1, 0, 0, 0, 0, 0, 0,
+	};
+	const char *a = "testdata/lists/adblock.txt";
+	const char *dm = "testdata/lists/dnsmasq.conf";
+	const char *r = "testdata/lists/rpz.zone";
+	struct blocklist_match m;
+	struct diag d;
+	struct blocklist *bl = load("testdata/formats.yaml", &d);
+	char want_text[2048];
+
+	CHECK(bl != NULL);
+	snprintf(want_text, sizeof(want_text),
+	    "%s:18:3: warning: invalid domain name \"bad..adblock.example\": "
+	    "empty label; skipped\n"
+	    "%s: warning: 5 rules that are not about DNS names (cosmetic, "
+	    "path, wildcard or modifier rules) skipped, the first at line 10\n"
+	    "%s: warning: 2 rules that are not about DNS names (other "
+	    "options, or forwarding to a server) skipped, the first at line "
+	    "7\n"
+	    "%s:15:1: warning: record outside the zone; skipped\n"
+	    "%s:16:1: warning: cannot read the record: Syntax error, value "
+	    "expected; skipped\n"
+	    "%s: warning: 4 rules that are not about DNS names (actions "
+	    "other than CNAME . and rpz-passthru.) skipped, the first at "
+	    "line 11\n", a, a, dm, r, r, r);
+	CHECK_STR(diag_text(&d), want_text);
+	diag_free(&d);
+	if (bl == NULL)
+		return;
+	CHECK_INT(sizeof(names) / sizeof(names[0]), sizeof(want) /
+	    sizeof(want[0]));
+	check_names(bl, names, want, sizeof(want) / sizeof(want[0]));
+	CHECK_INT(blocklist_size(bl), 8 + 8 + 5);
+	CHECK_INT(match(bl, "tracker.adblock.example", &m), 1);
+	CHECK_STR(m.rule, "tracker.adblock.example");
+	CHECK_STR(m.file, a);
+	CHECK_INT(m.line, 5);
+	CHECK(m.site == NULL);
+	CHECK_INT(match(bl, "ok.ads.dnsmasq.example", &m), 0);
+	CHECK(m.allowed);
+	CHECK_STR(m.file, dm);
+	CHECK_INT(m.line, 6);
+	CHECK_INT(match(bl, "upper.rpz.example", &m), 1);
+	CHECK_INT(m.line, 9);
+	blocklist_free(bl);
+}
+
+/* A list read in the wrong format is an error naming the right one. */
+static void
+test_wrong_format(void)
+{
+	struct diag d;
+	struct blocklist *bl = load("testdata/wrong-format.yaml", &d);
+	const char *t = diag_text(&d);
+
+	CHECK(bl == NULL);
+	CHECK_INT(d.errors, 4);
+	CHECK(strstr(t, "testdata/lists/hosts-list.txt:2:1: no name could be "
+	    "read in adblock format; the list looks like hosts format\n"));
+	CHECK(strstr(t, "testdata/lists/adblock.txt:1:1: no name could be "
+	    "read in hosts format; the list looks like adblock format\n"));
+	CHECK(strstr(t, "testdata/lists/dnsmasq.conf:2:1: no name could be "
+	    "read in domains format; the list looks like dnsmasq format\n"));
+	CHECK(strstr(t, "testdata/lists/rpz.zone:1:1: no name could be "
+	    "read in dnsmasq format; the list looks like rpz format\n"));
+	diag_free(&d);
+	blocklist_free(bl);
+}
+
 static void
 test_import_warnings_are_capped(void)
 {
@@ -1016,6 +1137,8 @@ main(void)
 	RUN(test_index_growth);
 	RUN(test_text_show);
 	RUN(test_imports);
+	RUN(test_formats);
+	RUN(test_wrong_format);
 	RUN(test_import_warnings_are_capped);
 	RUN(test_import_warnings_keep_line_order);
 	RUN(test_import_files);

@@ -2,7 +2,7 @@
  * fuzz_blocklist: a blocklist file. The input is written to a YAML file
  * and loaded with blocklist_load_file(); whatever follows a line
  * "#%list" becomes "list.txt" beside it, which the YAML may import in
- * hosts or domains format. When it loads, names are matched: a fixed set
+ * any format (hosts, domains, adblock, dnsmasq, rpz). When it loads, names are matched: a fixed set
  * and the words of the input, each as text (blocklist_match_name()) and in
  * wire format (blocklist_match_wire()), and both must agree.
  *

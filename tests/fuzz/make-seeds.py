@@ -252,6 +252,14 @@ def blocklists():
               ("categories:\n  - name: imported\n    import:\n"
                "      - {file: list.txt, format: %s}\n#%%list\n"
                % fmt).encode() + listed)
+    for fmt, listed in (("adblock", "adblock.txt"),
+                        ("dnsmasq", "dnsmasq.conf"), ("rpz", "rpz.zone")):
+        with open(os.path.join(tdir, "lists", listed), "rb") as f:
+            text = f.read()
+        write(t, "import-" + fmt,
+              ("categories:\n  - name: imported\n    import:\n"
+               "      - {file: list.txt, format: %s}\n#%%list\n"
+               % fmt).encode() + text)
     with open(os.path.join(tdir, "lists/junk.txt")) as f:
         junk = f.read()
     write(t, "import-junk", "categories:\n  - name: j\n    import:\n"

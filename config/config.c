@@ -526,6 +526,27 @@ key_pseudonym(struct config_parse *cp, const struct config_key *k,
 	key_string(cp, k, v);
 }
 
+/*
+ * A client's name is printed in reports and on terminals: a control
+ * character in it (C0, DEL, or C1 in UTF-8) could rewrite the screen of
+ * whoever reads them, so it is refused here rather than trusted later.
+ */
+static bool
+config_client_name_ok(struct config_parse *cp, yaml_node_t *v, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned c = *p;
+		if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			c = p[1];	/* U+0080..U+009F */
+		else if (c >= 0x20 && c != 0x7f)
+			continue;
+		yamlutil_error(cp->d, cp->file, v, "client name contains a "
+		    "control character (U+%04X)", c);
+		return false;
+	}
+	return true;
+}
+
 /* The "network" or "name" of a clients entry; true if it was valid. */
 static bool
 config_client_field(struct config_parse *cp, const char *key,
@@ -536,6 +557,8 @@ config_client_field(struct config_parse *cp, const char *key,
 	if (strcmp(key, "network") == 0)
 		return config_cidr_parse(cp, v, &c->net) == 0;
 	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+		return false;
+	if (!config_client_name_ok(cp, v, s))
 		return false;
 	if ((c->name = strdup(s)) == NULL) {
 		config_oom(cp, v);

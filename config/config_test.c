@@ -343,6 +343,29 @@ test_error_unknown_key(void)
 	    "  - { network: 10.0.0.0/8, name: x, nmae: y }\n",
 	    msgs, sizeof(msgs)),
 	    "t.yaml:3:37: unknown key \"nmae\" in clients entry\n");
+	/* Control characters in a client's name: ESC, BEL, DEL, C1 CSI. */
+	CHECK_STR(errors_of("upstreams: [192.0.2.1]\nclients:\n"
+	    "  - { network: 10.0.0.0/8, name: \"a\\e]0;x\\a\" }\n",
+	    msgs, sizeof(msgs)),
+	    "t.yaml:3:34: client name contains a control character "
+	    "(U+001B)\n");
+	CHECK_STR(errors_of("upstreams: [192.0.2.1]\nclients:\n"
+	    "  - network: 10.0.0.0/8\n    name: \"del\\x7f\"\n",
+	    msgs, sizeof(msgs)),
+	    "t.yaml:4:11: client name contains a control character "
+	    "(U+007F)\n");
+	CHECK_STR(errors_of("upstreams: [192.0.2.1]\nclients:\n"
+	    "  - { network: 10.0.0.0/8, name: \"c1\\u009b2J\" }\n",
+	    msgs, sizeof(msgs)),
+	    "t.yaml:3:34: client name contains a control character "
+	    "(U+009B)\n");
+	/* Letters outside ASCII are names like any other. */
+	struct config *cfg = load_yaml("upstreams: [192.0.2.1]\nclients:\n"
+	    "  - { network: 10.0.0.0/8, name: \"Zoë's desk\" }\n",
+	    msgs, sizeof(msgs));
+	CHECK(cfg != NULL);
+	CHECK_STR(msgs, "");
+	config_free(cfg);
 	CHECK_STR(errors_of("upstreams: [192.0.2.1]\n[a]: 1\n",
 	    msgs, sizeof(msgs)),
 	    "t.yaml:2:1: expected a key name, found a list\n");

@@ -16,10 +16,9 @@ struct cache_entry {
 	uint16_t		 keylen;
 	uint16_t		 pktlen;
 	uint16_t		 nttls;
-	uint8_t			 ncnames;
-	uint16_t		 cnames_len;
+	uint16_t		 nnames;
 	size_t			 size;		/* bytes charged to the cache */
-	/* key | ttl offsets (uint16) | cnames (len byte + name) | packet */
+	/* key | ttl offsets (uint16) | name offsets (uint16) | packet */
 	uint8_t			 data[];
 };
 
@@ -42,7 +41,7 @@ entry_ttls(const struct cache_entry *e)
 }
 
 static inline const uint8_t *
-entry_cnames(const struct cache_entry *e)
+entry_names(const struct cache_entry *e)
 {
 	return e->data + e->keylen + 2 * e->nttls;
 }
@@ -50,7 +49,7 @@ entry_cnames(const struct cache_entry *e)
 static inline const uint8_t *
 entry_pkt(const struct cache_entry *e)
 {
-	return entry_cnames(e) + e->cnames_len;
+	return entry_names(e) + 2 * e->nnames;
 }
 
 struct cache *
@@ -216,13 +215,12 @@ cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
     size_t len, const struct dns_reply *r, uint64_t now_ms, uint32_t tag)
 {
 	uint32_t ttl = reply_ttl(c, r);
-	size_t cnames_len = 0;
 
-	if (ttl == 0 || c->lim.max_entries == 0 || len > UINT16_MAX)
+	/* An answer whose names were not all checked is never kept. */
+	if (ttl == 0 || c->lim.max_entries == 0 || len > UINT16_MAX ||
+	    r->names_overflow)
 		return false;
-	for (size_t i = 0; i < r->ncnames; i++)
-		cnames_len += 1 + r->cname_len[i];
-	size_t datalen = key->len + 2 * r->nttls + cnames_len + len;
+	size_t datalen = key->len + 2 * r->nttls + 2 * r->nnames + len;
 	size_t size = sizeof(struct cache_entry) + datalen;
 	if (size > c->lim.max_bytes)
 		return false;
@@ -241,18 +239,13 @@ cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
 	e->keylen = key->len;
 	e->pktlen = (uint16_t)len;
 	e->nttls = (uint16_t)r->nttls;
-	e->ncnames = (uint8_t)r->ncnames;
-	e->cnames_len = (uint16_t)cnames_len;
+	e->nnames = (uint16_t)r->nnames;
 	e->size = size;
 	memcpy(e->data, key->data, key->len);
 	memcpy(entry_ttls(e), r->ttl_off, 2 * r->nttls);
 	uint8_t *p = entry_ttls(e) + 2 * r->nttls;
-	for (size_t i = 0; i < r->ncnames; i++) {
-		*p++ = r->cname_len[i];
-		memcpy(p, r->cname[i], r->cname_len[i]);
-		p += r->cname_len[i];
-	}
-	memcpy(p, pkt, len);
+	memcpy(p, r->name_off, 2 * r->nnames);
+	memcpy(p + 2 * r->nnames, pkt, len);
 
 	if (c->count >= c->mask + 1)
 		table_grow(c);
@@ -329,16 +322,18 @@ cache_entry_set_tag(struct cache_entry *e, uint32_t tag)
 }
 
 size_t
-cache_entry_cname(const struct cache_entry *e, size_t i, const uint8_t **name)
+cache_entry_nnames(const struct cache_entry *e)
 {
-	const uint8_t *p = entry_cnames(e);
+	return e->nnames;
+}
 
-	if (i >= e->ncnames)
-		return 0;
-	while (i-- > 0)
-		p += 1 + p[0];
-	*name = p + 1;
-	return p[0];
+uint16_t
+cache_entry_name_off(const struct cache_entry *e, size_t i)
+{
+	uint16_t off;
+
+	memcpy(&off, entry_names(e) + 2 * i, 2);	/* may be unaligned */
+	return off;
 }
 
 size_t

@@ -50,8 +50,8 @@ void		 cache_key_make(const struct cache *c, struct cache_key *key,
  * Store a canonical reply (dnsmsg_canonicalize()) described by r under key,
  * replacing any entry there, with the caller's tag (the frontend records
  * there which blocklist the answer was checked against). Replies that
- * must not be cached (TTL 0, SERVFAIL, negative without SOA, truncated)
- * are ignored. Returns true if stored.
+ * must not be cached (TTL 0, SERVFAIL, negative without SOA, truncated,
+ * names_overflow) are ignored. Returns true if stored.
  */
 bool		 cache_insert(struct cache *c, const struct cache_key *key,
 		    const uint8_t *pkt, size_t len, const struct dns_reply *r,
@@ -78,12 +78,13 @@ size_t		 cache_entry_copy(const struct cache_entry *e, uint64_t now_ms,
 		    uint8_t *out, size_t cap);
 
 /*
- * The i-th CNAME/DNAME target of the answer (lower-case wire format), for
- * checking it against the blocklist of the moment. Returns its length, 0
- * when there is no i-th target.
+ * The names a client may follow in the answer (struct dns_reply's
+ * name_off[] as stored), for checking them against the blocklist of the
+ * moment: how many, and the offset of the i-th (i < that count) in the
+ * reply that cache_entry_copy() gives.
  */
-size_t		 cache_entry_cname(const struct cache_entry *e, size_t i,
-		    const uint8_t **name);
+size_t		 cache_entry_nnames(const struct cache_entry *e);
+uint16_t	 cache_entry_name_off(const struct cache_entry *e, size_t i);
 
 /* Number of entries and bytes held. */
 size_t		 cache_count(const struct cache *c);

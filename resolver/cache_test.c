@@ -217,29 +217,35 @@ test_key_bits(void)
 }
 
 static void
-test_cname_targets(void)
+test_name_offsets(void)
 {
 	struct cache *c = cache_new(&lim, 1);
 	const char *an[] = { "w.example. 300 IN CNAME x.Target.example.",
 	    "x.target.example. 300 IN A 192.0.2.7", NULL };
-	uint8_t buf[4096];
+	uint8_t buf[4096], copy[4096], name[DNS_MAX_NAME];
 	struct dns_reply r;
 	struct cache_key k;
-	const uint8_t *name;
 	size_t len = reply("w.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, an,
 	    NULL, buf, &r, 86400);
 
-	CHECK_INT(r.ncnames, 1);
+	/* The owner of the CNAME is the question's; the A's is the target. */
+	CHECK_INT(r.nnames, 1);
 	key_for(c, &k, "w.example.", DNS_TYPE_A, false, false);
 	CHECK(cache_insert(c, &k, buf, len, &r, 0, 0));
 	const struct cache_entry *e = cache_lookup(c, &k, 0);
 	CHECK(e != NULL);
 	if (e) {
-		size_t n = cache_entry_cname(e, 0, &name);
-		CHECK_INT(n, 18);
-		CHECK(n == 18 && memcmp(name, "\1x\6target\7example", 18) == 0);
-		CHECK_INT(cache_entry_cname(e, 1, &name), 0);
+		CHECK_INT(cache_entry_nnames(e), 1);
+		size_t n = cache_entry_copy(e, 0, copy, sizeof(copy));
+		size_t off = cache_entry_name_off(e, 0);
+		CHECK(n == len);
+		CHECK_INT(dnsmsg_read_name(copy, n, &off, name), 18);
+		CHECK(memcmp(name, "\1x\6target\7example", 18) == 0);
 	}
+	/* A reply whose names were not all noted is not kept. */
+	r.names_overflow = true;
+	key_for(c, &k, "v.example.", DNS_TYPE_A, false, false);
+	CHECK(!cache_insert(c, &k, buf, len, &r, 0, 0));
 	cache_free(c);
 }
 
@@ -313,7 +319,7 @@ main(void)
 	RUN(test_negative);
 	RUN(test_eviction_lru);
 	RUN(test_key_bits);
-	RUN(test_cname_targets);
+	RUN(test_name_offsets);
 	RUN(test_tag);
 	RUN(test_lru_large);
 	UNIT_DONE();

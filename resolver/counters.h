@@ -42,7 +42,8 @@
 	X(overload_dropped,	"queries shed because of overload")	\
 	X(tcp_accepted,		"TCP connections accepted")		\
 	X(tcp_refused,		"TCP connections refused (limit)")	\
-	X(tcp_timeouts,		"TCP connections closed idle")
+	X(tcp_timeouts,		"TCP connections closed idle")		\
+	X(reply_unchecked,	"upstream replies with too many names to check")
 
 struct counters {
 #define COUNTERS_DECLARE(name, help) uint64_t name;

@@ -327,21 +327,63 @@ reply_section_rr(const uint8_t *pkt, struct dns_reply *r,
 	return 0;
 }
 
-static int
-reply_cname(const uint8_t *pkt, size_t len, struct dns_reply *r,
+/* Where the name at off really begins: past its leading pointers. The
+ * name was read already, so every pointer is known to go backwards. */
+static size_t
+name_first_label(const uint8_t *pkt, size_t off)
+{
+	while ((pkt[off] & 0xc0) == 0xc0)
+		off = (size_t)(pkt[off] & 0x3f) << 8 | pkt[off + 1];
+	return off;
+}
+
+/*
+ * Note a name a client may follow, unless it is the question's, the root
+ * or noted already. No copy: an offset each, so a miss stays cheap.
+ */
+static void
+reply_note_name(const uint8_t *pkt, struct dns_reply *r, size_t off)
+{
+	off = name_first_label(pkt, off);
+	if (off == DNS_HEADER_LEN || pkt[off] == 0)
+		return;
+	for (size_t i = 0; i < r->nnames; i++)
+		if (r->name_off[i] == off)
+			return;
+	if (r->nnames == DNSMSG_MAX_NAMES) {
+		r->names_overflow = true;
+		return;
+	}
+	r->name_off[r->nnames++] = (uint16_t)off;
+}
+
+/*
+ * The names of one answer record that a client follows: its owner, and
+ * the target of an alias (CNAME, DNAME) or of a service binding (SRV,
+ * SVCB, HTTPS, whose TargetName follows a 16-bit priority). The rdata
+ * names were read by reply_rdata_names() already.
+ */
+static void
+reply_answer_names(const uint8_t *pkt, struct dns_reply *r,
     const struct rr_view *rr)
 {
-	size_t off = rr->rdata;
-	size_t i = r->ncnames;
-
-	if (i >= DNSMSG_MAX_CNAMES)
-		return 0;
-	int n = read_name(pkt, len, &off, r->cname[i], r);
-	if (n < 0 || off != rr->rdata + rr->rdlen)
-		return -1;
-	r->cname_len[i] = (uint8_t)n;
-	r->ncnames++;
-	return 0;
+	reply_note_name(pkt, r, rr->start);
+	switch (rr->type) {
+	case DNS_TYPE_CNAME:
+	case DNS_TYPE_DNAME:
+		r->has_alias = true;
+		reply_note_name(pkt, r, rr->rdata);
+		break;
+	case DNS_TYPE_SVCB:
+	case DNS_TYPE_HTTPS:
+		reply_note_name(pkt, r, rr->rdata + 2);
+		break;
+	case DNS_TYPE_SRV:
+		reply_note_name(pkt, r, rr->rdata + 6);
+		break;
+	default:
+		break;
+	}
 }
 
 /*
@@ -367,8 +409,13 @@ reply_rdata_names(const uint8_t *pkt, size_t len, const struct dns_reply *r,
 	case 15:			/* MX: preference, exchange */
 		before = 2;
 		break;
-	case 33:			/* SRV: priority, weight, port, target */
+	case DNS_TYPE_SRV:		/* priority, weight, port, target */
 		before = 6;
+		break;
+	case DNS_TYPE_SVCB:		/* priority, target, parameters */
+	case DNS_TYPE_HTTPS:
+		before = 2;
+		after = SIZE_MAX;	/* the parameters are not read */
 		break;
 	case DNS_TYPE_SOA:		/* MNAME, RNAME, five numbers */
 		names = 2;
@@ -383,6 +430,8 @@ reply_rdata_names(const uint8_t *pkt, size_t len, const struct dns_reply *r,
 	for (int i = 0; i < names; i++)
 		if (read_name(pkt, end, &off, scratch, r) < 0)
 			return -1;
+	if (after == SIZE_MAX)
+		return 0;
 	return off + after == end ? 0 : -1;
 }
 
@@ -394,7 +443,9 @@ dnsmsg_parse_reply_question(const uint8_t *pkt, size_t len,
 	memset(r, 0, offsetof(struct dns_reply, ttl_off));
 	r->min_ttl = UINT32_MAX;
 	r->too_many_rrs = false;
-	r->ncnames = 0;
+	r->nnames = 0;
+	r->names_overflow = false;
+	r->has_alias = false;
 	if (len < DNS_HEADER_LEN)
 		return -1;
 	uint16_t flags = rd16(pkt + 2);
@@ -437,10 +488,8 @@ dnsmsg_parse_reply(const uint8_t *pkt, size_t len, struct dns_reply *r)
 			    reply_section_rr(pkt, r, &rr, s + 1) < 0 ||
 			    reply_rdata_names(pkt, len, r, &rr) < 0)
 				return -1;
-			if (s == 0 && (rr.type == DNS_TYPE_CNAME ||
-			    rr.type == DNS_TYPE_DNAME) &&
-			    reply_cname(pkt, len, r, &rr) < 0)
-				return -1;
+			if (s == 0)
+				reply_answer_names(pkt, r, &rr);
 		}
 	}
 	r->msg_end = off;	/* bytes after the records are not kept */

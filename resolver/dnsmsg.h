@@ -99,7 +99,10 @@ const uint8_t *dnsmsg_name_suffix(const uint8_t *name, size_t len,
 	    size_t text_len, size_t *suffix_len);
 
 #define DNSMSG_MAX_TTLS		512
-#define DNSMSG_MAX_CNAMES	8
+#define DNSMSG_MAX_NAMES	64
+#define DNS_TYPE_SRV		33
+#define DNS_TYPE_SVCB		64
+#define DNS_TYPE_HTTPS		65
 
 /* What one walk over an upstream reply found. */
 struct dns_reply {
@@ -120,9 +123,18 @@ struct dns_reply {
 	size_t		nttls;		/* TTL field offsets, every RR but OPT */
 	uint16_t	ttl_off[DNSMSG_MAX_TTLS];
 	bool		too_many_rrs;	/* more RRs than ttl_off holds */
-	size_t		ncnames;	/* CNAME/DNAME targets in the answer */
-	uint8_t		cname[DNSMSG_MAX_CNAMES][DNS_MAX_NAME];
-	uint8_t		cname_len[DNSMSG_MAX_CNAMES];
+	/*
+	 * The names in the answer section a client may follow, other than
+	 * the question's: owner names, CNAME and DNAME targets, and the
+	 * targets of SRV, SVCB and HTTPS records. Each is the offset of
+	 * its first label (leading compression pointers followed), once
+	 * each. Read one with dnsmsg_read_name().
+	 */
+	size_t		nnames;
+	uint16_t	name_off[DNSMSG_MAX_NAMES];
+	bool		names_overflow;	/* more names than name_off holds:
+					 * the reply cannot be checked */
+	bool		has_alias;	/* a CNAME or DNAME in the answer */
 };
 
 /*

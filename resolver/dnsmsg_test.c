@@ -458,6 +458,112 @@ test_flags_forwarded(void)
 	CHECK_INT(flags_of(out), F_QR | F_RD | F_RA | F_AD);
 }
 
+/* Is text (a name in wire form, lower case) among r's noted names? */
+static bool
+noted(const uint8_t *pkt, size_t len, const struct dns_reply *r,
+    const char *wire)
+{
+	uint8_t name[DNS_MAX_NAME];
+	size_t wlen = strlen(wire) + 1;
+
+	for (size_t i = 0; i < r->nnames; i++) {
+		size_t off = r->name_off[i];
+		int n = dnsmsg_read_name(pkt, len, &off, name);
+		if (n > 0 && (size_t)n == wlen && memcmp(name, wire, wlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A CNAME chain of links hops from q.example to end.backpage.test. */
+static size_t
+chain_reply(int links, uint8_t *pkt, size_t cap)
+{
+	static char lines[80][160];
+	const char *an[82];
+	char owner[64] = "q.example.";
+	int i;
+
+	for (i = 0; i < links; i++) {
+		char target[64];
+		if (i == links - 1)
+			snprintf(target, sizeof(target), "End.Backpage.test.");
+		else
+			snprintf(target, sizeof(target), "hop%d.example.", i);
+		snprintf(lines[i], sizeof(lines[i]), "%s 300 IN CNAME %s",
+		    owner, target);
+		an[i] = lines[i];
+		snprintf(owner, sizeof(owner), "%s", target);
+	}
+	snprintf(lines[i], sizeof(lines[i]), "%s 300 IN A 192.0.2.1", owner);
+	an[i] = lines[i];
+	an[i + 1] = NULL;
+	return testpkt_reply("q.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR,
+	    an, NULL, false, pkt, cap);
+}
+
+/* Every name a client follows is noted, however long the chain; one
+ * chain too long to note is flagged, never passed as clean. */
+static void
+test_reply_names(void)
+{
+	static uint8_t pkt[16384];
+	static struct dns_reply r;
+	const char *end = "\3end\10backpage\4test";
+	size_t len;
+
+	for (int links = 1; links <= 20; links += links < 9 ? 8 : 11) {
+		len = chain_reply(links, pkt, sizeof(pkt));
+		CHECK(len > 0);
+		CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), 0);
+		CHECK(!r.names_overflow);
+		CHECK(r.has_alias);
+		CHECK(noted(pkt, len, &r, end));
+		CHECK(links == 1 || noted(pkt, len, &r, "\4hop0\7example"));
+		/* The question's own name is checked by the caller. */
+		CHECK(!noted(pkt, len, &r, "\1q\7example"));
+	}
+	len = chain_reply(DNSMSG_MAX_NAMES + 1, pkt, sizeof(pkt));
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), 0);
+	CHECK(r.names_overflow);
+
+	/* DNAME: its target, the synthesized CNAME's, the A's owner. */
+	const char *dname[] = {
+		"example. 300 IN DNAME backpage.test.",
+		"q.example. 300 IN CNAME q.backpage.test.",
+		"q.backpage.test. 300 IN A 192.0.2.2", NULL };
+	len = testpkt_reply("q.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR,
+	    dname, NULL, false, pkt, sizeof(pkt));
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), 0);
+	CHECK(noted(pkt, len, &r, "\10backpage\4test"));
+	CHECK(noted(pkt, len, &r, "\1q\10backpage\4test"));
+	CHECK(noted(pkt, len, &r, "\7example"));
+
+	/* HTTPS 1 www.backpage.test. ipv4hint=192.0.2.3, and an SVCB and
+	 * an SRV with their own targets, in RFC 3597 form. */
+	const char *https[] = {
+		"q.example. 300 IN TYPE65 \\# 29 0001 037777770862"
+		"61636b7061676504746573740000040004c0000203",
+		"q.example. 300 IN TYPE64 \\# 15 0001 03737663076578"
+		"616d706c6500",
+		"q.example. 300 IN SRV 0 0 443 srv.example.", NULL };
+	len = testpkt_reply("q.example.", 65, LDNS_RCODE_NOERROR, https,
+	    NULL, false, pkt, sizeof(pkt));
+	CHECK(len > 0);
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), 0);
+	CHECK(noted(pkt, len, &r, "\3www\10backpage\4test"));
+	CHECK(noted(pkt, len, &r, "\3svc\7example"));
+	CHECK(noted(pkt, len, &r, "\3srv\7example"));
+	CHECK(!r.has_alias);
+	/* An HTTPS record whose TargetName runs past its rdata: refused. */
+	https[1] = NULL;
+	len = testpkt_reply("q.example.", 65, LDNS_RCODE_NOERROR, https,
+	    NULL, false, pkt, sizeof(pkt));
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), 0);
+	pkt[len - 27] = 0x3f;
+	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), -1);
+}
+
 int
 main(void)
 {
@@ -474,5 +580,6 @@ main(void)
 	RUN(test_flags_other_opcode);
 	RUN(test_flags_query_error);
 	RUN(test_flags_forwarded);
+	RUN(test_reply_names);
 	UNIT_DONE();
 }

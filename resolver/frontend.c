@@ -350,29 +350,29 @@ query_forward(struct frontend *fe, const struct client *cl,
 	}
 }
 
-/* A CNAME leading into a blocked name blocks the answer (first match). */
-static int
-cname_blocked(const struct frontend *fe, const uint8_t *name, size_t len,
-    struct blocklist_match *m)
-{
-	return len > 0 && blocklist_match_wire(fe->bl, name, len, m) == 1;
-}
-
 /*
- * Is the answer to q blocked by the list of the moment: its name, or a
- * CNAME target on the way (names[], lens[], n)? Fills m and *via_cname.
+ * Is the answer to q blocked by the list of the moment: its name, or any
+ * name in the reply a client would follow (n offsets into pkt, see struct
+ * dns_reply's name_off)? Fills m and *via_cname (true when a name other
+ * than the question's matched).
  */
 static bool
 answer_is_blocked(const struct frontend *fe, const struct dns_query *q,
-    const uint8_t *const *names, const uint8_t *lens, size_t n,
+    const uint8_t *pkt, size_t len, const uint16_t *offs, size_t n,
     struct blocklist_match *m, bool *via_cname)
 {
+	uint8_t name[DNS_MAX_NAME];
+
 	*via_cname = false;
 	if (blocklist_match_wire(fe->bl, q->lname, q->qname_len, m) == 1)
 		return true;
-	for (size_t i = 0; i < n; i++)
-		if (cname_blocked(fe, names[i], lens[i], m))
+	for (size_t i = 0; i < n; i++) {
+		size_t off = offs[i];
+		int nlen = dnsmsg_read_name(pkt, len, &off, name);
+		if (nlen > 0 &&
+		    blocklist_match_wire(fe->bl, name, (size_t)nlen, m) == 1)
 			return *via_cname = true;
+	}
 	return false;
 }
 
@@ -403,22 +403,21 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 
 	if (e == NULL)
 		return false;
+	len = cache_entry_copy(e, now, fe->tmp, sizeof(fe->tmp));
 	if (cache_entry_tag(e) != fe->bl_gen) {
-		const uint8_t *names[DNSMSG_MAX_CNAMES];
-		uint8_t lens[DNSMSG_MAX_CNAMES];
-		size_t n = 0;
+		uint16_t offs[DNSMSG_MAX_NAMES];
+		size_t n = cache_entry_nnames(e);
 		bool via_cname;
-		while (n < DNSMSG_MAX_CNAMES &&
-		    (lens[n] = (uint8_t)cache_entry_cname(e, n, &names[n])) > 0)
-			n++;
-		if (answer_is_blocked(fe, q, names, lens, n, &m, &via_cname)) {
+		for (size_t i = 0; i < n && i < DNSMSG_MAX_NAMES; i++)
+			offs[i] = cache_entry_name_off(e, i);
+		if (answer_is_blocked(fe, q, fe->tmp, len, offs, n, &m,
+		    &via_cname)) {
 			answer_blocked_logged(fe, cl, q, &m, via_cname, true,
 			    start);
 			return true;
 		}
 		cache_entry_set_tag(e, fe->bl_gen);
 	}
-	len = cache_entry_copy(e, now, fe->tmp, sizeof(fe->tmp));
 	fe->ctr->cache_hits++;
 	answer_reply(fe, cl, q, fe->tmp, len);
 	answer_record(fe, cl, q, fe->tmp[3] & 0xf, true, false, NULL, start);
@@ -484,18 +483,23 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 	struct blocklist_match m;
 	bool blocked = false, via_cname = false;
 
+	if (reply != NULL && r->names_overflow) {
+		/* Too many names to check: never served (nor kept) as
+		 * clean; nor logged as an attempt, which it may not be. */
+		fe->ctr->reply_unchecked++;
+		reply = NULL;
+	}
 	if (reply != NULL) {
-		const uint8_t *names[DNSMSG_MAX_CNAMES];
-		for (size_t i = 0; i < r->ncnames; i++)
-			names[i] = r->cname[i];
+		/* The names' offsets lie before the OPT record, which is
+		 * all that canonicalizing moves. */
 		len = dnsmsg_canonicalize(reply, len, r, fe->cfg->cache.max_ttl);
 		/* Checked against the list of now: a reload may have come
 		 * while the question was out. */
 		struct request *first = TAILQ_EMPTY(waiters) ? NULL :
 		    container_of(TAILQ_FIRST(waiters), struct request, w);
 		if (first != NULL)
-			blocked = answer_is_blocked(fe, &first->q, names,
-			    r->cname_len, r->ncnames, &m, &via_cname);
+			blocked = answer_is_blocked(fe, &first->q, reply, len,
+			    r->name_off, r->nnames, &m, &via_cname);
 		cache_insert(fe->cache, key, reply, len, r, now_ms_monotonic(),
 		    blocked || first == NULL ? 0 : fe->bl_gen);
 		fe->ctr->cache_evictions = cache_evictions(fe->cache);

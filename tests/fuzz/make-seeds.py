@@ -155,6 +155,17 @@ def replies():
         ["sub.example.net. 60 DNAME other.example.",
          "x.sub.example.net. 60 CNAME x.other.example.",
          "x.other.example. 60 A 192.0.2.4"]))
+    write(t, "cname-chain-70", reply(
+        "long.example.net.", "A",
+        ["%s 60 CNAME h%d.example.net." % (
+            "long.example.net." if i == 0 else "h%d.example.net." % (i - 1), i)
+         for i in range(70)] + ["h69.example.net. 60 A 192.0.2.9"]))
+    write(t, "https-svcb-srv", reply(
+        "svc.example.net.", "HTTPS",
+        ["svc.example.net. 300 HTTPS 1 www.other.example. alpn=h2 "
+         "ipv4hint=192.0.2.10",
+         "svc.example.net. 300 SVCB 0 alias.other.example.",
+         "svc.example.net. 300 SRV 0 0 443 srv.other.example."], edns=0))
     write(t, "nxdomain-soa", reply("nx.example.net.", "A", [], [SOA],
                                    rcode=dns.rcode.NXDOMAIN, edns=0))
     write(t, "nodata-soa", reply("www.example.net.", "AAAA", [], [SOA]))

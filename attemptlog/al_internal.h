@@ -57,6 +57,7 @@
 #define AL_CATEGORY_MAX		63
 #define AL_SITE_MAX		95
 #define AL_UPSTREAM_MAX		63
+#define AL_POLICY_MAX		63
 
 /*
  * The queue's chunks. A chunk is mapped when the tail needs room and
@@ -77,13 +78,17 @@
 #define AL_F_CACHED		0x20	/* queries */
 #define AL_F_BLOCKED		0x40	/* queries */
 #define AL_F_UPSTREAM		0x80	/* queries: an upstream (may be "") */
+/* The bits above 0x10 mean one thing in attempts, another in queries. */
+#define AL_F_VERIFIED		0x20	/* attempts: the address was proven */
+#define AL_F_POLICY		0x40	/* attempts: a policy (length byte, name) */
 
 /*
  * A blocked attempt in the queue: this header, then the client address
  * (0, 4 or 16 bytes: IPv4-mapped addresses are stored as IPv4), the wire
  * qname, the rule (unless AL_F_RULE_TAIL: the rule is then the end of the
  * qname as text, which it usually is, and is not stored again), the
- * category and the site, none NUL-terminated, padded to AL_ALIGN.
+ * category and the site, and with AL_F_POLICY a byte holding the policy
+ * name's length and the name; none NUL-terminated, padded to AL_ALIGN.
  */
 struct al_attempt_hdr {
 	uint8_t		size8;		/* record bytes / AL_ALIGN; 0 ends a chunk */
@@ -96,7 +101,10 @@ struct al_attempt_hdr {
 	int64_t		ts_ms;
 };
 
-/* An answered query: this header, the address, the qname, the upstream. */
+/*
+ * An answered query: this header, the address, the qname, the upstream
+ * and the policy name.
+ */
 struct al_query_hdr {
 	uint8_t		size8;		/* first, as in al_attempt_hdr */
 	uint8_t		flags;
@@ -104,9 +112,10 @@ struct al_query_hdr {
 	uint8_t		qname_len;
 	uint8_t		upstream_len;
 	uint8_t		rcode;
-	uint8_t		unused;
+	uint8_t		policy_len;	/* 0: the default policy */
 	int64_t		ts_ms;
 	uint32_t	duration_us;
+	bool		verified;	/* the address was proven */
 };
 
 /* The ring reads size8 first in either kind of record. */

@@ -251,6 +251,7 @@ struct al_attempt_in {
 	struct al_attempt_hdr	 h;
 	const uint8_t		*addr;
 	size_t			 addrlen;
+	size_t			 policy_len;	/* 0: no AL_F_POLICY */
 	size_t			 size;
 };
 
@@ -281,8 +282,14 @@ al_attempt_measure(const struct attempt *a, struct al_attempt_in *in)
 		h->flags |= AL_F_SITE;
 		h->site_len = (uint8_t)al_cut_len(m->site, AL_SITE_MAX);
 	}
+	if (a->verified)
+		h->flags |= AL_F_VERIFIED;
+	in->policy_len = al_cut_len(a->policy, AL_POLICY_MAX);
+	if (in->policy_len > 0)
+		h->flags |= AL_F_POLICY;
 	in->size = al_align(sizeof(*h) + in->addrlen + h->qname_len +
-	    rule_len + h->category_len + h->site_len);
+	    rule_len + h->category_len + h->site_len +
+	    (in->policy_len > 0 ? 1 + in->policy_len : 0));
 	h->size8 = (uint8_t)(in->size / AL_ALIGN);
 }
 
@@ -308,7 +315,11 @@ al_attempt_pack(uint8_t *p, const struct attempt *a,
 	if (!(h->flags & AL_F_RULE_TAIL))
 		p = al_put(p, m ? m->rule : NULL, h->rule_len);
 	p = al_put(p, m ? m->category : NULL, h->category_len);
-	al_put(p, m ? m->site : NULL, h->site_len);
+	p = al_put(p, m ? m->site : NULL, h->site_len);
+	if (in->policy_len > 0) {
+		*p++ = (uint8_t)in->policy_len;
+		al_put(p, a->policy, in->policy_len);
+	}
 }
 
 void
@@ -350,14 +361,18 @@ attemptlog_append_query(struct attemptlog *al, const struct query_event *q)
 	    (q->cached ? AL_F_CACHED : 0) | (q->blocked ? AL_F_BLOCKED : 0) |
 	    (q->upstream != NULL ? AL_F_UPSTREAM : 0);
 	h.upstream_len = (uint8_t)al_cut_len(q->upstream, AL_UPSTREAM_MAX);
-	size = al_align(sizeof(h) + addrlen + h.qname_len + h.upstream_len);
+	h.policy_len = (uint8_t)al_cut_len(q->policy, AL_POLICY_MAX);
+	h.verified = q->verified;
+	size = al_align(sizeof(h) + addrlen + h.qname_len + h.upstream_len +
+	    h.policy_len);
 	h.size8 = (uint8_t)(size / AL_ALIGN);
 	pthread_mutex_lock(&al->mtx);
 	if ((p = al_ring_reserve(&al->queries, size, q->ts_ms)) != NULL) {
 		p = al_put(p, &h, sizeof(h));
 		p = al_put(p, addr, addrlen);
 		p = al_put(p, q->qname, h.qname_len);
-		al_put(p, q->upstream, h.upstream_len);
+		p = al_put(p, q->upstream, h.upstream_len);
+		al_put(p, q->policy, h.policy_len);
 		al_wake_locked(al);
 	}
 	pthread_mutex_unlock(&al->mtx);

@@ -344,8 +344,13 @@ al_format_attempt(struct al_writer *w, struct sink_attempt *row,
 	row->site = (struct sink_str){ NULL, 0 };
 	if (h->flags & AL_F_SITE)
 		row->site = (struct sink_str){ (const char *)p, h->site_len };
+	p += h->site_len;
+	row->policy = (struct sink_str){ NULL, 0 };
+	if (h->flags & AL_F_POLICY)
+		row->policy = (struct sink_str){ (const char *)p + 1, *p };
 	row->qtype = al_format_qtype(w, h->qtype);
 	row->transport = al_transport_text(h->flags);
+	row->verified = (h->flags & AL_F_VERIFIED) != 0;
 }
 
 static void
@@ -365,6 +370,12 @@ al_format_query(struct al_writer *w, struct sink_query *row,
 	if (h->flags & AL_F_UPSTREAM)
 		row->upstream = (struct sink_str){ (const char *)p,
 		    h->upstream_len };
+	p += h->upstream_len;
+	row->policy = (struct sink_str){ NULL, 0 };
+	if (h->policy_len > 0)
+		row->policy = (struct sink_str){ (const char *)p,
+		    h->policy_len };
+	row->verified = h->verified;
 	row->qtype = al_format_qtype(w, h->qtype);
 	row->rcode = al_format_rcode(w, h->rcode);
 	row->cached = (h->flags & AL_F_CACHED) != 0;

@@ -21,7 +21,12 @@ enum transport {
 	TRANSPORT_TCP,
 };
 
-/* One blocked query, as the event loop sees it. Nothing here is kept. */
+/*
+ * One blocked query, as the event loop sees it. Nothing here is kept:
+ * the strings (the match's, the policy name) are copied into the queue,
+ * so they need to live only until attemptlog_append() returns, and a
+ * reload may free them right after.
+ */
 struct attempt {
 	int64_t				 ts_ms;	/* Unix time, milliseconds */
 	const struct sockaddr		*client;
@@ -29,6 +34,10 @@ struct attempt {
 	size_t				 qname_len;
 	uint16_t			 qtype;
 	enum transport			 transport;
+	bool				 verified; /* address proven: TCP, or a
+						      valid DNS server cookie */
+	const char			*policy; /* policies: entry that applied,
+						    NULL for the default */
 	const struct blocklist_match	*match;	/* the rule that blocked it */
 };
 
@@ -45,6 +54,8 @@ struct query_event {
 	const char		*upstream;	/* NULL when none was asked */
 	uint32_t		 duration_us;	/* query in to answer out */
 	enum transport		 transport;
+	bool			 verified;	/* as in struct attempt */
+	const char		*policy;	/* as in struct attempt */
 };
 
 struct attemptlog_stats {

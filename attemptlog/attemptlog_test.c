@@ -579,7 +579,8 @@ test_columns(void)
 	struct attempt a = {
 		.ts_ms = 1700000000123, .client = (struct sockaddr *)&sa,
 		.qname = odd, .qname_len = sizeof(odd), .qtype = 65,
-		.transport = TRANSPORT_TCP, .match = &match_import,
+		.transport = TRANSPORT_TCP, .verified = true,
+		.policy = "guests", .match = &match_import,
 	};
 	char buf[512];
 	sqlite3 *db;
@@ -605,7 +606,11 @@ test_columns(void)
 	CHECK_STR(db_row(db, "SELECT client, client_name, qname, qtype, rule,"
 	    " site, transport FROM attempts WHERE id = 3", buf, sizeof(buf)),
 	    "10.1.2.3|finance|a\\.\\001.b\\\\|HTTPS|imported.test|NULL|tcp");
-	CHECK_INT(db_int(db, "PRAGMA user_version"), 2);
+	/* verified and policy: as given, and unset by default. */
+	CHECK_STR(db_row(db, "SELECT group_concat(verified || ':' ||"
+	    " coalesce(policy, 'NULL'), ',') FROM (SELECT * FROM attempts"
+	    " ORDER BY id)", buf, sizeof(buf)), "0:NULL,0:NULL,1:guests");
+	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM sqlite_master WHERE"
 	    " name IN ('attempts_ts', 'queries', 'log_gaps')"), 3);
 	sqlite3_close(db);
@@ -734,7 +739,11 @@ test_all_queries(void)
 	cfg->log.all_queries = true;
 	attemptlog_reconfigure(al, cfg);
 	q.ts_ms = 43;
+	q.verified = true;
+	q.policy = "guests";
 	attemptlog_append_query(al, &q);
+	q.verified = false;
+	q.policy = NULL;
 	q.ts_ms = 44;
 	q.rcode = 14;
 	q.upstream = NULL;
@@ -762,6 +771,10 @@ test_all_queries(void)
 	    "127.0.0.1:5300|1234|tcp");
 	CHECK_STR(db_row(db, "SELECT rcode, upstream FROM queries WHERE"
 	    " ts = 44", buf, sizeof(buf)), "RCODE14|NULL");
+	CHECK_STR(db_row(db, "SELECT group_concat(verified || ':' ||"
+	    " coalesce(policy, 'NULL'), ',') FROM (SELECT * FROM queries"
+	    " WHERE ts IN (43, 44) ORDER BY ts)", buf, sizeof(buf)),
+	    "1:guests,0:NULL");
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 0);
 	sqlite3_close(db);
 	config_free(cfg);
@@ -1046,8 +1059,10 @@ test_upgrade_v1(void)
 	append(al, 2000, "10.0.0.1", "new.example.com", 1, &match_site);
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
-	CHECK_INT(db_int(db, "PRAGMA user_version"), 2);
+	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 2);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts WHERE"
+	    " verified = 0 AND policy IS NULL"), 2);
 	CHECK_INT(db_int(db, "SELECT ts FROM attempts WHERE id = 1"), 1000);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM sqlite_master WHERE"
 	    " name IN ('attempts_ts', 'queries', 'queries_ts', 'log_gaps')"),
@@ -1071,6 +1086,59 @@ test_upgrade_v1(void)
 }
 
 /* The database's directory is a file: rows wait, then arrive. */
+/*
+ * Version 2 gains verified and policy in place; the TCP rows it holds
+ * are verified (TCP was their proof), the UDP rows are not.
+ */
+static void
+test_upgrade_v2(void)
+{
+	struct config *cfg = test_config("v2.db", 100);
+	struct attemptlog *al;
+	char buf[256];
+	sqlite3 *db;
+
+	db = db_open(cfg->log.database);
+	CHECK_INT(sqlite3_exec(db, "CREATE TABLE attempts ("
+	    " id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+	    " client TEXT NOT NULL, client_name TEXT, qname TEXT NOT NULL,"
+	    " qtype TEXT NOT NULL, rule TEXT NOT NULL,"
+	    " category TEXT NOT NULL, site TEXT, transport TEXT NOT NULL);"
+	    "CREATE INDEX attempts_ts ON attempts(ts);"
+	    "CREATE TABLE queries (id INTEGER PRIMARY KEY,"
+	    " ts INTEGER NOT NULL, client TEXT NOT NULL, client_name TEXT,"
+	    " qname TEXT NOT NULL, qtype TEXT NOT NULL, rcode TEXT NOT NULL,"
+	    " cached INTEGER NOT NULL, blocked INTEGER NOT NULL,"
+	    " upstream TEXT, duration_us INTEGER NOT NULL,"
+	    " transport TEXT NOT NULL);"
+	    "CREATE TABLE log_gaps (id INTEGER PRIMARY KEY,"
+	    " ts_start INTEGER NOT NULL, ts_end INTEGER NOT NULL,"
+	    " rows_dropped INTEGER NOT NULL, table_name TEXT NOT NULL,"
+	    " reason TEXT NOT NULL, logged_at INTEGER NOT NULL);"
+	    "INSERT INTO attempts VALUES (1, 1000, '10.0.0.9', NULL,"
+	    " 'a.example.com', 'A', 'example.com', 'c', 's', 'udp');"
+	    "INSERT INTO attempts VALUES (2, 1001, '10.0.0.9', NULL,"
+	    " 'a.example.com', 'A', 'example.com', 'c', 's', 'tcp');"
+	    "INSERT INTO queries VALUES (1, 1000, '10.0.0.9', NULL,"
+	    " 'x.test', 'A', 'NOERROR', 0, 0, NULL, 5, 'tcp');"
+	    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);
+	append(al, 2000, "10.0.0.1", "new.example.com", 1, &match_site);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
+	CHECK_STR(db_row(db, "SELECT group_concat(id || ':' || verified ||"
+	    " ':' || coalesce(policy, 'NULL'), ',') FROM (SELECT * FROM"
+	    " attempts ORDER BY id)", buf, sizeof(buf)),
+	    "1:0:NULL,2:1:NULL,3:0:NULL");
+	CHECK_INT(db_int(db, "SELECT verified FROM queries"), 1);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
 static void
 test_directory_is_file(void)
 {
@@ -1281,6 +1349,7 @@ main(void)
 	RUN(test_latency);
 	RUN(test_all_queries);
 	RUN(test_upgrade_v1);
+	RUN(test_upgrade_v2);
 	RUN(test_directory_is_file);
 	RUN(test_locked_by_other);
 	RUN(test_disk_full);

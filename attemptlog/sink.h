@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The schema version a sink writes (PRAGMA user_version for SQLite). */
-#define SINK_SCHEMA_VERSION	2
+#define SINK_SCHEMA_VERSION	3
 
 /* len bytes at s, not NUL-terminated; s NULL: SQL NULL. */
 struct sink_str {
@@ -39,6 +39,8 @@ struct sink_attempt {
 	struct sink_str	 category;
 	struct sink_str	 site;		/* NULL: imported list */
 	struct sink_str	 transport;
+	bool		 verified;	/* address proven (TCP, DNS cookie) */
+	struct sink_str	 policy;	/* NULL: the default policy */
 };
 
 /* One row of table queries (log.all_queries). */
@@ -54,6 +56,8 @@ struct sink_query {
 	struct sink_str	 upstream;	/* NULL: none asked */
 	uint32_t	 duration_us;
 	struct sink_str	 transport;
+	bool		 verified;
+	struct sink_str	 policy;	/* NULL: the default policy */
 };
 
 /* Rows the writer lost (queue full), for table log_gaps. NUL-terminated. */

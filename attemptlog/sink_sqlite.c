@@ -5,6 +5,9 @@
  * Schema versions (PRAGMA user_version):
  *   1  table attempts alone, as first specified, no index
  *   2  attempts plus index on ts, tables queries and log_gaps
+ *   3  attempts and queries gain verified and policy (the evidence and
+ *      policies of ../docs/reports.md); older rows get verified = 1 for
+ *      TCP, the one proof they had, and no policy
  * Version 0 on a file that already has table attempts is read as 1.
  */
 #include <sys/stat.h>
@@ -33,12 +36,13 @@
 /* The WAL file is cut back to this size after each checkpoint. */
 #define SINK_SQLITE_WAL_LIMIT	(64 * 1024 * 1024)
 
-/*
- * Every statement is idempotent, so the same script creates a new file and
- * takes a version 1 file to version 2.
- */
-static const char schema_v2[] =
-	"CREATE TABLE IF NOT EXISTS attempts ("
+#define SINK_STR(x)		#x
+#define SINK_XSTR(x)		SINK_STR(x)
+#define SINK_SCHEMA_VERSION_TEXT	SINK_XSTR(SINK_SCHEMA_VERSION)
+
+/* A new file, at SINK_SCHEMA_VERSION. */
+static const char schema_new[] =
+	"CREATE TABLE attempts ("
 	" id INTEGER PRIMARY KEY,"
 	" ts INTEGER NOT NULL,"
 	" client TEXT NOT NULL,"
@@ -48,7 +52,41 @@ static const char schema_v2[] =
 	" rule TEXT NOT NULL,"
 	" category TEXT NOT NULL,"
 	" site TEXT,"
-	" transport TEXT NOT NULL);"
+	" transport TEXT NOT NULL,"
+	" verified INTEGER NOT NULL DEFAULT 0,"
+	" policy TEXT);"
+	"CREATE INDEX attempts_ts ON attempts(ts);"
+	"CREATE TABLE queries ("
+	" id INTEGER PRIMARY KEY,"
+	" ts INTEGER NOT NULL,"
+	" client TEXT NOT NULL,"
+	" client_name TEXT,"
+	" qname TEXT NOT NULL,"
+	" qtype TEXT NOT NULL,"
+	" rcode TEXT NOT NULL,"
+	" cached INTEGER NOT NULL,"
+	" blocked INTEGER NOT NULL,"
+	" upstream TEXT,"
+	" duration_us INTEGER NOT NULL,"
+	" transport TEXT NOT NULL,"
+	" verified INTEGER NOT NULL DEFAULT 0,"
+	" policy TEXT);"
+	"CREATE INDEX queries_ts ON queries(ts);"
+	"CREATE TABLE log_gaps ("
+	" id INTEGER PRIMARY KEY,"
+	" ts_start INTEGER NOT NULL,"
+	" ts_end INTEGER NOT NULL,"
+	" rows_dropped INTEGER NOT NULL,"
+	" table_name TEXT NOT NULL,"
+	" reason TEXT NOT NULL,"
+	" logged_at INTEGER NOT NULL);";
+
+/*
+ * Upgrades in place, one per version: upgrade[v - 1] takes a file of
+ * version v to v + 1, in the transaction that checked the version.
+ */
+static const char *const schema_upgrade[] = {
+	/* 1 -> 2 */
 	"CREATE INDEX IF NOT EXISTS attempts_ts ON attempts(ts);"
 	"CREATE TABLE IF NOT EXISTS queries ("
 	" id INTEGER PRIMARY KEY,"
@@ -71,8 +109,20 @@ static const char schema_v2[] =
 	" rows_dropped INTEGER NOT NULL,"
 	" table_name TEXT NOT NULL,"
 	" reason TEXT NOT NULL,"
-	" logged_at INTEGER NOT NULL);"
-	"PRAGMA user_version = 2;";
+	" logged_at INTEGER NOT NULL);",
+	/*
+	 * 2 -> 3. SQLite adds a NOT NULL column only with a default; new
+	 * files get the same one, so that both read alike.
+	 */
+	"ALTER TABLE attempts ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE attempts ADD COLUMN policy TEXT;"
+	"UPDATE attempts SET verified = 1 WHERE transport = 'tcp';"
+	"ALTER TABLE queries ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE queries ADD COLUMN policy TEXT;"
+	"UPDATE queries SET verified = 1 WHERE transport = 'tcp';",
+};
+_Static_assert(sizeof(schema_upgrade) / sizeof(schema_upgrade[0]) ==
+    SINK_SCHEMA_VERSION - 1, "an upgrade for every older version");
 
 /*
  * Rows go in SINK_SQLITE_ROWS to an INSERT, the rest one by one: running
@@ -80,14 +130,15 @@ static const char schema_v2[] =
  * inserting the row itself.
  */
 #define SINK_SQLITE_ROWS	32
-#define ATTEMPT_COLS		9
-#define QUERY_COLS		11
+#define ATTEMPT_COLS		11
+#define QUERY_COLS		13
 static const char insert_attempt_sql[] =
 	"INSERT INTO attempts (ts, client, client_name, qname, qtype, rule,"
-	" category, site, transport) VALUES ";
+	" category, site, transport, verified, policy) VALUES ";
 static const char insert_query_sql[] =
 	"INSERT INTO queries (ts, client, client_name, qname, qtype, rcode,"
-	" cached, blocked, upstream, duration_us, transport) VALUES ";
+	" cached, blocked, upstream, duration_us, transport, verified,"
+	" policy) VALUES ";
 static const char insert_gap_sql[] =
 	"INSERT INTO log_gaps (ts_start, ts_end, rows_dropped, table_name,"
 	" reason, logged_at) VALUES (?,?,?,?,?,?)";
@@ -298,14 +349,23 @@ sqlite_migrate(struct sink *s, const char *path)
 		    SINK_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (version < SINK_SCHEMA_VERSION) {
-		if (sqlite_exec(s, schema_v2, "cannot create schema") == -1)
+	if (!has_attempts) {
+		if (sqlite_exec(s, schema_new, "cannot create schema") == -1)
 			goto fail;
-		if (has_attempts)
-			log_info("attempt log: %s: schema upgraded from"
-			    " version %lld to %d", path, version ? version : 1,
-			    SINK_SCHEMA_VERSION);
+	} else if (version < SINK_SCHEMA_VERSION) {
+		for (long long v = version ? version : 1;
+		    v < SINK_SCHEMA_VERSION; v++)
+			if (sqlite_exec(s, schema_upgrade[v - 1],
+			    "cannot upgrade schema") == -1)
+				goto fail;
+		log_info("attempt log: %s: schema upgraded from version %lld"
+		    " to %d", path, version ? version : 1,
+		    SINK_SCHEMA_VERSION);
 	}
+	if (version != SINK_SCHEMA_VERSION && sqlite_exec(s,
+	    "PRAGMA user_version = " SINK_SCHEMA_VERSION_TEXT,
+	    "cannot set schema version") == -1)
+		goto fail;
 	if (sqlite_exec(s, "COMMIT", "cannot commit schema") == -1)
 		goto fail;
 	return 0;
@@ -471,6 +531,8 @@ bind_attempt(sqlite3_stmt *st, int base, const struct sink_attempt *a)
 	bind_str(st, base + 7, a->category);
 	bind_str(st, base + 8, a->site);
 	bind_str(st, base + 9, a->transport);
+	sqlite3_bind_int(st, base + 10, a->verified);
+	bind_str(st, base + 11, a->policy);
 }
 
 static void
@@ -487,6 +549,8 @@ bind_query(sqlite3_stmt *st, int base, const struct sink_query *q)
 	bind_str(st, base + 9, q->upstream);
 	sqlite3_bind_int64(st, base + 10, q->duration_us);
 	bind_str(st, base + 11, q->transport);
+	sqlite3_bind_int(st, base + 12, q->verified);
+	bind_str(st, base + 13, q->policy);
 }
 
 /* How rows of one table are bound: so one loop serves both tables. */

@@ -55,7 +55,7 @@ struct report_opts {
 
 /* ---- result sets and their three formats ---- */
 
-enum col_kind { COL_TEXT, COL_INT, COL_TIME };
+enum col_kind { COL_TEXT, COL_INT, COL_TIME, COL_BOOL };
 
 struct rs_col {
 	const char	*name;
@@ -158,6 +158,17 @@ text_width(const char *s)
 	return w;
 }
 
+/* A cell as the table shows it: booleans as yes or no. */
+static const char *
+cell_text(const struct rs *rs, size_t r, size_t c)
+{
+	const char *v = rs->cells[r * rs->ncols + c];
+
+	if (v != NULL && rs->cols[c].kind == COL_BOOL)
+		return strcmp(v, "0") != 0 ? "yes" : "no";
+	return v;
+}
+
 static void
 rs_print_table(const struct rs *rs, FILE *out)
 {
@@ -166,7 +177,7 @@ rs_print_table(const struct rs *rs, FILE *out)
 	for (size_t c = 0; c < rs->ncols; c++) {
 		width[c] = strlen(rs->cols[c].name);
 		for (size_t r = 0; r < rs->nrows; r++) {
-			const char *v = rs->cells[r * rs->ncols + c];
+			const char *v = cell_text(rs, r, c);
 			size_t w = text_width(v ? v : "-");
 
 			if (w > width[c])
@@ -176,7 +187,7 @@ rs_print_table(const struct rs *rs, FILE *out)
 	for (size_t r = 0; r <= rs->nrows; r++) {
 		for (size_t c = 0; c < rs->ncols; c++) {
 			const char *v = r == 0 ? rs->cols[c].name :
-			    rs->cells[(r - 1) * rs->ncols + c];
+			    cell_text(rs, r - 1, c);
 			int pad = (int)(width[c] - text_width(v ? v : "-"));
 			bool last = c + 1 == rs->ncols;
 
@@ -252,6 +263,9 @@ rs_print_json(const struct rs *rs, const char *extra, FILE *out)
 				fputs("null", out);
 			else if (rs->cols[c].kind == COL_INT)
 				fputs(v, out);
+			else if (rs->cols[c].kind == COL_BOOL)
+				fputs(strcmp(v, "0") != 0 ? "true" : "false",
+				    out);
 			else
 				json_string(v, out);
 		}
@@ -542,7 +556,7 @@ report_parse(int argc, char **argv, struct report_opts *o, bool is_log)
 
 static int
 report_check_schema(sqlite3 *db, const char *path, const char *cmd,
-    bool *has_gaps)
+    bool *has_gaps, int *versionp)
 {
 	sqlite3_stmt *st;
 	int version = -1, tables = 0;
@@ -567,6 +581,7 @@ report_check_schema(sqlite3 *db, const char *path, const char *cmd,
 		fprintf(stderr, "dnswarden %s: %s: not a dnswarden attempt"
 		    " log (no table attempts)\n", cmd, path);
 	sqlite3_finalize(st);
+	*versionp = version;
 	return version >= 0 && version <= SINK_SCHEMA_VERSION && tables > 0 ?
 	    0 : -1;
 }
@@ -574,7 +589,7 @@ report_check_schema(sqlite3 *db, const char *path, const char *cmd,
 /* Open path read-only; 0, or -1 after saying why. */
 static int
 report_open_db(const char *path, const char *cmd, sqlite3 **dbp,
-    bool *has_gaps)
+    bool *has_gaps, int *version)
 {
 	struct stat sb;
 
@@ -597,7 +612,7 @@ report_open_db(const char *path, const char *cmd, sqlite3 **dbp,
 	}
 	/* The server's writer holds its lock for milliseconds at a time. */
 	sqlite3_busy_timeout(*dbp, REPORT_BUSY_MS);
-	return report_check_schema(*dbp, path, cmd, has_gaps);
+	return report_check_schema(*dbp, path, cmd, has_gaps, version);
 }
 
 /*
@@ -789,6 +804,7 @@ static const struct rs_col log_cols[] = {
 	{ "client_name", COL_TEXT }, { "qname", COL_TEXT },
 	{ "qtype", COL_TEXT }, { "rule", COL_TEXT }, { "category", COL_TEXT },
 	{ "site", COL_TEXT }, { "transport", COL_TEXT },
+	{ "verified", COL_BOOL }, { "policy", COL_TEXT },
 };
 
 /*
@@ -808,20 +824,24 @@ log_client_pseudonym(const struct config *cfg, const char *client,
 
 /* The rows of `dnswarden log`: the attempts o selects, newest first. */
 static int
-attempts_select(sqlite3 *db, const struct report_opts *o,
+attempts_select(sqlite3 *db, int version, const struct report_opts *o,
     const char *pseudonym, struct rs *rs)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT ts, client, client_name, qname,"
-	    " qtype, rule, category, site, transport FROM attempts"
+	char sql[1024];
+
+	/* Before version 3, TCP was the one proof of an address. */
+	snprintf(sql, sizeof(sql), "SELECT ts, client, client_name, qname,"
+	    " qtype, rule, category, site, transport, %s FROM attempts"
 	    " WHERE ts >= ?1 AND ts < ?2"
 	    " AND (?3 IS NULL OR client = ?3 OR client_name = ?3"
 	    " OR client = ?4)"
 	    " AND (?5 IS NULL OR site = ?5 COLLATE NOCASE)"
-	    " ORDER BY ts DESC, id DESC LIMIT ?6", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	    " ORDER BY ts DESC, id DESC LIMIT ?6", version >= 3 ?
+	    "verified, policy" : "transport = 'tcp', NULL");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "dnswarden log: %s\n", sqlite3_errmsg(db));
 		return -1;
 	}
@@ -856,7 +876,7 @@ report_run(int argc, char **argv, bool log)
 	bool has_gaps = false;
 	char title[256], period[160], pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1];
 	int64_t lost = 0;
-	int rc;
+	int rc, version = 0;
 
 	if ((rc = report_parse(argc, argv, &o, log)) >= 0)
 		return rc;
@@ -865,10 +885,11 @@ report_run(int argc, char **argv, bool log)
 	rc = 1;
 	if (log)
 		log_client_pseudonym(cfg, o.client, pseudonym);
-	if (report_open_db(cfg->log.database, o.cmd, &db, &has_gaps) == -1)
+	if (report_open_db(cfg->log.database, o.cmd, &db, &has_gaps,
+	    &version) == -1)
 		goto out;
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	if ((log ? attempts_select(db, &o, pseudonym, &rs) :
+	if ((log ? attempts_select(db, version, &o, pseudonym, &rs) :
 	    report_query(db, &o, &rs)) == -1)
 		goto out;
 	if (has_gaps)

@@ -322,17 +322,19 @@ test_log(void)
 	    " UTC), newest first (--limit reached)\n"
 	    "time                  client    client_name  qname"
 	    "            qtype  rule         category        site"
-	    "          transport\n"
+	    "          transport  verified  policy\n"
 	    "2024-04-01T00:00:00Z  10.0.0.3  -            www.example.com"
-	    "  A      example.com  commercial-sex  Example Site  udp\n"
+	    "  A      example.com  commercial-sex  Example Site  udp"
+	    "        no        -\n"
 	    "2024-03-11T00:00:00Z  10.0.0.3  -            www.example.com"
-	    "  A      example.com  commercial-sex  Example Site  udp\n");
+	    "  A      example.com  commercial-sex  Example Site  udp"
+	    "        no        -\n");
 	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "finance",
 	    "--site", "OTHER, \"INC\"", "--format", "csv", NULL), 0);
 	CHECK_STR(out, "time,client,client_name,qname,qtype,rule,category,"
-	    "site,transport\r\n2024-03-04T10:00:02Z,10.0.0.1,finance,"
-	    "www.other.net,A,other.net,commercial-sex,"
-	    "\"Other, \"\"Inc\"\"\",udp\r\n");
+	    "site,transport,verified,policy\r\n2024-03-04T10:00:02Z,"
+	    "10.0.0.1,finance,www.other.net,A,other.net,commercial-sex,"
+	    "\"Other, \"\"Inc\"\"\",udp,0,\r\n");
 	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.2",
 	    "--until", "2024-03-04", "--format", "json", NULL), 0);
 	CHECK_STR(out, "[\n  {\"time\": \"2024-03-04T10:00:01Z\","
@@ -340,6 +342,7 @@ test_log(void)
 	    " \"qname\": \"www.example.com\", \"qtype\": \"A\","
 	    " \"rule\": \"example.com\", \"category\": \"commercial-sex\","
 	    " \"site\": \"Example Site\", \"transport\": \"udp\","
+	    " \"verified\": false, \"policy\": null,"
 	    " \"period_rows_lost\": 84}\n]\n");
 	/* An address finds its pseudonym when the config has the key. */
 	CHECK_INT(run(log_cmd, "log", "-c", conf_pseudo, "--client",

@@ -235,6 +235,7 @@ answer_record(struct frontend *fe, const struct client *cl,
 		.upstream = upstream,
 		.duration_us = took_us,
 		.transport = cl->transport,
+		.verified = cl->transport == TRANSPORT_TCP,
 	};
 	attemptlog_append_query(fe->attempts, &ev);
 }
@@ -285,6 +286,7 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 		.qname_len = q->qname_len,
 		.qtype = q->qtype,
 		.transport = cl->transport,
+		.verified = cl->transport == TRANSPORT_TCP,
 		.match = m,
 	};
 

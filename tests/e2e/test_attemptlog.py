@@ -37,14 +37,14 @@ import harness
 NOLIMIT = {"rate_limit": {"qps": 0}}
 CLIENTS = [{"network": "127.0.0.2/31", "name": "finance"},
            {"network": "::1/128", "name": "v6-desk"}]
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 GAP_MS = 60000  # queries of one client for one rule this close: one attempt
 
 ATTEMPT_COLUMNS = [  # (name, type, NOT NULL) as in ../shared/spec/interface.md
     ("id", "INTEGER", False), ("ts", "INTEGER", True), ("client", "TEXT", True),
     ("client_name", "TEXT", False), ("qname", "TEXT", True), ("qtype", "TEXT", True),
     ("rule", "TEXT", True), ("category", "TEXT", True), ("site", "TEXT", False),
-    ("transport", "TEXT", True)]
+    ("transport", "TEXT", True), ("verified", "INTEGER", True), ("policy", "TEXT", False)]
 ROW_FIELDS = [c[0] for c in ATTEMPT_COLUMNS]
 
 
@@ -335,7 +335,9 @@ def test_blocked_query_one_row_every_column(row_daemon, case):
         f"ts {row['ts']} outside the query's window [{t0}, {t1}] (Unix ms)"
     want = {"client": client, "client_name": client_name, "qname": qname, "qtype": qtype,
             "rule": rule, "category": category, "site": site,
-            "transport": "tcp" if tcp else "udp"}
+            "transport": "tcp" if tcp else "udp",
+            # Until DNS cookies, TCP is the one proof of the address.
+            "verified": 1 if tcp else 0, "policy": None}
     got = {k: row[k] for k in want}
     assert got == want
 
@@ -758,7 +760,7 @@ REPORT_BYS = {  # --by: its columns before queries and attempts
 }
 TIME_BYS = ("day", "week", "month")
 LOG_COLUMNS = ["time", "client", "client_name", "qname", "qtype", "rule", "category",
-               "site", "transport"]
+               "site", "transport", "verified", "policy"]
 
 
 class ReportEnv:
@@ -1045,7 +1047,13 @@ def test_report_and_log_while_server_writes(report_env):
         f"report totals {seen} do not follow the rows being written"
 
 
-def expected_log(rows, *, since=0, until=None, client=None, site=None, limit=100):
+def log_verified(v, fmt):
+    """The verified column as each format writes it."""
+    return {"json": bool(v), "csv": str(v), "table": "yes" if v else "no"}[fmt]
+
+
+def expected_log(rows, *, since=0, until=None, client=None, site=None, limit=100,
+                 fmt="json"):
     out = [r for r in rows if r["ts"] >= since and (until is None or r["ts"] < until)]
     if client is not None:
         out = [r for r in out if client in (r["client"], r["client_name"])]
@@ -1054,7 +1062,8 @@ def expected_log(rows, *, since=0, until=None, client=None, site=None, limit=100
     out.sort(key=lambda r: (r["ts"], r["id"]), reverse=True)
     if limit:
         out = out[:limit]
-    return [{"time": iso(r["ts"]), **{c: r[c] for c in LOG_COLUMNS[1:]}} for r in out]
+    return [{"time": iso(r["ts"]), **{c: r[c] for c in LOG_COLUMNS[1:]},
+             "verified": log_verified(r["verified"], fmt)} for r in out]
 
 
 LOG_CASES = {
@@ -1080,7 +1089,7 @@ def test_log_lists_rows_newest_first(report_env, case, fmt):
         args = args + ["--limit", "0"]
         filt = dict(filt, limit=0)
     res = env.run("--until", until_arg(env.until), "--format", fmt, *args, cmd="log")
-    want = expected_log(env.rows, until=env.until, **filt)
+    want = expected_log(env.rows, until=env.until, fmt=fmt, **filt)
     if count:
         assert len(want) == count  # the filter selects what the test meant
     title = (r"Blocked attempts from the first row to " + re.escape(iso(env.until))
@@ -1099,7 +1108,7 @@ def test_log_milliseconds_and_default_limit(report_env):
     res = env.run("--until", "2024-12-29", "--format", "csv", cmd="log")
     assert res.stdout.splitlines()[1:] == [
         "2024-12-29T08:00:00.250Z,10.1.3.17,sales,x.second-import.test,A,"
-        "second-import.test,imported-two,,tcp"]
+        "second-import.test,imported-two,,tcp,0,"]
     wait_count(env.dw.database, 101)  # the noise fills the log
     lines = env.run(cmd="log").stdout.splitlines()  # default --limit 100
     assert len(lines) == 2 + 100 and lines[0].endswith("(--limit reached)")

@@ -230,6 +230,7 @@ struct attemptlog {
 	uint64_t		 write_errors;
 	atomic_bool		 all_queries;
 	uint8_t			 random_key[32]; /* when no pseudonym_key */
+	struct attemptlog_clock	 clock;		/* what the writer decides by */
 	struct al_writer	 w;
 };
 

@@ -22,24 +22,33 @@
 #include <unistd.h>
 
 #include "al_internal.h"
+#include "clock.h"
 #include "log.h"
 
-static int64_t
-al_now_mono(void)
-{
-	struct timespec ts;
+/* ---- time: the writer decides by al->clock, which a test may move ---- */
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+static int64_t
+sys_mono_ms(void *arg)
+{
+	return (int64_t)(now_us_monotonic() / 1000);
 }
 
 static int64_t
-al_now_wall(void)
+sys_wall_ms(void *arg)
 {
-	struct timespec ts;
+	return now_ms_wall();
+}
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+static int64_t
+al_now_mono(const struct attemptlog *al)
+{
+	return al->clock.mono_ms(al->clock.arg);
+}
+
+static int64_t
+al_now_wall(const struct attemptlog *al)
+{
+	return al->clock.wall_ms(al->clock.arg);
 }
 
 /* ---- settings ---- */
@@ -211,14 +220,22 @@ al_writer_until(struct attemptlog *al, int64_t now)
 	return until;
 }
 
+/*
+ * Wait on cond until `until` by al->clock, or until signalled. The
+ * condition variable keeps CLOCK_MONOTONIC: the wait is until as far
+ * from now on that clock as it is on al->clock (the same, but in tests).
+ */
 static void
 al_cond_wait_until(struct attemptlog *al, pthread_cond_t *cond,
-    int64_t until_mono)
+    int64_t until)
 {
+	int64_t left = until - al_now_mono(al);
+	int64_t at_us = (int64_t)now_us_monotonic() +
+	    (left > 0 ? left * 1000 : 0);
 	struct timespec ts;
 
-	ts.tv_sec = until_mono / 1000;
-	ts.tv_nsec = (long)(until_mono % 1000) * 1000000;
+	ts.tv_sec = at_us / 1000000;
+	ts.tv_nsec = (long)(at_us % 1000000) * 1000;
 	pthread_cond_timedwait(cond, &al->mtx, &ts);
 }
 
@@ -229,7 +246,7 @@ al_writer_wait(struct attemptlog *al, struct al_take *t)
 	int64_t until;
 
 	pthread_mutex_lock(&al->mtx);
-	while ((until = al_writer_until(al, al_now_mono())) != 0) {
+	while ((until = al_writer_until(al, al_now_mono(al))) != 0) {
 		al_cond_wait_until(al, &al->cond, until);
 		al->writer_idle = false;
 	}
@@ -251,7 +268,7 @@ al_writer_failed(struct attemptlog *al, const char *why)
 {
 	struct al_writer *w = &al->w;
 	struct attemptlog_stats st;
-	int64_t now = al_now_mono();
+	int64_t now = al_now_mono(al);
 	char cause[sizeof(w->err)];
 
 	/* why may be the sink's own error text, gone with the sink. */
@@ -307,7 +324,7 @@ al_writer_log_recovery(struct attemptlog *al)
 		return;
 	log_info("attempt log: %s: database writable again after %" PRId64
 	    " s, %" PRIu64 " rows written", al->path,
-	    (al_now_mono() - w->fail_since) / 1000, w->recovered_rows);
+	    (al_now_mono(al) - w->fail_since) / 1000, w->recovered_rows);
 	w->recovering = false;
 }
 
@@ -363,7 +380,7 @@ al_writer_flush(struct attemptlog *al, const struct al_take *t)
 	b.attempts = w->attempts;
 	b.queries = w->queries;
 	b.gaps = gaps;
-	b.now_ms = al_now_wall();
+	b.now_ms = al_now_wall(al);
 	if (w->ops->write_batch(w->sink, &b) == -1) {
 		al_writer_failed(al, w->ops->error(w->sink));
 		return;
@@ -374,7 +391,7 @@ al_writer_flush(struct attemptlog *al, const struct al_take *t)
 	pthread_mutex_unlock(&al->mtx);
 	al_chunks_unmap(unmap);
 	memset(w->gaps, 0, sizeof(w->gaps));
-	w->last_write = al_now_mono();
+	w->last_write = al_now_mono(al);
 	w->recovered_rows += b.nattempts + b.nqueries;
 }
 
@@ -396,7 +413,7 @@ static void
 al_writer_log_drops(struct attemptlog *al, bool final)
 {
 	struct al_writer *w = &al->w;
-	int64_t now = al_now_mono();
+	int64_t now = al_now_mono(al);
 	uint64_t dropped;
 
 	pthread_mutex_lock(&al->mtx);
@@ -429,7 +446,7 @@ static void
 al_writer_expire(struct attemptlog *al)
 {
 	struct al_writer *w = &al->w;
-	int64_t now = al_now_mono();
+	int64_t now = al_now_mono(al);
 	long n;
 
 	if (w->set->retention_days == 0 || w->sink == NULL)
@@ -437,7 +454,7 @@ al_writer_expire(struct attemptlog *al)
 	if (w->expire_cutoff == 0) {
 		if (now < w->expire_at)
 			return;
-		w->expire_cutoff = al_now_wall() -
+		w->expire_cutoff = al_now_wall(al) -
 		    (int64_t)w->set->retention_days * 86400 * 1000;
 		w->expired = 0;
 	}
@@ -465,7 +482,7 @@ al_writer_settings(struct attemptlog *al, struct al_settings *set)
 		return;
 	if (set->retention_days != w->set->retention_days) {
 		w->expire_cutoff = 0;
-		w->expire_at = al_now_mono();
+		w->expire_at = al_now_mono(al);
 	}
 	al_settings_free(w->set);
 	w->set = set;
@@ -562,7 +579,7 @@ al_writer_main(void *arg)
 			w->fails_at_stop = w->fails;
 			w->retry_at = 0;	/* a failing database: once more */
 		}
-		if (w->sink == NULL && al_now_mono() >= w->retry_at)
+		if (w->sink == NULL && al_now_mono(al) >= w->retry_at)
 			al_writer_open(al);
 		if (w->sink != NULL)
 			al_writer_flush(al, &t);
@@ -638,12 +655,14 @@ al_start_thread(struct attemptlog *al)
 static void
 al_wait_first_open(struct attemptlog *al)
 {
-	int64_t until = al_now_mono() + AL_OPEN_WAIT_MS;
+	/* A bound on waiting for a thread: the machine's clock, in tests too. */
+	int64_t until = sys_mono_ms(NULL) + AL_OPEN_WAIT_MS;
+	struct timespec ts = { until / 1000, (long)(until % 1000) * 1000000 };
 	bool tried;
 
 	pthread_mutex_lock(&al->mtx);
-	while (!al->open_tried && al_now_mono() < until)
-		al_cond_wait_until(al, &al->opened, until);
+	while (!al->open_tried && sys_mono_ms(NULL) < until)
+		pthread_cond_timedwait(&al->opened, &al->mtx, &ts);
 	tried = al->open_tried;
 	pthread_mutex_unlock(&al->mtx);
 	if (!tried)
@@ -659,6 +678,13 @@ attemptlog_open(const struct config *cfg)
 
 struct attemptlog *
 attemptlog_open_sink(const struct config *cfg, const struct sink_ops *ops)
+{
+	return attemptlog_open_clock(cfg, ops, NULL);
+}
+
+struct attemptlog *
+attemptlog_open_clock(const struct config *cfg, const struct sink_ops *ops,
+    const struct attemptlog_clock *clock)
 {
 	struct attemptlog *al;
 	size_t cap = cfg->log.queue_size ? cfg->log.queue_size : 65536;
@@ -684,6 +710,8 @@ attemptlog_open_sink(const struct config *cfg, const struct sink_ops *ops)
 		return NULL;
 	}
 	al->w.ops = ops;
+	al->clock = clock != NULL ? *clock :
+	    (struct attemptlog_clock){ sys_mono_ms, sys_wall_ms, NULL };
 	if (ops->setup != NULL)
 		ops->setup();
 	atomic_init(&al->all_queries, cfg->log.all_queries);
@@ -693,6 +721,14 @@ attemptlog_open_sink(const struct config *cfg, const struct sink_ops *ops)
 	}
 	al_wait_first_open(al);
 	return al;
+}
+
+void
+attemptlog_time_passed(struct attemptlog *al)
+{
+	pthread_mutex_lock(&al->mtx);
+	pthread_cond_signal(&al->cond);
+	pthread_mutex_unlock(&al->mtx);
 }
 
 void

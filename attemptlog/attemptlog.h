@@ -87,6 +87,29 @@ struct sink_ops;
 struct attemptlog	*attemptlog_open_sink(const struct config *cfg,
 			    const struct sink_ops *ops);
 
+/*
+ * The clocks the writer decides by, in milliseconds: monotonic (retrying a
+ * failed database, gathering a batch, the daily retention pass) and wall
+ * (the retention cutoff, log_gaps.logged_at). Both read from any thread.
+ */
+struct attemptlog_clock {
+	int64_t	(*mono_ms)(void *arg);
+	int64_t	(*wall_ms)(void *arg);
+	void	*arg;
+};
+
+/*
+ * attemptlog_open_sink() on clock (copied) instead of the system's, so
+ * that a test moves time instead of sleeping; NULL: the system's.
+ */
+struct attemptlog	*attemptlog_open_clock(const struct config *cfg,
+			    const struct sink_ops *ops,
+			    const struct attemptlog_clock *clock);
+
+/* The clock given to attemptlog_open_clock() moved: the writer looks at
+ * it again now, instead of when its wait on the system's clock ends. */
+void			 attemptlog_time_passed(struct attemptlog *al);
+
 /* Hex digits in a client pseudonym (log.client_identity: pseudonym). */
 #define ATTEMPTLOG_PSEUDONYM_LEN	16
 

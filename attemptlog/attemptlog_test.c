@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "attemptlog.h"
+#include "clock.h"
 #include "sha256.h"
 #include "sink.h"
 #include "unit.h"
@@ -41,15 +42,6 @@ static char tmpdir[] = "/tmp/attemptlog_test.XXXXXX";
 #endif
 
 /* ---- helpers ---- */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 sleep_ms(int ms)
@@ -250,6 +242,7 @@ static struct fake {
 	uint64_t	gap_rows;
 	int64_t		gap_start, gap_end;
 	char		gap_table[16];
+	int64_t		expire_before;	/* the last expire()'s cutoff */
 } fake = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static struct sink *
@@ -300,6 +293,9 @@ fake_write(struct sink *s, const struct sink_batch *b)
 static long
 fake_expire(struct sink *s, int64_t before, unsigned max_rows)
 {
+	pthread_mutex_lock(&fake.mtx);
+	fake.expire_before = before;
+	pthread_mutex_unlock(&fake.mtx);
 	return 0;
 }
 
@@ -484,7 +480,7 @@ test_close_flushes(void)
 {
 	struct config *cfg = test_config("close.db", 1000);
 	struct attemptlog *al = attemptlog_open(cfg);
-	int64_t t0 = now_ms();
+	int64_t t0 = now_ms_wall();
 	sqlite3 *db;
 
 	/* 777 = 24 statements of 32 rows and 9 single rows: in order. */
@@ -558,9 +554,9 @@ test_close_on_failing_sink(void)
 		opens = fake.opens;
 		fake.fail = !works;
 		pthread_mutex_unlock(&fake.mtx);
-		t0 = now_ms();
+		t0 = now_ms_wall();
 		attemptlog_close(al);
-		took = now_ms() - t0;
+		took = now_ms_wall() - t0;
 		CHECK(took < 500);
 		CHECK_INT(fake.opens, opens + 1);
 		CHECK_INT(fake.nrows, works ? 21 : 0);
@@ -706,13 +702,13 @@ test_latency(void)
 	int64_t t0;
 
 	sleep_ms(100);		/* let the writer create the file */
-	t0 = now_ms();
+	t0 = now_ms_wall();
 	append(al, t0, "10.0.0.1", "example.com", 1, &match_site);
 	CHECK_INT(db_wait_int(cfg->log.database,
 	    "SELECT count(*) FROM attempts", 1), 1);
-	CHECK(now_ms() - t0 < 2000);
+	CHECK(now_ms_wall() - t0 < 2000);
 	fprintf(stderr, "  row on disk after %lld ms\n",
-	    (long long)(now_ms() - t0));
+	    (long long)(now_ms_wall() - t0));
 	attemptlog_close(al);
 	config_free(cfg);
 }
@@ -1158,7 +1154,7 @@ test_directory_is_file(void)
 
 	al = attemptlog_open(cfg);
 	for (int i = 0; i < 10; i++)
-		append(al, now_ms(), "10.0.0.1", "example.com", 1,
+		append(al, now_ms_wall(), "10.0.0.1", "example.com", 1,
 		    &match_site);
 	sleep_ms(300);
 	attemptlog_get_stats(al, &st);
@@ -1190,14 +1186,14 @@ test_locked_by_other(void)
 	sqlite3 *other;
 
 	al = attemptlog_open(cfg);
-	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	CHECK_INT(db_wait_int(cfg->log.database,
 	    "SELECT count(*) FROM attempts", 1), 1);
 	other = db_open(cfg->log.database);
 	CHECK_INT(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
 	    SQLITE_OK);
 	for (int i = 0; i < 5; i++)
-		append(al, now_ms(), "10.0.0.1", "example.com", 1,
+		append(al, now_ms_wall(), "10.0.0.1", "example.com", 1,
 		    &match_site);
 	sleep_ms(1500);
 	attemptlog_get_stats(al, &st);
@@ -1228,13 +1224,13 @@ test_disk_full(void)
 	signal(SIGXFSZ, SIG_IGN);
 	getrlimit(RLIMIT_FSIZE, &old);
 	al = attemptlog_open(cfg);
-	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	wait_written(al, 1);
 	rl = old;
 	rl.rlim_cur = 256 * 1024;	/* the WAL reaches this quickly */
 	setrlimit(RLIMIT_FSIZE, &rl);
 	for (i = 0; i < 15000; i++)
-		append(al, now_ms(), "10.0.0.1", "www.example.com", 1,
+		append(al, now_ms_wall(), "10.0.0.1", "www.example.com", 1,
 		    &match_site);
 	for (i = 0; i < 300; i++) {
 		attemptlog_get_stats(al, &st);
@@ -1269,12 +1265,12 @@ test_readonly_file(void)
 		return;
 	}
 	al = attemptlog_open(cfg);
-	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	wait_written(al, 1);
 	attemptlog_close(al);
 	chmod(cfg->log.database, 0440);
 	al = attemptlog_open(cfg);
-	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	sleep_ms(300);
 	attemptlog_get_stats(al, &st);
 	CHECK_INT(st.written, 0);
@@ -1292,7 +1288,7 @@ static void
 test_retention(void)
 {
 	struct config *cfg = test_config("retention.db", 100);
-	int64_t old = now_ms() - 400LL * 86400 * 1000;
+	int64_t old = now_ms_wall() - 400LL * 86400 * 1000;
 	struct attemptlog *al;
 	sqlite3 *db;
 	char sql[256];
@@ -1318,11 +1314,81 @@ test_retention(void)
 
 	cfg->log.retention_days = 365;
 	al = attemptlog_open(cfg);
-	append(al, now_ms(), "10.0.0.1", "example.com", 1, &match_site);
+	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	CHECK_INT(db_wait_int(cfg->log.database,
 	    "SELECT count(*) FROM attempts", 1), 1);
 	CHECK_INT(db_wait_int(cfg->log.database,
 	    "SELECT count(*) FROM log_gaps", 0), 0);
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
+/* ---- the writer on a clock the test moves ---- */
+
+static struct {
+	_Atomic int64_t	mono, wall;
+} test_clock;
+
+static int64_t
+test_mono_ms(void *arg)
+{
+	return test_clock.mono;
+}
+
+static int64_t
+test_wall_ms(void *arg)
+{
+	return test_clock.wall;
+}
+
+static int64_t
+fake_get(int64_t *field)
+{
+	int64_t v;
+
+	pthread_mutex_lock(&fake.mtx);
+	v = *field;
+	pthread_mutex_unlock(&fake.mtx);
+	return v;
+}
+
+/*
+ * The writer decides by the clock it is given: a failed database is tried
+ * again when that clock has moved on by the retry interval (here at once,
+ * where the machine's clock would take a second), and the retention
+ * cutoff is its wall time less retention_days.
+ */
+static void
+test_writer_clock(void)
+{
+	struct config *cfg = test_config("unused.db", 100);
+	struct attemptlog_clock clock = { test_mono_ms, test_wall_ms, NULL };
+	const int64_t wall = 4102444800000LL;	/* 2100-01-01 */
+	struct attemptlog *al;
+	int64_t opens = 0;
+
+	cfg->log.retention_days = 30;
+	test_clock.mono = 1000000;
+	test_clock.wall = wall;
+	fake_reset(true);
+	al = attemptlog_open_clock(cfg, &fake_ops, &clock);
+	pthread_mutex_lock(&fake.mtx);
+	opens = fake.opens;
+	pthread_mutex_unlock(&fake.mtx);
+	CHECK_INT(opens, 1);
+	append(al, wall - 5, "10.0.0.1", "example.com", 1, &match_site);
+	fake_set_fail(false);
+	test_clock.mono += 1000;		/* AL_RETRY_MS */
+	attemptlog_time_passed(al);
+	wait_written(al, 1);
+	pthread_mutex_lock(&fake.mtx);
+	opens = fake.opens;
+	pthread_mutex_unlock(&fake.mtx);
+	CHECK_INT(opens, 2);
+	CHECK_INT(fake.nrows, 1);
+	for (int i = 0; i < 500 && fake_get(&fake.expire_before) == 0; i++)
+		sleep_ms(10);
+	CHECK_INT(fake_get(&fake.expire_before), wall - 30LL * 86400 * 1000);
 	attemptlog_close(al);
 	config_free(cfg);
 }
@@ -1355,6 +1421,7 @@ main(void)
 	RUN(test_disk_full);
 	RUN(test_readonly_file);
 	RUN(test_retention);
+	RUN(test_writer_clock);
 	{
 		char cmd[600];
 

@@ -44,6 +44,7 @@
 #include <sqlite3.h>
 
 #include "attemptlog.h"
+#include "clock.h"
 #include "sink.h"
 
 #define NDOMAINS	500
@@ -116,15 +117,6 @@ rss_anon_kb(void)
 	return kb;
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Names like www.site123.example: realistic lengths, label by label. */
 static void
 bench_names(struct bench *b)
@@ -162,7 +154,7 @@ bench_append(struct bench *b, uint32_t r)
 		.site = d % 10 ? b->sites[d] : NULL,
 	};
 	struct attempt a = {
-		.ts_ms = wall_ms(), .client = (struct sockaddr *)&sin,
+		.ts_ms = now_ms_wall(), .client = (struct sockaddr *)&sin,
 		.qname = b->wires[d], .qname_len = b->wire_len[d],
 		.qtype = qtypes[(r >> 9) % 3], .transport = TRANSPORT_UDP,
 		.match = &m,

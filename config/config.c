@@ -3,6 +3,7 @@
  * tables of known keys; every problem is recorded with its position and the
  * walk goes on, so one "dnswarden check" shows the admin all of them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #define CONFIG_RESOLV_CONF	"/etc/resolv.conf"
 #define CONFIG_DNS_PORT		53
+#define CONFIG_DOT_PORT		853	/* RFC 7858 */
 #define CONFIG_TTL_MAX		2147483647ULL	/* RFC 2181, section 8 */
 #define CONFIG_PSEUDONYM_MIN	16
 
@@ -326,10 +328,13 @@ key_allow(struct config_parse *cp, const struct config_key *k,
 		config_allow_add(cp, config_list_item(cp, v, i));
 }
 
-/* Returns 1 if added, 0 if it was a duplicate (warned), -1 on error. */
+/*
+ * Returns 1 if added, 0 if it was a duplicate (warned), -1 on error.
+ * tls_name is NULL for a plain upstream.
+ */
 static int
 config_upstream_add(struct config_parse *cp, yaml_node_t *item,
-    const struct netaddr *na)
+    const struct netaddr *na, const char *tls_name)
 {
 	struct config		*cfg = cp->cfg;
 	struct config_upstream	*u;
@@ -354,6 +359,8 @@ config_upstream_add(struct config_parse *cp, yaml_node_t *item,
 	u += cfg->nupstreams++;
 	u->addr = *na;
 	memcpy(u->text, text, sizeof(u->text));
+	if (tls_name != NULL)
+		snprintf(u->tls_name, sizeof(u->tls_name), "%s", tls_name);
 	return 1;
 }
 
@@ -380,7 +387,7 @@ config_upstreams_system(struct config_parse *cp, yaml_node_t *item)
 		if ((addr = strtok_r(NULL, " \t\r\n", &save)) == NULL ||
 		    netaddr_parse(addr, CONFIG_DNS_PORT, &na, &why) == -1)
 			continue;
-		if (config_upstream_add(cp, item, &na) != -1)
+		if (config_upstream_add(cp, item, &na, NULL) != -1)
 			found++;
 	}
 	fclose(f);
@@ -389,12 +396,78 @@ config_upstreams_system(struct config_parse *cp, yaml_node_t *item)
 		    "\"system\": no usable nameserver in %s", cp->resolv_conf);
 }
 
+/* A tls_name: a host name or an address, nothing a log line could not show. */
+static const char *
+config_tls_name_check(const char *s)
+{
+	size_t	len = strlen(s);
+
+	if (len == 0)
+		return "tls_name must not be empty";
+	if (len > CONFIG_TLS_NAME_MAX)
+		return "tls_name is longer than 253 characters";
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("-._:", *s) == NULL)
+			return "tls_name may hold only letters, digits and "
+			    "- . _ :";
+	return NULL;
+}
+
+/* "{ address: ADDR, tls_name: NAME }": DNS over TLS, port 853 by default. */
+static void
+config_upstream_mapping(struct config_parse *cp, yaml_node_t *item)
+{
+	yaml_node_pair_t	*p;
+	yaml_node_t		*addr_node = NULL, *name_node = NULL, *kn;
+	const char		*key, *addr = NULL, *name = NULL, *why;
+	struct netaddr		 na;
+
+	yamlutil_check_duplicates(cp->d, cp->file, cp->doc, item);
+	for (p = item->data.mapping.pairs.start;
+	    p < item->data.mapping.pairs.top; p++) {
+		kn = config_node(cp, p->key);
+		key = yamlutil_scalar(kn);
+		if (key != NULL && strcmp(key, "address") == 0)
+			addr_node = config_node(cp, p->value);
+		else if (key != NULL && strcmp(key, "tls_name") == 0)
+			name_node = config_node(cp, p->value);
+		else
+			yamlutil_error(cp->d, cp->file, kn,
+			    "unknown key \"%s\" in upstreams entry "
+			    "(expected address, tls_name)", key ? key : "?");
+	}
+	if (addr_node == NULL) {
+		yamlutil_error(cp->d, cp->file, item,
+		    "upstreams entry has no \"address\"");
+		return;
+	}
+	if (yamlutil_get_string(cp->d, cp->file, addr_node, &addr) == -1 ||
+	    (name_node != NULL &&
+	    yamlutil_get_string(cp->d, cp->file, name_node, &name) == -1))
+		return;
+	if (name != NULL && (why = config_tls_name_check(name)) != NULL) {
+		yamlutil_error(cp->d, cp->file, name_node, "%s", why);
+		return;
+	}
+	if (netaddr_parse(addr, name != NULL ? CONFIG_DOT_PORT :
+	    CONFIG_DNS_PORT, &na, &why) == -1) {
+		yamlutil_error(cp->d, cp->file, addr_node,
+		    "bad address \"%s\": %s", addr, why);
+		return;
+	}
+	config_upstream_add(cp, item, &na, name);
+}
+
 static void
 config_upstream_parse(struct config_parse *cp, yaml_node_t *item)
 {
 	struct netaddr	 na;
 	const char	*s, *why;
 
+	if (item->type == YAML_MAPPING_NODE) {
+		config_upstream_mapping(cp, item);
+		return;
+	}
 	if (yamlutil_get_string(cp->d, cp->file, item, &s) == -1)
 		return;
 	if (strcmp(s, "system") == 0) {
@@ -406,7 +479,7 @@ config_upstream_parse(struct config_parse *cp, yaml_node_t *item)
 		    s, why);
 		return;
 	}
-	config_upstream_add(cp, item, &na);
+	config_upstream_add(cp, item, &na, NULL);
 }
 
 static void
@@ -488,6 +561,28 @@ key_database(struct config_parse *cp, const struct config_key *k,
 	}
 	free(cfg->log.database);
 	cfg->log.database = path;
+}
+
+static void
+key_tls_ca_file(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	const char	*s;
+	char		*path;
+
+	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+		return;
+	if (s[0] == '\0') {
+		yamlutil_error(cp->d, cp->file, v,
+		    "tls_ca_file must not be empty");
+		return;
+	}
+	if ((path = config_path_resolve(cp->cfg->dir, s)) == NULL) {
+		config_oom(cp, v);
+		return;
+	}
+	free(cp->cfg->tls_ca_file);
+	cp->cfg->tls_ca_file = path;
 }
 
 static void
@@ -707,6 +802,11 @@ static const struct config_key top_keys[] = {
 	    10, 60000 },
 	{ "upstream_queries_per_socket", key_unsigned,
 	    F(upstream_queries_per_socket), 1, UPSTREAM_SOCKET_QUERIES_MAX },
+	{ "tls_ca_file", key_tls_ca_file },
+	{ "tls_max_connections", key_unsigned, F(tls_max_connections),
+	    1, 16 },
+	{ "tls_idle_timeout_ms", key_unsigned, F(tls_idle_timeout_ms),
+	    100, 3600000 },
 	{ "cache", key_section, .sub = cache_keys, .path = "cache" },
 	{ "blocklist", key_section, .sub = blocklist_keys,
 	    .path = "blocklist" },
@@ -956,6 +1056,8 @@ config_default(void)
 	cfg->server.max_waiters = 64;
 	cfg->upstream_timeout_ms = 1500;
 	cfg->upstream_queries_per_socket = 16;
+	cfg->tls_max_connections = 2;
+	cfg->tls_idle_timeout_ms = 10000;
 	cfg->cache.max_entries = 100000;
 	cfg->cache.max_bytes = 64 * 1024 * 1024;
 	cfg->cache.max_ttl = 86400;
@@ -994,6 +1096,7 @@ config_free(struct config *cfg)
 	free(cfg->server.allow);
 	free(cfg->server.user);
 	free(cfg->upstreams);
+	free(cfg->tls_ca_file);
 	free(cfg->log.database);
 	if (cfg->log.pseudonym_key != NULL) {
 		/* A secret: don't leave it in freed memory. */

@@ -28,9 +28,15 @@ struct config_listen {
 	char		text[64];	/* as written, for messages */
 };
 
+/* The longest tls_name: a host name (253) or an address. */
+#define CONFIG_TLS_NAME_MAX	253
+
 struct config_upstream {
 	struct netaddr	addr;
 	char		text[64];	/* "127.0.0.1:53", for messages and logs */
+	/* DNS over TLS (RFC 7858) when not empty: the name the server's
+	 * certificate must carry. */
+	char		tls_name[CONFIG_TLS_NAME_MAX + 1];
 };
 
 struct config_client {
@@ -61,6 +67,9 @@ struct config {
 	size_t			 nupstreams;
 	unsigned		 upstream_timeout_ms;	/* per try */
 	unsigned		 upstream_queries_per_socket;	/* UDP */
+	char			*tls_ca_file;	/* NULL: the system store */
+	unsigned		 tls_max_connections;	/* per TLS upstream */
+	unsigned		 tls_idle_timeout_ms;
 
 	struct {
 		unsigned	max_entries;

@@ -972,6 +972,12 @@ frontend_cache(struct frontend *fe)
 	return fe->cache;
 }
 
+struct upstream *
+frontend_upstream(struct frontend *fe)
+{
+	return fe->up;
+}
+
 void
 frontend_free(struct frontend *fe)
 {

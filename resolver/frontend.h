@@ -23,6 +23,7 @@ struct frontend;
 
 struct cache;
 struct ratelimit;
+struct upstream;
 
 /*
  * A frontend on base for cfg, matching queries against bl, limiting
@@ -90,6 +91,9 @@ int		 frontend_adopt_tcp(struct frontend *fe, int fd,
 
 /* The frontend's cache, for tests that fill it with cache_insert(). */
 struct cache	*frontend_cache(struct frontend *fe);
+
+/* The frontend's forwarder, for its figures (SIGUSR1) and tests. */
+struct upstream	*frontend_upstream(struct frontend *fe);
 
 /* Close every socket and connection, answer nobody, release fe. */
 void		 frontend_free(struct frontend *fe);

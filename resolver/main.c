@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "counters.h"
 #include "frontend.h"
+#include "upstream.h"
 #include "log.h"
 #include "privdrop.h"
 #include "ratelimit.h"
@@ -259,6 +261,53 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("reloaded: %zu blocklist entries", blocklist_size(bl));
 }
 
+/*
+ * Each TLS upstream's figures, summed over the loops (each has its own
+ * connections): "upstream ADDR tls_NAME VALUE", a line each.
+ */
+static void
+stats_print_tls(struct daemon *d, FILE *out)
+{
+	const struct config *cfg = d->cfg;
+	char buf[4096];
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nupstreams; i++) {
+		struct dot_stats sum = { 0 }, st;
+		bool tls = false;
+		for (unsigned w = 0; w < d->nworkers; w++) {
+			struct upstream *up = frontend_upstream(d->workers[w].fe);
+			if (!upstream_tls_stats(up, i, &st))
+				continue;
+			tls = true;
+			sum.queries += st.queries;
+			sum.answers += st.answers;
+			sum.failures += st.failures;
+			sum.timeouts += st.timeouts;
+			sum.connects += st.connects;
+			sum.resumed += st.resumed;
+			sum.reconnects += st.reconnects;
+			sum.handshake_failures += st.handshake_failures;
+			sum.open += st.open;
+		}
+		if (!tls)
+			continue;
+#define TLS_LINE(field)							\
+		if (n < sizeof(buf))					\
+			n += snprintf(buf + n, sizeof(buf) - n,		\
+			    "dnswarden: stats: upstream %s tls_" #field	\
+			    " %" PRIu64 "\n", cfg->upstreams[i].text,	\
+			    (uint64_t)sum.field);
+		TLS_LINE(queries) TLS_LINE(answers) TLS_LINE(failures)
+		TLS_LINE(timeouts) TLS_LINE(connects) TLS_LINE(resumed)
+		TLS_LINE(reconnects) TLS_LINE(handshake_failures)
+		TLS_LINE(open)
+#undef TLS_LINE
+	}
+	fwrite(buf, 1, n < sizeof(buf) ? n : sizeof(buf) - 1, out);
+	fflush(out);
+}
+
 static void
 stats_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -271,6 +320,7 @@ stats_cb(evutil_socket_t sig, short what, void *arg)
 		counters_add(&sum, &d->workers[i].ctr);
 	attemptlog_get_stats(d->log, &ls);
 	counters_print(&sum, &ls, stderr);
+	stats_print_tls(d, stderr);
 }
 
 static void *

@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "log.h"
 #include "clock.h"
+#include "dot.h"
 #include "upstream.h"
 #include "upstream_internal.h"
 
@@ -78,6 +79,7 @@ struct upstream_query {
 	TAILQ_ENTRY(upstream_query) timing;	/* in up->timing */
 	uint64_t		 deadline;	/* until then, by up's clock */
 	struct bufferevent	*bev;		/* TCP retry */
+	struct dot_query	 dq;		/* TLS try */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
 	size_t			 qlen;
 };
@@ -116,6 +118,12 @@ struct upstream {
 	struct upstream_sys	 sys;		/* the clock, randomness */
 	struct upstream_query	*table[TABLE_SIZE];
 	size_t			 inflight;
+	/* DNS over TLS: a connection pool per TLS upstream, by index in
+	 * cfg->upstreams (NULL for plain ones), all made with dotctx. */
+	struct dot_ctx		*dotctx;
+	char			*dot_ca;	/* the tls_ca_file dotctx has */
+	struct dot_upstream	**dot;
+	size_t			 ndot;
 	uint8_t			 rnd[256];	/* getrandom() in bulk */
 	size_t			 rnd_left;
 	uint8_t			 rbuf[DNS_MAX_MSG];	/* TCP */
@@ -234,6 +242,91 @@ set_current_sockets(struct upstream *up)
 		up->ncur = 0;
 }
 
+static bool
+same_path(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The TLS context for cfg's tls_ca_file; false when it cannot be made. */
+static bool
+set_tls_context(struct upstream *up, bool *fresh)
+{
+	const char *ca = up->cfg->tls_ca_file;
+	struct dot_ctx *ctx;
+	char err[256], *copy = NULL;
+
+	*fresh = false;
+	if (up->dotctx != NULL && same_path(up->dot_ca, ca))
+		return true;
+	if ((ctx = dot_ctx_new(ca, err, sizeof(err))) == NULL ||
+	    (ca != NULL && (copy = strdup(ca)) == NULL)) {
+		dot_ctx_free(ctx);
+		log_warnx("DNS over TLS: %s; %s", ctx ? "out of memory" : err,
+		    up->dotctx ? "keeping the certificates loaded before" :
+		    "every TLS upstream will fail");
+		return up->dotctx != NULL;
+	}
+	dot_ctx_free(up->dotctx);
+	free(up->dot_ca);
+	up->dotctx = ctx;
+	up->dot_ca = copy;
+	*fresh = true;
+	return true;
+}
+
+/*
+ * A connection pool for each TLS upstream of up->cfg: the one it had
+ * where server and name stay the same (its connections stay open), a new
+ * one otherwise. Pools that are no longer wanted are freed last, failing
+ * their queries over to the new configuration's upstreams.
+ */
+static void
+set_tls_pools(struct upstream *up)
+{
+	const struct config *cfg = up->cfg;
+	struct dot_upstream **old = up->dot, **pools = NULL;
+	size_t nold = up->ndot, n = cfg->nupstreams, i, j;
+	struct dot_limits lim = { cfg->tls_max_connections,
+	    cfg->tls_idle_timeout_ms, cfg->upstream_timeout_ms };
+	bool any = false, fresh = false, ok;
+
+	for (i = 0; i < n; i++)
+		any |= cfg->upstreams[i].tls_name[0] != '\0';
+	ok = any && set_tls_context(up, &fresh);
+	if (ok && (pools = calloc(n, sizeof(*pools))) == NULL)
+		log_warnx("DNS over TLS: out of memory; every TLS upstream "
+		    "will fail");
+	for (i = 0; pools != NULL && i < n; i++) {
+		const struct config_upstream *u = &cfg->upstreams[i];
+		if (u->tls_name[0] == '\0')
+			continue;
+		for (j = 0; !fresh && j < nold; j++) {
+			if (old[j] != NULL &&
+			    dot_upstream_is(old[j], &u->addr, u->tls_name)) {
+				pools[i] = old[j];
+				old[j] = NULL;
+				dot_upstream_set_limits(pools[i], &lim);
+				break;
+			}
+		}
+		if (pools[i] == NULL)
+			pools[i] = dot_upstream_new(up->base, up->dotctx,
+			    &u->addr, u->tls_name, u->text, &lim);
+	}
+	up->dot = pools;
+	up->ndot = pools != NULL ? n : 0;
+	for (j = 0; j < nold; j++)
+		dot_upstream_free(old[j]);
+	free(old);
+	if (!any) {
+		dot_ctx_free(up->dotctx);
+		free(up->dot_ca);
+		up->dotctx = NULL;
+		up->dot_ca = NULL;
+	}
+}
+
 struct upstream *
 upstream_new(struct event_base *base, const struct config *cfg,
     struct counters *ctr, upstream_done_fn done, void *arg)
@@ -268,6 +361,7 @@ upstream_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	set_current_sockets(up);
+	set_tls_pools(up);
 	for (size_t i = 0; i < RECV_BATCH; i++) {
 		up->riov[i] = (struct iovec){ up->rbufs[i], RECV_SIZE };
 		up->rmsg[i].msg_hdr.msg_iov = &up->riov[i];
@@ -282,6 +376,22 @@ upstream_reconfigure(struct upstream *up, const struct config *cfg)
 	up->cfg = cfg;
 	timeouts_reconfigure(up);
 	set_current_sockets(up);
+	set_tls_pools(up);
+}
+
+bool
+upstream_tls_stats(const struct upstream *up, size_t i, struct dot_stats *out)
+{
+	if (i >= up->ndot || up->dot[i] == NULL)
+		return false;
+	dot_upstream_stats(up->dot[i], out);
+	return true;
+}
+
+struct dot_upstream *
+upstream_tls_pool(struct upstream *up, size_t i)
+{
+	return i < up->ndot ? up->dot[i] : NULL;
 }
 
 void
@@ -368,6 +478,10 @@ uq_close_transport(struct upstream_query *uq)
 	if (uq->bev) {
 		bufferevent_free(uq->bev);
 		uq->bev = NULL;
+	}
+	if (uq->dq.active) {
+		TAILQ_REMOVE(&uq->up->timing, uq, timing);
+		dot_query_cancel(&uq->dq);
 	}
 }
 
@@ -660,6 +774,7 @@ upstream_expire(struct upstream *up)
 	/* A try that moves on joins the list again, due a timeout later. */
 	while ((uq = TAILQ_FIRST(&up->timing)) != NULL && uq->deadline <= now) {
 		up->ctr->upstream_timeouts++;
+		dot_query_timeout(&uq->dq);	/* a no-op when not over TLS */
 		uq_next_server(uq);
 	}
 	expire_arm(up, now);
@@ -943,17 +1058,66 @@ uq_try_tcp(struct upstream_query *uq)
 	up->ctr->upstream_queries++;
 }
 
+/* What a TLS upstream sent for uq, or why it failed. */
+static void
+tls_answer_cb(void *arg, struct dot_query *q, uint8_t *msg, size_t len,
+    const char *why)
+{
+	struct upstream_query *uq = arg;
+	struct dns_reply r;
+
+	if (msg == NULL) {
+		uq->up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
+	uq->id = q->id;		/* a re-sent query went out under another */
+	if (reply_classify(uq, msg, len, &r) != REPLY_ANSWER) {
+		/* On a connection of our own: nobody else to wait for. */
+		uq_next_server(uq);
+		return;
+	}
+	uq_take_reply(uq, msg, len, &r, true);
+}
+
+/* A try over TLS: the query, padded (RFC 8467), on a pooled connection. */
+static void
+uq_try_tls(struct upstream_query *uq)
+{
+	struct upstream *up = uq->up;
+	struct dot_upstream *du = upstream_tls_pool(up, uq->server);
+	uint64_t now = up->sys.now_ms(up->sys.arg);
+
+	uq->qlen = dnsmsg_build_query(uq->qbuf, 0, uq->lname, uq->lname_len,
+	    uq->qtype, uq->qclass, uq->do_bit, uq->cd);
+	uq->qlen = dot_pad_query(uq->qbuf, uq->qlen, sizeof(uq->qbuf));
+	if (du == NULL || dot_send(du, &uq->dq, uq->qbuf, uq->qlen,
+	    tls_answer_cb, uq) == -1) {
+		up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
+	uq->id = uq->dq.id;
+	up->ctr->upstream_queries++;
+	uq->deadline = now + up->cfg->upstream_timeout_ms;
+	TAILQ_INSERT_TAIL(&up->timing, uq, timing);
+	expire_arm(up, now);
+}
+
 /* Start a try at uq->server: a new ID, a port that has not carried this
- * question, the same question. */
+ * question (or a TLS connection), the same question. */
 static void
 uq_try(struct upstream_query *uq)
 {
 	struct upstream *up = uq->up;
+	const struct config_upstream *u = &up->cfg->upstreams[uq->server];
 
-	uq->addr = up->cfg->upstreams[uq->server].addr;
-	memcpy(uq->addr_text, up->cfg->upstreams[uq->server].text,
-	    sizeof(uq->addr_text));
-	uq_try_udp(uq);
+	uq->addr = u->addr;
+	memcpy(uq->addr_text, u->text, sizeof(uq->addr_text));
+	if (u->tls_name[0] != '\0')
+		uq_try_tls(uq);
+	else
+		uq_try_udp(uq);
 }
 
 static void
@@ -1030,6 +1194,11 @@ upstream_free(struct upstream *up)
 		while (up->table[i] != NULL)
 			uq_finish(up->table[i], NULL, 0, NULL);
 	/* Every socket closed with its last try. */
+	for (size_t i = 0; i < up->ndot; i++)
+		dot_upstream_free(up->dot[i]);
+	free(up->dot);
+	dot_ctx_free(up->dotctx);
+	free(up->dot_ca);
 	free(up->cur);
 	event_free(up->expire_ev);
 	event_free(up->epev);

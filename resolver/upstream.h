@@ -6,7 +6,8 @@
  * under a random ID unique on that socket (RFC 5452); a reply is taken only
  * when its source address and port, ID and question all match. Upstreams
  * are tried in order with a per-try timeout; a truncated reply is retried
- * over TCP.
+ * over TCP. An upstream with a tls_name is asked over TLS instead (dot.h),
+ * on connections kept open and shared by the queries in flight.
  */
 #ifndef DNSWARDEN_UPSTREAM_H
 #define DNSWARDEN_UPSTREAM_H
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "counters.h"
 #include "dnsmsg.h"
+#include "dot.h"
 
 struct upstream_query;
 
@@ -80,6 +82,16 @@ void		 upstream_uncork(struct upstream *up);
 
 /* The client behind w went away: take it off its query's list. */
 void		 upstream_cancel(struct upstream_waiter *w);
+
+/*
+ * The DNS-over-TLS figures of configured upstream i (see dot.h); false
+ * when it is not a TLS upstream.
+ */
+bool		 upstream_tls_stats(const struct upstream *up, size_t i,
+		    struct dot_stats *out);
+
+/* The connection pool of TLS upstream i, or NULL (for the fuzz target). */
+struct dot_upstream *upstream_tls_pool(struct upstream *up, size_t i);
 
 /* Number of upstream queries in flight. */
 size_t		 upstream_inflight(const struct upstream *up);

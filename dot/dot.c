@@ -1,0 +1,643 @@
+/*
+ * dot: DNS over TLS to upstream resolvers. See dot.h.
+ *
+ * A connection is a libevent OpenSSL bufferevent. Queries are written to
+ * it as soon as they come, even before the handshake is over (the
+ * bufferevent holds them until then), and stay on the connection's list
+ * until their answer arrives or the caller gives up. When the server
+ * closes a connection that still has queries on it (RFC 7766 allows it
+ * to, at any time), each of them is sent once more on another connection;
+ * a second loss, a failed handshake or a certificate that does not match
+ * fails the query, and the caller moves on to its next upstream.
+ */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "clock.h"
+#include "dot.h"
+#include "log.h"
+
+#define DOT_MAX_PIPELINE	128	/* queries in flight on one connection */
+#define DOT_SPREAD_AT		32	/* open another connection past this */
+#define DOT_PAD_BLOCK		128	/* RFC 8467, section 4.1 */
+#define DOT_MAX_MSG		65535
+#define DNS_TYPE_OPT		41
+#define EDNS_OPT_PADDING	12	/* RFC 7830 */
+
+struct dot_ctx {
+	SSL_CTX		*ssl;
+};
+
+struct dot_conn {
+	TAILQ_ENTRY(dot_conn)	 entry;
+	struct dot_upstream	*du;
+	struct bufferevent	*bev;
+	struct event		*timer;	/* handshake, then idle */
+	struct dot_queries	 queries;	/* sent, waiting for answers */
+	unsigned		 inflight;
+	bool			 ready;	/* handshake done */
+	bool			 stuck;	/* a query timed out: take no more */
+	bool			 answered;	/* it gave at least one answer */
+};
+TAILQ_HEAD(dot_conns, dot_conn);
+
+struct dot_upstream {
+	struct event_base	*base;
+	SSL_CTX			*ssl;	/* a reference of our own */
+	struct netaddr		 addr;
+	char			*tls_name;
+	char			*text;
+	struct dot_limits	 lim;
+	struct dot_conns	 conns;
+	unsigned		 nconns;
+	struct dot_queries	 moving;	/* between two connections */
+	SSL_SESSION		*session;	/* the last one, to resume */
+	struct dot_stats	 st;
+	bool			 failing;	/* said so in the log */
+	uint8_t			 rbuf[DOT_MAX_MSG];
+};
+
+static int	dot_ex_index = -1;	/* SSL ex_data slot: its upstream */
+
+static void	conn_close(struct dot_conn *, bool);
+
+static void	conn_lost(struct dot_conn *, const char *, bool, bool);
+
+/* --- the shared context --------------------------------------------- */
+
+/* A new session from the server (TLS 1.3 sends it after the handshake). */
+static int
+session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct dot_upstream *du = SSL_get_ex_data(ssl, dot_ex_index);
+
+	if (du == NULL)
+		return 0;
+	if (du->session != NULL)
+		SSL_SESSION_free(du->session);
+	du->session = sess;
+	return 1;		/* we keep the reference */
+}
+
+struct dot_ctx *
+dot_ctx_new(const char *ca_file, char *err, size_t errlen)
+{
+	struct dot_ctx *ctx;
+	int ok;
+
+	if (dot_ex_index == -1)
+		dot_ex_index = SSL_get_ex_new_index(0, "dnswarden dot", NULL,
+		    NULL, NULL);
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL ||
+	    (ctx->ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context");
+		free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_session_cache_mode(ctx->ssl, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx->ssl, session_new_cb);
+	if (ca_file != NULL)
+		ok = SSL_CTX_load_verify_locations(ctx->ssl, ca_file, NULL);
+	else
+		ok = SSL_CTX_set_default_verify_paths(ctx->ssl);
+	if (ok != 1) {
+		snprintf(err, errlen, "cannot load the certificates of %s: %s",
+		    ca_file ? ca_file : "the system store",
+		    ERR_reason_error_string(ERR_get_error()));
+		ERR_clear_error();
+		dot_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void
+dot_ctx_free(struct dot_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	SSL_CTX_free(ctx->ssl);
+	free(ctx);
+}
+
+/* --- upstreams ------------------------------------------------------- */
+
+struct dot_upstream *
+dot_upstream_new(struct event_base *base, struct dot_ctx *ctx,
+    const struct netaddr *addr, const char *tls_name, const char *text,
+    const struct dot_limits *lim)
+{
+	struct dot_upstream *du;
+
+	if ((du = calloc(1, sizeof(*du))) == NULL)
+		return NULL;
+	if ((du->tls_name = strdup(tls_name)) == NULL ||
+	    (du->text = strdup(text)) == NULL) {
+		free(du->tls_name);
+		free(du);
+		return NULL;
+	}
+	du->base = base;
+	SSL_CTX_up_ref(ctx->ssl);
+	du->ssl = ctx->ssl;
+	du->addr = *addr;
+	du->lim = *lim;
+	TAILQ_INIT(&du->conns);
+	TAILQ_INIT(&du->moving);
+	return du;
+}
+
+bool
+dot_upstream_is(const struct dot_upstream *du, const struct netaddr *addr,
+    const char *tls_name)
+{
+	return du->addr.len == addr->len &&
+	    memcmp(&du->addr.ss, &addr->ss, addr->len) == 0 &&
+	    strcmp(du->tls_name, tls_name) == 0;
+}
+
+void
+dot_upstream_set_limits(struct dot_upstream *du, const struct dot_limits *lim)
+{
+	du->lim = *lim;
+}
+
+/* Answer q with a failure: the caller's callback, after q is let go. */
+static void
+query_fail(struct dot_query *q, const char *why)
+{
+	q->active = false;
+	q->conn = NULL;
+	q->du->st.failures++;
+	q->cb(q->arg, q, NULL, 0, why);
+}
+
+void
+dot_upstream_free(struct dot_upstream *du)
+{
+	struct dot_conn *c;
+	struct dot_query *q;
+
+	if (du == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&du->conns)) != NULL) {
+		while ((q = TAILQ_FIRST(&c->queries)) != NULL) {
+			TAILQ_REMOVE(&c->queries, q, entry);
+			c->inflight--;
+			query_fail(q, "upstream removed");
+		}
+		conn_close(c, false);
+	}
+	while ((q = TAILQ_FIRST(&du->moving)) != NULL) {
+		TAILQ_REMOVE(&du->moving, q, entry);
+		query_fail(q, "upstream removed");
+	}
+	if (du->session != NULL)
+		SSL_SESSION_free(du->session);
+	SSL_CTX_free(du->ssl);
+	free(du->tls_name);
+	free(du->text);
+	free(du);
+}
+
+void
+dot_upstream_stats(const struct dot_upstream *du, struct dot_stats *out)
+{
+	*out = du->st;
+	out->open = du->nconns;
+}
+
+/* One line when the upstream starts failing, one when it works again. */
+static void
+upstream_failing(struct dot_upstream *du, const char *why)
+{
+	if (du->failing)
+		return;
+	du->failing = true;
+	log_warnx("TLS upstream %s (%s): %s", du->text, du->tls_name, why);
+}
+
+static void
+upstream_working(struct dot_upstream *du)
+{
+	if (!du->failing)
+		return;
+	du->failing = false;
+	log_info("TLS upstream %s (%s) works again", du->text, du->tls_name);
+}
+
+/* --- connections ----------------------------------------------------- */
+
+/*
+ * Close c. A connection that ends well (idle, or closed by the server
+ * after its answers) says so to the server and to OpenSSL, which would
+ * otherwise mark its session as not to be resumed.
+ */
+static void
+conn_close(struct dot_conn *c, bool clean)
+{
+	struct dot_upstream *du = c->du;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	TAILQ_REMOVE(&du->conns, c, entry);
+	du->nconns--;
+	if (ssl != NULL) {
+		SSL_set_ex_data(ssl, dot_ex_index, NULL);
+		if (clean && c->ready && SSL_shutdown(ssl) < 0)
+			ERR_clear_error();
+	}
+	bufferevent_free(c->bev);	/* frees the SSL and the socket */
+	event_free(c->timer);
+	free(c);
+}
+
+/* Why the handshake failed, in words an admin can act on. */
+static const char *
+conn_tls_error(struct dot_conn *c, char *buf, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	unsigned long e = bufferevent_get_openssl_error(c->bev);
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (vr != X509_V_OK)
+		snprintf(buf, len, "certificate not accepted: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (e != 0)
+		snprintf(buf, len, "TLS handshake failed: %s",
+		    ERR_reason_error_string(e));
+	else
+		snprintf(buf, len, "connection failed before the handshake "
+		    "ended");
+	while (bufferevent_get_openssl_error(c->bev) != 0)
+		;
+	return buf;
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dot_conn *c = arg;
+
+	if (!c->ready) {
+		conn_lost(c, "TLS handshake timed out", true, false);
+		return;
+	}
+	if (c->inflight == 0)
+		conn_close(c, true);	/* idle */
+}
+
+static void
+conn_arm_idle(struct dot_conn *c)
+{
+	struct timeval tv = { c->du->lim.idle_ms / 1000,
+	    (c->du->lim.idle_ms % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+/* The ID of the next query on c: random, and unique among its queries. */
+static uint16_t
+conn_new_id(struct dot_conn *c)
+{
+	struct dot_query *q;
+	uint16_t id;
+
+again:
+	id = (uint16_t)arc4random();
+	TAILQ_FOREACH(q, &c->queries, entry)
+		if (q->id == id)
+			goto again;
+	return id;
+}
+
+/* Put q on c and write it out (held by the bufferevent until the
+ * handshake is over). */
+static void
+conn_put(struct dot_conn *c, struct dot_query *q)
+{
+	uint8_t lenbuf[2] = { (uint8_t)(q->len >> 8), (uint8_t)q->len };
+
+	q->id = conn_new_id(c);
+	q->msg[0] = (uint8_t)(q->id >> 8);
+	q->msg[1] = (uint8_t)q->id;
+	q->conn = c;
+	TAILQ_INSERT_TAIL(&c->queries, q, entry);
+	c->inflight++;
+	c->du->st.queries++;
+	if (c->ready)
+		evtimer_del(c->timer);
+	bufferevent_write(c->bev, lenbuf, 2);
+	bufferevent_write(c->bev, q->msg, q->len);
+}
+
+/* The answer msg on c: to the query with its ID, if one waits. */
+static void
+conn_dispatch(struct dot_conn *c, uint8_t *msg, size_t len)
+{
+	struct dot_query *q;
+	uint16_t id;
+
+	if (len < 12)
+		return;		/* not even a header: nobody's */
+	id = (uint16_t)(msg[0] << 8 | msg[1]);
+	TAILQ_FOREACH(q, &c->queries, entry)
+		if (q->id == id)
+			break;
+	if (q == NULL)
+		return;		/* for a query the caller gave up on */
+	TAILQ_REMOVE(&c->queries, q, entry);
+	c->inflight--;
+	c->answered = true;
+	q->active = false;
+	q->conn = NULL;
+	c->du->st.answers++;
+	q->cb(q->arg, q, msg, len, NULL);
+}
+
+/* Take every whole message from in; c may be freed when it is done. */
+static void
+conn_read(struct dot_conn *c, struct evbuffer *in)
+{
+	struct dot_upstream *du = c->du;
+	uint8_t lenbuf[2];
+	size_t mlen;
+
+	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
+		mlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
+		if (evbuffer_get_length(in) < 2 + mlen)
+			break;
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, du->rbuf, mlen);
+		conn_dispatch(c, du->rbuf, mlen);
+	}
+	if (c->inflight == 0 && c->ready) {
+		if (c->stuck)
+			conn_close(c, false);
+		else
+			conn_arm_idle(c);
+	}
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct dot_conn *c = arg;
+
+	conn_read(c, bufferevent_get_input(bev));
+}
+
+static int	conn_choose_put(struct dot_upstream *, struct dot_query *);
+
+/*
+ * c is gone (closed by the server, reset, handshake failed). Its queries
+ * go again on another connection (RFC 7766, section 6.2.1): freely when c
+ * gave answers before it closed, as a server that closes after each
+ * answer does, since every such round answers one more; once only when it
+ * gave none, and never after a failed handshake, which fails them all.
+ */
+static void
+conn_lost(struct dot_conn *c, const char *why, bool handshake, bool eof)
+{
+	struct dot_upstream *du = c->du;
+	struct dot_query *q;
+	bool progress = c->answered;
+
+	if (handshake) {
+		du->st.handshake_failures++;
+		upstream_failing(du, why);
+	} else if (c->inflight > 0)
+		du->st.reconnects++;
+	/* Off the connection first: the callbacks may send again. */
+	while ((q = TAILQ_FIRST(&c->queries)) != NULL) {
+		TAILQ_REMOVE(&c->queries, q, entry);
+		q->conn = NULL;
+		TAILQ_INSERT_TAIL(&du->moving, q, entry);
+	}
+	c->inflight = 0;
+	conn_close(c, !handshake && eof);
+	while ((q = TAILQ_FIRST(&du->moving)) != NULL) {
+		TAILQ_REMOVE(&du->moving, q, entry);
+		if (!handshake && (progress || !q->resent)) {
+			q->resent |= !progress;
+			if (conn_choose_put(du, q) == 0)
+				continue;
+		}
+		query_fail(q, why);
+	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct dot_conn *c = arg;
+	char buf[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		c->ready = true;
+		evtimer_del(c->timer);
+		c->du->st.connects++;
+		if (ssl != NULL && SSL_session_reused(ssl))
+			c->du->st.resumed++;
+		upstream_working(c->du);
+		if (c->inflight == 0)
+			conn_arm_idle(c);
+		return;
+	}
+	if (!c->ready) {
+		conn_lost(c, conn_tls_error(c, buf, sizeof(buf)), true, false);
+		return;
+	}
+	/* Whatever came before the close was read already. */
+	if (what & BEV_EVENT_EOF)
+		conn_lost(c, "connection closed by the server", false, true);
+	else
+		conn_lost(c, "connection reset", false, false);
+}
+
+/* A new connection to du, connecting; NULL on a local failure. */
+static struct dot_conn *
+conn_open(struct dot_upstream *du)
+{
+	struct dot_conn *c;
+	SSL *ssl;
+	struct timeval tv = { du->lim.handshake_ms / 1000,
+	    (du->lim.handshake_ms % 1000) * 1000 };
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((ssl = SSL_new(du->ssl)) == NULL)
+		goto fail;
+	SSL_set_ex_data(ssl, dot_ex_index, du);
+	SSL_set_tlsext_host_name(ssl, du->tls_name);
+	if (SSL_set1_host(ssl, du->tls_name) != 1) {
+		SSL_free(ssl);
+		goto fail;
+	}
+	c->bev = bufferevent_openssl_socket_new(du->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		goto fail;
+	}
+	/* A clean TLS close is not required of a server closing idle. */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	if ((c->timer = evtimer_new(du->base, timer_cb, c)) == NULL) {
+		bufferevent_free(c->bev);
+		goto fail;
+	}
+	c->du = du;
+	TAILQ_INIT(&c->queries);
+	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&du->conns, c, entry);
+	du->nconns++;
+	if (bufferevent_socket_connect(c->bev,
+	    (const struct sockaddr *)&du->addr.ss, (int)du->addr.len) == -1) {
+		conn_close(c, false);
+		return NULL;
+	}
+	/*
+	 * The session to resume goes in only now: libevent resets the SSL
+	 * (SSL_clear) when it gives it the socket, which drops a session
+	 * set before. The ClientHello leaves once the connect completes.
+	 */
+	if (du->session != NULL)
+		SSL_set_session(ssl, du->session);
+	evtimer_add(c->timer, &tv);
+	return c;
+fail:
+	free(c);
+	return NULL;
+}
+
+/*
+ * The connection for one more query: the least busy one that takes
+ * queries, or a new one when there is none or all are busy and the limit
+ * allows another.
+ */
+static int
+conn_choose_put(struct dot_upstream *du, struct dot_query *q)
+{
+	struct dot_conn *c, *best = NULL;
+
+	TAILQ_FOREACH(c, &du->conns, entry) {
+		if (c->stuck || c->inflight >= DOT_MAX_PIPELINE)
+			continue;
+		if (best == NULL || c->inflight < best->inflight)
+			best = c;
+	}
+	if ((best == NULL || best->inflight >= DOT_SPREAD_AT) &&
+	    du->nconns < du->lim.max_connections &&
+	    (c = conn_open(du)) != NULL)
+		best = c;
+	if (best == NULL)
+		return -1;
+	conn_put(best, q);
+	return 0;
+}
+
+int
+dot_send(struct dot_upstream *du, struct dot_query *q, uint8_t *msg,
+    size_t len, dot_answer_fn cb, void *arg)
+{
+	q->du = du;
+	q->cb = cb;
+	q->arg = arg;
+	q->msg = msg;
+	q->len = len;
+	q->conn = NULL;
+	q->resent = false;
+	if (len < 12 || len > DOT_MAX_MSG || conn_choose_put(du, q) == -1)
+		return -1;
+	q->active = true;
+	return 0;
+}
+
+void
+dot_query_cancel(struct dot_query *q)
+{
+	struct dot_conn *c = q->conn;
+
+	if (!q->active)
+		return;
+	q->active = false;
+	if (c == NULL) {
+		TAILQ_REMOVE(&q->du->moving, q, entry);
+		return;
+	}
+	TAILQ_REMOVE(&c->queries, q, entry);
+	q->conn = NULL;
+	if (--c->inflight == 0 && c->ready) {
+		if (c->stuck)
+			conn_close(c, false);
+		else
+			conn_arm_idle(c);
+	}
+}
+
+void
+dot_query_timeout(struct dot_query *q)
+{
+	if (!q->active)
+		return;
+	q->du->st.timeouts++;
+	if (q->conn != NULL)
+		q->conn->stuck = true;
+}
+
+/* --- padding and tests --------------------------------------------- */
+
+size_t
+dot_pad_query(uint8_t *msg, size_t len, size_t cap)
+{
+	size_t padded, pad;
+
+	/* The last record: root owner, type OPT, ..., RDLENGTH 0. */
+	if (len < 12 + 11 || msg[len - 11] != 0 ||
+	    (msg[len - 10] << 8 | msg[len - 9]) != DNS_TYPE_OPT ||
+	    msg[len - 2] != 0 || msg[len - 1] != 0 ||
+	    (msg[10] << 8 | msg[11]) != 1)
+		return len;
+	padded = (len + 4 + DOT_PAD_BLOCK - 1) / DOT_PAD_BLOCK * DOT_PAD_BLOCK;
+	if (padded > cap)
+		return len;
+	pad = padded - len - 4;
+	msg[len - 2] = (uint8_t)((pad + 4) >> 8);
+	msg[len - 1] = (uint8_t)(pad + 4);
+	msg[len] = 0;
+	msg[len + 1] = EDNS_OPT_PADDING;
+	msg[len + 2] = (uint8_t)(pad >> 8);
+	msg[len + 3] = (uint8_t)pad;
+	memset(msg + len + 4, 0, pad);
+	return padded;
+}
+
+int
+dot_upstream_feed(struct dot_upstream *du, const uint8_t *data, size_t len)
+{
+	struct dot_conn *c = TAILQ_FIRST(&du->conns);
+	struct evbuffer *in;
+
+	if (c == NULL || (in = evbuffer_new()) == NULL)
+		return -1;
+	evbuffer_add(in, data, len);
+	conn_read(c, in);
+	evbuffer_free(in);
+	return 0;
+}

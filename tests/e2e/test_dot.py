@@ -1,0 +1,227 @@
+"""DNS over TLS to the upstreams (RFC 7858): queries pipelined on connections
+kept open, answers taken in any order, certificates checked, and every TLS
+failure moving on to the next upstream like any other."""
+
+import socket
+import struct
+import subprocess
+import time
+
+import dns.message
+import dns.rcode
+import pytest
+
+from dotserver import TLS_NAME, DotServer, CertAuthority
+from harness import daemon_binary, free_port, make_query, rdata_of
+
+
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory):
+    return CertAuthority(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def dot_server(test_ca):
+    servers = []
+
+    def make(**kw):
+        s = DotServer(test_ca, **kw)
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.close()
+
+
+def _tls(ca, **over):
+    cfg = {"tls_ca_file": str(ca.ca_file)}
+    cfg.update(over)
+    return cfg
+
+
+def _wait(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def _burst(dw, names, timeout=10.0):
+    """Send one UDP query per name at once; the answers by name."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    ids = {}
+    for i, name in enumerate(names):
+        q = make_query(name, "A", id=i + 1)
+        ids[i + 1] = name
+        s.sendto(q.to_wire(), (dw.addr, dw.port))
+    got = {}
+    end = time.monotonic() + timeout
+    while len(got) < len(names) and time.monotonic() < end:
+        try:
+            data, _ = s.recvfrom(4096)
+        except socket.timeout:
+            continue
+        r = dns.message.from_wire(data)
+        got[ids[r.id]] = r
+    s.close()
+    return got
+
+
+def test_answers_over_tls_with_padding(dnswarden, dot_server, test_ca):
+    srv = dot_server()
+    dw = dnswarden([srv], _tls(test_ca))
+    r = dw.query("www.example.test", timeout=5)
+    assert rdata_of(r, "A") == {"192.0.2.1"}
+    assert len(srv.queries) == 1
+    wire = srv.queries[0][1]
+    # RFC 8467: queries padded to a multiple of 128 octets with option 12.
+    assert len(wire) % 128 == 0
+    q = dns.message.from_wire(wire)
+    assert any(o.otype == 12 for o in q.options)
+    st = dw.stats()
+    assert st["tls_queries"] == 1 and st["tls_answers"] == 1
+
+
+def test_hundred_queries_pipelined_answered_out_of_order(dnswarden, dot_server, test_ca):
+    srv = dot_server(batch=100)
+    dw = dnswarden([srv], _tls(test_ca, tls_max_connections=1), timeout_ms=5000)
+    names = [f"n{i}.example.test" for i in range(100)]
+    got = _burst(dw, names)
+    assert len(got) == 100
+    for name, r in got.items():
+        assert r.question[0].name.to_text() == name + "."
+        assert rdata_of(r, "A") == {"192.0.2.1"}
+    assert srv.connections == 1, "the 100 queries did not share one connection"
+    ids = [struct.unpack("!H", w[:2])[0] for _, w in srv.queries]
+    assert srv.order == list(reversed(ids)), "the server did not answer out of order"
+
+
+def test_connections_reused_and_bounded_under_load(dnswarden, dot_server, test_ca):
+    srv = dot_server()
+    dw = dnswarden([srv], _tls(test_ca, tls_max_connections=2), timeout_ms=3000)
+    for i in range(20):
+        assert rdata_of(dw.query(f"seq{i}.example.test", timeout=5), "A") == {"192.0.2.1"}
+    assert srv.connections == 1, "sequential queries did not reuse the connection"
+    for round in range(5):
+        got = _burst(dw, [f"b{round}-{i}.example.test" for i in range(200)])
+        assert len(got) == 200
+    assert srv.max_open <= 2 and srv.connections <= 2
+    assert dw.stats()["tls_open"] <= 2
+
+
+@pytest.mark.parametrize("cert,why", [("wrong-name", "certificate not accepted"),
+                                      ("expired", "certificate not accepted")])
+def test_bad_certificate_fails_over(dnswarden, dot_server, test_ca, fake_upstream, cert, why):
+    srv = dot_server(cert=cert)
+    dw = dnswarden([srv, fake_upstream], _tls(test_ca))
+    r = dw.query("www.fake.test", timeout=5)
+    assert rdata_of(r, "A") == {"192.0.2.1"}
+    assert fake_upstream.queries_for("www.fake.test"), "not answered by the next upstream"
+    assert srv.queries == [], "a query was sent to a server whose certificate failed"
+    st = dw.stats()
+    assert st["tls_handshake_failures"] >= 1
+    assert why in dw.stderr()
+
+
+def test_server_closing_after_each_answer(dnswarden, dot_server, test_ca):
+    srv = dot_server(close_after_answer=True)
+    dw = dnswarden([srv], _tls(test_ca, tls_max_connections=1), timeout_ms=3000)
+    for i in range(10):
+        assert rdata_of(dw.query(f"c{i}.example.test", timeout=5), "A") == {"192.0.2.1"}
+    # Pipelined: the queries behind the first answer go out again.
+    got = _burst(dw, [f"p{i}.example.test" for i in range(10)])
+    assert len(got) == 10
+    assert all(r.rcode() == dns.rcode.NOERROR for r in got.values()), \
+        [(n, dns.rcode.to_text(r.rcode())) for n, r in got.items()]
+    assert dw.stats()["tls_reconnects"] >= 1
+
+
+def test_slow_handshake_fails_over_in_time(dnswarden, dot_server, test_ca, fake_upstream):
+    srv = dot_server(handshake_delay=3.0)
+    dw = dnswarden([srv, fake_upstream], _tls(test_ca), timeout_ms=400)
+    t = time.monotonic()
+    r = dw.query("www.fake.test", timeout=5)
+    assert rdata_of(r, "A") == {"192.0.2.1"}
+    assert time.monotonic() - t < 2.5
+
+
+def test_idle_close_and_session_resumption(dnswarden, dot_server, test_ca):
+    srv = dot_server()
+    dw = dnswarden([srv], _tls(test_ca, tls_idle_timeout_ms=100))
+    assert rdata_of(dw.query("one.example.test", timeout=5), "A") == {"192.0.2.1"}
+    assert _wait(lambda: srv.open == 0), "idle connection not closed"
+    assert rdata_of(dw.query("two.example.test", timeout=5), "A") == {"192.0.2.1"}
+    assert srv.connections == 2
+    assert srv.resumed >= 1, "the second connection did not resume the session"
+    assert dw.stats()["tls_resumed"] >= 1
+
+
+def test_unbound_as_dot_server(dnswarden, test_ca, fake_upstream, workdir):
+    """A real DoT server: Unbound serving TLS, forwarding to the fake upstream."""
+    certf, keyf = test_ca.files["good"]
+    port = free_port()
+    conf = workdir / "unbound.conf"
+    conf.write_text(f"""server:
+  interface: 127.0.0.1@{port}
+  tls-port: {port}
+  tls-service-key: "{keyf}"
+  tls-service-pem: "{certf}"
+  port: {port}
+  do-ip6: no
+  use-syslog: no
+  logfile: ""
+  chroot: ""
+  username: ""
+  directory: "{workdir}"
+  pidfile: ""
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  module-config: "iterator"
+  local-zone: "test." nodefault
+forward-zone:
+  name: "."
+  forward-addr: {fake_upstream.server.replace(':', '@')}
+remote-control:
+  control-enable: no
+""")
+    ub = subprocess.Popen(["unbound", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    try:
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        assert _wait(up), "unbound did not start"
+        dw = dnswarden([_Entry(port)], _tls(test_ca))
+        r = dw.query("www.fake.test", timeout=5)
+        assert rdata_of(r, "A") == {"192.0.2.1"}
+        assert fake_upstream.queries_for("www.fake.test")
+        st = dw.stats()
+        assert st["tls_answers"] >= 1 and st["tls_connects"] == 1
+    finally:
+        ub.terminate()
+        ub.wait(5)
+
+
+class _Entry:
+    def __init__(self, port):
+        self.server = {"address": f"127.0.0.1:{port}", "tls_name": TLS_NAME}
+
+
+@pytest.mark.parametrize("entry,message", [
+    ('{ tls_name: "dot.test" }', 'upstreams entry has no "address"'),
+    ('{ address: "127.0.0.1:853", tls_name: "bad name" }', "tls_name may hold only"),
+    ('{ address: "127.0.0.1:853", tls: "x" }', 'unknown key "tls" in upstreams entry'),
+])
+def test_bad_tls_upstream_entries(workdir, entry, message):
+    cfg = workdir / "bad.yaml"
+    cfg.write_text("upstreams:\n  - " + entry + "\n")
+    p = subprocess.run([daemon_binary(), "check", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    assert f"{cfg}:2:" in p.stderr and message in p.stderr

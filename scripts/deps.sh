@@ -4,8 +4,10 @@
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libldns-dev libevent-dev
 libyaml-dev libsqlite3-dev libssl-dev"
 # autoconf automake libtool: scripts/genreport.sh builds ISC's genreport.
+# python3-cryptography: the tests' certificate authority; unbound: a DoT server.
 DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
-libclang-rt-14-dev ldnsutils autoconf automake libtool"
+libclang-rt-14-dev ldnsutils autoconf automake libtool python3-cryptography
+unbound"
 DEPS_BENCH="dnsperf dnsmasq-base unbound linux-perf valgrind"
 
 deps_install() {

@@ -5,7 +5,8 @@ it saw: connections, TLS sessions resumed, each query's wire form. Its
 behaviour is set per test:
 
 - batch=N: read N queries (pipelined on one connection) before answering,
-  then answer them in reverse order (RFC 7766 out-of-order answers);
+  then answer them in reverse order (RFC 7766 out-of-order answers); a
+  batch not full after half a second without a query is answered as is;
 - close_after_answer: close the connection (cleanly) after each answer,
   leaving any queries pipelined behind it unanswered;
 - handshake_delay: seconds to wait after accept before the TLS handshake;
@@ -168,7 +169,14 @@ class DotServer:
             while not self.stopping:
                 pending = []
                 while len(pending) < self.batch:
-                    head = _recv_exact(conn, 2)
+                    # A batch is answered once full, or when no query came
+                    # for a while (one lost on the way must not stall it).
+                    conn.settimeout(0.5 if pending else 10)
+                    try:
+                        head = _recv_exact(conn, 2)
+                    except socket.timeout:
+                        break
+                    conn.settimeout(10)
                     if head is None:
                         return
                     wire = _recv_exact(conn, struct.unpack("!H", head)[0])

@@ -79,7 +79,8 @@ struct upstream_query {
 	TAILQ_ENTRY(upstream_query) timing;	/* in up->timing */
 	uint64_t		 deadline;	/* until then, by up's clock */
 	struct bufferevent	*bev;		/* TCP retry */
-	struct dot_query	 dq;		/* TLS try */
+	struct dot_query	 dq;		/* TLS try, */
+	bool			 tls;		/* while on up->timing */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
 	size_t			 qlen;
 };
@@ -479,9 +480,10 @@ uq_close_transport(struct upstream_query *uq)
 		bufferevent_free(uq->bev);
 		uq->bev = NULL;
 	}
-	if (uq->dq.active) {
+	if (uq->tls) {
 		TAILQ_REMOVE(&uq->up->timing, uq, timing);
-		dot_query_cancel(&uq->dq);
+		uq->tls = false;
+		dot_query_cancel(&uq->dq);	/* a no-op once answered */
 	}
 }
 
@@ -1101,6 +1103,7 @@ uq_try_tls(struct upstream_query *uq)
 	up->ctr->upstream_queries++;
 	uq->deadline = now + up->cfg->upstream_timeout_ms;
 	TAILQ_INSERT_TAIL(&up->timing, uq, timing);
+	uq->tls = true;
 	expire_arm(up, now);
 }
 

@@ -49,23 +49,28 @@ def _wait(cond, timeout=10.0):
 
 
 def _burst(dw, names, timeout=10.0):
-    """Send one UDP query per name at once; the answers by name."""
+    """Send one UDP query per name at once, and again each second for those
+    not answered yet (as a stub resolver does: on a loaded machine a
+    datagram can be dropped); the answers by name."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.5)
-    ids = {}
-    for i, name in enumerate(names):
-        q = make_query(name, "A", id=i + 1)
-        ids[i + 1] = name
-        s.sendto(q.to_wire(), (dw.addr, dw.port))
+    s.settimeout(0.2)
+    wires = {i + 1: make_query(name, "A", id=i + 1).to_wire()
+             for i, name in enumerate(names)}
     got = {}
     end = time.monotonic() + timeout
+    resend = 0.0
     while len(got) < len(names) and time.monotonic() < end:
+        if time.monotonic() >= resend:
+            for qid, wire in wires.items():
+                if names[qid - 1] not in got:
+                    s.sendto(wire, (dw.addr, dw.port))
+            resend = time.monotonic() + 1.0
         try:
             data, _ = s.recvfrom(4096)
         except socket.timeout:
             continue
         r = dns.message.from_wire(data)
-        got[ids[r.id]] = r
+        got[names[r.id - 1]] = r
     s.close()
     return got
 

@@ -13,6 +13,7 @@
 #include "bl_index.h"
 #include "bl_name.h"
 #include "diag.h"
+#include "netaddr.h"
 
 #define BL_NONE		UINT32_MAX	/* no category: an allow entry */
 #define BL_BUILTIN_FILE	"(built-in)"
@@ -61,6 +62,14 @@ bl_file_is_import(const struct bl_file *f)
 	return f->kind >= BL_FILE_HOSTS;
 }
 
+/* A policy of the configuration, its categories as a bit set over cats. */
+struct bl_policy {
+	char		*name;
+	struct cidr	*nets;
+	size_t		 nnets;
+	uint64_t	*mask;		/* (ncats + 63) / 64 words */
+};
+
 struct blocklist {
 	struct bl_index		 ix;
 	struct bl_origin	*origins;
@@ -71,6 +80,8 @@ struct blocklist {
 	size_t			 nfiles;
 	size_t			 nblock;
 	size_t			 nallow;
+	struct bl_policy	*policies;	/* first match wins */
+	size_t			 npolicies;
 };
 
 #endif

@@ -269,5 +269,11 @@ bl_state_free(struct blocklist *bl)
 	for (size_t i = 0; i < bl->nfiles; i++)
 		free(bl->files[i].path);
 	free(bl->files);
+	for (size_t i = 0; i < bl->npolicies; i++) {
+		free(bl->policies[i].name);
+		free(bl->policies[i].nets);
+		free(bl->policies[i].mask);
+	}
+	free(bl->policies);
 	free(bl);
 }

@@ -66,6 +66,69 @@ load_finish(struct bl_loader *l)
 	return l->bl;
 }
 
+/* The category called name, or BL_NONE. */
+static uint32_t
+category_find(const struct blocklist *bl, const char *name)
+{
+	for (size_t i = 0; i < bl->ncats; i++)
+		if (strcmp(bl->cats[i].name, name) == 0)
+			return (uint32_t)i;
+	return BL_NONE;
+}
+
+/* Compile policy cp into p: its networks, and its categories as a mask
+ * over the categories loaded (a name not loaded is an error). */
+static int
+policy_compile(struct bl_loader *l, const struct config *cfg,
+    const struct config_policy *cp, struct bl_policy *p)
+{
+	struct blocklist *bl = l->bl;
+	size_t words = (bl->ncats + 63) / 64 + 1;
+	uint32_t cat;
+
+	p->name = strdup(cp->name);
+	p->nets = reallocarray(NULL, cp->nnets + 1, sizeof(*p->nets));
+	p->mask = calloc(words, sizeof(*p->mask));
+	if (p->name == NULL || p->nets == NULL || p->mask == NULL)
+		return -1;
+	memcpy(p->nets, cp->nets, cp->nnets * sizeof(*p->nets));
+	p->nnets = cp->nnets;
+	for (size_t i = 0; i < cp->ncategories; i++) {
+		const struct config_policy_category *c = &cp->categories[i];
+
+		if ((cat = category_find(bl, c->name)) == BL_NONE) {
+			diag_error(l->d, cfg->path, c->line, c->col, "policy "
+			    "\"%s\": no category \"%s\" in the blocklists",
+			    cp->name, c->name);
+			l->failed = true;
+			continue;
+		}
+		p->mask[cat / 64] |= UINT64_C(1) << (cat % 64);
+	}
+	return 0;
+}
+
+static void
+load_policies(struct bl_loader *l, const struct config *cfg)
+{
+	struct blocklist *bl = l->bl;
+
+	if (cfg->npolicies == 0)
+		return;
+	if ((bl->policies = calloc(cfg->npolicies, sizeof(*bl->policies))) ==
+	    NULL) {
+		bl_loader_oom(l, cfg->path);
+		return;
+	}
+	for (size_t i = 0; i < cfg->npolicies; i++, bl->npolicies++)
+		if (policy_compile(l, cfg, &cfg->policies[i],
+		    &bl->policies[i]) == -1) {
+			bl_loader_oom(l, cfg->path);
+			bl->npolicies++;
+			return;
+		}
+}
+
 struct blocklist *
 blocklist_load(const struct config *cfg, struct diag *d)
 {
@@ -81,6 +144,7 @@ blocklist_load(const struct config *cfg, struct diag *d)
 	/* After the files, so that a file's entry for the same name wins. */
 	if (cfg->blocklist.dns_bypass && load_builtin(&l) == -1)
 		l.failed = true;
+	load_policies(&l, cfg);
 	return load_finish(&l);
 }
 
@@ -98,10 +162,25 @@ blocklist_load_file(const char *path, struct diag *d)
 	return load_finish(&l);
 }
 
-/* Look up every suffix of nm, longest first; the first hit decides. */
+/* True when the record at off is a block entry of a category that mask
+ * (NULL: every category) leaves out. */
+static bool
+masked_out(const struct blocklist *bl, const uint64_t *mask, uint32_t off)
+{
+	uint32_t oi, line, cat;
+
+	if (mask == NULL)
+		return false;
+	bl_index_record(&bl->ix, off, &oi, &line);
+	cat = bl->origins[oi].category;
+	return cat != BL_NONE && !(mask[cat / 64] >> (cat % 64) & 1);
+}
+
+/* Look up every suffix of nm, longest first; the first hit that mask
+ * lets apply decides. */
 static int
-match(const struct blocklist *bl, const struct bl_name *nm,
-    struct blocklist_match *m)
+match(const struct blocklist *bl, const uint64_t *mask,
+    const struct bl_name *nm, struct blocklist_match *m)
 {
 	uint32_t h[BL_NAME_LABELS_MAX + 1], off = 0, oi, line;
 	bool maybe[BL_NAME_LABELS_MAX + 1];
@@ -123,9 +202,9 @@ match(const struct blocklist *bl, const struct bl_name *nm,
 			bl_index_prefetch(&bl->ix, h[i]);
 	}
 	for (i = nm->first_good; i < nm->n && off == 0; i++)
-		if (maybe[i])
-			off = bl_index_find(&bl->ix, h[i],
-			    nm->text + nm->start[i]);
+		if (maybe[i] && (off = bl_index_find(&bl->ix, h[i],
+		    nm->text + nm->start[i])) != 0 && masked_out(bl, mask, off))
+			off = 0;
 	if (off == 0)
 		return 0;
 	rule = bl_index_record(&bl->ix, off, &oi, &line);
@@ -142,9 +221,17 @@ match(const struct blocklist *bl, const struct bl_name *nm,
 	return o->category == BL_NONE ? 0 : 1;
 }
 
+/* The category mask of policy p; NULL for the default (every one). */
+static const uint64_t *
+policy_mask(const struct blocklist *bl, int p)
+{
+	return p >= 0 && (size_t)p < bl->npolicies ? bl->policies[p].mask :
+	    NULL;
+}
+
 int
-blocklist_match_wire(const struct blocklist *bl, const uint8_t *qname,
-    size_t qname_len, struct blocklist_match *m)
+blocklist_match_wire_policy(const struct blocklist *bl, int p,
+    const uint8_t *qname, size_t qname_len, struct blocklist_match *m)
 {
 	struct bl_name nm;
 
@@ -153,12 +240,20 @@ blocklist_match_wire(const struct blocklist *bl, const uint8_t *qname,
 			memset(m, 0, sizeof(*m));
 		return 0;
 	}
-	return match(bl, &nm, m);
+	return match(bl, policy_mask(bl, p), &nm, m);
 }
 
 int
-blocklist_match_name(const struct blocklist *bl, const char *name,
-    struct blocklist_match *m)
+blocklist_match_wire(const struct blocklist *bl, const uint8_t *qname,
+    size_t qname_len, struct blocklist_match *m)
+{
+	return blocklist_match_wire_policy(bl, BLOCKLIST_POLICY_DEFAULT, qname,
+	    qname_len, m);
+}
+
+int
+blocklist_match_name_policy(const struct blocklist *bl, int p,
+    const char *name, struct blocklist_match *m)
 {
 	struct bl_name nm;
 	char why[BL_WHY_MAX];
@@ -168,7 +263,38 @@ blocklist_match_name(const struct blocklist *bl, const char *name,
 			memset(m, 0, sizeof(*m));
 		return -1;
 	}
-	return match(bl, &nm, m);
+	return match(bl, policy_mask(bl, p), &nm, m);
+}
+
+int
+blocklist_match_name(const struct blocklist *bl, const char *name,
+    struct blocklist_match *m)
+{
+	return blocklist_match_name_policy(bl, BLOCKLIST_POLICY_DEFAULT, name,
+	    m);
+}
+
+int
+blocklist_policy_of(const struct blocklist *bl, const struct sockaddr *client)
+{
+	for (size_t i = 0; i < bl->npolicies; i++)
+		for (size_t j = 0; j < bl->policies[i].nnets; j++)
+			if (cidr_contains(&bl->policies[i].nets[j], client))
+				return (int)i;
+	return BLOCKLIST_POLICY_DEFAULT;
+}
+
+const char *
+blocklist_policy_name(const struct blocklist *bl, int p)
+{
+	return p >= 0 && (size_t)p < bl->npolicies ? bl->policies[p].name :
+	    NULL;
+}
+
+size_t
+blocklist_npolicies(const struct blocklist *bl)
+{
+	return bl->npolicies;
 }
 
 size_t

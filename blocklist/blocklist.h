@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "diag.h"
@@ -60,6 +61,38 @@ int		 blocklist_match_wire(const struct blocklist *bl,
  * return as blocklist_match_wire(); -1 if the text is not a valid name.
  */
 int		 blocklist_match_name(const struct blocklist *bl,
+		    const char *name, struct blocklist_match *m);
+
+/*
+ * Policies (the configuration's policies:, compiled by blocklist_load()
+ * against the categories loaded): which categories apply to a client.
+ * A policy is an index; BLOCKLIST_POLICY_DEFAULT, for clients that match
+ * none, applies every category. Allow entries apply under every policy.
+ */
+#define BLOCKLIST_POLICY_DEFAULT	(-1)
+
+/* The policy of client: the first whose networks hold it, or
+ * BLOCKLIST_POLICY_DEFAULT. A scan of the policies' networks. */
+int		 blocklist_policy_of(const struct blocklist *bl,
+		    const struct sockaddr *client);
+
+/* The name of policy p (owned by bl), NULL for the default. */
+const char	*blocklist_policy_name(const struct blocklist *bl, int p);
+
+/* The number of policies. */
+size_t		 blocklist_npolicies(const struct blocklist *bl);
+
+/*
+ * blocklist_match_wire() for a client under policy p: block entries of a
+ * category p does not apply are passed over (a less specific entry may
+ * still block). Same return.
+ */
+int		 blocklist_match_wire_policy(const struct blocklist *bl, int p,
+		    const uint8_t *qname, size_t qname_len,
+		    struct blocklist_match *m);
+
+/* blocklist_match_name() under policy p. Same return. */
+int		 blocklist_match_name_policy(const struct blocklist *bl, int p,
 		    const char *name, struct blocklist_match *m);
 
 /* Number of block entries plus allow entries. */

@@ -32,6 +32,7 @@ struct config_parse {
 	bool			 upstreams_failed;	/* already reported */
 	yaml_node_t		*identity_node;		/* log.client_identity */
 	yaml_node_t		*pseudonym_node;	/* log.pseudonym_key */
+	yaml_node_t		*policies_node;		/* read after clients: */
 };
 
 struct config_key;
@@ -743,6 +744,198 @@ key_clients(struct config_parse *cp, const struct config_key *k,
 	}
 }
 
+static void
+key_policies(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	if (config_is_list(cp, v))
+		cp->policies_node = v;
+}
+
+/* Add the networks of one entry of a policy's clients: a network, or
+ * the name of clients: entries (every network of that name). */
+static void
+policy_client_add(struct config_parse *cp, struct config_policy *pol,
+    yaml_node_t *n)
+{
+	struct config	*cfg = cp->cfg;
+	struct cidr	 c, *slot;
+	const char	*s, *why;
+	bool		 hostbits, found = false;
+
+	if (yamlutil_get_string(cp->d, cp->file, n, &s) == -1)
+		return;
+	for (size_t i = 0; i <= cfg->nclients; i++) {
+		if (i < cfg->nclients && strcmp(cfg->clients[i].name, s) != 0)
+			continue;
+		if (i == cfg->nclients) {
+			if (found)
+				return;
+			if (cidr_parse_hostbits(s, &c, &hostbits, &why) == -1) {
+				yamlutil_error(cp->d, cp->file, n, "\"%s\" is "
+				    "neither a network nor a name from "
+				    "clients:", s);
+				return;
+			}
+			if (config_cidr_parse(cp, n, &c) == -1)
+				return;
+		} else
+			c = cfg->clients[i].net;
+		found = true;
+		if ((slot = config_grow(pol->nets, pol->nnets,
+		    sizeof(*slot))) == NULL) {
+			config_oom(cp, n);
+			return;
+		}
+		pol->nets = slot;
+		slot[pol->nnets++] = c;
+	}
+}
+
+static void
+policy_category_add(struct config_parse *cp, struct config_policy *pol,
+    yaml_node_t *n)
+{
+	struct config_policy_category *slot;
+	const char *s;
+
+	if (yamlutil_get_string(cp->d, cp->file, n, &s) == -1)
+		return;
+	if ((slot = config_grow(pol->categories, pol->ncategories,
+	    sizeof(*slot))) == NULL || (slot[pol->ncategories].name =
+	    strdup(s)) == NULL) {
+		if (slot != NULL)
+			pol->categories = slot;
+		config_oom(cp, n);
+		return;
+	}
+	pol->categories = slot;
+	slot[pol->ncategories].line = (unsigned)n->start_mark.line + 1;
+	slot[pol->ncategories].col = (unsigned)n->start_mark.column + 1;
+	pol->ncategories++;
+}
+
+/* The list at v (a node of a policy), each item given to fn. */
+static void
+policy_list(struct config_parse *cp, struct config_policy *pol,
+    yaml_node_t *v, void (*fn)(struct config_parse *,
+    struct config_policy *, yaml_node_t *))
+{
+	if (!config_is_list(cp, v))
+		return;
+	for (size_t i = 0; i < config_list_len(v); i++)
+		fn(cp, pol, config_list_item(cp, v, i));
+}
+
+static void
+policy_field(struct config_parse *cp, struct config_policy *pol,
+    const char *key, yaml_node_t *v)
+{
+	const char *s;
+
+	if (strcmp(key, "clients") == 0)
+		policy_list(cp, pol, v, policy_client_add);
+	else if (strcmp(key, "categories") == 0)
+		policy_list(cp, pol, v, policy_category_add);
+	else if (yamlutil_get_string(cp->d, cp->file, v, &s) == 0 &&
+	    pol->name == NULL) {
+		if (s[0] == '\0')
+			yamlutil_error(cp->d, cp->file, v, "policy name must "
+			    "not be empty");
+		else if ((pol->name = strdup(s)) == NULL)
+			config_oom(cp, v);
+	}
+}
+
+static void
+policy_parse(struct config_parse *cp, yaml_node_t *item,
+    struct config_policy *pol)
+{
+	static const char *const keys[] = { "name", "clients", "categories" };
+	bool seen[3] = { false };
+
+	yamlutil_check_duplicates(cp->d, cp->file, cp->doc, item);
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	    p < item->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = config_node(cp, p->key);
+		const char *key = yamlutil_scalar(kn);
+		size_t i;
+
+		for (i = 0; key != NULL && i < 3 && strcmp(key, keys[i]); i++)
+			;
+		if (key == NULL || i == 3) {
+			yamlutil_error(cp->d, cp->file, kn, "unknown key \"%s\" "
+			    "in policies entry (expected name, clients, "
+			    "categories)", key ? key : "?");
+			continue;
+		}
+		if (!seen[i])
+			policy_field(cp, pol, key, config_node(cp, p->value));
+		seen[i] = true;
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (!seen[i])
+			yamlutil_error(cp->d, cp->file, item, "policies entry "
+			    "has no \"%s\"", keys[i]);
+}
+
+/* policies:, read once clients: is known, whatever the order of keys. */
+static void
+config_policies(struct config_parse *cp, yaml_node_t *v)
+{
+	struct config		*cfg = cp->cfg;
+	struct config_policy	*slot;
+
+	for (size_t i = 0; v != NULL && i < config_list_len(v); i++) {
+		yaml_node_t *item = config_list_item(cp, v, i);
+
+		if (item->type != YAML_MAPPING_NODE) {
+			yamlutil_error(cp->d, cp->file, item, "expected a "
+			    "mapping with name, clients and categories, found "
+			    "%s", yamlutil_kind(item));
+			continue;
+		}
+		if ((slot = config_grow(cfg->policies, cfg->npolicies,
+		    sizeof(*slot))) == NULL) {
+			config_oom(cp, item);
+			return;
+		}
+		cfg->policies = slot;
+		slot = &cfg->policies[cfg->npolicies++];
+		memset(slot, 0, sizeof(*slot));
+		policy_parse(cp, item, slot);
+		for (size_t j = 0; slot->name != NULL && j + 1 <
+		    cfg->npolicies; j++)
+			if (cfg->policies[j].name != NULL &&
+			    strcmp(cfg->policies[j].name, slot->name) == 0)
+				yamlutil_error(cp->d, cp->file, item, "policy "
+				    "\"%s\" given twice", slot->name);
+	}
+}
+
+static void
+key_cache_dir(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	struct config	*cfg = cp->cfg;
+	const char	*s;
+	char		*path;
+
+	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+		return;
+	if (s[0] == '\0') {
+		yamlutil_error(cp->d, cp->file, v, "cache_dir must not be "
+		    "empty");
+		return;
+	}
+	if ((path = config_path_resolve(cfg->dir, s)) == NULL) {
+		config_oom(cp, v);
+		return;
+	}
+	free(cfg->blocklist.cache_dir);
+	cfg->blocklist.cache_dir = path;
+}
+
 #define F(field)	offsetof(struct config, field)
 
 static const struct config_key rate_limit_keys[] = {
@@ -781,6 +974,7 @@ static const struct config_key blocklist_keys[] = {
 	{ "files", key_files },
 	{ "dns_bypass", key_bool, F(blocklist.dns_bypass) },
 	{ "blocked_ttl", key_u32, F(blocklist.blocked_ttl), 0, CONFIG_TTL_MAX },
+	{ "cache_dir", key_cache_dir },
 	{ NULL }
 };
 
@@ -812,6 +1006,7 @@ static const struct config_key top_keys[] = {
 	    .path = "blocklist" },
 	{ "log", key_section, .sub = log_keys, .path = "log" },
 	{ "clients", key_clients },
+	{ "policies", key_policies },
 	{ NULL }
 };
 
@@ -924,6 +1119,7 @@ config_check(struct config_parse *cp)
 	struct config	*cfg = cp->cfg;
 	size_t		 i;
 
+	config_policies(cp, cp->policies_node);
 	if (cfg->nupstreams == 0 && !cp->upstreams_failed)
 		diag_error(cp->d, cp->file, 0, 0, "no upstreams configured");
 	for (i = 0; i < cfg->nupstreams; i++) {
@@ -1071,7 +1267,9 @@ config_default(void)
 	cfg->dir = strdup("/etc/dnswarden");
 	cfg->server.user = strdup("nobody");
 	cfg->log.database = strdup("/var/lib/dnswarden/attempts.db");
+	cfg->blocklist.cache_dir = strdup("/var/lib/dnswarden/lists");
 	if (cfg->path == NULL || cfg->dir == NULL || cfg->server.user == NULL ||
+	    cfg->blocklist.cache_dir == NULL ||
 	    cfg->log.database == NULL || config_default_lists(cfg) == -1) {
 		config_free(cfg);
 		return NULL;
@@ -1091,7 +1289,16 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nclients; i++)
 		free(cfg->clients[i].name);
 	free(cfg->blocklist.files);
+	free(cfg->blocklist.cache_dir);
 	free(cfg->clients);
+	for (i = 0; i < cfg->npolicies; i++) {
+		free(cfg->policies[i].name);
+		free(cfg->policies[i].nets);
+		for (size_t j = 0; j < cfg->policies[i].ncategories; j++)
+			free(cfg->policies[i].categories[j].name);
+		free(cfg->policies[i].categories);
+	}
+	free(cfg->policies);
 	free(cfg->server.listen);
 	free(cfg->server.allow);
 	free(cfg->server.user);

@@ -44,6 +44,22 @@ struct config_client {
 	char	       *name;
 };
 
+/* A category a policy applies, as written (checked against the blocklist
+ * when it loads). */
+struct config_policy_category {
+	char		*name;
+	unsigned	 line, col;
+};
+
+/* policies: the categories that apply to some clients. */
+struct config_policy {
+	char				*name;
+	struct cidr			*nets;	/* networks, clients: names resolved */
+	size_t				 nnets;
+	struct config_policy_category	*categories;
+	size_t				 ncategories;
+};
+
 struct config {
 	char	*path;			/* the file loaded, as given */
 	char	*dir;			/* its directory, for relative paths */
@@ -83,6 +99,7 @@ struct config {
 		size_t		  nfiles;
 		bool		  dns_bypass;	/* built-in dns-bypass category */
 		uint32_t	  blocked_ttl;	/* SOA TTL of the blocked answer */
+		char		 *cache_dir;	/* downloaded lists; absolute */
 	} blocklist;
 
 	struct {
@@ -96,6 +113,9 @@ struct config {
 
 	struct config_client	*clients;
 	size_t			 nclients;
+
+	struct config_policy	*policies;	/* first match wins */
+	size_t			 npolicies;
 };
 
 /*

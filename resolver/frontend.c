@@ -27,6 +27,7 @@
 #define TCP_BACKLOG		1024	/* bursts of connects are not retried */
 #define TCP_MAX_PENDING		64	/* queries one connection may have open */
 #define REQUESTS_PER_OUTSTANDING 4	/* waiting clients per upstream query */
+#define POLICY_SLOTS		256	/* clients whose policy is kept */
 
 #define container_of(p, type, member) \
 	((type *)((char *)(p) - offsetof(type, member)))
@@ -41,6 +42,7 @@ struct client {
 	socklen_t		 peerlen;
 	struct udpio_dst	 dst;		/* UDP: answer from here */
 	struct tcp_conn		*conn;		/* TCP connection */
+	int			 policy;	/* blocklist_policy_of() peer */
 };
 
 /* A query waiting for the upstream; freed only by request_free(). */
@@ -77,6 +79,14 @@ struct listener {
 	struct event		*resume_ev;	/* accepts paused on EMFILE */
 };
 
+/* The policy of one client address, valid while gen is fe->bl_gen. */
+struct policy_slot {
+	uint8_t		 addr[16];
+	uint32_t	 gen;		/* 0: empty */
+	sa_family_t	 family;
+	int16_t		 policy;
+};
+
 struct frontend {
 	struct event_base	*base;
 	const struct config	*cfg;
@@ -97,6 +107,7 @@ struct frontend {
 						   queued, once per loop pass */
 	bool			 flush_active;
 	struct udpio		*io;
+	struct policy_slot	 policies[POLICY_SLOTS];
 	uint8_t			 in[DNS_MAX_MSG];
 	uint8_t			 tmp[DNS_MAX_MSG];
 	uint8_t			 out[DNS_MAX_MSG + 512];
@@ -236,6 +247,7 @@ answer_record(struct frontend *fe, const struct client *cl,
 		.duration_us = took_us,
 		.transport = cl->transport,
 		.verified = cl->transport == TRANSPORT_TCP,
+		.policy = blocklist_policy_name(fe->bl, cl->policy),
 	};
 	attemptlog_append_query(fe->attempts, &ev);
 }
@@ -287,6 +299,7 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 		.qtype = q->qtype,
 		.transport = cl->transport,
 		.verified = cl->transport == TRANSPORT_TCP,
+		.policy = blocklist_policy_name(fe->bl, cl->policy),
 		.match = m,
 	};
 
@@ -359,23 +372,63 @@ query_forward(struct frontend *fe, const struct client *cl,
  * than the question's matched).
  */
 static bool
-answer_is_blocked(const struct frontend *fe, const struct dns_query *q,
-    const uint8_t *pkt, size_t len, const uint16_t *offs, size_t n,
-    struct blocklist_match *m, bool *via_cname)
+answer_is_blocked(const struct frontend *fe, int policy,
+    const struct dns_query *q, const uint8_t *pkt, size_t len,
+    const uint16_t *offs, size_t n, struct blocklist_match *m,
+    bool *via_cname)
 {
 	uint8_t name[DNS_MAX_NAME];
 
 	*via_cname = false;
-	if (blocklist_match_wire(fe->bl, q->lname, q->qname_len, m) == 1)
+	if (blocklist_match_wire_policy(fe->bl, policy, q->lname,
+	    q->qname_len, m) == 1)
 		return true;
 	for (size_t i = 0; i < n; i++) {
 		size_t off = offs[i];
 		int nlen = dnsmsg_read_name(pkt, len, &off, name);
-		if (nlen > 0 &&
-		    blocklist_match_wire(fe->bl, name, (size_t)nlen, m) == 1)
+		if (nlen > 0 && blocklist_match_wire_policy(fe->bl, policy,
+		    name, (size_t)nlen, m) == 1)
 			return *via_cname = true;
 	}
 	return false;
+}
+
+/*
+ * The policy of the client at peer, kept per address in a small table so
+ * that a client's queries scan the policies' networks once per reload.
+ * Without policies: the default, at no cost.
+ */
+static int
+client_policy(struct frontend *fe, const struct sockaddr_storage *peer)
+{
+	const uint8_t *a;
+	size_t alen;
+	uint32_t h = 2166136261u;
+	struct policy_slot *slot;
+
+	if (blocklist_npolicies(fe->bl) == 0)
+		return BLOCKLIST_POLICY_DEFAULT;
+	if (peer->ss_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)peer)->
+		    sin_addr;
+		alen = 4;
+	} else {
+		a = (const uint8_t *)&((const struct sockaddr_in6 *)peer)->
+		    sin6_addr;
+		alen = 16;
+	}
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ a[i]) * 16777619u;
+	slot = &fe->policies[h % POLICY_SLOTS];
+	if (slot->gen == fe->bl_gen && slot->family == peer->ss_family &&
+	    memcmp(slot->addr, a, alen) == 0)
+		return slot->policy;
+	slot->policy = (int16_t)blocklist_policy_of(fe->bl,
+	    (const struct sockaddr *)peer);
+	slot->gen = fe->bl_gen;
+	slot->family = peer->ss_family;
+	memcpy(slot->addr, a, alen);
+	return slot->policy;
 }
 
 static void
@@ -412,13 +465,18 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 		bool via_cname;
 		for (size_t i = 0; i < n && i < DNSMSG_MAX_NAMES; i++)
 			offs[i] = cache_entry_name_off(e, i);
-		if (answer_is_blocked(fe, q, fe->tmp, len, offs, n, &m,
-		    &via_cname)) {
+		if (answer_is_blocked(fe, cl->policy, q, fe->tmp, len, offs,
+		    n, &m, &via_cname)) {
 			answer_blocked_logged(fe, cl, q, &m, via_cname, true,
 			    start);
 			return true;
 		}
-		cache_entry_set_tag(e, fe->bl_gen);
+		/* The tag says "clean for every client": a policy that
+		 * leaves categories out cannot say it alone. */
+		if (cl->policy == BLOCKLIST_POLICY_DEFAULT ||
+		    !answer_is_blocked(fe, BLOCKLIST_POLICY_DEFAULT, q, fe->tmp,
+		    len, offs, n, &m, &via_cname))
+			cache_entry_set_tag(e, fe->bl_gen);
 	}
 	fe->ctr->cache_hits++;
 	answer_reply(fe, cl, q, fe->tmp, len);
@@ -427,7 +485,7 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 }
 
 static void
-query_process(struct frontend *fe, const struct client *cl,
+query_process(struct frontend *fe, struct client *cl,
     const uint8_t *pkt, size_t len)
 {
 	struct dns_query q;
@@ -442,6 +500,7 @@ query_process(struct frontend *fe, const struct client *cl,
 		fe->ctr->dropped++;
 		return;
 	}
+	cl->policy = client_policy(fe, &cl->peer);
 	if (!config_client_allowed(fe->cfg, (struct sockaddr *)&cl->peer)) {
 		fe->ctr->refused++;
 		answer_error(fe, cl, &q, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED,
@@ -467,11 +526,31 @@ query_process(struct frontend *fe, const struct client *cl,
 	    q.qclass, q.do_bit, q.cd);
 	if (answer_from_cache(fe, cl, &q, &key, start))
 		return;
-	if (blocklist_match_wire(fe->bl, q.lname, q.qname_len, &m) == 1) {
+	if (blocklist_match_wire_policy(fe->bl, cl->policy, q.lname,
+	    q.qname_len, &m) == 1) {
 		answer_blocked_logged(fe, cl, &q, &m, false, false, start);
 		return;
 	}
 	query_forward(fe, cl, &q, &key, start);
+}
+
+/*
+ * A reply blocked for clients of the default policy: is it for req's
+ * client too? Its policy may leave the category out (m and *via_cname
+ * then hold its own match).
+ */
+static bool
+waiter_blocked(const struct frontend *fe, const struct request *req,
+    const uint8_t *reply, size_t len, const struct dns_reply *r,
+    const struct blocklist_match *m, struct blocklist_match *wm,
+    bool *wvia)
+{
+	if (req->cl.policy == BLOCKLIST_POLICY_DEFAULT) {
+		*wm = *m;
+		return true;
+	}
+	return answer_is_blocked(fe, req->cl.policy, &req->q, reply, len,
+	    r->name_off, r->nnames, wm, wvia);
 }
 
 /* One answer from upstream (or none) for every client waiting on it. */
@@ -482,8 +561,8 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 {
 	struct frontend *fe = arg;
 	struct upstream_waiter *w;
-	struct blocklist_match m;
-	bool blocked = false, via_cname = false;
+	struct blocklist_match m, wm;
+	bool blocked = false, via_cname = false, wvia;
 
 	if (reply != NULL && r->names_overflow) {
 		/* Too many names to check: never served (nor kept) as
@@ -500,8 +579,9 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 		struct request *first = TAILQ_EMPTY(waiters) ? NULL :
 		    container_of(TAILQ_FIRST(waiters), struct request, w);
 		if (first != NULL)
-			blocked = answer_is_blocked(fe, &first->q, reply, len,
-			    r->name_off, r->nnames, &m, &via_cname);
+			blocked = answer_is_blocked(fe, BLOCKLIST_POLICY_DEFAULT,
+			    &first->q, reply, len, r->name_off, r->nnames, &m,
+			    &via_cname);
 		cache_insert(fe->cache, key, reply, len, r, now_ms_monotonic(),
 		    blocked || first == NULL ? 0 : fe->bl_gen);
 		fe->ctr->cache_evictions = cache_evictions(fe->cache);
@@ -510,14 +590,18 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 		struct request *req = container_of(w, struct request, w);
 		TAILQ_REMOVE(waiters, w, entry);
 		w->uq = NULL;
+		wvia = via_cname;
+		/* The policies of now: a reload may have come meanwhile. */
+		req->cl.policy = client_policy(fe, &req->cl.peer);
 		if (reply == NULL) {
 			answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 			    -1, NULL);
 			answer_record(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 			    false, false, NULL, req->start_us);
-		} else if (blocked) {
-			answer_blocked_logged(fe, &req->cl, &req->q, &m,
-			    via_cname, false, req->start_us);
+		} else if (blocked && waiter_blocked(fe, req, reply, len, r,
+		    &m, &wm, &wvia)) {
+			answer_blocked_logged(fe, &req->cl, &req->q, &wm,
+			    wvia, false, req->start_us);
 		} else {
 			answer_reply(fe, &req->cl, &req->q, reply, len);
 			answer_record(fe, &req->cl, &req->q, reply[3] & 0xf,

@@ -65,7 +65,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: dnswarden serve [-v] [-c FILE]\n"
 	    "       dnswarden check [-c FILE]\n"
-	    "       dnswarden lookup [-c FILE] NAME...\n"
+	    "       dnswarden lookup [-c FILE] [--client ADDR] NAME...\n"
 	    "       dnswarden report [-c FILE] [--since DATE] [--until DATE]"
 	    " [--by KEY] [--top N]\n"
 	    "                        [--format table|csv|json]\n"
@@ -158,23 +158,74 @@ print_line(unsigned line)
 	putchar('\n');
 }
 
+/* lookup's options: -c FILE and --client ADDR. */
+static int
+parse_lookup(int argc, char **argv, const char **path, const char **client)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "client", required_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	*path = CONFIG_DEFAULT_PATH;
+	*client = NULL;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (ch == 'c')
+			*path = optarg;
+		else if (ch == 'C')
+			*client = optarg;
+		else
+			return -1;
+	}
+	return optind == argc ? -1 : 0;
+}
+
+/* The policy for lookup --client ADDR (the default without one); -2 when
+ * ADDR is not an address. */
+static int
+lookup_policy(const struct blocklist *bl, const char *client)
+{
+	struct netaddr na;
+	const char *why;
+
+	if (client == NULL)
+		return BLOCKLIST_POLICY_DEFAULT;
+	if (netaddr_parse(client, 53, &na, &why) == -1) {
+		fprintf(stderr, "--client %s: %s\n", client, why);
+		return -2;
+	}
+	return blocklist_policy_of(bl, (struct sockaddr *)&na.ss);
+}
+
 static int
 cmd_lookup(int argc, char **argv)
 {
-	const char *path;
+	const char *path, *client, *pname;
 	struct config *cfg;
 	struct blocklist *bl;
-	int status = 0;
+	int status = 0, pol;
 
-	if (parse_common(argc, argv, &path, NULL) == -1 || optind == argc) {
+	if (parse_lookup(argc, argv, &path, &client) == -1) {
 		usage(stderr);
 		return 2;
 	}
 	if (load_all(path, &cfg, &bl) == -1)
 		return 1;
+	if ((pol = lookup_policy(bl, client)) == -2) {
+		blocklist_free(bl);
+		config_free(cfg);
+		return 2;
+	}
+	pname = blocklist_policy_name(bl, pol);
+	if (client != NULL)
+		printf("client %s: policy %s\n", client, pname != NULL ? pname :
+		    "(default: every category)");
 	for (int i = optind; i < argc; i++) {
 		struct blocklist_match m = { 0 };
-		int r = blocklist_match_name(bl, argv[i], &m);
+		int r = blocklist_match_name_policy(bl, pol, argv[i], &m);
 		if (r == -1) {
 			fprintf(stderr, "%s: not a valid domain name\n",
 			    argv[i]);
@@ -484,8 +535,9 @@ static const struct command {
 	    "Load the configuration and every blocklist, print a summary, and\n"
 	    "exit 0 if valid, 1 with file:line:column: messages if not.\n" },
 	{ "lookup",	cmd_lookup,
-	    "usage: dnswarden lookup [-c FILE] NAME...\n"
-	    "Print for each name whether it is blocked, and by which entry.\n" },
+	    "usage: dnswarden lookup [-c FILE] [--client ADDR] NAME...\n"
+	    "Print for each name whether it is blocked, and by which entry;\n"
+	    "with --client, for that client's policy.\n" },
 	{ "report",	report_cmd,	NULL },
 	{ "log",	log_cmd,	NULL },
 	{ "help",	cmd_help,

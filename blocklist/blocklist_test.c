@@ -5,6 +5,8 @@
  * Runs in blocklist/ so that testdata/ paths are relative.
  */
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -855,6 +857,88 @@ test_wrong_format(void)
 	blocklist_free(bl);
 }
 
+/* A policy's mask passes over block entries of the categories it leaves
+ * out, falling back to less specific ones; allow entries always apply. */
+static void
+test_policies(void)
+{
+	struct config *cfg = config_default();
+	struct config_policy_category adult = { "adult", 1, 1 },
+	    sex = { "commercial-sex", 1, 1 }, typo = { "adlut", 7, 9 };
+	struct config_policy pol[3] = {
+		{ .name = "sex-only", .categories = &sex, .ncategories = 1 },
+		{ .name = "adult-only", .categories = &adult,
+		    .ncategories = 1 },
+		{ .name = "none" },
+	};
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct blocklist_match m;
+	struct blocklist *bl;
+	struct diag d;
+	char *files[] = { "testdata/policy.yaml" };
+
+	if (cfg == NULL)
+		return;
+	cfg->blocklist.files = files;
+	cfg->blocklist.nfiles = 1;
+	cfg->policies = pol;
+	cfg->npolicies = 3;
+	struct cidr net;
+	const char *why;
+
+	CHECK(cidr_parse("10.1.0.0/16", &net, &why) == 0);
+	pol[1].nets = &net;
+	pol[1].nnets = 1;
+	diag_init(&d);
+	bl = blocklist_load(cfg, &d);
+	CHECK(bl != NULL);
+	CHECK_STR(diag_text(&d), "");
+	diag_free(&d);
+	if (bl != NULL) {
+		CHECK_INT(blocklist_npolicies(bl), 3);
+		CHECK_INT(blocklist_match_name_policy(bl, 0, "www.x.example.com",
+		    &m), 1);
+		CHECK_STR(m.rule, "example.com");
+		CHECK_INT(blocklist_match_name_policy(bl, 1, "www.x.example.com",
+		    &m), 1);
+		CHECK_STR(m.rule, "x.example.com");
+		CHECK_INT(blocklist_match_name_policy(bl, 1, "example.com", &m),
+		    0);
+		CHECK_INT(blocklist_match_name_policy(bl, 2, "www.x.example.com",
+		    &m), 0);
+		CHECK_INT(blocklist_match_name_policy(bl, 2,
+		    "mask.icloud.com", &m), 0);
+		CHECK_INT(blocklist_match_name_policy(bl,
+		    BLOCKLIST_POLICY_DEFAULT, "mask.icloud.com", &m), 1);
+		CHECK_INT(blocklist_match_name_policy(bl, 0, "ok.example.com",
+		    &m), 0);
+		CHECK(m.allowed);
+		inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
+		CHECK_INT(blocklist_policy_of(bl, (struct sockaddr *)&sin), 1);
+		CHECK_STR(blocklist_policy_name(bl, 1), "adult-only");
+		inet_pton(AF_INET, "10.2.2.3", &sin.sin_addr);
+		CHECK_INT(blocklist_policy_of(bl, (struct sockaddr *)&sin),
+		    BLOCKLIST_POLICY_DEFAULT);
+		CHECK(blocklist_policy_name(bl, BLOCKLIST_POLICY_DEFAULT) ==
+		    NULL);
+	}
+	blocklist_free(bl);
+	/* A category no blocklist defines is an error at its place. */
+	pol[2].categories = &typo;
+	pol[2].ncategories = 1;
+	diag_init(&d);
+	bl = blocklist_load(cfg, &d);
+	CHECK(bl == NULL);
+	CHECK_STR(diag_text(&d), "(defaults):7:9: policy \"none\": no category "
+	    "\"adlut\" in the blocklists\n");
+	diag_free(&d);
+	cfg->blocklist.files = NULL;
+	cfg->blocklist.nfiles = 0;
+	cfg->policies = NULL;
+	cfg->npolicies = 0;
+	config_free(cfg);
+}
+
 static void
 test_import_warnings_are_capped(void)
 {
@@ -1139,6 +1223,7 @@ main(void)
 	RUN(test_imports);
 	RUN(test_formats);
 	RUN(test_wrong_format);
+	RUN(test_policies);
 	RUN(test_import_warnings_are_capped);
 	RUN(test_import_warnings_keep_line_order);
 	RUN(test_import_files);

@@ -28,7 +28,7 @@ struct sink_str {
 	size_t		 len;
 };
 
-/* One row of table attempts (see ../shared/spec/interface.md). */
+/* One row of table attempts (its columns: docs/reports.md). */
 struct sink_attempt {
 	int64_t		 ts_ms;
 	struct sink_str	 client;

@@ -40,7 +40,7 @@ CLIENTS = [{"network": "127.0.0.2/31", "name": "finance"},
 SCHEMA_VERSION = 3
 GAP_MS = 60000  # queries of one client for one rule this close: one attempt
 
-ATTEMPT_COLUMNS = [  # (name, type, NOT NULL) as in ../shared/spec/interface.md
+ATTEMPT_COLUMNS = [  # (name, type, NOT NULL) as docs/reports.md lists them
     ("id", "INTEGER", False), ("ts", "INTEGER", True), ("client", "TEXT", True),
     ("client_name", "TEXT", False), ("qname", "TEXT", True), ("qtype", "TEXT", True),
     ("rule", "TEXT", True), ("category", "TEXT", True), ("site", "TEXT", False),

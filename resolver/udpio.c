@@ -7,6 +7,12 @@
 
 #define CMSG_ROOM	CMSG_SPACE(sizeof(struct in6_pktinfo))
 
+/* Room for one datagram's destination address, aligned for cmsghdr. */
+union cmsg_room {
+	char		buf[CMSG_ROOM];
+	struct cmsghdr	align;
+};
+
 int
 udpio_want_dst(int fd, sa_family_t family)
 {
@@ -43,10 +49,7 @@ udpio_recv(struct udpio *io, int fd)
 {
 	struct mmsghdr mm[UDPIO_BATCH];
 	struct iovec iov[UDPIO_BATCH];
-	union {
-		char		buf[CMSG_ROOM];
-		struct cmsghdr	align;
-	} ctl[UDPIO_BATCH];
+	union cmsg_room ctl[UDPIO_BATCH];
 
 	for (size_t i = 0; i < UDPIO_BATCH; i++) {
 		iov[i].iov_base = io->inbuf[i];
@@ -150,10 +153,7 @@ udpio_flush(struct udpio *io)
 {
 	struct mmsghdr mm[UDPIO_BATCH];
 	struct iovec iov[UDPIO_BATCH];
-	union {
-		char		buf[CMSG_ROOM];
-		struct cmsghdr	align;
-	} ctl[UDPIO_BATCH];
+	union cmsg_room ctl[UDPIO_BATCH];
 	size_t sent = 0, failed = 0, n = io->nout;
 
 	for (size_t i = 0; i < n; i++) {

@@ -216,6 +216,8 @@ server:
   # no query may be dropped by it.
   rate_limit: { qps: 1000000, burst: 1000000 }
   tcp_max_connections: 256
+  # Every load client is on 127.0.0.1: the table is its to fill.
+  tcp_max_connections_per_client: 256
   tcp_idle_timeout_ms: $IDLE_MS
 upstreams: ["127.0.0.1:$NSD_PORT"]
 upstream_timeout_ms: 1500

@@ -955,6 +955,12 @@ static const struct config_key server_keys[] = {
 	    1, 1000000 },
 	{ "tcp_idle_timeout_ms", key_unsigned, F(server.tcp_idle_timeout_ms),
 	    1, 3600000 },
+	{ "tcp_max_connections_per_client", key_unsigned,
+	    F(server.tcp_max_connections_per_client), 1, 1000000 },
+	{ "tcp_write_timeout_ms", key_unsigned,
+	    F(server.tcp_write_timeout_ms), 1, 3600000 },
+	{ "tcp_max_lifetime_ms", key_unsigned, F(server.tcp_max_lifetime_ms),
+	    1, 86400000 },
 	{ "max_outstanding", key_unsigned, F(server.max_outstanding),
 	    1, 1000000 },
 	{ "max_waiters", key_unsigned, F(server.max_waiters), 1, 65535 },
@@ -1248,6 +1254,9 @@ config_default(void)
 	cfg->server.rate_limit_burst = 2000;
 	cfg->server.tcp_max_connections = 256;
 	cfg->server.tcp_idle_timeout_ms = 10000;
+	cfg->server.tcp_max_connections_per_client = 16;
+	cfg->server.tcp_write_timeout_ms = 10000;
+	cfg->server.tcp_max_lifetime_ms = 120000;
 	cfg->server.max_outstanding = 10000;
 	cfg->server.max_waiters = 64;
 	cfg->upstream_timeout_ms = 1500;

@@ -75,6 +75,9 @@ struct config {
 		unsigned		 rate_limit_burst;
 		unsigned		 tcp_max_connections;
 		unsigned		 tcp_idle_timeout_ms;
+		unsigned		 tcp_max_connections_per_client;
+		unsigned		 tcp_write_timeout_ms;	/* answers unread */
+		unsigned		 tcp_max_lifetime_ms;	/* any connection */
 		unsigned		 max_outstanding;	/* upstream queries in flight */
 		unsigned		 max_waiters;	/* clients per merged question */
 	} server;

@@ -212,6 +212,9 @@ check_defaults(const struct config *cfg)
 	CHECK_INT(cfg->server.rate_limit_burst, 2000);
 	CHECK_INT(cfg->server.tcp_max_connections, 256);
 	CHECK_INT(cfg->server.tcp_idle_timeout_ms, 10000);
+	CHECK_INT(cfg->server.tcp_max_connections_per_client, 16);
+	CHECK_INT(cfg->server.tcp_write_timeout_ms, 10000);
+	CHECK_INT(cfg->server.tcp_max_lifetime_ms, 120000);
 	CHECK_INT(cfg->server.max_outstanding, 10000);
 	CHECK_INT(cfg->server.max_waiters, 64);
 	CHECK_INT(cfg->upstream_timeout_ms, 1500);
@@ -359,6 +362,21 @@ test_error_unknown_key(void)
 	    msgs, sizeof(msgs)),
 	    "t.yaml:3:34: client name contains a control character "
 	    "(U+009B)\n");
+	/* The TCP limits of issue 19, and their ranges. */
+	struct config *tc = load_yaml("upstreams: [192.0.2.1]\nserver:\n"
+	    "  tcp_max_connections_per_client: 3\n"
+	    "  tcp_write_timeout_ms: 1500\n"
+	    "  tcp_max_lifetime_ms: 60000\n", msgs, sizeof(msgs));
+	CHECK(tc != NULL);
+	if (tc != NULL) {
+		CHECK_INT(tc->server.tcp_max_connections_per_client, 3);
+		CHECK_INT(tc->server.tcp_write_timeout_ms, 1500);
+		CHECK_INT(tc->server.tcp_max_lifetime_ms, 60000);
+	}
+	config_free(tc);
+	CHECK(strstr(errors_of("upstreams: [192.0.2.1]\nserver:\n"
+	    "  tcp_write_timeout_ms: 0\n", msgs, sizeof(msgs)),
+	    "t.yaml:3:25: ") != NULL);
 	/* Letters outside ASCII are names like any other. */
 	struct config *cfg = load_yaml("upstreams: [192.0.2.1]\nclients:\n"
 	    "  - { network: 10.0.0.0/8, name: \"Zoë's desk\" }\n",

@@ -43,7 +43,11 @@
 	X(tcp_accepted,		"TCP connections accepted")		\
 	X(tcp_refused,		"TCP connections refused (limit)")	\
 	X(tcp_timeouts,		"TCP connections closed idle")		\
-	X(reply_unchecked,	"upstream replies with too many names to check")
+	X(reply_unchecked,	"upstream replies with too many names to check") \
+	X(tcp_refused_client,	"TCP connections refused: not in allow_clients") \
+	X(tcp_client_limit,	"TCP connections refused: per-client limit") \
+	X(tcp_write_timeouts,	"TCP connections closed: answers not read") \
+	X(tcp_lifetime_closed,	"TCP connections closed at their maximum age")
 
 struct counters {
 #define COUNTERS_DECLARE(name, help) uint64_t name;

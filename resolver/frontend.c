@@ -67,6 +67,8 @@ struct tcp_conn {
 	unsigned		 npending;	/* reqs waiting upstream */
 	uint64_t		 partial_since_ms; /* a message began; 0: none */
 	bool			 eof;	/* client finished sending */
+	uint32_t		 rl_slot;	/* counted in fe->rl */
+	struct event		*life_ev;	/* tcp_max_lifetime_ms */
 };
 
 struct listener {
@@ -507,6 +509,17 @@ query_process(struct frontend *fe, struct client *cl,
 		    "client not in allow_clients");
 		return;
 	}
+	/*
+	 * UDP is limited before parsing, silently (an answer to a forged
+	 * source would reflect). A TCP client's address is real: it is told
+	 * REFUSED, and its connection stays usable once it slows down.
+	 */
+	if (cl->transport == TRANSPORT_TCP && !ratelimit_allow(fe->rl,
+	    (const struct sockaddr *)&cl->peer, now_ms_monotonic())) {
+		fe->ctr->ratelimited++;
+		answer_error(fe, cl, &q, DNS_RCODE_REFUSED, -1, NULL);
+		return;
+	}
 	switch (v) {
 	case DNSMSG_FORMERR:
 		fe->ctr->formerr++;
@@ -704,19 +717,28 @@ tcp_conn_free(struct tcp_conn *c)
 		request_free(req);
 	TAILQ_REMOVE(&fe->conns, c, entry);
 	fe->nconns--;
+	ratelimit_conn_release(fe->rl, c->rl_slot);
+	event_free(c->life_ev);
 	bufferevent_free(c->bev);
 	free(c);
 }
 
 static unsigned	tcp_timeout_ms(const struct tcp_conn *);
 
+/*
+ * The read (idle) timeout, and the write timeout: answers the client does
+ * not read within it end the connection, which would otherwise hold its
+ * slot for ever once reading stops at TCP_OUT_HIGH.
+ */
 static void
 tcp_set_timeout(struct tcp_conn *c)
 {
 	unsigned ms = tcp_timeout_ms(c);
+	unsigned wms = c->fe->cfg->server.tcp_write_timeout_ms;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval wtv = { wms / 1000, (wms % 1000) * 1000 };
 
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_set_timeouts(c->bev, &tv, &wtv);
 }
 
 /* The idle timeout in force for c now, in milliseconds. */
@@ -817,7 +839,9 @@ tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct tcp_conn *c = arg;
 
-	if (what & BEV_EVENT_TIMEOUT)
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING))
+		c->fe->ctr->tcp_write_timeouts++;
+	else if (what & BEV_EVENT_TIMEOUT)
 		c->fe->ctr->tcp_timeouts++;
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    (!TAILQ_EMPTY(&c->reqs) ||
@@ -830,28 +854,73 @@ tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	tcp_conn_free(c);
 }
 
+/* A connection past its maximum age goes, whatever it is doing. */
+static void
+tcp_lifetime_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	c->fe->ctr->tcp_lifetime_closed++;
+	tcp_conn_free(c);
+}
+
+/*
+ * May a connection from sa be served? Not from outside allow_clients
+ * (it would hold a slot it cannot use), not past tcp_max_connections,
+ * not past the client's own share. Counts the refusal; on success the
+ * client's count in fe->rl includes it (*slot).
+ */
+static bool
+tcp_conn_admit(struct frontend *fe, const struct sockaddr *sa,
+    socklen_t salen, uint32_t *slot)
+{
+	const struct config *cfg = fe->cfg;
+
+	if (salen > (socklen_t)sizeof(struct sockaddr_storage) ||
+	    !config_client_allowed(cfg, sa)) {
+		fe->ctr->tcp_refused_client++;
+		return false;
+	}
+	if (fe->nconns >= cfg->server.tcp_max_connections) {
+		fe->ctr->tcp_refused++;
+		return false;
+	}
+	if (!ratelimit_conn_acquire(fe->rl, sa,
+	    cfg->server.tcp_max_connections_per_client, slot)) {
+		fe->ctr->tcp_client_limit++;
+		return false;
+	}
+	return true;
+}
+
 /* A connection on fd from sa, as accepted; fd is closed on failure. */
 static int
 tcp_conn_new(struct frontend *fe, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen)
 {
-	struct tcp_conn *c;
+	unsigned life = fe->cfg->server.tcp_max_lifetime_ms;
+	struct timeval tv = { life / 1000, (life % 1000) * 1000 };
+	struct tcp_conn *c = NULL;
+	uint32_t slot;
 
-	if (fe->nconns >= fe->cfg->server.tcp_max_connections ||
-	    salen > (socklen_t)sizeof(c->peer) ||
-	    (c = calloc(1, sizeof(*c))) == NULL) {
-		fe->ctr->tcp_refused++;
+	if (!tcp_conn_admit(fe, sa, salen, &slot)) {
 		close(fd);
 		return -1;
 	}
-	c->bev = bufferevent_socket_new(fe->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->life_ev = evtimer_new(fe->base, tcp_lifetime_cb, c)) == NULL ||
+	    (c->bev = bufferevent_socket_new(fe->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		fe->ctr->tcp_refused++;
-		close(fd);
+		ratelimit_conn_release(fe->rl, slot);
+		if (c != NULL && c->life_ev != NULL)
+			event_free(c->life_ev);
 		free(c);
+		close(fd);
 		return -1;
 	}
 	c->fe = fe;
+	c->rl_slot = slot;
 	memcpy(&c->peer, sa, (size_t)salen);
 	c->peerlen = salen;
 	TAILQ_INIT(&c->reqs);
@@ -860,6 +929,7 @@ tcp_conn_new(struct frontend *fe, evutil_socket_t fd,
 	fe->ctr->tcp_accepted++;
 	bufferevent_setcb(c->bev, tcp_read_cb, tcp_write_cb, tcp_event_cb, c);
 	tcp_set_timeout(c);
+	evtimer_add(c->life_ev, &tv);
 	bufferevent_enable(c->bev, EV_READ);
 	return 0;
 }

@@ -83,8 +83,10 @@ void		 frontend_feed_udp(struct frontend *fe, const uint8_t *pkt,
  * tests), as a TCP connection accepted from peer: from the next turn of
  * the event loop on, what is written to the other end is read as
  * length-prefixed queries and answered on fd. fd is made non-blocking.
- * Returns 0, or -1 when the connection is refused (over
- * server.tcp_max_connections, out of memory); fd is closed then.
+ * Returns 0, or -1 when the connection is refused (peer outside
+ * server.allow_clients, over server.tcp_max_connections or the peer's
+ * server.tcp_max_connections_per_client, out of memory); fd is closed
+ * then.
  */
 int		 frontend_adopt_tcp(struct frontend *fe, int fd,
 		    const struct sockaddr *peer, socklen_t peerlen);

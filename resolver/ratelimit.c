@@ -7,6 +7,7 @@
 
 #include "hash.h"
 #include "ratelimit.h"
+#include "ratelimit_internal.h"
 
 #define SLOTS		65536	/* 1.5 MB; a large office has far fewer hosts */
 #define MILLI		1000	/* tokens are counted in thousandths */
@@ -23,6 +24,7 @@ struct ratelimit {
 	uint64_t		seed;
 	pthread_mutex_t		lock[STRIPES];
 	struct bucket		slot[SLOTS];
+	_Atomic uint32_t	conns[SLOTS];	/* open TCP connections */
 };
 
 struct ratelimit *
@@ -65,6 +67,15 @@ client_key(const struct sockaddr *sa, uint8_t key[16])
 	key[15] = 6;	/* keep v6 /64s apart from v4 addresses */
 }
 
+uint32_t
+ratelimit_slot(const struct ratelimit *rl, const struct sockaddr *client)
+{
+	uint8_t key[16];
+
+	client_key(client, key);
+	return hash_bytes(key, 16, rl->seed) % SLOTS;
+}
+
 bool
 ratelimit_allow(struct ratelimit *rl, const struct sockaddr *client,
     uint64_t now_ms)
@@ -83,8 +94,10 @@ ratelimit_allow(struct ratelimit *rl, const struct sockaddr *client,
 	pthread_mutex_t *lock = &rl->lock[(h % SLOTS) % STRIPES];
 
 	pthread_mutex_lock(lock);
-	if (memcmp(b->key, key, 16) != 0 || b->last_ms == 0) {
+	/* Another address takes the slot over with its budget as it is. */
+	if (memcmp(b->key, key, 16) != 0)
 		memcpy(b->key, key, 16);
+	if (b->last_ms == 0) {
 		b->tokens = cap;
 		b->last_ms = now_ms ? now_ms : 1;
 	} else if (now_ms > b->last_ms) {
@@ -99,6 +112,26 @@ ratelimit_allow(struct ratelimit *rl, const struct sockaddr *client,
 		b->tokens -= MILLI;
 	pthread_mutex_unlock(lock);
 	return ok;
+}
+
+bool
+ratelimit_conn_acquire(struct ratelimit *rl, const struct sockaddr *client,
+    unsigned max, uint32_t *slot)
+{
+	uint32_t i = ratelimit_slot(rl, client);
+
+	if (atomic_fetch_add(&rl->conns[i], 1) >= max) {
+		atomic_fetch_sub(&rl->conns[i], 1);
+		return false;
+	}
+	*slot = i;
+	return true;
+}
+
+void
+ratelimit_conn_release(struct ratelimit *rl, uint32_t slot)
+{
+	atomic_fetch_sub(&rl->conns[slot % SLOTS], 1);
 }
 
 void

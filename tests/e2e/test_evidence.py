@@ -1,7 +1,13 @@
 """End-to-end tests of issue 19, "evidence that holds": blocking fails
 closed on every name a client would follow, and an answer too long to
-check is never served (nor cached) as clean.
+check is never served (nor cached) as clean; TCP is held to the same
+limits as UDP (rate limit, allow_clients at accept, connections per
+client, write timeout, lifetime).
 """
+
+import socket
+import struct
+import time
 
 import dns.message
 import dns.name
@@ -10,6 +16,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+import harness
 from fakeupstream import Reply
 from harness import rdata_of
 from test_blocking import SAMPLE, assert_blocked, attempt_rows, cname_plan
@@ -138,3 +145,183 @@ def test_reply_too_long_to_check_not_served(fake_upstream, dnswarden):
     r = dw.query("fine.fake.test", edns=1232)
     assert rdata_of(r, "A") == {"203.0.113.9"}, r
     assert attempt_rows(dw.database, 1, timeout=1) == []
+
+
+# --- TCP held to the same limits as UDP --------------------------------------------
+
+def tcp_connect(dw, src="127.0.0.1", rcvbuf=None, timeout=3.0):
+    """A TCP connection to dw from the loopback address src."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect((dw.addr, dw.port))
+    return s
+
+
+def frame(name, rdtype="A", qid=1):
+    wire = harness.make_query(name, rdtype, id=qid).to_wire()
+    return struct.pack("!H", len(wire)) + wire
+
+
+def recv_exactly(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def read_answer(s):
+    """One length-prefixed answer, or None at EOF or reset."""
+    try:
+        head = recv_exactly(s, 2)
+        body = head and recv_exactly(s, struct.unpack("!H", head)[0])
+    except ConnectionResetError:
+        return None
+    return dns.message.from_wire(body) if body else None
+
+
+def closed_by_peer(s, timeout=3.0):
+    """True if the other end closes s (EOF or reset) within timeout
+    without our having sent anything."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_tcp_pipelining_over_rate_limit(fake_upstream, dnswarden):
+    """40 queries pipelined on one connection under qps 5, burst 5: the
+    burst (and what refills meanwhile) is answered, the rest REFUSED, on
+    a connection that stays open."""
+    dw = dnswarden([fake_upstream], {"server": {"rate_limit": {"qps": 5, "burst": 5}}})
+    s = tcp_connect(dw)
+    start = time.monotonic()
+    s.sendall(b"".join(frame("www.fake.test", qid=i) for i in range(40)))
+    answers = [read_answer(s) for _ in range(40)]
+    took = time.monotonic() - start
+    assert all(a is not None for a in answers), "connection closed"
+    rcodes = [a.rcode() for a in answers]
+    ok = rcodes.count(dns.rcode.NOERROR)
+    assert rcodes.count(dns.rcode.REFUSED) == 40 - ok, rcodes
+    assert 5 <= ok <= 5 + int(took * 5) + 1, (ok, took)
+    assert sorted(a.id for a in answers) == list(range(40))
+    assert dw.stats().get("ratelimited") == 40 - ok
+    # Slowed down, the same connection is served again.
+    time.sleep(0.5)
+    s.sendall(frame("www.fake.test", qid=99))
+    assert read_answer(s).rcode() == dns.rcode.NOERROR
+    s.close()
+
+
+def test_tcp_outside_allow_clients_refused_at_accept(fake_upstream, dnswarden):
+    dw = dnswarden([fake_upstream], {"server": {"allow_clients": ["127.0.0.1/32", "::1/128"]}})
+    s = tcp_connect(dw, "127.0.0.2")
+    assert closed_by_peer(s), "a client outside allow_clients holds a TCP slot"
+    s.close()
+    s = tcp_connect(dw, "127.0.0.1")
+    s.sendall(frame("www.fake.test"))
+    assert read_answer(s).rcode() == dns.rcode.NOERROR
+    s.close()
+    stats = dw.stats()
+    assert stats.get("tcp_refused_client") == 1 and stats.get("tcp_accepted") >= 1, stats
+
+
+def test_tcp_connections_per_client(fake_upstream, dnswarden):
+    dw = dnswarden([fake_upstream], {"server": {"tcp_max_connections_per_client": 2}})
+    held = [tcp_connect(dw, "127.0.0.3") for _ in range(2)]
+    for s in held:
+        s.sendall(frame("www.fake.test"))
+        assert read_answer(s).rcode() == dns.rcode.NOERROR
+    third = tcp_connect(dw, "127.0.0.3")
+    assert closed_by_peer(third), "a third connection from one client was kept"
+    other = tcp_connect(dw, "127.0.0.4")
+    other.sendall(frame("www.fake.test"))
+    assert read_answer(other).rcode() == dns.rcode.NOERROR
+    # One closed, the client may open another.
+    held.pop().close()
+    deadline = time.monotonic() + 5
+    while True:
+        s = tcp_connect(dw, "127.0.0.3")
+        s.sendall(frame("www.fake.test"))
+        a = read_answer(s)
+        s.close()
+        if a is not None:
+            break
+        assert time.monotonic() < deadline, "the slot was not given back"
+        time.sleep(0.05)
+    assert dw.stats().get("tcp_client_limit") >= 1
+    for s in held + [third, other]:
+        s.close()
+
+
+def big_txt(fake):
+    """big.fake.test TXT: about 16 KB, an answer only TCP carries."""
+    fake.add("big.fake.test", "TXT", [f'"{i:03d}{"x" * 250}"' for i in range(64)])
+
+
+def test_tcp_write_timeout_frees_slots(fake_upstream, dnswarden):
+    """Four clients pipeline queries for a 16 KB answer and never read:
+    their answers fill the socket buffers, then dnswarden's queue, and
+    reading stops. The write timeout closes them, and a fifth client,
+    refused while the four held every slot, gets in."""
+    big_txt(fake_upstream)
+    dw = dnswarden([fake_upstream], {"server": {
+        "tcp_max_connections": 4, "tcp_write_timeout_ms": 500,
+        "tcp_idle_timeout_ms": 60000, "rate_limit": {"qps": 0, "burst": 1}}})
+    assert len(dw.query("big.fake.test", "TXT", tcp=True).answer[0]) == 64  # cached
+    hogs = []
+    for i in range(4):
+        s = tcp_connect(dw, f"127.0.0.{11 + i}", rcvbuf=4096)
+        s.sendall(b"".join(frame("big.fake.test", "TXT", q) for q in range(1000)))
+        hogs.append(s)
+    start = time.monotonic()
+    refused = 0
+    while True:
+        s = tcp_connect(dw, "127.0.0.15")
+        s.sendall(frame("www.fake.test"))
+        a = read_answer(s)
+        s.close()
+        if a is not None:
+            break
+        refused += 1
+        assert time.monotonic() - start < 15, "the fifth client never got in"
+        time.sleep(0.05)
+    assert a.rcode() == dns.rcode.NOERROR
+    assert refused >= 1, "the fifth client was let in beside four held slots"
+    # Every one of the four goes the same way.
+    deadline = time.monotonic() + 10
+    while True:
+        stats = dw.stats()
+        if stats.get("tcp_write_timeouts") == 4:
+            break
+        assert time.monotonic() < deadline, \
+            str({k: v for k, v in stats.items() if "tcp" in k})
+        time.sleep(0.2)
+    assert stats.get("tcp_refused") == refused, (refused, stats)
+    for s in hogs:
+        s.close()
+
+
+def test_tcp_max_lifetime(fake_upstream, dnswarden):
+    """A connection that keeps asking is still closed at its maximum age."""
+    dw = dnswarden([fake_upstream], {"server": {"tcp_max_lifetime_ms": 1000}})
+    s = tcp_connect(dw)
+    start = time.monotonic()
+    while True:
+        s.sendall(frame("www.fake.test"))
+        a = read_answer(s)
+        if a is None:
+            break
+        assert time.monotonic() - start < 5, "connection lived past its lifetime"
+        time.sleep(0.1)
+    assert time.monotonic() - start >= 0.9
+    assert dw.stats().get("tcp_lifetime_closed") == 1
+    s.close()

@@ -164,9 +164,17 @@ def test_client_outside_allow_clients_refused(fake_upstream, dnswarden):
     dw = dnswarden([fake_upstream], {"server": {"allow_clients": ["127.0.0.2/32"]}},
                    blocklists=[SAMPLE])
     refused = 0
+    at_accept = dw.stats().get("tcp_refused_client", 0)  # the start-up probes
     for name in ("www.fake.test", "www.backpage.com"):
         for edns in (None, 1232):
-            for send in (udp_from, tcp_from):
+            # Over TCP the connection itself is refused at accept (issue
+            # 19): a client that may not ask holds no slot.
+            try:
+                r = tcp_from("127.0.0.1", dw, harness.make_query(name))
+            except (BrokenPipeError, ConnectionResetError):
+                r = None
+            assert r is None, f"answered over TCP outside allow_clients:\n{r}"
+            for send in (udp_from,):
                 q = harness.make_query(name, "A", edns=edns, id=4242)
                 r = send("127.0.0.1", dw, q)
                 assert r is not None, f"no answer to {name} over {send.__name__}"
@@ -188,6 +196,7 @@ def test_client_outside_allow_clients_refused(fake_upstream, dnswarden):
         f"queries of a refused client reached the upstream: {fake_upstream.queries}"
     stats = dw.stats()
     assert stats.get("refused") == refused, stats
+    assert stats.get("tcp_refused_client") == at_accept + 4, stats
     assert stats.get("blocked") == 0, "a refused client's query was matched and counted"
     # The allowed client is answered and blocked as usual.
     for send in (udp_from, tcp_from):
@@ -301,7 +310,8 @@ def test_idle_tcp_connections_limit_and_timeout(fake_upstream, dnswarden):
     full queue is sent again only after 1 s), and a filling that still
     took too long is tried again."""
     _raise_nofile(1024)
-    dw = dnswarden([fake_upstream], {"server": {"tcp_idle_timeout_ms": 3000}})
+    dw = dnswarden([fake_upstream], {"server": {"tcp_idle_timeout_ms": 3000,
+                                                "tcp_max_connections_per_client": 1000}})
     assert rdata_of(dw.query("www.fake.test"), "A") == {"192.0.2.1"}
     before = dw.stats()
     conns, fills = [], []

@@ -11,7 +11,8 @@
  * can come between two queries. One frontend serves every input and is
  * brought back to the same state after each (empty cache, first list,
  * zero counters, no connection open), and each input's client has an
- * address of its own, so the rate limiter starts it with a full bucket.
+ * address of its own; the rate limiter starts it with a full bucket
+ * unless an earlier input's address shared its slot.
  *
  * Input: a flags byte, a chunk byte, then
  *   over UDP: datagrams, each as a 2-byte length and its bytes (a length
@@ -27,8 +28,9 @@
  * 512..1232), error answers 512 bytes whatever the transport; over TCP
  * never be truncated. What the answer is follows from the query alone:
  * nothing for what must be dropped (under 12 bytes, QR set, a datagram
- * over 4096 bytes, over the rate limit), REFUSED with EDE 18 outside
- * allow_clients, FORMERR, NOTIMP, BADVERS as parsed, NXDOMAIN with the
+ * over 4096 bytes, over the rate limit on UDP), REFUSED with EDE 18 outside
+ * allow_clients (over TCP the connection itself is refused at accept),
+ * REFUSED without EDE over the rate limit on TCP, FORMERR, NOTIMP, BADVERS as parsed, NXDOMAIN with the
  * blocked SOA (owner: the rule, or the name asked when a CNAME target is
  * blocked) and EDE 15 for blocked names under the list in force, the
  * stored answer (TC exactly when it does not fit) for the cached ones,
@@ -59,10 +61,11 @@
 #include "frontend.h"
 #include "fuzz_util.h"
 #include "ratelimit.h"
+#include "ratelimit_internal.h"
 
 #define F_PEER		0x03	/* 0, 1: allowed (v4, v6); 2, 3: not */
 #define F_TCP		0x04
-#define F_RATELIMIT	0x08	/* UDP: qps 1, burst RL_BURST */
+#define F_RATELIMIT	0x08	/* qps 1, burst RL_BURST */
 #define F_RELOAD	0x10	/* blocklist 2 after the first datagram/chunk */
 #define F_HALFCLOSE	0x20	/* TCP: shutdown(SHUT_WR) after the last byte */
 #define F_CHUNKED	0x40	/* TCP: write in chunks, the loop run between */
@@ -159,6 +162,7 @@ enum expect {
 	EXP_BLOCKED,
 	EXP_BLOCKED_CNAME,
 	EXP_CACHED,
+	EXP_RATELIMITED,	/* TCP over the rate limit: REFUSED */
 	EXP_KINDS
 };
 
@@ -178,6 +182,9 @@ struct run {
 	const struct blocklist	*bl;		/* the list in force */
 	bool			 allowed;	/* the peer, by allow_clients */
 	bool			 tcp;
+	bool			 ratelimit;	/* F_RATELIMIT */
+	bool			 rl_fresh;	/* the peer's bucket is full */
+	unsigned		 answered;	/* answers checked so far */
 	unsigned		 kinds[EXP_KINDS];	/* answers of each kind */
 	/* UDP: the answers to the datagram being fed. */
 	unsigned		 nanswers;
@@ -614,6 +621,12 @@ check_answer(struct run *run, const uint8_t *pkt, size_t len,
 	ldns_pkt *p = NULL;
 
 	FUZZ_CHECK(kind != EXP_NONE);
+	/* Over TCP, past the burst, any answer may be the rate limit's. */
+	if (run->tcp && run->ratelimit &&
+	    (run->answered >= RL_BURST || !run->rl_fresh) &&
+	    kind != EXP_REFUSED && (ans[3] & 0x0f) == DNS_RCODE_REFUSED)
+		kind = EXP_RATELIMITED;
+	run->answered++;
 	run->kinds[kind]++;
 	FUZZ_CHECK(n >= DNS_HEADER_LEN && n <= limit);
 	FUZZ_CHECK(ldns_wire2pkt(&p, ans, n) == LDNS_STATUS_OK);
@@ -622,7 +635,9 @@ check_answer(struct run *run, const uint8_t *pkt, size_t len,
 	FUZZ_CHECK(ans[2] & 0x80);
 	FUZZ_CHECK((ans[2] & 0x78) == (pkt[2] & 0x78));
 	FUZZ_CHECK((ans[2] & 0x01) == (pkt[2] & 0x01));
-	FUZZ_CHECK((ans[3] & 0x10) == (pkt[3] & 0x10));
+	/* CD is defined for QUERY only (7cf49ee). */
+	FUZZ_CHECK((ans[3] & 0x10) ==
+	    ((pkt[2] & 0x78) == 0 ? (pkt[3] & 0x10) : 0));
 	FUZZ_CHECK(!(ans[3] & 0x40));		/* Z */
 	/* The question as spelled, when the query had one we read. */
 	FUZZ_CHECK(rd16(ans + 4) == (q.has_question ? 1 : 0));
@@ -642,7 +657,7 @@ check_answer(struct run *run, const uint8_t *pkt, size_t len,
 		FUZZ_CHECK(ldns_pkt_edns_extended_rcode(p) ==
 		    (kind == EXP_BADVERS ? 1 : 0));
 	}
-	if (kind <= EXP_SERVFAIL) {
+	if (kind <= EXP_SERVFAIL || kind == EXP_RATELIMITED) {
 		/* Error answers: no records, small enough for anyone. */
 		static const uint8_t rcodes[] = {
 			[EXP_REFUSED] = DNS_RCODE_REFUSED,
@@ -650,6 +665,7 @@ check_answer(struct run *run, const uint8_t *pkt, size_t len,
 			[EXP_NOTIMP] = DNS_RCODE_NOTIMP,
 			[EXP_BADVERS] = 0,	/* 16: upper bits in the OPT */
 			[EXP_SERVFAIL] = DNS_RCODE_SERVFAIL,
+			[EXP_RATELIMITED] = DNS_RCODE_REFUSED,
 		};
 		FUZZ_CHECK(n <= DNS_UDP_PLAIN);
 		FUZZ_CHECK((ans[3] & 0x0f) == rcodes[kind]);
@@ -674,6 +690,8 @@ check_counters(const struct run *run)
 	const struct counters *c = run->ctr;
 
 	FUZZ_CHECK(c->refused == run->kinds[EXP_REFUSED]);
+	if (run->tcp)
+		FUZZ_CHECK(c->ratelimited == run->kinds[EXP_RATELIMITED]);
 	FUZZ_CHECK(c->formerr == run->kinds[EXP_FORMERR]);
 	FUZZ_CHECK(c->notimp == run->kinds[EXP_NOTIMP]);
 	FUZZ_CHECK(c->servfail == run->kinds[EXP_SERVFAIL]);
@@ -725,7 +743,7 @@ run_udp(struct run *run, const struct sockaddr *peer, socklen_t peerlen,
 		/* The first RL_BURST datagrams pass the limit; later ones
 		 * may or may not, depending on the clock. */
 		bool maybe_limited = (flags & F_RATELIMIT) && len <=
-		    UDP_MSG_MAX && passed++ >= RL_BURST;
+		    UDP_MSG_MAX && (passed++ >= RL_BURST || !run->rl_fresh);
 		if (dropped)
 			FUZZ_CHECK(run->nanswers == 0);
 		else if (!maybe_limited)
@@ -865,6 +883,16 @@ run_tcp(struct run *run, const struct sockaddr *peer, socklen_t peerlen,
 		exit(2);
 	}
 	t.fd = sv[1];
+	if (!run->allowed) {
+		/* Refused at accept: its end closed, nothing read. */
+		FUZZ_CHECK(frontend_adopt_tcp(run->fe, sv[0], peer, peerlen) ==
+		    -1);
+		FUZZ_CHECK(run->ctr->tcp_refused_client == 1);
+		FUZZ_CHECK(fcntl(sv[0], F_GETFD) == -1 && errno == EBADF);
+		FUZZ_CHECK(recv(t.fd, t.in, 1, 0) == 0);
+		close(t.fd);
+		return;
+	}
 	FUZZ_CHECK(frontend_adopt_tcp(run->fe, sv[0], peer, peerlen) == 0);
 	FUZZ_CHECK(run->ctr->tcp_accepted == 1);
 	bool shut = false;
@@ -975,6 +1003,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sslen = peer_make(which, &ss);
 	run.allowed = which < 2;
 	run.tcp = (flags & F_TCP) != 0;
+	run.ratelimit = (flags & F_RATELIMIT) != 0;
+	/* A bucket another input's address spent is taken over as it is
+	 * (no fresh burst on a collision): only a slot not yet used under a
+	 * rate limit is known to be full. */
+	static uint8_t rl_used[65536];
+	uint32_t slot = ratelimit_slot(rl, (struct sockaddr *)&ss) & 0xffff;
+	run.rl_fresh = !rl_used[slot];
+	if (run.ratelimit)
+		rl_used[slot] = 1;
 	FUZZ_CHECK(config_client_allowed(cfg, (struct sockaddr *)&ss) ==
 	    run.allowed);
 	memset(&ctr, 0, sizeof(ctr));

@@ -4,7 +4,6 @@
  * the node's line and column; reading goes on after one so that "dnswarden
  * check" reports them all at once.
  */
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <libgen.h>
@@ -13,6 +12,7 @@
 
 #include "bl_import.h"
 #include "bl_yaml.h"
+#include "fileopen.h"
 #include "yamlutil.h"
 
 #define CATEGORY_NAME_MAX	64
@@ -233,7 +233,6 @@ yaml_import(struct yfile *y, const yaml_node_t *n, uint32_t cat)
 	yaml_node_t *v[2];
 	enum bl_import_format fmt;
 	const char *file;
-	struct stat st;
 	char *path;
 	FILE *f;
 
@@ -246,10 +245,11 @@ yaml_import(struct yfile *y, const yaml_node_t *n, uint32_t cat)
 		return;
 	}
 	/* A FIFO or a device would block or never end: only files. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+	if ((f = fileopen_read(path)) == NULL && (errno == EINVAL ||
+	    errno == EISDIR))
 		yamlutil_error(y->l->d, y->path, v[0], "cannot import %s: not "
 		    "a regular file", path);
-	else if ((f = fopen(path, "r")) == NULL)
+	else if (f == NULL)
 		yamlutil_error(y->l->d, y->path, v[0], "cannot open %s: %s",
 		    path, strerror(errno));
 	else {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileopen.h"
 #include "yamlutil.h"
 
 #define CONFIG_RESOLV_CONF	"/etc/resolv.conf"
@@ -375,7 +376,7 @@ config_upstreams_system(struct config_parse *cp, yaml_node_t *item)
 	const char	*why;
 	int		 found = 0;
 
-	if ((f = fopen(cp->resolv_conf, "r")) == NULL) {
+	if ((f = fileopen_read(cp->resolv_conf)) == NULL) {
 		yamlutil_error(cp->d, cp->file, item,
 		    "\"system\": cannot read %s: %s", cp->resolv_conf,
 		    strerror(errno));
@@ -936,6 +937,17 @@ key_cache_dir(struct config_parse *cp, const struct config_key *k,
 	cfg->blocklist.cache_dir = path;
 }
 
+/* server.user: a user named here is never replaced by nobody. */
+static void
+key_user(struct config_parse *cp, const struct config_key *k, yaml_node_t *v)
+{
+	char *before = cp->cfg->server.user;
+
+	key_string(cp, k, v);
+	if (cp->cfg->server.user != before)
+		cp->cfg->server.user_default = false;
+}
+
 #define F(field)	offsetof(struct config, field)
 
 static const struct config_key rate_limit_keys[] = {
@@ -947,7 +959,7 @@ static const struct config_key rate_limit_keys[] = {
 static const struct config_key server_keys[] = {
 	{ "listen", key_listen },
 	{ "allow_clients", key_allow },
-	{ "user", key_string, F(server.user) },
+	{ "user", key_user, F(server.user) },
 	{ "threads", key_unsigned, F(server.threads), 1, 64 },
 	{ "rate_limit", key_section, .sub = rate_limit_keys,
 	    .path = "server.rate_limit" },
@@ -992,6 +1004,7 @@ static const struct config_key log_keys[] = {
 	{ "pseudonym_key", key_pseudonym, F(log.pseudonym_key),
 	    CONFIG_PSEUDONYM_MIN },
 	{ "queue_size", key_unsigned, F(log.queue_size), 16, 16777216 },
+	{ "required", key_bool, F(log.required) },
 	{ NULL }
 };
 
@@ -1274,7 +1287,9 @@ config_default(void)
 	cfg->log.queue_size = 65536;
 	cfg->path = strdup("(defaults)");
 	cfg->dir = strdup("/etc/dnswarden");
-	cfg->server.user = strdup("nobody");
+	cfg->server.user = strdup(CONFIG_USER_DEFAULT);
+	cfg->server.user_default = true;
+	cfg->log.required = true;
 	cfg->log.database = strdup("/var/lib/dnswarden/attempts.db");
 	cfg->blocklist.cache_dir = strdup("/var/lib/dnswarden/lists");
 	if (cfg->path == NULL || cfg->dir == NULL || cfg->server.user == NULL ||

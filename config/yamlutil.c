@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fileopen.h"
 #include "yamlutil.h"
 
 static void
@@ -98,7 +99,7 @@ yamlutil_load_file(const char *path, yaml_document_t *doc, struct diag *d)
 	FILE		*f;
 	int		 rc;
 
-	if ((f = fopen(path, "rb")) == NULL) {
+	if ((f = fileopen_read(path)) == NULL) {
 		diag_error(d, path, 0, 0, "cannot open: %s", strerror(errno));
 		return -1;
 	}

@@ -222,6 +222,8 @@ struct attemptlog {
 	pthread_cond_t		 cond;
 	pthread_cond_t		 opened;	/* signals open_tried */
 	bool			 open_tried;	/* the writer's first open */
+	bool			 open_ok;	/* ... and whether it worked */
+	char			 open_err[512];	/* ... or why not */
 	struct al_ring		 attempts;
 	struct al_ring		 queries;
 	bool			 stopping;

@@ -69,14 +69,32 @@ struct attemptlog_stats {
 struct attemptlog;
 
 /*
- * Start the writer thread for cfg->log and wait (at most 1 s) for its first
- * attempt to open the database, so that the database and its files exist
- * before the caller serves. Never fails because of the database: when it
- * cannot be opened the error is logged once and the writer keeps retrying
- * while rows wait in the queue. Returns NULL only when out of memory or
- * when cfg->log.database is NULL (logging off).
+ * Start the writer thread for cfg->log and wait for its first attempt to
+ * open the database, so that the database and its files exist, owned by
+ * the writer's user, before the caller serves (no time limit: SQLite's
+ * busy timeout bounds the open; after a second it says that it waits).
+ * Never fails because of the database: when it cannot be opened the error
+ * is logged once and the writer keeps retrying while rows wait in the
+ * queue; attemptlog_open_status() tells. Returns NULL only when out of
+ * memory or when cfg->log.database is NULL (logging off).
  */
 struct attemptlog	*attemptlog_open(const struct config *cfg);
+
+/*
+ * attemptlog_open() writing the database at path (by name, or through a
+ * directory descriptor, /proc/self/fd/N/attempts.db) instead of
+ * cfg->log.database. An empty path is cfg->log.database.
+ */
+struct attemptlog	*attemptlog_open_path(const struct config *cfg,
+			    const char *path);
+
+/*
+ * Whether the writer's first open (in attemptlog_open()) worked: 0, or -1
+ * with the reason in err. For start-up to refuse to serve without a log
+ * (log.required).
+ */
+int	attemptlog_open_status(struct attemptlog *al, char *err,
+	    size_t errlen);
 
 struct sink_ops;
 

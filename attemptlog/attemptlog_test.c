@@ -521,6 +521,10 @@ test_open_tried_before_return(void)
 		opens = fake.opens;
 		pthread_mutex_unlock(&fake.mtx);
 		CHECK_INT(opens, 1);
+		char err[256];
+		CHECK_INT(attemptlog_open_status(al, err, sizeof(err)),
+		    i == 1 ? -1 : 0);
+		CHECK(i == 1 ? err[0] != '\0' : err[0] == '\0');
 		attemptlog_close(al);
 	}
 	config_free(cfg);

@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "sink.h"
+#include "sqlite_fdvfs.h"
 
 /*
  * The writer must not stall on a lock for long: rows pile up in the queue
@@ -733,6 +734,7 @@ static void
 sqlite_process_setup(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite_fdvfs_register();
 }
 
 const struct sink_ops sink_sqlite_ops = {

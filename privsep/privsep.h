@@ -15,8 +15,11 @@
 #ifndef DNSWARDEN_PRIVSEP_H
 #define DNSWARDEN_PRIVSEP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "config.h"
 
 struct privsep;
 
@@ -47,5 +50,70 @@ void		 privsep_reload_end(struct privsep *ps);
 
 /* Close the channel, wait for the helper to exit, free ps (NULL is fine). */
 void		 privsep_stop(struct privsep *ps);
+
+/* ---- the user serve runs as (privdrop.c) ---- */
+
+struct privsep_user {
+	char	name[64];
+	uid_t	uid;
+	gid_t	gid;
+	bool	fallback;	/* CONFIG_USER_DEFAULT is missing: nobody */
+};
+
+/*
+ * Look up cfg->server.user into u. When the file names no user and the
+ * default one does not exist, u is nobody with u->fallback set. Returns 0,
+ * or -1 with a one-line message in err (a user the file names is missing).
+ * When not root, u is the caller: serve switches to no one.
+ */
+int	privsep_user_find(const struct config *cfg, struct privsep_user *u,
+	    char *err, size_t errlen);
+
+/* Say why running as nobody is weaker, when u is the fall-back. */
+void	privsep_user_warn(const struct privsep_user *u);
+
+/* One problem found by a check: an error, or a note when !error. */
+typedef void (*privsep_report_fn)(void *ctx, bool error, const char *msg);
+
+/* Where the writer opens the database (privsep_check_database()). */
+struct privsep_db {
+	int	dirfd;		/* -1, or the directory, kept open */
+	char	path[4096];	/* the database, by name or via dirfd */
+};
+
+/*
+ * Check that user u can create and write cfg->log.database: the path is
+ * not a directory, its directory is one, u can create files in it, and u
+ * can read and write the database and SQLite's -wal, -shm and -journal
+ * files where they exist. As root a child process becomes u to try, so
+ * groups and ACLs count. When u can use the directory but not reach it by
+ * name (it lies inside a directory closed to u, as a clone under /root
+ * does), the directory is opened now and out->path leads through
+ * /proc/self/fd/N to it (out->dirfd stays open for the daemon's life).
+ * With create, missing directory levels are made (only the last one is
+ * given to u: dnswarden never changes the owner of anything it did not
+ * create); without, that they are missing is a note. Each problem goes to
+ * fn, one line that names the path and the command that fixes it. out may
+ * be NULL. Returns the number of errors.
+ */
+int	privsep_check_database(const struct config *cfg,
+	    const struct privsep_user *u, bool create, privsep_report_fn fn,
+	    void *ctx, struct privsep_db *out);
+
+/*
+ * Load the configuration at config_path as the loaders do and report each
+ * file it names that user u cannot read. As root that is a note (serve's
+ * helper reads them), otherwise an error. Returns the number reported.
+ */
+int	privsep_check_readable(const char *config_path,
+	    const struct privsep_user *u, privsep_report_fn fn, void *ctx);
+
+/*
+ * As root, become u for good (every thread started later inherits it);
+ * otherwise give up every capability (those systemd's
+ * AmbientCapabilities= gave, once the sockets are bound). Returns 0, or -1
+ * after logging why.
+ */
+int	privsep_drop(const struct privsep_user *u);
 
 #endif

@@ -1,5 +1,6 @@
 /* counters: see counters.h. */
 #include <inttypes.h>
+#include <time.h>
 
 #include "counters.h"
 
@@ -35,5 +36,26 @@ counters_print(const struct counters *c, const struct attemptlog_stats *log,
 		    log->queued, log->written, log->dropped,
 		    log->write_errors, log->pending);
 	fwrite(buf, 1, n < sizeof(buf) ? n : sizeof(buf) - 1, out);
+	fflush(out);
+}
+
+void
+counters_print_reload(const struct reload_stats *r, FILE *out)
+{
+	char when[32] = "never";
+	time_t t = (time_t)(r->last_reload_ms / 1000);
+	struct tm tm;
+
+	if (r->last_reload_ms > 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(out,
+	    "dnswarden: stats: reloads %" PRIu64 "\n"
+	    "dnswarden: stats: reload_failures %" PRIu64 "\n"
+	    "dnswarden: stats: last_reload_ms %" PRId64 "\n"
+	    "dnswarden: stats: last_reload_result %s at %s\n"
+	    "dnswarden: stats: last_reload_success_ms %" PRId64 "\n",
+	    r->reloads, r->reload_failures, r->last_reload_ms,
+	    r->last_reload_ok < 0 ? "none" : r->last_reload_ok ? "ok" :
+	    "failed", when, r->last_success_ms);
 	fflush(out);
 }

@@ -65,4 +65,24 @@ void	counters_add(struct counters *dst, const struct counters *src);
 void	counters_print(const struct counters *c,
 	    const struct attemptlog_stats *log, FILE *out);
 
+/*
+ * Reloads (SIGHUP, and "dnswarden ctl reload"), kept by main's one reload
+ * function; read without a lock by SIGUSR1 and, later, the console.
+ * Metrics: dnswarden_reloads_total, dnswarden_reload_failures_total,
+ * dnswarden_last_reload_success_timestamp_seconds.
+ */
+struct reload_stats {
+	uint64_t	reloads;		/* tried, failed ones included */
+	uint64_t	reload_failures;
+	int64_t		last_reload_ms;		/* Unix time; 0: none yet */
+	int		last_reload_ok;		/* 1 ok, 0 failed, -1 none */
+	int64_t		last_success_ms;	/* start-up counts as one */
+};
+
+/*
+ * Print the reload figures to out, "name value" lines as
+ * counters_print() does, and the last result with its time in UTC.
+ */
+void	counters_print_reload(const struct reload_stats *r, FILE *out);
+
 #endif

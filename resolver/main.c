@@ -19,12 +19,13 @@
 #include "attemptlog.h"
 #include "blocklist.h"
 #include "build_config.h"
+#include "clock.h"
 #include "config.h"
 #include "counters.h"
 #include "frontend.h"
 #include "upstream.h"
 #include "log.h"
-#include "privdrop.h"
+#include "privsep.h"
 #include "ratelimit.h"
 #include "report.h"
 
@@ -57,6 +58,9 @@ struct daemon {
 	unsigned		 acks;
 	struct config		*next_cfg;
 	struct blocklist	*next_bl;
+	struct privsep		*ps;		/* reads files for a reload */
+	struct privsep_db	 db;		/* where the writer opens it */
+	struct reload_stats	 reload;
 };
 
 static void
@@ -108,9 +112,13 @@ parse_common(int argc, char **argv, const char **path, bool *verbose)
 	return 0;
 }
 
-/* Load configuration and blocklist, printing diagnostics; 0 or -1. */
+/*
+ * Load configuration and blocklist, printing diagnostics; 0 or -1. On
+ * failure err (if not NULL) gets the first message, for a reload's caller.
+ */
 static int
-load_all(const char *path, struct config **cfgp, struct blocklist **blp)
+load_all_err(const char *path, struct config **cfgp, struct blocklist **blp,
+    char *err, size_t errlen)
 {
 	struct diag d;
 
@@ -118,6 +126,9 @@ load_all(const char *path, struct config **cfgp, struct blocklist **blp)
 	*cfgp = config_load(path, &d);
 	*blp = *cfgp ? blocklist_load(*cfgp, &d) : NULL;
 	fputs(diag_text(&d), stderr);
+	if (err != NULL)
+		snprintf(err, errlen, "%.*s", (int)strcspn(diag_text(&d), "\n"),
+		    diag_text(&d));
 	diag_free(&d);
 	if (*cfgp == NULL || *blp == NULL) {
 		config_free(*cfgp);
@@ -125,6 +136,48 @@ load_all(const char *path, struct config **cfgp, struct blocklist **blp)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+load_all(const char *path, struct config **cfgp, struct blocklist **blp)
+{
+	return load_all_err(path, cfgp, blp, NULL, 0);
+}
+
+/* privsep_report_fn for check: errors and notes, one line each. */
+static void
+check_report_cb(void *ctx, bool error, const char *msg)
+{
+	unsigned *errors = ctx;
+
+	fprintf(stderr, "%s%s\n", error ? "" : "note: ", msg);
+	if (error)
+		(*errors)++;
+}
+
+/*
+ * What serve would find as server.user: the user exists, the database can
+ * be written, the files are readable. Returns the number of errors.
+ */
+static unsigned
+check_service_user(const char *path, const struct config *cfg)
+{
+	struct privsep_user u;
+	unsigned errors = 0;
+	char err[512];
+
+	if (privsep_user_find(cfg, &u, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (u.fallback)
+		fprintf(stderr, "note: user %s does not exist; serve would run"
+		    " as nobody, which other services share\n",
+		    CONFIG_USER_DEFAULT);
+	privsep_check_readable(path, &u, check_report_cb, &errors);
+	privsep_check_database(cfg, &u, false, check_report_cb, &errors,
+	    NULL);
+	return errors;
 }
 
 static int
@@ -140,6 +193,11 @@ cmd_check(int argc, char **argv)
 	}
 	if (load_all(path, &cfg, &bl) == -1)
 		return 1;
+	if (check_service_user(path, cfg) > 0) {
+		blocklist_free(bl);
+		config_free(cfg);
+		return 1;
+	}
 	printf("%s: configuration valid\n", path);
 	printf("upstreams: %zu, listen addresses: %zu\n", cfg->nupstreams,
 	    cfg->server.nlisten);
@@ -274,22 +332,17 @@ apply_reload_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&d->mtx);
 }
 
-/* Build the new configuration and blocklist beside the old; swap on success. */
+/* Hand the new cfg/bl to every loop, then free the old ones. */
 static void
-reload_cb(evutil_socket_t sig, short what, void *arg)
+daemon_reload_apply(struct daemon *d, struct config *cfg,
+    struct blocklist *bl)
 {
-	struct daemon *d = arg;
-	struct config *cfg;
-	struct blocklist *bl;
 	const struct timeval now = { 0, 0 };
 
-	log_info("SIGHUP: reloading %s", d->config_path);
-	if (load_all(d->config_path, &cfg, &bl) == -1) {
-		log_warnx("reload failed; keeping the running configuration");
-		return;
-	}
 	if (cfg->server.threads != d->nworkers)
 		log_warnx("server.threads changed: restart dnswarden to apply");
+	if (strcmp(cfg->server.user, d->cfg->server.user) != 0)
+		log_warnx("server.user changed: restart dnswarden to apply");
 	d->next_cfg = cfg;
 	d->next_bl = bl;
 	d->acks = 0;
@@ -309,7 +362,59 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 	config_free(d->cfg);
 	d->cfg = cfg;
 	d->bl = bl;
-	log_info("reloaded: %zu blocklist entries", blocklist_size(bl));
+}
+
+/* Load beside the running ones; through the helper when we dropped root. */
+static int
+daemon_reload_load(struct daemon *d, struct config **cfgp,
+    struct blocklist **blp, char *err, size_t errlen)
+{
+	int rc;
+
+	if (d->ps != NULL && privsep_reload_begin(d->ps, err, errlen) == -1)
+		return -1;
+	rc = load_all_err(d->config_path, cfgp, blp, err, errlen);
+	if (d->ps != NULL)
+		privsep_reload_end(d->ps);
+	return rc;
+}
+
+/*
+ * The one reload, for SIGHUP and "dnswarden ctl reload": build the new
+ * configuration and blocklist beside the old, swap on success, count it.
+ * Returns 0, or -1 with the first error in err (the running configuration
+ * stays in force). Runs in the main loop's thread.
+ */
+static int
+daemon_reload(struct daemon *d, char *err, size_t errlen)
+{
+	struct config *cfg;
+	struct blocklist *bl;
+	int rc;
+
+	d->reload.reloads++;
+	d->reload.last_reload_ms = now_ms_wall();
+	rc = daemon_reload_load(d, &cfg, &bl, err, errlen);
+	if (rc == 0) {
+		daemon_reload_apply(d, cfg, bl);
+		d->reload.last_success_ms = d->reload.last_reload_ms;
+		log_info("reloaded: %zu blocklist entries", blocklist_size(bl));
+	} else
+		d->reload.reload_failures++;
+	d->reload.last_reload_ok = rc == 0;
+	return rc;
+}
+
+static void
+reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char err[512];
+
+	log_info("SIGHUP: reloading %s", d->config_path);
+	if (daemon_reload(d, err, sizeof(err)) == -1)
+		log_warnx("reload failed (%s); keeping the running"
+		    " configuration", err);
 }
 
 /*
@@ -372,6 +477,7 @@ stats_cb(evutil_socket_t sig, short what, void *arg)
 	attemptlog_get_stats(d->log, &ls);
 	counters_print(&sum, &ls, stderr);
 	stats_print_tls(d, stderr);
+	counters_print_reload(&d->reload, stderr);
 }
 
 static void *
@@ -472,11 +578,85 @@ serve_loop(struct daemon *d)
 	return 0;
 }
 
+/* privsep_report_fn for serve: each problem as one line. */
+static void
+serve_report_cb(void *ctx, bool error, const char *msg)
+{
+	unsigned *errors = ctx;
+
+	log_warnx("%s", msg);
+	if (error)
+		(*errors)++;
+}
+
+/*
+ * Still root (if started so): who to become, a database that user can
+ * write (made here if missing), and the helper that reads the files for a
+ * reload once root is gone. 0, or -1 after saying why.
+ */
+static int
+serve_prepare(struct daemon *d, struct privsep_user *u)
+{
+	unsigned errors = 0;
+	char err[512];
+
+	if (privsep_user_find(d->cfg, u, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	privsep_user_warn(u);
+	privsep_check_database(d->cfg, u, true, serve_report_cb, &errors,
+	    &d->db);
+	if (errors > 0 && d->cfg->log.required) {
+		log_warnx("not serving without the attempt log (set"
+		    " log.required: false to serve anyway)");
+		return -1;
+	}
+	if (geteuid() == 0 &&
+	    (d->ps = privsep_start(d->config_path, u->uid, u->gid)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* After the writer's first open: serve without a log only if allowed. */
+static int
+serve_log_ready(struct daemon *d)
+{
+	char err[512];
+
+	if (d->log == NULL || attemptlog_open_status(d->log, err,
+	    sizeof(err)) == 0)
+		return 0;
+	if (d->cfg->log.required) {
+		log_warnx("attempt log: %s: %s: not serving without it (set"
+		    " log.required: false to serve anyway)",
+		    d->cfg->log.database, err);
+		return -1;
+	}
+	log_warnx("attempt log: %s: %s: serving without it"
+	    " (log.required: false); rows wait in the queue",
+	    d->cfg->log.database, err);
+	return 0;
+}
+
+static void
+serve_free(struct daemon *d)
+{
+	workers_free(d);
+	attemptlog_close(d->log);	/* every queued row reaches the disk */
+	privsep_stop(d->ps);
+	if (d->db.dirfd != -1)
+		close(d->db.dirfd);
+	blocklist_free(d->bl);
+	config_free(d->cfg);
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
 	struct daemon d = { .mtx = PTHREAD_MUTEX_INITIALIZER,
-	    .cond = PTHREAD_COND_INITIALIZER };
+	    .cond = PTHREAD_COND_INITIALIZER, .db.dirfd = -1 };
+	struct privsep_user u;
 	bool verbose = false;
 
 	if (parse_common(argc, argv, &d.config_path, &verbose) == -1 ||
@@ -492,27 +672,33 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (load_all(d.config_path, &d.cfg, &d.bl) == -1)
 		return 1;
+	if (serve_prepare(&d, &u) == -1) {
+		serve_free(&d);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
-	if (workers_create(&d) == -1 ||
-	    privdrop_to_user(d.cfg->server.user, d.cfg->log.database) == -1) {
-		workers_free(&d);
-		blocklist_free(d.bl);
-		config_free(d.cfg);
+	if (workers_create(&d) == -1 || privsep_drop(&u) == -1) {
+		serve_free(&d);
 		return 1;
 	}
+	if (d.ps != NULL)
+		privsep_install(d.ps);
 	/* The writer thread starts only now, as the unprivileged user, and
 	 * has created or opened the database (or said why it cannot) before
 	 * the first query is answered: see attemptlog_open(). */
-	d.log = attemptlog_open(d.cfg);
+	d.log = attemptlog_open_path(d.cfg, d.db.path);
+	if (serve_log_ready(&d) == -1) {
+		serve_free(&d);
+		return 1;
+	}
 	for (unsigned i = 0; i < d.nworkers; i++)
 		frontend_set_attemptlog(d.workers[i].fe, d.log);
+	d.reload.last_reload_ok = -1;
+	d.reload.last_success_ms = now_ms_wall();
 	serve_loop(&d);
-	workers_free(&d);
-	attemptlog_close(d.log);	/* every queued row reaches the disk */
-	blocklist_free(d.bl);
-	config_free(d.cfg);
+	serve_free(&d);
 	log_info("stopped");
 	libevent_global_shutdown();
 	return 0;

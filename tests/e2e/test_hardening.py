@@ -530,13 +530,27 @@ def _status(pid):
     return out
 
 
-@pytest.mark.parametrize("user,expect", [(None, "nobody"), ("daemon", "daemon"),
-                                         ("no-such-user-dw", "nobody")])
+def default_user() -> str:
+    """server.user when the file names none: dnswarden, or nobody (with a
+    warning) where that user was not created."""
+    import pwd
+    try:
+        pwd.getpwnam("dnswarden")
+        return "dnswarden"
+    except KeyError:
+        return "nobody"
+
+
+@pytest.mark.parametrize("user,expect", [(None, default_user()), ("daemon", "daemon"),
+                                         ("nobody", "nobody")])
 def test_runs_as_unprivileged_user(fake_upstream, dnswarden, user, expect):
     """Started as root, the daemon binds, then switches every thread to
-    server.user (nobody by default, and when the user does not exist)
-    before it reads from the network: once it has answered a query, no
-    thread may be root. It still answers and writes its database."""
+    server.user (dnswarden by default; nobody, with a warning saying why
+    that is weaker, only when dnswarden does not exist and the file names
+    no user) before it reads from the network: once it has answered a
+    query, no thread may be root. It still answers and writes its
+    database. (A user the file names that does not exist:
+    test_privdrop.py::test_missing_user.)"""
     import pwd
     over = {"server": {"user": user, "threads": 2}} if user else {"server": {"threads": 2}}
     dw = dnswarden([fake_upstream], over, blocklists=[SAMPLE])
@@ -574,6 +588,8 @@ def test_runs_as_unprivileged_user(fake_upstream, dnswarden, user, expect):
     if pw is not None:
         assert os.stat(dw.database).st_uid == pw.pw_uid, "database not owned by the daemon user"
     assert dw.stats().get("log_write_errors") == 0
+    fell_back = "running as nobody, which other services share" in dw.stderr()
+    assert fell_back == (user is None and expect == "nobody"), dw.stderr()
 
 
 def test_database_ready_before_first_answer(fake_upstream, dnswarden):
@@ -597,9 +613,10 @@ def test_database_ready_before_first_answer(fake_upstream, dnswarden):
         missing = [s for s in ("", "-wal", "-shm") if not os.path.exists(db + s)]
         assert not missing, f"{missing} of {db} not there at the first answer:\n{dw.stderr()}"
         if os.geteuid() == 0:
-            uid = pwd.getpwnam("nobody").pw_uid
+            uid = pwd.getpwnam(default_user()).pw_uid
             for s in ("", "-wal", "-shm"):
-                assert os.stat(db + s).st_uid == uid, f"{db}{s} not owned by nobody"
+                assert os.stat(db + s).st_uid == uid, \
+                    f"{db}{s} not owned by {default_user()}"
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
         try:
             tables = {x[0] for x in con.execute("SELECT name FROM sqlite_master")}

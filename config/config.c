@@ -937,17 +937,6 @@ key_cache_dir(struct config_parse *cp, const struct config_key *k,
 	cfg->blocklist.cache_dir = path;
 }
 
-/* server.user: a user named here is never replaced by nobody. */
-static void
-key_user(struct config_parse *cp, const struct config_key *k, yaml_node_t *v)
-{
-	char *before = cp->cfg->server.user;
-
-	key_string(cp, k, v);
-	if (cp->cfg->server.user != before)
-		cp->cfg->server.user_default = false;
-}
-
 #define F(field)	offsetof(struct config, field)
 
 static const struct config_key rate_limit_keys[] = {
@@ -959,7 +948,7 @@ static const struct config_key rate_limit_keys[] = {
 static const struct config_key server_keys[] = {
 	{ "listen", key_listen },
 	{ "allow_clients", key_allow },
-	{ "user", key_user, F(server.user) },
+	{ "user", key_string, F(server.user) },
 	{ "threads", key_unsigned, F(server.threads), 1, 64 },
 	{ "rate_limit", key_section, .sub = rate_limit_keys,
 	    .path = "server.rate_limit" },
@@ -1288,7 +1277,6 @@ config_default(void)
 	cfg->path = strdup("(defaults)");
 	cfg->dir = strdup("/etc/dnswarden");
 	cfg->server.user = strdup(CONFIG_USER_DEFAULT);
-	cfg->server.user_default = true;
 	cfg->log.required = true;
 	cfg->log.database = strdup("/var/lib/dnswarden/attempts.db");
 	cfg->blocklist.cache_dir = strdup("/var/lib/dnswarden/lists");

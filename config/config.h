@@ -14,7 +14,7 @@
 #include "netaddr.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/dnswarden/dnswarden.yaml"
-/* server.user when the file names none; nobody if it does not exist. */
+/* server.user by default; nobody (with a warning) if it does not exist. */
 #define CONFIG_USER_DEFAULT	"dnswarden"
 /* The most upstream queries one UDP socket (one source port) may carry. */
 #define UPSTREAM_SOCKET_QUERIES_MAX	64
@@ -72,7 +72,6 @@ struct config {
 		struct cidr		*allow;		/* allow_clients */
 		size_t			 nallow;
 		char			*user;		/* drop to this user when root */
-		bool			 user_default;	/* not set: may fall back */
 		unsigned		 threads;	/* event loops, >= 1 */
 		unsigned		 rate_limit_qps;	/* 0: off */
 		unsigned		 rate_limit_burst;

@@ -207,7 +207,6 @@ check_defaults(const struct config *cfg)
 	CHECK_STR(cfg->server.listen[1].text, "[::1]:53");
 	CHECK_INT(cfg->server.nallow, 2);
 	CHECK_STR(cfg->server.user, "dnswarden");
-	CHECK(cfg->server.user_default);
 	CHECK(cfg->log.required);
 	CHECK_INT(cfg->server.threads, 1);
 	CHECK_INT(cfg->server.rate_limit_qps, 500);

@@ -10,14 +10,24 @@ dir=${DESTDIR:-}$2
 dest=$dir/dnswarden.yaml
 
 mkdir -p "$dir"
+# The configuration may hold log.pseudonym_key: root's, readable by the
+# service user's group only (the user is created before this runs).
+mode=0644
+group=
+if getent group dnswarden >/dev/null && [ "$(id -u)" -eq 0 ]; then
+	mode=0640
+	group=dnswarden
+fi
 if [ ! -e "$dest" ]; then
 	cp "$src" "$dest"
-	chmod 0644 "$dest"
+	[ -n "$group" ] && chgrp "$group" "$dest"
+	chmod "$mode" "$dest"
 	echo "Installing $dest" >&2
 elif cmp -s "$src" "$dest"; then
 	echo "Up-to-date: $dest" >&2
 else
 	cp "$src" "$dest.new"
-	chmod 0644 "$dest.new"
+	[ -n "$group" ] && chgrp "$group" "$dest.new"
+	chmod "$mode" "$dest.new"
 	echo "Keeping $dest; the new default is $dest.new" >&2
 fi

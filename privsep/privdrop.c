@@ -45,7 +45,8 @@ privsep_user_find(const struct config *cfg, struct privsep_user *u,
 		return 0;
 	}
 	errno = 0;
-	if ((pw = getpwnam(name)) == NULL && !cfg->server.user_default) {
+	if ((pw = getpwnam(name)) == NULL &&
+	    strcmp(name, CONFIG_USER_DEFAULT) != 0) {
 		snprintf(err, errlen, "%s: server.user %s: no such user%s%s",
 		    cfg->path, name, errno ? ": " : "",
 		    errno ? strerror(errno) : "");
@@ -71,10 +72,10 @@ privsep_user_warn(const struct privsep_user *u)
 {
 	if (u->fallback)
 		log_warnx("user %s does not exist; running as nobody, which"
-		    " other services share: they could then write the attempt"
-		    " log and read what dnswarden can read. Create the user"
-		    " (meson install or scripts/run.sh does)",
-		    CONFIG_USER_DEFAULT);
+		    " other services share: any of them could alter or delete"
+		    " the record of blocked attempts and read what dnswarden"
+		    " reads. Create the user (meson install and scripts/run.sh"
+		    " do)", CONFIG_USER_DEFAULT);
 }
 
 /*

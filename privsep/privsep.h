@@ -61,9 +61,10 @@ struct privsep_user {
 };
 
 /*
- * Look up cfg->server.user into u. When the file names no user and the
- * default one does not exist, u is nobody with u->fallback set. Returns 0,
- * or -1 with a one-line message in err (a user the file names is missing).
+ * Look up cfg->server.user into u. When that is the default user
+ * (CONFIG_USER_DEFAULT) and it does not exist, u is nobody with
+ * u->fallback set. Returns 0, or -1 with a one-line message in err (any
+ * other user that does not exist).
  * When not root, u is the caller: serve switches to no one.
  */
 int	privsep_user_find(const struct config *cfg, struct privsep_user *u,

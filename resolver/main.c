@@ -144,26 +144,34 @@ load_all(const char *path, struct config **cfgp, struct blocklist **blp)
 	return load_all_err(path, cfgp, blp, NULL, 0);
 }
 
+/* What check found; with soft, errors count as notes (log.required). */
+struct check_result {
+	unsigned	errors;
+	bool		soft;
+};
+
 /* privsep_report_fn for check: errors and notes, one line each. */
 static void
 check_report_cb(void *ctx, bool error, const char *msg)
 {
-	unsigned *errors = ctx;
+	struct check_result *r = ctx;
 
+	error = error && !r->soft;
 	fprintf(stderr, "%s%s\n", error ? "" : "note: ", msg);
 	if (error)
-		(*errors)++;
+		r->errors++;
 }
 
 /*
- * What serve would find as server.user: the user exists, the database can
- * be written, the files are readable. Returns the number of errors.
+ * What serve would find as server.user: the user exists, the files are
+ * readable, the database can be written (an error unless log.required is
+ * false, as at start). Returns the number of errors.
  */
 static unsigned
 check_service_user(const char *path, const struct config *cfg)
 {
+	struct check_result r = { 0, false };
 	struct privsep_user u;
-	unsigned errors = 0;
 	char err[512];
 
 	if (privsep_user_find(cfg, &u, err, sizeof(err)) == -1) {
@@ -174,10 +182,10 @@ check_service_user(const char *path, const struct config *cfg)
 		fprintf(stderr, "note: user %s does not exist; serve would run"
 		    " as nobody, which other services share\n",
 		    CONFIG_USER_DEFAULT);
-	privsep_check_readable(path, &u, check_report_cb, &errors);
-	privsep_check_database(cfg, &u, false, check_report_cb, &errors,
-	    NULL);
-	return errors;
+	privsep_check_readable(path, &u, check_report_cb, &r);
+	r.soft = !cfg->log.required;
+	privsep_check_database(cfg, &u, false, check_report_cb, &r, NULL);
+	return r.errors;
 }
 
 static int

@@ -11,4 +11,6 @@ if [ ! -d build ]; then
 	meson setup build --buildtype=release >/dev/null
 fi
 ninja -C build resolver/dnswarden
+# The user dnswarden runs as once it has bound its ports (server.user).
+[ "$(id -u)" -eq 0 ] && dist/create-user.sh dist/dnswarden.sysusers
 exec ./build/resolver/dnswarden serve -c config/dnswarden.yaml "$@"

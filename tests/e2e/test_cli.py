@@ -19,7 +19,7 @@ upstream_timeout_ms: 300
 cache:
   max_entries: 1000
 log:
-  database: "{dir}/attempts.db"
+  database: "{dir}/db/attempts.db"
 """
 
 

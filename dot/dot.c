@@ -628,6 +628,24 @@ dot_pad_query(uint8_t *msg, size_t len, size_t cap)
 	return padded;
 }
 
+size_t
+dot_upstream_query_ids(const struct dot_upstream *du, uint16_t *ids,
+    size_t max)
+{
+	const struct dot_conn *c = TAILQ_FIRST(&du->conns);
+	const struct dot_query *q;
+	size_t n = 0;
+
+	if (c == NULL)
+		return 0;
+	TAILQ_FOREACH(q, &c->queries, entry) {
+		if (n == max)
+			break;
+		ids[n++] = q->id;
+	}
+	return n;
+}
+
 int
 dot_upstream_feed(struct dot_upstream *du, const uint8_t *data, size_t len)
 {

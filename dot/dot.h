@@ -140,6 +140,14 @@ void		 dot_upstream_stats(const struct dot_upstream *du,
 		    struct dot_stats *out);
 
 /*
+ * The IDs of the queries waiting on du's first connection, oldest first:
+ * up to max of them in ids; returns how many. For the fuzz target, which
+ * answers them.
+ */
+size_t		 dot_upstream_query_ids(const struct dot_upstream *du,
+		    uint16_t *ids, size_t max);
+
+/*
  * Run data through the read path of du's first connection as if its
  * server had sent it (framing, ID match, callbacks). For the fuzz target
  * and tests; returns -1 when du has no connection.

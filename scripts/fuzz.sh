@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [options] TARGET SECONDS [LIBFUZZER-ARGS...]
 #   scripts/fuzz.sh --build
 #
-# TARGET is query, reply, config, blocklist or frontend
+# TARGET is query, reply, config, blocklist, frontend or dot
 # (tests/fuzz/fuzz_TARGET.c).
 # The run works on a copy of tests/fuzz/corpus/TARGET in a temporary
 # directory; the committed corpus changes only with --merge. Exits 0 when
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 # their reproducers are in the corpus.
 export FUZZ_STRICT=1
 
-TARGETS="query reply config blocklist frontend"
+TARGETS="query reply config blocklist frontend dot"
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 build=1 build_only=0 merge=0 keep=0
 

@@ -65,6 +65,7 @@ struct dot_upstream {
 	SSL_SESSION		*session;	/* the last one, to resume */
 	struct dot_stats	 st;
 	bool			 failing;	/* said so in the log */
+	char			 version[16];	/* TLS version of the last connect */
 	uint8_t			 rbuf[DOT_MAX_MSG];
 };
 
@@ -453,6 +454,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		c->du->st.connects++;
 		if (ssl != NULL && SSL_session_reused(ssl))
 			c->du->st.resumed++;
+		if (ssl != NULL)
+			snprintf(c->du->version, sizeof(c->du->version), "%s",
+			    SSL_get_version(ssl));
 		upstream_working(c->du);
 		if (c->inflight == 0)
 			conn_arm_idle(c);
@@ -626,6 +630,75 @@ dot_pad_query(uint8_t *msg, size_t len, size_t cap)
 	msg[len + 3] = (uint8_t)pad;
 	memset(msg + len + 4, 0, pad);
 	return padded;
+}
+
+struct probe {
+	struct event_base	*base;
+	bool			 done;
+	const char		*why;	/* NULL: answered */
+	uint8_t			 rcode;
+};
+
+static void
+probe_answer_cb(void *arg, struct dot_query *q, uint8_t *msg, size_t len,
+    const char *why)
+{
+	struct probe *p = arg;
+
+	p->done = true;
+	p->why = why;
+	p->rcode = msg != NULL ? msg[3] & 0x0f : 0;
+	event_base_loopbreak(p->base);
+}
+
+int
+dot_probe(struct dot_ctx *ctx, const struct netaddr *addr,
+    const char *tls_name, unsigned timeout_ms, char *out, size_t outlen)
+{
+	/* ". IN NS", RD set, with an empty OPT record to pad. */
+	uint8_t msg[256] = {
+		0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
+		0, 0, 2, 0, 1,
+		0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0,
+	};
+	struct dot_limits lim = { 1, timeout_ms, timeout_ms };
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	struct probe p = { 0 };
+	struct dot_upstream *du;
+	struct dot_query q = { 0 };
+	uint64_t start = now_us_monotonic();
+	size_t len;
+	int rc = -1;
+
+	if ((p.base = event_base_new()) == NULL ||
+	    (du = dot_upstream_new(p.base, ctx, addr, tls_name, tls_name,
+	    &lim)) == NULL) {
+		snprintf(out, outlen, "out of memory");
+		if (p.base != NULL)
+			event_base_free(p.base);
+		return -1;
+	}
+	len = dot_pad_query(msg, 28, sizeof(msg));
+	if (dot_send(du, &q, msg, len, probe_answer_cb, &p) == -1)
+		p.why = "cannot open a connection";
+	else {
+		event_base_loopexit(p.base, &tv);
+		event_base_dispatch(p.base);
+	}
+	if (p.done && p.why == NULL) {
+		snprintf(out, outlen, "answered over %s in %llu ms, "
+		    "certificate verified for %s (rcode %u)", du->version,
+		    (unsigned long long)(now_us_monotonic() - start) / 1000,
+		    tls_name, p.rcode);
+		rc = 0;
+	} else if (p.why != NULL)
+		snprintf(out, outlen, "%s", p.why);
+	else
+		snprintf(out, outlen, "no answer within %u ms", timeout_ms);
+	dot_query_cancel(&q);
+	dot_upstream_free(du);
+	event_base_free(p.base);
+	return rc;
 }
 
 size_t

@@ -135,6 +135,16 @@ void		 dot_query_timeout(struct dot_query *q);
  */
 size_t		 dot_pad_query(uint8_t *msg, size_t len, size_t cap);
 
+/*
+ * Connect to the TLS upstream at addr, verify its certificate against
+ * tls_name and ask it one query (the root's NS), waiting at most
+ * timeout_ms; for `dnswarden check --probe`. Returns 0 when it answered,
+ * -1 when not; out gets one line saying what happened.
+ */
+int		 dot_probe(struct dot_ctx *ctx, const struct netaddr *addr,
+		    const char *tls_name, unsigned timeout_ms, char *out,
+		    size_t outlen);
+
 /* du's figures so far. */
 void		 dot_upstream_stats(const struct dot_upstream *du,
 		    struct dot_stats *out);

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "counters.h"
+#include "dot.h"
 #include "frontend.h"
 #include "upstream.h"
 #include "log.h"
@@ -68,7 +69,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: dnswarden serve [-v] [-c FILE]\n"
-	    "       dnswarden check [-c FILE]\n"
+	    "       dnswarden check [-c FILE] [--probe]\n"
 	    "       dnswarden lookup [-c FILE] [--client ADDR] NAME...\n"
 	    "       dnswarden report [-c FILE] [--since DATE] [--until DATE]"
 	    " [--by KEY] [--top N]\n"
@@ -188,14 +189,75 @@ check_service_user(const char *path, const struct config *cfg)
 	return r.errors;
 }
 
+/*
+ * One line per TLS upstream: what its certificate must name and, with
+ * probe, whether it answers with that certificate now. Returns the
+ * number of probes that failed.
+ */
+static unsigned
+check_tls_upstreams(const struct config *cfg, bool probe)
+{
+	struct dot_ctx *ctx = NULL;
+	char msg[512];
+	unsigned failed = 0;
+
+	for (size_t i = 0; i < cfg->nupstreams; i++) {
+		const struct config_upstream *u = &cfg->upstreams[i];
+		if (u->tls_name[0] == '\0')
+			continue;
+		printf("  %s over TLS, certificate for %s (CAs: %s)",
+		    u->text, u->tls_name, cfg->tls_ca_file ? cfg->tls_ca_file :
+		    "the system store");
+		if (!probe) {
+			putchar('\n');
+			continue;
+		}
+		if (ctx == NULL &&
+		    (ctx = dot_ctx_new(cfg->tls_ca_file, msg, sizeof(msg))) ==
+		    NULL) {
+			printf(": probe failed: %s\n", msg);
+			failed++;
+			continue;
+		}
+		if (dot_probe(ctx, &u->addr, u->tls_name,
+		    cfg->upstream_timeout_ms, msg, sizeof(msg)) == 0)
+			printf(": probe ok: %s\n", msg);
+		else {
+			printf(": probe failed: %s\n", msg);
+			failed++;
+		}
+	}
+	dot_ctx_free(ctx);
+	return failed;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
-	const char *path;
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "probe", no_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = CONFIG_DEFAULT_PATH;
 	struct config *cfg;
 	struct blocklist *bl;
+	bool probe = false;
+	unsigned failed;
+	int ch;
 
-	if (parse_common(argc, argv, &path, NULL) == -1 || optind != argc) {
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 'p')
+			probe = true;
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -209,10 +271,11 @@ cmd_check(int argc, char **argv)
 	printf("%s: configuration valid\n", path);
 	printf("upstreams: %zu, listen addresses: %zu\n", cfg->nupstreams,
 	    cfg->server.nlisten);
+	failed = check_tls_upstreams(cfg, probe);
 	blocklist_print_summary(bl, stdout);
 	blocklist_free(bl);
 	config_free(cfg);
-	return 0;
+	return failed > 0 ? 1 : 0;
 }
 
 /* ":LINE" and the newline; built-in entries have no line. */
@@ -725,9 +788,11 @@ static const struct command {
 	    "SIGHUP reloads the configuration and blocklists, SIGUSR1 prints\n"
 	    "the counters to stderr. -v logs debug messages.\n" },
 	{ "check",	cmd_check,
-	    "usage: dnswarden check [-c FILE]\n"
+	    "usage: dnswarden check [-c FILE] [--probe]\n"
 	    "Load the configuration and every blocklist, print a summary, and\n"
-	    "exit 0 if valid, 1 with file:line:column: messages if not.\n" },
+	    "exit 0 if valid, 1 with file:line:column: messages if not.\n"
+	    "--probe: connect to each TLS upstream, verify its certificate\n"
+	    "and ask it one query (exit 1 if any fails).\n" },
 	{ "lookup",	cmd_lookup,
 	    "usage: dnswarden lookup [-c FILE] [--client ADDR] NAME...\n"
 	    "Print for each name whether it is blocked, and by which entry;\n"

@@ -231,3 +231,28 @@ def test_bad_tls_upstream_entries(workdir, entry, message):
                        capture_output=True, text=True)
     assert p.returncode == 1
     assert f"{cfg}:2:" in p.stderr and message in p.stderr
+
+
+def test_check_lists_and_probes_tls_upstreams(workdir, dot_server, test_ca):
+    good, bad = dot_server(), dot_server(cert="wrong-name")
+    cfg = workdir / "probe.yaml"
+    cfg.write_text(
+        "server:\n  listen: [\"127.0.0.1:5399\"]\n"
+        f"upstreams:\n  - {{ address: \"{good.address}\", tls_name: \"{TLS_NAME}\" }}\n"
+        f"tls_ca_file: \"{test_ca.ca_file}\"\n"
+        "log: { database: off }\n")
+    p = subprocess.run([daemon_binary(), "check", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert f"{good.address} over TLS, certificate for {TLS_NAME}" in p.stdout
+    assert good.connections == 0, "check without --probe connected"
+    p = subprocess.run([daemon_binary(), "check", "--probe", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "probe ok: answered over TLSv1" in p.stdout
+    assert len(good.queries) == 1
+    cfg.write_text(cfg.read_text().replace(good.address, bad.address))
+    p = subprocess.run([daemon_binary(), "check", "--probe", "-c", str(cfg)],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    assert "probe failed: certificate not accepted" in p.stdout

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -204,10 +205,15 @@ ps_helper_drop(uid_t uid, gid_t gid)
 static void __attribute__((noreturn))
 ps_helper_main(int sock, const char *config_path, uid_t uid, gid_t gid)
 {
-	/* Gone with the daemon, whichever way it ends. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pid_t daemon = getppid();
+
 	if (ps_helper_drop(uid, gid) == -1)
 		_exit(1);
+	/* Gone with the daemon, whichever way it ends (after the drop: a
+	 * change of user clears this setting). EOF on sock says it too. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != daemon)
+		_exit(0);
 	ps_helper_loop(sock, config_path);
 	/* _exit: the daemon's heap is not the helper's to check or free. */
 	_exit(0);

@@ -53,6 +53,28 @@ def owners(root: Path) -> dict:
     return out
 
 
+def status(pid) -> dict:
+    out = {}
+    for line in open(f"/proc/{pid}/status"):
+        k, _, v = line.partition(":")
+        out[k] = v.split()
+    return out
+
+
+def children(pid) -> list:
+    """The processes whose parent is pid."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if status(p)["PPid"] == [str(pid)]:
+                out.append(int(p))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+
+
 def write_list(path: Path, names) -> Path:
     harness.write_blocklist(path, {"adult": {"Site": names}})
     path.chmod(0o600)          # root's alone
@@ -117,6 +139,15 @@ def test_reload_and_log_in_a_closed_directory(fake_upstream, closed_daemon, clos
 
     assert dw.query("www.first.example").rcode() == dns.rcode.NXDOMAIN
     assert dw.query("www.second.example").rcode() == dns.rcode.NOERROR
+    # The helper that reads for reloads: the service user, with the right
+    # to read files and nothing else.
+    helpers = children(dw.proc.pid)
+    assert len(helpers) == 1, helpers
+    st = status(helpers[0])
+    assert st["Uid"] == [str(user.pw_uid)] * 4, st["Uid"]
+    assert int(st["CapEff"][0], 16) == 1 << 2, st["CapEff"]   # CAP_DAC_READ_SEARCH
+    assert int(st["CapPrm"][0], 16) == 1 << 2, st["CapPrm"]
+    assert st["NoNewPrivs"] == ["1"], st
 
     write_list(lst, ["first.example", "second.example"])
     since = len(dw.stderr())
@@ -141,6 +172,8 @@ def test_reload_and_log_in_a_closed_directory(fake_upstream, closed_daemon, clos
         f"{got}\n{dw.stderr()}"
     assert dw.stats().get("log_write_errors") == 0, dw.stderr()
     dw.stop()
+    assert not any(os.path.exists(f"/proc/{p}") and status(p)["State"][0] != "Z"
+                   for p in helpers), "the helper outlived the daemon"
     after = owners(closed)
     changed = {p: (before[p], after.get(p)) for p in before
                if after.get(p, before[p])[:2] != before[p][:2]}

@@ -19,9 +19,15 @@ if [ "$(id -u)" -ne 0 ]; then
 	    "dist/create-user.sh); until then dnswarden runs as nobody" >&2
 	exit 0
 fi
-if command -v systemd-sysusers >/dev/null 2>&1 && [ -n "${1:-}" ] &&
-    [ -r "$1" ]; then
-	systemd-sysusers "$1"
+file=${1:-}
+case "$file" in
+/* | "") ;;
+*) file=$PWD/$file ;;	# systemd-sysusers ignores a relative path
+esac
+if command -v systemd-sysusers >/dev/null 2>&1 && [ -n "$file" ] &&
+    [ -r "$file" ] && systemd-sysusers "$file" &&
+    getent passwd "$user" >/dev/null; then
+	:
 elif command -v adduser >/dev/null 2>&1; then
 	adduser --system --group --quiet --no-create-home \
 	    --home /nonexistent --shell /usr/sbin/nologin \

@@ -1,8 +1,9 @@
 /*
  * report_test: "dnswarden report" and "dnswarden log" against a database
  * of known rows: the 60-second attempt rule at its edges, every --by in
- * every format, --since/--until, --top, lost-row warnings, the log filters,
- * and the exit statuses.
+ * every format, --since/--until and --tz, --top, lost-row warnings, the log
+ * filters and pages, hostile strings in every format, the library without
+ * the commands, and the exit statuses.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -10,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "attemptlog.h"
 #include "report.h"
+#include "rp_internal.h"
 #include "sink.h"
 #include "unit.h"
 
@@ -160,6 +163,10 @@ make_database(const char *path)
 	attemptlog_pseudonym(PSEUDO_KEY, "10.9.9.9", pseudo);
 	insert(db, T - 30 * DAY, pseudo, NULL, "example.com",
 	    "commercial-sex", "Example Site");
+	/* 10.0.0.3 asked over TCP; 10.0.0.2 is under a policy. */
+	sqlite3_exec(db, "UPDATE attempts SET transport = 'tcp', verified = 1"
+	    " WHERE client = '10.0.0.3'; UPDATE attempts SET policy ="
+	    " 'guests' WHERE client = '10.0.0.2'", NULL, NULL, NULL);
 	/* 84 rows lost at T + 5 min. */
 	sqlite3_exec(db, "INSERT INTO log_gaps (ts_start, ts_end,"
 	    " rows_dropped, table_name, reason, logged_at) VALUES"
@@ -173,6 +180,8 @@ make_database(const char *path)
 /* Rows from T - 1 day on, so the pseudonymous row stays out. */
 #define SINCE	"2024-03-01"
 
+#define COUNT_COLS	"queries,attempts,verified_queries,unverified_queries"
+
 static void
 test_attempt_rule(void)
 {
@@ -180,16 +189,16 @@ test_attempt_rule(void)
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-03-04T10:00:00Z", "--until", "2024-03-04T10:05:00Z",
 	    "--by", "domain", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "domain,category,site,queries,attempts\r\n"
-	    "example.com,commercial-sex,Example Site,5,3\r\n"
-	    "other.net,commercial-sex,\"Other, \"\"Inc\"\"\",1,1\r\n");
+	CHECK_STR(out, "domain,category,site," COUNT_COLS "\r\n"
+	    "example.com,commercial-sex,Example Site,5,3,0,5\r\n"
+	    "other.net,commercial-sex,\"Other, \"\"Inc\"\"\",1,1,0,1\r\n");
 
 	/* Different client: its own attempt; same client, other rule too. */
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--until", "2024-03-04T10:00:03Z", "--by", "client",
 	    "--format", "csv", NULL), 0);
-	CHECK_STR(out, "client,client_name,queries,attempts\r\n"
-	    "10.0.0.1,finance,2,2\r\n10.0.0.2,,1,1\r\n");
+	CHECK_STR(out, "client,client_name," COUNT_COLS "\r\n"
+	    "10.0.0.1,finance,2,2,0,2\r\n10.0.0.2,,1,1,0,1\r\n");
 
 	/*
 	 * From 10:01:30 on: the row at +119 s continues the attempt begun
@@ -198,7 +207,7 @@ test_attempt_rule(void)
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-03-04T10:01:30Z", "--until", "2024-03-04T10:04:00Z",
 	    "--format", "csv", NULL), 0);
-	CHECK_STR(out, "queries,attempts\r\n2,1\r\n");
+	CHECK_STR(out, COUNT_COLS "\r\n2,1,0,2\r\n");
 }
 
 static void
@@ -208,21 +217,28 @@ test_by_time(void)
 	    "--by", "day", NULL), 0);
 	CHECK_STR(out, "Blocked attempts from 2024-03-01T00:00:00Z to now"
 	    " (times in UTC), by day\n"
-	    "day         queries  attempts\n"
-	    "2024-03-04        6         4\n"
-	    "2024-03-05        2         1\n"
-	    "2024-03-11        1         1\n"
-	    "2024-04-01        1         1\n");
+	    "day         queries  attempts  verified_queries"
+	    "  unverified_queries\n"
+	    "2024-03-04        6         4                 0"
+	    "                   6\n"
+	    "2024-03-05        2         1                 0"
+	    "                   2\n"
+	    "2024-03-11        1         1                 1"
+	    "                   0\n"
+	    "2024-04-01        1         1                 1"
+	    "                   0\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "week", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "week,queries,attempts\r\n2024-W10,8,5\r\n"
-	    "2024-W11,1,1\r\n2024-W14,1,1\r\n");
+	CHECK_STR(out, "week," COUNT_COLS "\r\n2024-W10,8,5,0,8\r\n"
+	    "2024-W11,1,1,1,0\r\n2024-W14,1,1,1,0\r\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "month", "--format", "json", NULL), 0);
 	CHECK_STR(out, "[\n"
 	    "  {\"month\": \"2024-03\", \"queries\": 9, \"attempts\": 6,"
+	    " \"verified_queries\": 1, \"unverified_queries\": 8,"
 	    " \"period_rows_lost\": 84},\n"
 	    "  {\"month\": \"2024-04\", \"queries\": 1, \"attempts\": 1,"
+	    " \"verified_queries\": 1, \"unverified_queries\": 0,"
 	    " \"period_rows_lost\": 84}\n]\n");
 	CHECK(strstr(err, "warning: 84 rows were lost between"
 	    " 2024-03-04T10:05:00Z and 2024-03-04T10:05:01Z (queue full:"
@@ -230,8 +246,8 @@ test_by_time(void)
 	/* --top keeps the busiest, shown in time order. */
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "day", "--top", "2", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "day,queries,attempts\r\n2024-03-04,6,4\r\n"
-	    "2024-03-05,2,1\r\n");
+	CHECK_STR(out, "day," COUNT_COLS "\r\n2024-03-04,6,4,0,6\r\n"
+	    "2024-03-05,2,1,0,2\r\n");
 }
 
 static void
@@ -239,35 +255,47 @@ test_by_group(void)
 {
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "client", NULL), 0);
-	CHECK(strstr(out, "client    client_name  queries  attempts\n"
-	    "10.0.0.1  finance            5         3\n"
-	    "10.0.0.2  -                  3         2\n"
-	    "10.0.0.3  -                  2         2\n") != NULL);
+	CHECK(strstr(out, "client    client_name  queries  attempts"
+	    "  verified_queries  unverified_queries\n"
+	    "10.0.0.1  finance            5         3                 0"
+	    "                   5\n"
+	    "10.0.0.2  -                  3         2                 0"
+	    "                   3\n"
+	    "10.0.0.3  -                  2         2                 2"
+	    "                   0\n") != NULL);
 	CHECK(strstr(err, "84 rows in this period were never logged") !=
 	    NULL);
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "category", "--format", "json", NULL), 0);
 	CHECK_STR(out, "[\n"
 	    "  {\"category\": \"commercial-sex\", \"queries\": 8,"
-	    " \"attempts\": 6, \"period_rows_lost\": 84},\n"
+	    " \"attempts\": 6, \"verified_queries\": 2,"
+	    " \"unverified_queries\": 6, \"period_rows_lost\": 84},\n"
 	    "  {\"category\": \"imported-list\", \"queries\": 2,"
-	    " \"attempts\": 1, \"period_rows_lost\": 84}\n]\n");
+	    " \"attempts\": 1, \"verified_queries\": 0,"
+	    " \"unverified_queries\": 2, \"period_rows_lost\": 84}\n]\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "site", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "site,category,queries,attempts\r\n"
-	    "Example Site,commercial-sex,7,5\r\n"
-	    ",imported-list,2,1\r\n"
-	    "\"Other, \"\"Inc\"\"\",commercial-sex,1,1\r\n");
+	CHECK_STR(out, "site,category," COUNT_COLS "\r\n"
+	    "Example Site,commercial-sex,7,5,2,5\r\n"
+	    ",imported-list,2,1,0,2\r\n"
+	    "\"Other, \"\"Inc\"\"\",commercial-sex,1,1,0,1\r\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "domain", "--top", "1", "--format", "json", NULL), 0);
 	CHECK_STR(out, "[\n"
 	    "  {\"domain\": \"example.com\", \"category\": \"commercial-sex\","
 	    " \"site\": \"Example Site\", \"queries\": 7, \"attempts\": 5,"
+	    " \"verified_queries\": 2, \"unverified_queries\": 5,"
 	    " \"period_rows_lost\": 84}\n]\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--by", "site", NULL), 0);
 	CHECK(strstr(out, "\n-             imported-list         2"
-	    "         1\n") != NULL);
+	    "         1") != NULL);
+	/* The default policy is the NULL group. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--by", "policy", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "policy," COUNT_COLS "\r\n,7,5,2,5\r\n"
+	    "guests,3,2,0,3\r\n");
 }
 
 static void
@@ -275,22 +303,57 @@ test_total_and_period(void)
 {
 	CHECK_INT(run(report_cmd, "report", "-c", conf, NULL), 0);
 	CHECK_STR(out, "Blocked attempts from the first row to now (times in"
-	    " UTC)\nqueries  attempts\n     11         8\n");
+	    " UTC)\nqueries  attempts  verified_queries  unverified_queries\n"
+	    "     11         8                 2                   9\n");
 	/* --until DATE takes in the whole of that day. */
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--until", "2024-03-05", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "queries,attempts\r\n8,5\r\n");
+	CHECK_STR(out, COUNT_COLS "\r\n8,5,0,8\r\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--until", "2024-03-05T00:00:00Z", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "queries,attempts\r\n6,4\r\n");
+	CHECK_STR(out, COUNT_COLS "\r\n6,4,0,6\r\n");
 	/* The same instant with a zone. */
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
 	    "--until", "2024-03-05T02:00+02:00", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "queries,attempts\r\n6,4\r\n");
+	CHECK_STR(out, COUNT_COLS "\r\n6,4,0,6\r\n");
 	/* No lost rows there: no warning. */
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-03-05", "--format", "csv", NULL), 0);
 	CHECK_STR(err, "");
+}
+
+/* Days, dates and printed times follow --tz. */
+static void
+test_time_zones(void)
+{
+	/* At -05:00 the rows of 00:00Z fall on the day before. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--tz", "-05:00", "--by", "day", "--format", "csv", NULL), 0);
+	CHECK_STR(out, "day," COUNT_COLS "\r\n2024-03-04,6,4,0,6\r\n"
+	    "2024-03-05,2,1,0,2\r\n2024-03-10,1,1,1,0\r\n"
+	    "2024-03-31,1,1,1,0\r\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since", SINCE,
+	    "--tz", "-05:00", "--by", "month", NULL), 0);
+	CHECK_STR(out, "Blocked attempts from 2024-03-01T00:00:00-05:00 to"
+	    " now (times in UTC-05:00), by month\n"
+	    "month    queries  attempts  verified_queries  unverified_queries\n"
+	    "2024-03       10         7                 2                   8\n");
+	/* A bare --until date ends at that zone's midnight. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--tz", "-09:00",
+	    "--since", "2024-03-04", "--until", "2024-03-04", "--format",
+	    "csv", NULL), 0);
+	CHECK_STR(out, COUNT_COLS "\r\n6,4,0,6\r\n");
+	/* A zone by name: daylight saving time began on 2024-03-10. */
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--tz", "America/New_York",
+	    "--limit", "2", "--format", "csv", NULL), 0);
+	CHECK(strstr(out, "\r\n2024-03-31T20:00:00-04:00,10.0.0.3,") != NULL);
+	CHECK(strstr(out, "\r\n2024-03-10T20:00:00-04:00,10.0.0.3,") != NULL);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--tz",
+	    "Asia/Kolkata", "--since", "2024-03-11", "--until", "2024-03-11",
+	    "--format", "csv", NULL), 0);
+	CHECK_STR(out, COUNT_COLS "\r\n1,1,1,0\r\n");
+	setenv("TZ", "UTC", 1);
+	tzset();
 }
 
 static void
@@ -299,20 +362,24 @@ test_empty(void)
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2030-01-01", "--by", "day", NULL), 0);
 	CHECK_STR(out, "Blocked attempts from 2030-01-01T00:00:00Z to now"
-	    " (times in UTC), by day\nday  queries  attempts\n");
+	    " (times in UTC), by day\nday  queries  attempts  verified_queries"
+	    "  unverified_queries\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2030-01-01", "--by", "client", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "client,client_name,queries,attempts\r\n");
+	CHECK_STR(out, "client,client_name," COUNT_COLS "\r\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2030-01-01", "--by", "site", "--format", "json", NULL), 0);
 	CHECK_STR(out, "[]\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2030-01-01", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "queries,attempts\r\n0,0\r\n");
+	CHECK_STR(out, COUNT_COLS "\r\n0,0,0,0\r\n");
 	CHECK_INT(run(log_cmd, "log", "-c", conf, "--since", "2030-01-01",
 	    "--format", "json", NULL), 0);
 	CHECK_STR(out, "[]\n");
 }
+
+#define LOG_COLS	"time,client,client_name,qname,qtype,rule,category," \
+	"site,transport,verified,policy,id"
 
 static void
 test_log(void)
@@ -322,19 +389,18 @@ test_log(void)
 	    " UTC), newest first (--limit reached)\n"
 	    "time                  client    client_name  qname"
 	    "            qtype  rule         category        site"
-	    "          transport  verified  policy\n"
+	    "          transport  verified  policy  id\n"
 	    "2024-04-01T00:00:00Z  10.0.0.3  -            www.example.com"
-	    "  A      example.com  commercial-sex  Example Site  udp"
-	    "        no        -\n"
+	    "  A      example.com  commercial-sex  Example Site  tcp"
+	    "        yes       -       10\n"
 	    "2024-03-11T00:00:00Z  10.0.0.3  -            www.example.com"
-	    "  A      example.com  commercial-sex  Example Site  udp"
-	    "        no        -\n");
+	    "  A      example.com  commercial-sex  Example Site  tcp"
+	    "        yes       -        9\n");
 	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "finance",
 	    "--site", "OTHER, \"INC\"", "--format", "csv", NULL), 0);
-	CHECK_STR(out, "time,client,client_name,qname,qtype,rule,category,"
-	    "site,transport,verified,policy\r\n2024-03-04T10:00:02Z,"
-	    "10.0.0.1,finance,www.other.net,A,other.net,commercial-sex,"
-	    "\"Other, \"\"Inc\"\"\",udp,0,\r\n");
+	CHECK_STR(out, LOG_COLS "\r\n2024-03-04T10:00:02Z,10.0.0.1,finance,"
+	    "www.other.net,A,other.net,commercial-sex,"
+	    "\"Other, \"\"Inc\"\"\",udp,0,,6\r\n");
 	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.2",
 	    "--until", "2024-03-04", "--format", "json", NULL), 0);
 	CHECK_STR(out, "[\n  {\"time\": \"2024-03-04T10:00:01Z\","
@@ -342,7 +408,7 @@ test_log(void)
 	    " \"qname\": \"www.example.com\", \"qtype\": \"A\","
 	    " \"rule\": \"example.com\", \"category\": \"commercial-sex\","
 	    " \"site\": \"Example Site\", \"transport\": \"udp\","
-	    " \"verified\": false, \"policy\": null,"
+	    " \"verified\": false, \"policy\": \"guests\", \"id\": 5,"
 	    " \"period_rows_lost\": 84}\n]\n");
 	/* An address finds its pseudonym when the config has the key. */
 	CHECK_INT(run(log_cmd, "log", "-c", conf_pseudo, "--client",
@@ -353,9 +419,134 @@ test_log(void)
 	CHECK(strstr(out, "2024-02-03") == NULL);
 }
 
+/* --before ID: the page after the row ID, in the same order. */
+static void
+test_log_pages(void)
+{
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--since", SINCE,
+	    "--limit", "3", "--format", "csv", NULL), 0);
+	CHECK(strstr(out, ",10\r\n") != NULL && strstr(out, ",9\r\n") != NULL &&
+	    strstr(out, ",8\r\n") != NULL);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--since", SINCE,
+	    "--limit", "3", "--before", "8", "--format", "json", NULL), 0);
+	CHECK(strstr(out, "\"id\": 7,") != NULL);
+	CHECK(strstr(out, "\"id\": 4,") != NULL);
+	CHECK(strstr(out, "\"id\": 3,") != NULL);
+	CHECK(strstr(out, "\"id\": 8,") == NULL);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--since", SINCE,
+	    "--before", "8", "--limit", "3", NULL), 0);
+	CHECK(strstr(out, "Blocked attempts from 2024-03-01T00:00:00Z to now"
+	    " (times in UTC), newest first, before id 8 (--limit reached)\n")
+	    == out);
+	/* The oldest row is the pseudonymous one, id 11. */
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--before", "11",
+	    "--format", "csv", NULL), 0);
+	CHECK_STR(out, LOG_COLS "\r\n");
+}
+
+/*
+ * Names sent by an attacker, and a database written by one: CSV cells
+ * never start a formula, the table and the messages never carry a
+ * control character, JSON escapes them.
+ */
+static void
+test_hostile_strings(void)
+{
+	char path[300], e[256];
+	struct sink *s;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/hostile.db", tmpdir);
+	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
+		fprintf(stderr, "%s\n", e);
+		exit(1);
+	}
+	sink_sqlite_ops.close(s);
+	sqlite3_open(path, &db);
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO attempts (ts, client,"
+	    " client_name, qname, qtype, rule, category, site, transport)"
+	    " VALUES (1709546400000, '10.0.0.1', '@SUM(1+1)',"
+	    " '=hyperlink(\"http://x\").www.backpage.com', 'A',"
+	    " '+1+2.backpage.com', '-2', char(9) || 'tab', 'udp'),"
+	    " (1709546401000, '10.0.0.2', char(27) || ']0;pwned' || char(7)"
+	    " || char(27) || '[2J', 'x' || char(13) || 'y', 'A', 'r',"
+	    " char(13) || 'cr', 'Site' || char(0x202e), 'udp');"
+	    "INSERT INTO log_gaps (ts_start, ts_end, rows_dropped,"
+	    " table_name, reason, logged_at) VALUES (1709546400000,"
+	    " 1709546400000, 1, 'attempts', 'x' || char(27) || '[2J', 0)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK_INT(run(log_cmd, "log", "--database", path, "--format", "csv",
+	    NULL), 0);
+	CHECK(strstr(out, ",'@SUM(1+1),\"'=hyperlink(\"\"http://x\"\")"
+	    ".www.backpage.com\",A,'+1+2.backpage.com,'-2,'\ttab,") != NULL);
+	CHECK(strstr(out, ",\"'\rcr\",") != NULL);
+	CHECK_INT(run(report_cmd, "report", "--database", path, "--by",
+	    "category", "--format", "csv", NULL), 0);
+	CHECK(strstr(out, "\r\n'-2,1,1,0,1\r\n") != NULL);
+
+	CHECK_INT(run(log_cmd, "log", "--database", path, NULL), 0);
+	CHECK(strchr(out, 0x1b) == NULL && strchr(out, 0x07) == NULL &&
+	    strchr(out, '\r') == NULL && strstr(out, "\xe2\x80\xae") ==
+	    NULL);
+	CHECK(strstr(out, "\\x1b]0;pwned\\x07\\x1b[2J") != NULL);
+	CHECK(strstr(out, "x\\x0dy") != NULL);
+	CHECK(strstr(out, "Site\\u202e") != NULL);
+	CHECK(strchr(err, 0x1b) == NULL);
+	CHECK(strstr(err, "(x\\x1b[2J)") != NULL);
+
+	CHECK_INT(run(log_cmd, "log", "--database", path, "--format", "json",
+	    NULL), 0);
+	CHECK(strstr(out, "\"\\u001B]0;pwned\\u0007\\u001B[2J\"") != NULL);
+}
+
+/* The library without the commands: options by name, rows, buffers. */
+static void
+test_library(void)
+{
+	char path[300], e[256], *buf;
+	struct report_rows *rows;
+	struct report_opts o;
+	struct report_db *db;
+	size_t len;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "%s/attempts.db", tmpdir);
+	report_opts_init(&o, REPORT_COUNTS);
+	CHECK_INT(report_opts_set(&o, "by", "client", e, sizeof(e)), 0);
+	CHECK_INT(report_opts_set(&o, "since", SINCE, e, sizeof(e)), 0);
+	CHECK_INT(report_opts_set(&o, "tz", "UTC", e, sizeof(e)), 0);
+	CHECK_INT(report_opts_set(&o, "limit", "5", e, sizeof(e)), -1);
+	CHECK_STR(e, "limit: unknown option");
+	CHECK_INT(report_opts_set(&o, "by", "year", e, sizeof(e)), -1);
+	CHECK(strncmp(e, "by: invalid value (one of day,", 30) == 0);
+	CHECK_INT(report_opts_finish(&o, e, sizeof(e)), 0);
+	CHECK((db = report_db_open(path, e, sizeof(e))) != NULL);
+	/* Nothing in the file runs as the reader. */
+	sqlite3_db_config(db->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, -1, &v);
+	CHECK_INT(v, 0);
+	CHECK_INT(sqlite3_db_readonly(db->db, "main"), 1);
+	CHECK_INT(report_run(db, &o, NULL, &rows, e, sizeof(e)), 0);
+	CHECK_INT(rows->nrows, 3);
+	CHECK_INT(rows->ncols, 6);
+	CHECK_STR(report_cell(rows, 0, 0)->text, "10.0.0.1");
+	CHECK_INT(report_cell(rows, 0, 2)->num, 5);
+	CHECK_INT(rows->rows_lost, 84);
+	buf = report_write_buffer(rows, REPORT_CSV, &len);
+	CHECK(buf != NULL && len == strlen(buf));
+	CHECK(buf != NULL && strncmp(buf, "client,client_name,queries,", 27) ==
+	    0);
+	free(buf);
+	report_rows_free(rows);
+	report_db_close(db);
+}
+
 static void
 test_errors(void)
 {
+	char path[300];
+
 	CHECK_INT(run(report_cmd, "report", "-c", conf_empty, NULL), 1);
 	CHECK(strstr(err, "none.db: no attempt log yet") != NULL);
 	CHECK_STR(out, "");
@@ -364,21 +555,51 @@ test_errors(void)
 	CHECK(err[0] != '\0');
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--by", "year",
 	    NULL), 2);
-	CHECK(strstr(err, "--by: invalid value \"year\"") != NULL);
+	CHECK_STR(err, "dnswarden report: --by: invalid value (one of day,"
+	    " week, month, client, category, site, domain, policy)\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-02-30", NULL), 2);
+	CHECK_STR(err, "dnswarden report: --since: not a date (YYYY-MM-DD or"
+	    " YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM])\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-03-01T25:00", NULL), 2);
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-03-02", "--until", "2024-03-01", NULL), 2);
+	CHECK_STR(err, "dnswarden report: --since must be before until\n");
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--tz", "Mars/Base",
+	    NULL), 2);
+	CHECK(strstr(err, "--tz: unknown time zone") != NULL);
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--tz", "../../etc",
+	    NULL), 2);
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--top", "0", NULL),
 	    2);
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--frobnicate",
 	    NULL), 2);
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "extra", NULL), 2);
 	CHECK_INT(run(log_cmd, "log", "-c", conf, "--by", "day", NULL), 2);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--before", "x", NULL), 2);
 	CHECK_INT(run(log_cmd, "log", "--help", NULL), 0);
 	CHECK(strstr(out, "usage: dnswarden log") != NULL);
+
+	/* Not a log, or one of a newer dnswarden: one line, exit 1. */
+	snprintf(path, sizeof(path), "%s/text.db", tmpdir);
+	write_file(path, "not a database, just text that is long enough to"
+	    " fill SQLite's header of one hundred bytes, and a bit more.\n");
+	CHECK_INT(run(report_cmd, "report", "--database", path, NULL), 1);
+	CHECK(strstr(err, "not a dnswarden attempt log") != NULL);
+	CHECK(strchr(err, '\n') == err + strlen(err) - 1);
+	snprintf(path, sizeof(path), "%s/newer.db", tmpdir);
+	{
+		sqlite3 *db;
+
+		sqlite3_open(path, &db);
+		sqlite3_exec(db, "CREATE TABLE attempts (id INTEGER PRIMARY"
+		    " KEY); PRAGMA user_version = 99", NULL, NULL, NULL);
+		sqlite3_close(db);
+	}
+	CHECK_INT(run(log_cmd, "log", "--database", path, NULL), 1);
+	CHECK(strstr(err, "schema version 99 is newer") != NULL);
+	CHECK(strchr(err, '\n') == err + strlen(err) - 1);
 }
 
 static void
@@ -398,6 +619,9 @@ main(void)
 {
 	char db[300];
 
+	/* The default zone is the local one: make it UTC here. */
+	setenv("TZ", "UTC", 1);
+	tzset();
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -413,8 +637,12 @@ main(void)
 	RUN(test_by_time);
 	RUN(test_by_group);
 	RUN(test_total_and_period);
+	RUN(test_time_zones);
 	RUN(test_empty);
 	RUN(test_log);
+	RUN(test_log_pages);
+	RUN(test_hostile_strings);
+	RUN(test_library);
 	RUN(test_errors);
 	if (unit_failures == 0) {
 		char cmd[300];

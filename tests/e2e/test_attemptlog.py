@@ -700,7 +700,10 @@ def test_queue_overflow_is_counted_logged_and_reported(dnswarden, dead_upstream,
                           "--format", "json"], capture_output=True, text=True, timeout=60,
                          env=dw.env)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == [{"queries": 16, "attempts": 1, "period_rows_lost": 84}]
+    tcp = sum(r["transport"] == "tcp" for r in db_rows(dw.database))
+    assert tcp == 1  # names[10]
+    assert json.loads(res.stdout) == [{"queries": 16, "attempts": 1, "verified_queries": tcp,
+                                       "unverified_queries": 16 - tcp, "period_rows_lost": 84}]
     assert "84 rows were lost" in res.stderr and "locked" in res.stderr, res.stderr
 
 
@@ -769,8 +772,9 @@ REPORT_BYS = {  # --by: its columns before queries and attempts
     "site": ["site", "category"], "domain": ["domain", "category", "site"],
 }
 TIME_BYS = ("day", "week", "month")
+COUNT_COLUMNS = ["queries", "attempts", "verified_queries", "unverified_queries"]
 LOG_COLUMNS = ["time", "client", "client_name", "qname", "qtype", "rule", "category",
-               "site", "transport", "verified", "policy"]
+               "site", "transport", "verified", "policy", "id"]
 
 
 class ReportEnv:
@@ -784,9 +788,10 @@ class ReportEnv:
         self.rows = rows
 
     def run(self, *args, cmd="report", ok=True):
+        # Days are the reader's (--tz, default the local zone): UTC here.
         res = subprocess.run([harness._resolve_bin(), cmd, "-c", str(self.dw.config_path),
                               *args], capture_output=True, text=True, timeout=60,
-                             env=self.dw.env)
+                             env=dict(self.dw.env, TZ="UTC"))
         marks = [m for m in harness.SANITIZER_MARKS if m in res.stderr]
         assert not marks, res.stderr
         if ok:
@@ -882,14 +887,15 @@ def expected_report(rows, by, since=0, until=None, top=0):
         if r["ts"] < since:
             continue
         key, vals = group_of(r, by)
-        g = groups.setdefault(key, {"vals": vals, "queries": 0, "attempts": 0})
+        g = groups.setdefault(key, {"vals": vals, "queries": 0, "attempts": 0, "verified": 0})
         if by == "client" and g["vals"][1] is None:
             g["vals"][1] = r["client_name"]  # max(client_name): a non-NULL one
         g["queries"] += 1
+        g["verified"] += r["verified"]
         g["attempts"] += prev is None or r["ts"] - prev > GAP_MS
     if by is None:
-        g = groups.get((), {"queries": 0, "attempts": 0})
-        return [{"queries": g["queries"], "attempts": g["attempts"]}]
+        g = groups.get((), {"queries": 0, "attempts": 0, "verified": 0})
+        return [counts_of(g)]
 
     def nulls_first(v):
         return (0, "") if v is None else (1, v)
@@ -899,8 +905,12 @@ def expected_report(rows, by, since=0, until=None, top=0):
         out = out[:top]
     if by in TIME_BYS:
         out.sort(key=lambda g: g["vals"][0])
-    return [dict(zip(cols, g["vals"]), queries=g["queries"], attempts=g["attempts"])
-            for g in out]
+    return [dict(zip(cols, g["vals"]), **counts_of(g)) for g in out]
+
+
+def counts_of(g):
+    return {"queries": g["queries"], "attempts": g["attempts"],
+            "verified_queries": g["verified"], "unverified_queries": g["queries"] - g["verified"]}
 
 
 def parse_table(text, columns, title_re):
@@ -952,7 +962,7 @@ def test_report_counts_match_rows(report_env, by, fmt):
     env = report_env
     args = ["--until", until_arg(env.until), "--format", fmt] + (["--by", by] if by else [])
     res = env.run(*args)
-    cols = REPORT_BYS[by] + ["queries", "attempts"]
+    cols = REPORT_BYS[by] + COUNT_COLUMNS
     title = (r"Blocked attempts from the first row to "
              + re.escape(iso(env.until)) + r" \(times in UTC\)"
              + (f", by {by}" if by else ""))
@@ -965,8 +975,11 @@ def test_report_counts_match_rows(report_env, by, fmt):
         assert got == as_text(want)
     # Consecutive periods add up to the whole, attempts included.
     if by is None and fmt == "json":
+        live_tcp = sum(1 for q in LIVE if q[2])
         assert want[0] == {"queries": len(HISTORY) + len(LIVE),
-                           "attempts": 6 + sum(a for _, a in LIVE_BY_CLIENT.values())}
+                           "attempts": 6 + sum(a for _, a in LIVE_BY_CLIENT.values()),
+                           "verified_queries": live_tcp,
+                           "unverified_queries": len(HISTORY) + len(LIVE) - live_tcp}
 
 
 def test_report_live_rows_by_client_counted_by_hand(report_env):
@@ -993,16 +1006,20 @@ def test_report_live_rows_by_client_counted_by_hand(report_env):
 ])
 def test_report_periods_counted_by_hand(report_env, args, want):
     res = report_env.run(*args, "--format", "json")
-    assert json.loads(res.stdout) == [dict(want, period_rows_lost=0)]
+    # The history was written as unverified rows.
+    assert json.loads(res.stdout) == [dict(want, verified_queries=0,
+                                           unverified_queries=want["queries"],
+                                           period_rows_lost=0)]
 
 
 def test_report_weeks_and_months_by_hand(report_env):
     res = report_env.run("--until", "2025-03-01", "--by", "week", "--format", "csv")
-    assert res.stdout.splitlines() == ["week,queries,attempts", "2024-W52,1,1",
-                                       "2025-W01,6,4", "2025-W05,2,1"]
+    head = ",queries,attempts,verified_queries,unverified_queries"
+    assert res.stdout.splitlines() == ["week" + head, "2024-W52,1,1,0,1",
+                                       "2025-W01,6,4,0,6", "2025-W05,2,1,0,2"]
     res = report_env.run("--until", "2025-03-01", "--by", "month", "--format", "csv")
-    assert res.stdout.splitlines() == ["month,queries,attempts", "2024-12,7,5",
-                                       "2025-01,1,1", "2025-02,1,0"]
+    assert res.stdout.splitlines() == ["month" + head, "2024-12,7,5,0,7",
+                                       "2025-01,1,1,0,1", "2025-02,1,0,0,1"]
 
 
 @pytest.mark.parametrize("by", ["day", "domain", "site"])
@@ -1021,13 +1038,14 @@ def test_report_top(report_env, by):
 def test_report_empty_period(report_env, by, fmt):
     res = report_env.run("--since", "2000-01-01", "--until", "2000-01-31", "--format", fmt,
                          *(["--by", by] if by else []))
-    cols = REPORT_BYS[by] + ["queries", "attempts"]
+    cols = REPORT_BYS[by] + COUNT_COLUMNS
     lines = res.stdout.splitlines()
     if fmt == "json":
-        want = [{"queries": 0, "attempts": 0, "period_rows_lost": 0}] if by is None else []
+        want = [{"queries": 0, "attempts": 0, "verified_queries": 0, "unverified_queries": 0,
+                 "period_rows_lost": 0}] if by is None else []
         assert json.loads(res.stdout) == want
     elif fmt == "csv":
-        assert lines == [",".join(cols)] + (["0,0"] if by is None else [])
+        assert lines == [",".join(cols)] + (["0,0,0,0"] if by is None else [])
     else:
         assert lines[0].startswith("Blocked attempts from 2000-01-01T00:00:00Z to "
                                    "2000-02-01T00:00:00Z")
@@ -1073,7 +1091,8 @@ def expected_log(rows, *, since=0, until=None, client=None, site=None, limit=100
     if limit:
         out = out[:limit]
     return [{"time": iso(r["ts"]), **{c: r[c] for c in LOG_COLUMNS[1:]},
-             "verified": log_verified(r["verified"], fmt)} for r in out]
+             "verified": log_verified(r["verified"], fmt),
+             "id": r["id"] if fmt == "json" else str(r["id"])} for r in out]
 
 
 LOG_CASES = {
@@ -1118,7 +1137,7 @@ def test_log_milliseconds_and_default_limit(report_env):
     res = env.run("--until", "2024-12-29", "--format", "csv", cmd="log")
     assert res.stdout.splitlines()[1:] == [
         "2024-12-29T08:00:00.250Z,10.1.3.17,sales,x.second-import.test,A,"
-        "second-import.test,imported-two,,tcp,0,"]
+        "second-import.test,imported-two,,tcp,0,,1"]
     wait_count(env.dw.database, 101)  # the noise fills the log
     lines = env.run(cmd="log").stdout.splitlines()  # default --limit 100
     assert len(lines) == 2 + 100 and lines[0].endswith("(--limit reached)")
@@ -1182,3 +1201,47 @@ def test_all_queries_names_the_upstream_that_answered(nsd_shared, dead_port, dns
         assert time.monotonic() < end, "no row in table queries after 3 s"
         time.sleep(0.02)
     assert db_scalar(dw.database, "SELECT upstream FROM queries") == nsd_shared.server
+
+
+# --- output that cannot attack its reader ---------------------------------------------
+
+FORMULA_NAMES = ['=1+2.rule-a.test', '+1+2.rule-a.test', '-1.rule-a.test',
+                 '@sum(1).rule-a.test', '=hyperlink("http://x").www.rule-a.test']
+
+
+def test_csv_never_starts_a_formula(dnswarden, dead_upstream, lists):
+    """Names a spreadsheet would run as formulas (CWE-1236), sent over the
+    wire, come out of every CSV as text: a ' before the cell."""
+    dw = dnswarden([dead_upstream], overrides={"server": NOLIMIT}, blocklists=lists)
+    for i, name in enumerate(FORMULA_NAMES):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            s.sendto(wire_query(i + 1, name), (dw.addr, dw.port))
+            assert s.recv(4096)[3] & 0x0F == 3  # NXDOMAIN: blocked
+    wait_count(dw.database, len(FORMULA_NAMES))
+    res = subprocess.run([harness._resolve_bin(), "log", "-c", str(dw.config_path),
+                          "--format", "csv"], capture_output=True, text=True, timeout=60,
+                         env=dw.env)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert sorted(r["qname"] for r in rows) == sorted("'" + n for n in FORMULA_NAMES)
+    for line in res.stdout.splitlines()[1:]:
+        for cell in next(csv.reader([line])):
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), line
+
+
+def test_default_zone_is_the_local_one(report_env):
+    """Without --tz, days are the machine's: TZ moves the rows of the
+    history's 23:59:30Z to the next day at +01:00."""
+    env = report_env
+    args = [harness._resolve_bin(), "report", "-c", str(env.dw.config_path), "--since",
+            "2024-12-30", "--until", "2024-12-31", "--by", "day", "--format", "csv"]
+    utc = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                         env=dict(env.dw.env, TZ="UTC"))
+    berlin = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                            env=dict(env.dw.env, TZ="Europe/Berlin"))
+    assert utc.returncode == 0 and berlin.returncode == 0, utc.stderr + berlin.stderr
+    assert utc.stdout.splitlines()[1:] == ["2024-12-30,1,1,0,1", "2024-12-31,5,3,0,5"]
+    # In Berlin, 2024-12-30 begins at 23:00Z on the 29th and the 23:59:30Z
+    # row is on the 31st.
+    assert berlin.stdout.splitlines()[1:] == ["2024-12-31,6,4,0,6"]

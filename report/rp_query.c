@@ -1,0 +1,460 @@
+/*
+ * rp_query: the database side of the report library: opening a log
+ * read-only, and the queries that give a report's rows. See report.h.
+ *
+ * An attempt is a run of queries from one client for one rule with no
+ * pause longer than 60 seconds; it belongs to the period and group of
+ * its first query (docs/reports.md).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attemptlog.h"
+#include "rp_internal.h"
+#include "sink.h"
+
+#define RP_BUSY_MS		5000	/* wait this long for the writer */
+#define RP_ATTEMPT_GAP_MS	60000	/* a longer pause starts an attempt */
+
+/* ---- the database ---- */
+
+static int
+rp_check_schema(struct report_db *d, const char *path, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int version = -1, tables = 0;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT (SELECT user_version FROM"
+	    " pragma_user_version), (SELECT count(*) FROM sqlite_master WHERE"
+	    " type = 'table' AND name = 'attempts'), (SELECT count(*) FROM"
+	    " sqlite_master WHERE type = 'table' AND name = 'log_gaps')", -1,
+	    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+		tables = sqlite3_column_int(st, 1);
+		d->has_gaps = sqlite3_column_int(st, 2) > 0;
+	}
+	sqlite3_finalize(st);
+	d->version = version;
+	if (version < 0)
+		snprintf(err, errlen, "%s: not a dnswarden attempt log (%s)",
+		    path, sqlite3_errmsg(d->db));
+	else if (version > SINK_SCHEMA_VERSION)
+		snprintf(err, errlen, "%s: schema version %d is newer than this"
+		    " dnswarden's (%d); use a newer dnswarden", path, version,
+		    SINK_SCHEMA_VERSION);
+	else if (tables == 0)
+		snprintf(err, errlen, "%s: not a dnswarden attempt log (no"
+		    " table attempts)", path);
+	else
+		return 0;
+	return -1;
+}
+
+struct report_db *
+report_db_open(const char *path, char *err, size_t errlen)
+{
+	struct report_db *d;
+	struct stat sb;
+
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT)
+			snprintf(err, errlen, "%s: no attempt log yet (dnswarden"
+			    " serve creates it when it starts with this"
+			    " log.database)", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, d->db ?
+		    sqlite3_errmsg(d->db) : "out of memory");
+		report_db_close(d);
+		return NULL;
+	}
+	/*
+	 * The file may be written by the service user, who must not gain
+	 * the reader's rights through it: no SQL functions called from the
+	 * schema (views, triggers, defaults), no writes to the schema.
+	 */
+	sqlite3_db_config(d->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_db_config(d->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	/* The server's writer holds its lock for milliseconds at a time. */
+	sqlite3_busy_timeout(d->db, RP_BUSY_MS);
+	if (rp_check_schema(d, path, err, errlen) == -1) {
+		report_db_close(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+report_db_close(struct report_db *d)
+{
+	if (d == NULL)
+		return;
+	sqlite3_close(d->db);
+	free(d);
+}
+
+/* ---- rows ---- */
+
+const struct report_cell *
+report_cell(const struct report_rows *r, size_t row, size_t col)
+{
+	return &r->cells[row * r->ncols + col];
+}
+
+void
+report_rows_free(struct report_rows *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nrows * r->ncols; i++)
+		free((char *)r->cells[i].text);
+	for (size_t i = 0; i < r->ngaps && i < REPORT_GAPS_SHOWN; i++)
+		free((char *)r->gaps[i].reason);
+	free(r->cells);
+	free(r);
+}
+
+/* Keep the row st is on. Returns 0 or -1 (out of memory). */
+static int
+rows_add(struct report_rows *r, size_t *cap, sqlite3_stmt *st,
+    const struct rp_tz *tz)
+{
+	struct report_cell *row;
+	char tbuf[64];
+
+	if (r->nrows == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct report_cell *cells = reallocarray(r->cells,
+		    ncap * r->ncols, sizeof(*cells));
+
+		if (cells == NULL)
+			return -1;
+		r->cells = cells;
+		*cap = ncap;
+	}
+	row = r->cells + r->nrows * r->ncols;
+	memset(row, 0, r->ncols * sizeof(*row));
+	r->nrows++;		/* from here, freed with r */
+	for (size_t i = 0; i < r->ncols; i++) {
+		const char *v = (const char *)sqlite3_column_text(st, (int)i);
+
+		if (v == NULL)
+			continue;
+		row[i].num = sqlite3_column_int64(st, (int)i);
+		if (r->cols[i].type == REPORT_T_TIME) {
+			rp_time_format(row[i].num, tz, tbuf, sizeof(tbuf));
+			v = tbuf;
+		} else if (r->cols[i].type != REPORT_T_TEXT)
+			continue;
+		if ((row[i].text = strdup(v)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* Step st to its end, keeping every row. Returns 0 or -1 (err). */
+static int
+rows_fill(struct report_rows *r, sqlite3 *db, sqlite3_stmt *st,
+    const struct rp_tz *tz, char *err, size_t errlen)
+{
+	size_t cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (rows_add(r, &cap, st, tz) == -1) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot read the log: %s",
+		    sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/* The rows lost in the period, from table log_gaps. */
+static void
+rows_gaps(struct report_rows *r, sqlite3 *db, const struct report_opts *o,
+    const struct rp_tz *tz)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "SELECT ts_start, ts_end, rows_dropped,"
+	    " reason FROM log_gaps WHERE table_name = 'attempts' AND"
+	    " ts_end >= ?1 AND ts_start < ?2 ORDER BY ts_start", -1, &st,
+	    NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, o->since);
+	sqlite3_bind_int64(st, 2, o->until);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *reason = (const char *)sqlite3_column_text(st, 3);
+		struct report_gap *g;
+
+		r->rows_lost += sqlite3_column_int64(st, 2);
+		if (r->ngaps++ >= REPORT_GAPS_SHOWN)
+			continue;
+		g = &r->gaps[r->ngaps - 1];
+		g->ts_start = sqlite3_column_int64(st, 0);
+		g->ts_end = sqlite3_column_int64(st, 1);
+		g->rows = sqlite3_column_int64(st, 2);
+		g->reason = strdup(reason ? reason : "");
+		rp_time_format(g->ts_start, tz, g->from, sizeof(g->from));
+		rp_time_format(g->ts_end, tz, g->to, sizeof(g->to));
+	}
+	sqlite3_finalize(st);
+}
+
+/* ---- counts ---- */
+
+struct by_def {
+	const char		*select;	/* key columns; @Z: the zone */
+	const char		*group;		/* GROUP BY, "" for the total */
+	bool			 by_time;	/* rows in time order */
+	struct report_column	 cols[7];
+	size_t			 ncols;
+};
+
+#define T	REPORT_T_TEXT
+#define COUNTS	{ "queries", REPORT_T_INT }, { "attempts", REPORT_T_INT }, \
+	{ "verified_queries", REPORT_T_INT }, \
+	{ "unverified_queries", REPORT_T_INT }
+/* ISO 8601 week: the Thursday of a date's week names its year. */
+#define THURSDAY "date(ts / 1000, 'unixepoch'@Z, '-3 days', 'weekday 4')"
+
+static const struct by_def by_defs[] = {
+	[REPORT_BY_TOTAL] = { "", "", false, { COUNTS }, 4 },
+	[REPORT_BY_DAY] = { "strftime('%Y-%m-%d', ts / 1000, 'unixepoch'@Z)"
+	    " AS day,", "GROUP BY 1", true, { { "day", T }, COUNTS }, 5 },
+	[REPORT_BY_WEEK] = { "strftime('%Y', " THURSDAY ") || '-W' ||"
+	    " printf('%02d', (strftime('%j', " THURSDAY ") - 1) / 7 + 1)"
+	    " AS week,", "GROUP BY 1", true, { { "week", T }, COUNTS }, 5 },
+	[REPORT_BY_MONTH] = { "strftime('%Y-%m', ts / 1000, 'unixepoch'@Z)"
+	    " AS month,", "GROUP BY 1", true, { { "month", T }, COUNTS }, 5 },
+	[REPORT_BY_CLIENT] = { "client, max(client_name) AS client_name,",
+	    "GROUP BY client", false, { { "client", T },
+	    { "client_name", T }, COUNTS }, 6 },
+	[REPORT_BY_CATEGORY] = { "category,", "GROUP BY category", false,
+	    { { "category", T }, COUNTS }, 5 },
+	/* Imported lists have no site: one group per category for them. */
+	[REPORT_BY_SITE] = { "site, max(category) AS category,",
+	    "GROUP BY site, CASE WHEN site IS NULL THEN category END", false,
+	    { { "site", T }, { "category", T }, COUNTS }, 6 },
+	[REPORT_BY_DOMAIN] = { "rule AS domain, max(category) AS category,"
+	    " max(site) AS site,", "GROUP BY rule", false,
+	    { { "domain", T }, { "category", T }, { "site", T }, COUNTS }, 7 },
+	/* NULL: the default policy. */
+	[REPORT_BY_POLICY] = { "policy,", "GROUP BY policy", false,
+	    { { "policy", T }, COUNTS }, 5 },
+};
+
+/* src with every "@Z" replaced by the zone's modifiers. */
+static void
+expand_zone(const char *src, const char *zone, char *out, size_t len)
+{
+	size_t o = 0, zl = strlen(zone);
+
+	for (; *src && o + zl + 1 < len; src++) {
+		if (src[0] == '@' && src[1] == 'Z') {
+			memcpy(out + o, zone, zl);
+			o += zl;
+			src++;
+		} else
+			out[o++] = *src;
+	}
+	out[o] = '\0';
+}
+
+/* Before version 3 there is no verified column: TCP was the proof. */
+static const char *
+verified_expr(const struct report_db *d)
+{
+	return d->version >= 3 ? "verified" : "transport = 'tcp'";
+}
+
+static const char *
+policy_expr(const struct report_db *d)
+{
+	return d->version >= 3 ? "policy" : "NULL";
+}
+
+/*
+ * One pass over the period: LAG gives each row the time since the
+ * previous row of the same client and rule; a row starts an attempt when
+ * there is none or it is more than 60 s old. Rows up to 60 s before
+ * since are read only to see whether the first rows continue an attempt
+ * that started before the period.
+ */
+static int
+counts_query(struct report_db *d, const struct report_opts *o,
+    const struct rp_tz *tz, struct report_rows *r, char *err, size_t errlen)
+{
+	const struct by_def *by = &by_defs[o->by];
+	char sql[3072], select[512], zone[64];
+	sqlite3_stmt *st;
+	int rc;
+
+	rp_tz_modifier(tz, zone, sizeof(zone));
+	expand_zone(by->select, zone, select, sizeof(select));
+	snprintf(sql, sizeof(sql),
+	    "WITH r AS (SELECT ts, client, client_name, rule, category, site,"
+	    " %s AS verified, %s AS policy,"
+	    " ts - lag(ts) OVER (PARTITION BY client, rule ORDER BY ts, id)"
+	    " AS gap FROM attempts WHERE ts >= ?1 - %d AND ts < ?2),"
+	    " g AS (SELECT %s count(*) AS queries,"
+	    " coalesce(sum(gap IS NULL OR gap > %d), 0) AS attempts,"
+	    " coalesce(sum(verified), 0) AS verified_queries,"
+	    " count(*) - coalesce(sum(verified), 0) AS unverified_queries"
+	    " FROM r WHERE ts >= ?1 %s"
+	    " ORDER BY attempts DESC, queries DESC, 1 LIMIT ?3)"
+	    " SELECT * FROM g ORDER BY %s", verified_expr(d), policy_expr(d),
+	    RP_ATTEMPT_GAP_MS, select, RP_ATTEMPT_GAP_MS, by->group,
+	    by->by_time ? "1" : "attempts DESC, queries DESC, 1");
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, o->since);
+	sqlite3_bind_int64(st, 2, o->until);
+	sqlite3_bind_int64(st, 3, o->top > 0 ? o->top : -1);
+	r->cols = by->cols;
+	r->ncols = by->ncols;
+	rc = rows_fill(r, d->db, st, tz, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- attempts ---- */
+
+static const struct report_column attempt_cols[] = {
+	{ "time", REPORT_T_TIME }, { "client", T }, { "client_name", T },
+	{ "qname", T }, { "qtype", T }, { "rule", T }, { "category", T },
+	{ "site", T }, { "transport", T }, { "verified", REPORT_T_BOOL },
+	{ "policy", T }, { "id", REPORT_T_INT },
+};
+
+/*
+ * The rows of `dnswarden log`, newest first. --before ID pages: the rows
+ * after ID in that order (ID itself may be gone, deleted by retention).
+ */
+static int
+attempts_query(struct report_db *d, const struct report_opts *o,
+    const char *pseudonym, const struct rp_tz *tz, struct report_rows *r,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char sql[1536];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT ts, client, client_name, qname,"
+	    " qtype, rule, category, site, transport, %s, %s, id FROM attempts"
+	    " WHERE ts >= ?1 AND ts < ?2"
+	    " AND (?3 IS NULL OR client = ?3 OR client_name = ?3"
+	    " OR client = ?4)"
+	    " AND (?5 IS NULL OR site = ?5 COLLATE NOCASE)"
+	    " AND (?7 IS NULL OR (ts, id) < (coalesce((SELECT ts FROM attempts"
+	    " WHERE id = ?7), (SELECT ts FROM attempts WHERE id < ?7 ORDER BY"
+	    " id DESC LIMIT 1)), ?7))"
+	    " ORDER BY ts DESC, id DESC LIMIT ?6", verified_expr(d),
+	    policy_expr(d));
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, o->since);
+	sqlite3_bind_int64(st, 2, o->until);
+	if (o->client[0] != '\0')
+		sqlite3_bind_text(st, 3, o->client, -1, SQLITE_STATIC);
+	if (pseudonym[0] != '\0')
+		sqlite3_bind_text(st, 4, pseudonym, -1, SQLITE_STATIC);
+	if (o->site[0] != '\0')
+		sqlite3_bind_text(st, 5, o->site, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, o->limit > 0 ? o->limit : -1);
+	if (o->before > 0)
+		sqlite3_bind_int64(st, 7, o->before);
+	r->cols = attempt_cols;
+	r->ncols = sizeof(attempt_cols) / sizeof(attempt_cols[0]);
+	rc = rows_fill(r, d->db, st, tz, err, errlen);
+	sqlite3_finalize(st);
+	r->limit_reached = o->limit > 0 && r->nrows == (size_t)o->limit;
+	return rc;
+}
+
+/* ---- running ---- */
+
+/* "Blocked attempts from 2024-05-01T00:00:00Z to now (times in UTC)..." */
+static void
+rows_title(struct report_rows *r, const struct report_opts *o,
+    const struct rp_tz *tz)
+{
+	char from[64] = "the first row", to[64] = "now", extra[96] = "";
+
+	if (o->since != 0)
+		rp_time_format(o->since, tz, from, sizeof(from));
+	if (o->until != RP_TIME_MAX)
+		rp_time_format(o->until, tz, to, sizeof(to));
+	if (o->kind == REPORT_ATTEMPTS && o->before > 0)
+		snprintf(extra, sizeof(extra), ", newest first, before id %"
+		    PRId64 "%s", o->before, r->limit_reached ?
+		    " (--limit reached)" : "");
+	else if (o->kind == REPORT_ATTEMPTS)
+		snprintf(extra, sizeof(extra), ", newest first%s",
+		    r->limit_reached ? " (--limit reached)" : "");
+	else if (o->by != REPORT_BY_TOTAL)
+		snprintf(extra, sizeof(extra), ", by %s", rp_by_name(o->by));
+	snprintf(r->title, sizeof(r->title), "Blocked attempts from %s to %s"
+	    " (times in %s)%s", from, to, tz->label, extra);
+}
+
+int
+report_run(struct report_db *d, const struct report_opts *o,
+    const char *pseudonym_key, struct report_rows **out, char *err,
+    size_t errlen)
+{
+	char pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1] = "";
+	struct report_rows *r;
+	struct rp_tz tz;
+	int rc;
+
+	*out = NULL;
+	if (rp_tz_parse(o->tz, &tz, err, errlen) == -1)
+		return -1;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* --client may be an address while the log holds pseudonyms. */
+	if (o->kind == REPORT_ATTEMPTS && o->client[0] != '\0' &&
+	    pseudonym_key != NULL)
+		attemptlog_pseudonym(pseudonym_key, o->client, pseudonym);
+	/* One read transaction: the rows and the lost-row gaps agree. */
+	sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
+	if (o->kind == REPORT_ATTEMPTS)
+		rc = attempts_query(d, o, pseudonym, &tz, r, err, errlen);
+	else
+		rc = counts_query(d, o, &tz, r, err, errlen);
+	if (rc == 0 && d->has_gaps)
+		rows_gaps(r, d->db, o, &tz);
+	sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == -1) {
+		report_rows_free(r);
+		return -1;
+	}
+	rows_title(r, o, &tz);
+	*out = r;
+	return 0;
+}

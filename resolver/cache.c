@@ -17,6 +17,7 @@ struct cache_entry {
 	uint16_t		 pktlen;
 	uint16_t		 nttls;
 	uint16_t		 nnames;
+	bool			 whole;		/* came over TCP, see cache.h */
 	size_t			 size;		/* bytes charged to the cache */
 	/* key | ttl offsets (uint16) | name offsets (uint16) | packet */
 	uint8_t			 data[];
@@ -240,6 +241,7 @@ cache_insert(struct cache *c, const struct cache_key *key, const uint8_t *pkt,
 	e->pktlen = (uint16_t)len;
 	e->nttls = (uint16_t)r->nttls;
 	e->nnames = (uint16_t)r->nnames;
+	e->whole = r->over_tcp;
 	e->size = size;
 	memcpy(e->data, key->data, key->len);
 	memcpy(entry_ttls(e), r->ttl_off, 2 * r->nttls);
@@ -307,6 +309,12 @@ cache_entry_copy(const struct cache_entry *e, uint64_t now_ms, uint8_t *out,
 		t[3] = ttl & 0xff;
 	}
 	return e->pktlen;
+}
+
+bool
+cache_entry_whole(const struct cache_entry *e)
+{
+	return e->whole;
 }
 
 uint32_t

@@ -66,6 +66,14 @@ bool		 cache_insert(struct cache *c, const struct cache_key *key,
 struct cache_entry *cache_lookup(struct cache *c,
 		    const struct cache_key *key, uint64_t now_ms);
 
+/*
+ * True when the entry's reply came over TCP, so nothing was left out of
+ * it: an upstream may drop optional records from a UDP reply to fit the
+ * size we advertise, without TC. A client over TCP is never served a
+ * reply that is not whole (the frontend asks again over TCP instead).
+ */
+bool		 cache_entry_whole(const struct cache_entry *e);
+
 /* The tag given at insert or by cache_entry_set_tag(). */
 uint32_t	 cache_entry_tag(const struct cache_entry *e);
 void		 cache_entry_set_tag(struct cache_entry *e, uint32_t tag);

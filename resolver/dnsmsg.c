@@ -724,6 +724,119 @@ build_blocked_full(const struct dns_query *q, const uint8_t *rule,
 	return o;
 }
 
+/*
+ * Truncation: an answer larger than the client takes is cut as NSD and
+ * Unbound (with minimal responses) cut theirs, keeping whole RRsets (an
+ * RRset with the RRSIGs over it that follow it) in order: first what is
+ * optional goes (the additional section, then authority records a client
+ * does not need), and TC is set only when the answer section, or an
+ * authority record the answer needs, does not fit (RFC 2181 section 9).
+ * The cut is a prefix of the reply: compression pointers only point
+ * backwards, so what is kept reads the same.
+ */
+
+/* One RRset as it lies in a reply, from where the walk stood to end. */
+struct rrset_span {
+	size_t		end;
+	uint16_t	n;		/* RRs, RRSIGs included */
+	uint16_t	type;		/* for an RRSIG alone: the type covered */
+};
+
+/* The RRset at *off, at most left RRs long; -1 if the reply is broken. */
+static int
+rrset_next(const uint8_t *pkt, size_t len, size_t off, unsigned left,
+    struct rrset_span *sp)
+{
+	uint8_t first[DNS_MAX_NAME], owner[DNS_MAX_NAME];
+	int first_len = -1;
+	uint16_t type = 0, class = 0;
+
+	sp->n = 0;
+	while (sp->n < left) {
+		size_t at = off;
+		int n = read_name(pkt, len, &at, owner, NULL);
+		if (n < 0 || at + 10 > len)
+			return -1;
+		uint16_t t = rd16(pkt + at), c = rd16(pkt + at + 2);
+		uint16_t rdlen = rd16(pkt + at + 8);
+		if (at + 10 + rdlen > len)
+			return -1;
+		/* An RRSIG counts as the type it covers. */
+		if (t == 46 && rdlen >= 2)
+			t = rd16(pkt + at + 10);
+		if (first_len == -1) {
+			memcpy(first, owner, (size_t)n);
+			first_len = n;
+			type = t;
+			class = c;
+		} else if (n != first_len || memcmp(owner, first, (size_t)n) ||
+		    t != type || c != class)
+			break;
+		off = at + 10 + rdlen;
+		sp->n++;
+	}
+	sp->end = off;
+	sp->type = type;
+	return sp->n > 0 ? 0 : -1;
+}
+
+/*
+ * Does what is left of the authority section from off (left RRs) hold a
+ * record the answer needs? In a positive answer only the zone's NS RRset
+ * is optional; in any other (negative answers, referrals) all is needed.
+ */
+static bool
+authority_needed(const uint8_t *pkt, size_t len, size_t off, unsigned left,
+    bool positive)
+{
+	struct rrset_span sp;
+
+	if (!positive)
+		return true;
+	for (; left > 0; left -= sp.n, off = sp.end)
+		if (rrset_next(pkt, len, off, left, &sp) == -1 ||
+		    sp.type != DNS_TYPE_NS)
+			return true;
+	return false;
+}
+
+/*
+ * Where to cut the canonical reply pkt (len bytes, question ending at
+ * qend) so that its records end within room: the offset, with the records
+ * kept per section in kept[] and *tc set as above.
+ */
+static size_t
+reply_fit(const uint8_t *pkt, size_t len, size_t qend, size_t room,
+    uint16_t kept[3], bool *tc)
+{
+	uint16_t count[3] = { rd16(pkt + 6), rd16(pkt + 8), rd16(pkt + 10) };
+	bool noerror = (pkt[3] & 0xf) == DNS_RCODE_NOERROR;
+	bool positive = noerror && count[0] > 0, ns = false, soa = false;
+	size_t off = qend;
+	struct rrset_span sp;
+
+	*tc = false;
+	kept[0] = kept[1] = kept[2] = 0;
+	for (int s = 0; s < 3; s++) {
+		for (unsigned left = count[s]; left > 0; left -= sp.n) {
+			if (rrset_next(pkt, len, off, left, &sp) == -1 ||
+			    sp.end > room) {
+				/* A referral is no use without its glue. */
+				*tc = s == 0 || (s == 1 && authority_needed(pkt,
+				    len, off, left, positive)) || (s == 2 &&
+				    kept[2] == 0 && noerror && !positive &&
+				    ns && !soa);
+				return off;
+			}
+			ns |= s == 1 && sp.type == DNS_TYPE_NS;
+			soa |= s == 1 && sp.type == DNS_TYPE_SOA;
+			kept[s] += sp.n;
+			off = sp.end;
+		}
+	}
+	return off;
+}
+
 size_t
 dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
     uint8_t *out, size_t cap, size_t limit)
@@ -738,13 +851,17 @@ dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
 	    ((q->do_bit || q->ad) ? (up & FLAG_AD) : 0);
 	size_t extra = q->edns ? 11 : 0;
 
-	if (len + extra > limit) {
-		/* Too big: header, question, OPT, and TC to ask for TCP. */
-		size_t o = put_truncated(q, up & 0xf, out, cap);
-		wr16(out + 2, flags | FLAG_TC);
-		return o;
-	}
 	memcpy(out, canon, len);
+	if (len + extra > limit) {
+		uint16_t kept[3];
+		bool tc;
+		len = reply_fit(canon, len, qend, limit - extra, kept, &tc);
+		wr16(out + 6, kept[0]);
+		wr16(out + 8, kept[1]);
+		wr16(out + 10, kept[2]);
+		if (tc)
+			flags |= FLAG_TC;
+	}
 	wr16(out, q->id);
 	wr16(out + 2, flags);
 	memcpy(out + DNS_HEADER_LEN, q->qname, q->qname_len);

@@ -115,6 +115,8 @@ struct dns_reply {
 	uint8_t		qname_len;
 	uint16_t	qtype, qclass;
 	size_t		question_end;
+	bool		over_tcp;	/* set by the caller: came whole, over
+					   TCP (see cache_entry_whole()) */
 	size_t		msg_end;	/* end of the last record */
 	size_t		opt_start, opt_end;	/* OPT RR span; 0 if none */
 	uint32_t	min_ttl;	/* over every RR but OPT; UINT32_MAX if none */
@@ -182,9 +184,13 @@ size_t	dnsmsg_canonicalize(uint8_t *pkt, size_t len, struct dns_reply *r,
 
 /*
  * Build the answer for one client from a canonical reply: the client's ID,
- * flags and question spelling, OPT when the client sent EDNS, truncated
- * with TC when it exceeds limit. Returns the length written to out (cap
- * must be at least len + 64), or 0 if the reply does not fit the query.
+ * flags and question spelling, OPT when the client sent EDNS. A reply over
+ * limit is cut after its last whole RRset that fits, optional records
+ * first (additional, then a positive answer's NS records); TC is set only
+ * when answer records, or authority records a negative answer or a
+ * referral needs, are left out (RFC 2181 section 9). Returns the length
+ * written to out (cap must be at least len + 64), or 0 if the reply does
+ * not fit the query.
  */
 size_t	dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon,
 	    size_t len, uint8_t *out, size_t cap, size_t limit);

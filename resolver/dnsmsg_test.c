@@ -564,6 +564,232 @@ test_reply_names(void)
 	CHECK_INT(dnsmsg_parse_reply(pkt, len, &r), -1);
 }
 
+/* A canonical reply built from zone-file lines, for the truncation tests. */
+static size_t
+canon_of(const char *qname, ldns_rr_type qtype, ldns_pkt_rcode rcode,
+    const char **an, const char **ns, const char **ar, uint8_t *buf,
+    size_t cap)
+{
+	struct dns_reply r;
+	size_t len = testpkt_reply_full(qname, qtype, rcode, an, ns, ar, false,
+	    buf, cap);
+
+	CHECK(len > 0);
+	CHECK_INT(dnsmsg_parse_reply(buf, len, &r), 0);
+	return dnsmsg_canonicalize(buf, len, &r, 86400);
+}
+
+/* Finalize canon for a query (EDNS when edns) with limit; parse it. */
+static ldns_pkt *
+finalize_for(const char *qname, ldns_rr_type qtype, bool edns,
+    const uint8_t *canon, size_t len, size_t limit, size_t *outlen)
+{
+	uint8_t qbuf[512], out[8192];
+	struct dns_query q;
+	size_t qlen = testpkt_query(qname, qtype, 7, edns, false, qbuf,
+	    sizeof(qbuf));
+	ldns_pkt *p = NULL;
+
+	CHECK_INT(parse_bytes(qbuf, qlen, &q), DNSMSG_OK);
+	*outlen = dnsmsg_finalize(&q, canon, len, out, sizeof(out), limit);
+	CHECK(*outlen > 0 && *outlen <= limit);
+	CHECK(ldns_wire2pkt(&p, out, *outlen) == LDNS_STATUS_OK);
+	return p;
+}
+
+/* How many RRs of section sec have this owner (text, lower case). */
+static size_t
+count_owner(ldns_rr_list *sec, const char *owner)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(sec); i++) {
+		char *o = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(sec, i)));
+		n += strcmp(o, owner) == 0;
+		free(o);
+	}
+	return n;
+}
+
+/*
+ * Eight MX records fit 512 bytes; their addresses do not all. Without
+ * EDNS the client gets the whole answer and as many whole address RRsets
+ * as fit, no TC (RFC 2181 section 9): what NSD sends. Before, it got an
+ * empty answer with TC and had to ask again over TCP.
+ */
+static void
+test_truncate_drops_additional_first(void)
+{
+	const char *an[9], *ar[17];
+	char lines[25][96];
+	uint8_t canon[8192];
+	size_t n;
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(lines[i], sizeof(lines[i]), "example.test. 300 IN MX "
+		    "%d mail-exchanger-number-%d.example.test.", i, i);
+		an[i] = lines[i];
+		/* Two addresses each: an RRset is kept whole or not at all. */
+		for (int j = 0; j < 2; j++) {
+			char *l = lines[8 + 2 * i + j];
+			snprintf(l, 96, "mail-exchanger-number-%d.example.test. "
+			    "300 IN A 192.0.2.%d", i, 2 * i + j);
+			ar[2 * i + j] = l;
+		}
+	}
+	an[8] = NULL;
+	ar[16] = NULL;
+	size_t len = canon_of("example.test.", LDNS_RR_TYPE_MX,
+	    LDNS_RCODE_NOERROR, an, NULL, ar, canon, sizeof(canon));
+	CHECK(len > 512);
+	ldns_pkt *p = finalize_for("example.test.", LDNS_RR_TYPE_MX, false,
+	    canon, len, 512, &n);
+	if (p == NULL)
+		return;
+	CHECK(!ldns_pkt_tc(p));
+	CHECK_INT(ldns_pkt_ancount(p), 8);
+	CHECK(ldns_pkt_arcount(p) > 0 && ldns_pkt_arcount(p) < 16);
+	CHECK_INT(ldns_pkt_arcount(p) % 2, 0);
+	for (int i = 0; i < 8; i++) {
+		char owner[64];
+		snprintf(owner, sizeof(owner),
+		    "mail-exchanger-number-%d.example.test.", i);
+		size_t c = count_owner(ldns_pkt_additional(p), owner);
+		CHECK(c == 0 || c == 2);
+	}
+	ldns_pkt_free(p);
+	/* With EDNS 1232 it all fits, OPT included. */
+	p = finalize_for("example.test.", LDNS_RR_TYPE_MX, true, canon, len,
+	    1232, &n);
+	if (p) {
+		CHECK(!ldns_pkt_tc(p));
+		CHECK_INT(ldns_pkt_arcount(p), 16);
+		CHECK(ldns_pkt_edns(p));
+		ldns_pkt_free(p);
+	}
+}
+
+/* A positive answer's NS RRset in authority is optional: dropped, no TC. */
+static void
+test_truncate_drops_optional_authority(void)
+{
+	const char *an[] = { "www.example.test. 300 IN TXT \"short\"", NULL };
+	const char *ns[11];
+	char lines[10][128];
+	uint8_t canon[8192];
+	size_t n;
+
+	/* Names that do not compress against each other. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(lines[i], sizeof(lines[i]), "example.test. 300 IN NS "
+		    "a-rather-long-name-server-name.provider-%d.net.", i);
+		ns[i] = lines[i];
+	}
+	ns[10] = NULL;
+	size_t len = canon_of("www.example.test.", LDNS_RR_TYPE_TXT,
+	    LDNS_RCODE_NOERROR, an, ns, NULL, canon, sizeof(canon));
+	CHECK(len > 512);
+	ldns_pkt *p = finalize_for("www.example.test.", LDNS_RR_TYPE_TXT,
+	    false, canon, len, 512, &n);
+	if (p == NULL)
+		return;
+	CHECK(!ldns_pkt_tc(p));
+	CHECK_INT(ldns_pkt_ancount(p), 1);
+	CHECK_INT(ldns_pkt_nscount(p), 0);
+	ldns_pkt_free(p);
+}
+
+/*
+ * A negative answer needs its authority records (SOA, NSEC proofs): when
+ * they do not fit, TC, and nothing of the authority section half-sent.
+ */
+static void
+test_truncate_needed_authority_sets_tc(void)
+{
+	const char *ns[] = {
+		"example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 1 2 3 4 60",
+		"example.test. 60 IN RRSIG SOA 13 2 60 20300101000000 20200101000000 1234 example.test. AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"a.example.test. 60 IN NSEC c.example.test. A RRSIG NSEC",
+		"a.example.test. 60 IN RRSIG NSEC 13 3 60 20300101000000 20200101000000 1234 example.test. AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"example.test. 60 IN NSEC a.example.test. SOA NS RRSIG NSEC DNSKEY",
+		"example.test. 60 IN RRSIG NSEC 13 2 60 20300101000000 20200101000000 1234 example.test. AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		NULL
+	};
+	uint8_t canon[8192];
+	size_t n;
+	size_t len = canon_of("b.example.test.", LDNS_RR_TYPE_A,
+	    LDNS_RCODE_NXDOMAIN, NULL, ns, NULL, canon, sizeof(canon));
+
+	CHECK(len > 300);
+	ldns_pkt *p = finalize_for("b.example.test.", LDNS_RR_TYPE_A, false,
+	    canon, len, 512, &n);
+	if (p) {			/* it fits in 512 */
+		CHECK(!ldns_pkt_tc(p));
+		CHECK_INT(ldns_pkt_nscount(p), 6);
+		ldns_pkt_free(p);
+	}
+	/* A limit that cuts through the NSEC proofs: TC, whole RRsets. */
+	p = finalize_for("b.example.test.", LDNS_RR_TYPE_A, false, canon, len,
+	    len - 20, &n);
+	if (p) {
+		CHECK(ldns_pkt_tc(p));
+		CHECK_INT(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+		CHECK_INT(ldns_pkt_nscount(p), 4);	/* the SOA, one NSEC */
+		CHECK_INT(count_owner(ldns_pkt_authority(p),
+		    "a.example.test."), 2);	/* with its RRSIG */
+		ldns_pkt_free(p);
+	}
+}
+
+/*
+ * The answer section does not fit: the RRsets that do are kept (a CNAME
+ * chain), then TC, and nothing from the later sections.
+ */
+static void
+test_truncate_answer_sets_tc(void)
+{
+	const char *an[40];
+	char lines[36][160];
+	uint8_t canon[16384];
+	size_t n;
+	int k = 0;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(lines[k], sizeof(lines[k]), "c%d.example.test. 300 IN "
+		    "CNAME c%d.example.test.", i, i + 1);
+		an[k] = lines[k];
+		k++;
+	}
+	for (int i = 0; i < 30; i++, k++) {
+		snprintf(lines[k], sizeof(lines[k]), "c4.example.test. 300 IN "
+		    "TXT \"record %02d xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"", i);
+		an[k] = lines[k];
+	}
+	an[k] = NULL;
+	const char *ns[] = { "example.test. 300 IN NS ns1.example.test.", NULL };
+	size_t len = canon_of("c0.example.test.", LDNS_RR_TYPE_TXT,
+	    LDNS_RCODE_NOERROR, an, ns, NULL, canon, sizeof(canon));
+	ldns_pkt *p = finalize_for("c0.example.test.", LDNS_RR_TYPE_TXT, true,
+	    canon, len, 1232, &n);
+	if (p == NULL)
+		return;
+	CHECK(ldns_pkt_tc(p));
+	CHECK_INT(ldns_pkt_ancount(p), 4);	/* the CNAMEs */
+	CHECK_INT(ldns_pkt_nscount(p), 0);
+	CHECK(ldns_pkt_edns(p));
+	ldns_pkt_free(p);
+	/* Over TCP (no limit to speak of) all of it. */
+	p = finalize_for("c0.example.test.", LDNS_RR_TYPE_TXT, true, canon,
+	    len, DNS_MAX_MSG, &n);
+	if (p) {
+		CHECK(!ldns_pkt_tc(p));
+		CHECK_INT(ldns_pkt_ancount(p), 34);
+		CHECK_INT(ldns_pkt_nscount(p), 1);
+		ldns_pkt_free(p);
+	}
+}
+
 int
 main(void)
 {
@@ -581,5 +807,9 @@ main(void)
 	RUN(test_flags_query_error);
 	RUN(test_flags_forwarded);
 	RUN(test_reply_names);
+	RUN(test_truncate_drops_additional_first);
+	RUN(test_truncate_drops_optional_authority);
+	RUN(test_truncate_needed_authority_sets_tc);
+	RUN(test_truncate_answer_sets_tc);
 	UNIT_DONE();
 }

@@ -351,6 +351,7 @@ query_forward(struct frontend *fe, const struct client *cl,
 	req->q.qname = req->qname;
 	req->start_us = start;
 	req->w.uq = NULL;
+	req->w.whole = cl->transport == TRANSPORT_TCP;
 	fe->nrequests++;
 	if (cl->transport == TRANSPORT_TCP) {
 		TAILQ_INSERT_TAIL(&cl->conn->reqs, req, conn_entry);
@@ -459,6 +460,9 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 	size_t len;
 
 	if (e == NULL)
+		return false;
+	/* Over TCP only a reply that came whole: ask again otherwise. */
+	if (cl->transport == TRANSPORT_TCP && !cache_entry_whole(e))
 		return false;
 	len = cache_entry_copy(e, now, fe->tmp, sizeof(fe->tmp));
 	if (cache_entry_tag(e) != fe->bl_gen) {

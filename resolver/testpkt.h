@@ -46,10 +46,24 @@ testpkt_push(ldns_pkt *p, ldns_pkt_section section, const char **lines)
  * zone-file lines (NULL-terminated arrays, either may be NULL), EDNS when
  * edns. Writes the wire form into out; returns its length.
  */
+static inline size_t testpkt_reply_full(const char *, ldns_rr_type,
+    ldns_pkt_rcode, const char **, const char **, const char **, bool,
+    uint8_t *, size_t);
+
 static inline size_t
 testpkt_reply(const char *qname, ldns_rr_type qtype, ldns_pkt_rcode rcode,
     const char **answer, const char **authority, bool edns, uint8_t *out,
     size_t cap)
+{
+	return testpkt_reply_full(qname, qtype, rcode, answer, authority, NULL,
+	    edns, out, cap);
+}
+
+/* testpkt_reply() with an additional section too. */
+static inline size_t
+testpkt_reply_full(const char *qname, ldns_rr_type qtype, ldns_pkt_rcode rcode,
+    const char **answer, const char **authority, const char **additional,
+    bool edns, uint8_t *out, size_t cap)
 {
 	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str(qname), qtype,
 	    LDNS_RR_CLASS_IN, LDNS_RD);
@@ -60,6 +74,7 @@ testpkt_reply(const char *qname, ldns_rr_type qtype, ldns_pkt_rcode rcode,
 	ldns_pkt_set_rcode(p, rcode);
 	testpkt_push(p, LDNS_SECTION_ANSWER, answer);
 	testpkt_push(p, LDNS_SECTION_AUTHORITY, authority);
+	testpkt_push(p, LDNS_SECTION_ADDITIONAL, additional);
 	if (edns)
 		ldns_pkt_set_edns_udp_size(p, 1232);
 	return testpkt_wire(p, out, cap);

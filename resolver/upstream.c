@@ -70,6 +70,7 @@ struct upstream_query {
 	uint8_t			 lname_len;
 	uint16_t		 qtype, qclass;
 	bool			 do_bit, cd;
+	bool			 whole;		/* a waiter wants it over TCP */
 	size_t			 server;	/* index in cfg->upstreams */
 	struct netaddr		 addr;		/* the server asked now */
 	char			 addr_text[64];
@@ -613,6 +614,13 @@ uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
 		uq_next_server(uq);
 		return;
 	}
+	if (!over_tcp && uq->whole) {
+		/* A client over TCP joined while the UDP try was out. */
+		uq->up->ctr->upstream_tcp++;
+		uq_try_tcp(uq);
+		return;
+	}
+	r->over_tcp = over_tcp;
 	uq_finish(uq, pkt, len, r);
 }
 
@@ -1117,10 +1125,26 @@ uq_try(struct upstream_query *uq)
 
 	uq->addr = u->addr;
 	memcpy(uq->addr_text, u->text, sizeof(uq->addr_text));
-	if (u->tls_name[0] != '\0')
-		uq_try_tls(uq);
-	else
+	if (u->tls_name[0] != '\0') {
+		uq_try_tls(uq);		/* a stream: replies come whole */
+		return;
+	}
+	if (!uq->whole) {
 		uq_try_udp(uq);
+		return;
+	}
+	/* Straight to TCP: a new ID, the same question. */
+	if (random16(up, &uq->id) == -1) {
+		warn_try(up, "draw a random query ID", uq->addr_text,
+		    up->sys.now_ms(up->sys.arg));
+		up->ctr->upstream_errors++;
+		uq_next_server(uq);
+		return;
+	}
+	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
+	    uq->lname_len, uq->qtype, uq->qclass, uq->do_bit, uq->cd);
+	up->ctr->upstream_tcp++;
+	uq_try_tcp(uq);
 }
 
 static void
@@ -1148,6 +1172,7 @@ upstream_submit(struct upstream *up, const struct cache_key *key,
 		TAILQ_INSERT_TAIL(&uq->waiters, w, entry);
 		uq->nwaiters++;
 		w->uq = uq;
+		uq->whole |= w->whole;
 		up->ctr->merged++;
 		return 0;
 	}
@@ -1165,6 +1190,7 @@ upstream_submit(struct upstream *up, const struct cache_key *key,
 	uq->qclass = qclass;
 	uq->do_bit = do_bit;
 	uq->cd = cd;
+	uq->whole = w->whole;
 	TAILQ_INSERT_TAIL(&uq->waiters, w, entry);
 	uq->nwaiters = 1;
 	w->uq = uq;

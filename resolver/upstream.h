@@ -8,6 +8,9 @@
  * are tried in order with a per-try timeout; a truncated reply is retried
  * over TCP. An upstream with a tls_name is asked over TLS instead (dot.h),
  * on connections kept open and shared by the queries in flight.
+ * A query with a waiter that wants the reply whole (a client over TCP)
+ * is asked over TCP: an upstream may drop optional records from a UDP
+ * reply to fit it, without TC.
  */
 #ifndef DNSWARDEN_UPSTREAM_H
 #define DNSWARDEN_UPSTREAM_H
@@ -30,6 +33,8 @@ struct upstream_query;
 struct upstream_waiter {
 	TAILQ_ENTRY(upstream_waiter)	 entry;
 	struct upstream_query		*uq;	/* NULL once delivered */
+	bool				 whole;	/* set by the caller: wants
+						   the reply over TCP */
 };
 TAILQ_HEAD(upstream_waiters, upstream_waiter);
 

@@ -293,13 +293,15 @@ env_free(struct env *e)
 	free(e);
 }
 
-/* Ask for name/A on behalf of w. */
+/* Ask for name/A on behalf of w, a client over UDP. */
 static int
 ask(struct env *e, const char *name, struct upstream_waiter *w)
 {
 	ldns_rdf *d = ldns_dname_new_frm_str(name);
 	struct cache_key key;
 	int r;
+
+	w->whole = false;
 
 	ldns_dname2canonical(d);
 	cache_key_make(e->cache, &key, ldns_rdf_data(d), ldns_rdf_size(d),

@@ -155,9 +155,15 @@ def zone_text() -> str:
 
 
 class Nsd:
-    """NSD serving ZONE on 127.0.0.1:port, in the foreground (-d)."""
+    """NSD serving ZONE on 127.0.0.1:port, in the foreground (-d); or, given
+    zone and text, that zone (its file's text) instead. minimal=False: with
+    the additional records a full answer has (NSD's minimal-responses: no)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, zone: str = None, text: str = None,
+                 minimal: bool = True):
+        self.zone = zone or ZONE
+        self.text = text
+        self.minimal = minimal
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.addr = "127.0.0.1"
@@ -170,7 +176,7 @@ class Nsd:
 
     def _write_conf(self):
         d = self.dir
-        (d / "example.test.zone").write_text(zone_text())
+        (d / "example.test.zone").write_text(self.text or zone_text())
         conf = textwrap.dedent(f"""\
             server:
               ip-address: 127.0.0.1@{self.port}
@@ -189,7 +195,7 @@ class Nsd:
               logfile: "{d}/nsd.log"
               verbosity: 0
               server-count: 1
-              minimal-responses: yes
+              minimal-responses: {"yes" if self.minimal else "no"}
               refuse-any: no
               rrl-ratelimit: 0
               rrl-whitelist-ratelimit: 0
@@ -198,7 +204,7 @@ class Nsd:
             remote-control:
               control-enable: no
             zone:
-              name: "{ZONE}"
+              name: "{self.zone}"
               zonefile: "{d}/example.test.zone"
             """)
         (d / "nsd.conf").write_text(conf)
@@ -213,7 +219,7 @@ class Nsd:
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.dir / "nsd.stderr", "ab"))
         end = time.monotonic() + timeout
-        q = dns.message.make_query(ZONE, "SOA")
+        q = dns.message.make_query(self.zone, "SOA")
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nsd exited with {self.proc.returncode}: "
@@ -248,7 +254,7 @@ class Nsd:
         # NSD's server child can outlive the parent for a moment: wait until
         # the port no longer answers.
         end = time.monotonic() + 5
-        q = dns.message.make_query(ZONE, "SOA")
+        q = dns.message.make_query(self.zone, "SOA")
         while time.monotonic() < end:
             try:
                 dns.query.udp(q, self.addr, timeout=0.1, port=self.port)

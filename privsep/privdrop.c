@@ -181,15 +181,24 @@ pd_missing_dir(const char *dir, const struct privsep_user *u, bool create,
 	struct stat st;
 	char *slash;
 
+	/* The nearest ancestor that exists ("/" at worst). */
 	snprintf(p, sizeof(p), "%s", dir);
-	while ((slash = strrchr(p, '/')) != NULL && slash != p) {
-		*slash = '\0';
-		if (stat(p, &st) == 0)
+	while ((slash = strrchr(p, '/')) != NULL) {
+		slash[slash == p] = '\0';
+		if (stat(p, &st) == 0 || slash == p)
 			break;
 	}
 	if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		pd_report(fn, ctx, true, "log.database: %s is not a directory",
 		    p);
+		return 1;
+	}
+	/* Not root, serve makes it as itself: it needs to write there. */
+	if (!create && geteuid() != 0 && access(p, W_OK | X_OK) == -1) {
+		pd_report(fn, ctx, true, "log.database: directory %s does not"
+		    " exist, and user %s cannot create it in %s (%s); create"
+		    " it as root: install -d -o %s -m 0750 %s", dir, u->name,
+		    p, strerror(errno), u->name, dir);
 		return 1;
 	}
 	if (!create) {
@@ -199,7 +208,8 @@ pd_missing_dir(const char *dir, const struct privsep_user *u, bool create,
 	}
 	if (pd_make_dir(dir, u, bad, sizeof(bad)) == -1) {
 		pd_report(fn, ctx, true, "log.database: cannot create"
-		    " directory %s", bad);
+		    " directory %s; create it as root: install -d -o %s -m 0750"
+		    " %s", bad, u->name, dir);
 		return 1;
 	}
 	return 0;

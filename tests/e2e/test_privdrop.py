@@ -307,3 +307,20 @@ def test_unreadable_file_named(fake_upstream, closed):
         r = run(cmd, "-c", str(cfg2), user=user)
         assert r.returncode == 1, f"{cmd}: {r.returncode}\n{r.stderr}"
         assert f"{lst}: cannot open: Permission denied" in r.stderr, r.stderr
+
+
+def test_database_parent_missing_for_the_user(fake_upstream, closed):
+    """Run as the service user itself (as the systemd unit runs it), a
+    database whose directory is missing where that user cannot create it:
+    check and serve name the directory and the command that makes it."""
+    user = service_user()
+    closed.chmod(0o755)                      # root's, not the user's
+    cfg = config(closed, fake_upstream)
+    (closed / "list.yaml").chmod(0o644)
+    for cmd in ("check", "serve"):
+        r = run(cmd, "-c", str(cfg), user=user)
+        assert r.returncode == 1, f"{cmd}: {r.returncode}\n{r.stderr}"
+        assert re.search(rf"{closed}/state.*Permission denied.*"
+                         rf"install -d -o {user} -m 0750 {closed}/state", r.stderr), \
+            f"{cmd}:\n{r.stderr}"
+    assert not (closed / "state").exists()

@@ -4,10 +4,12 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +38,6 @@ struct privsep {
 /* The files the helper's own load opened: the only ones it hands out. */
 struct ps_named {
 	char		**paths;	/* as the loaders named them */
-	char		**real;		/* realpath() of each, or NULL */
 	size_t		  n;
 };
 
@@ -45,12 +46,9 @@ struct ps_named {
 static void
 ps_named_clear(struct ps_named *nm)
 {
-	for (size_t i = 0; i < nm->n; i++) {
+	for (size_t i = 0; i < nm->n; i++)
 		free(nm->paths[i]);
-		free(nm->real[i]);
-	}
 	free(nm->paths);
-	free(nm->real);
 	memset(nm, 0, sizeof(*nm));
 }
 
@@ -59,19 +57,17 @@ static int
 ps_record_open(const char *path, void *ctx)
 {
 	struct ps_named *nm = ctx;
-	char **p, **r;
+	char **p;
 
-	p = reallocarray(nm->paths, nm->n + 1, sizeof(*p));
-	if (p != NULL)
-		nm->paths = p;
-	r = reallocarray(nm->real, nm->n + 1, sizeof(*r));
-	if (r != NULL)
-		nm->real = r;
-	if (p == NULL || r == NULL || (p[nm->n] = strdup(path)) == NULL) {
+	if ((p = reallocarray(nm->paths, nm->n + 1, sizeof(*p))) == NULL ||
+	    (p[nm->n] = strdup(path)) == NULL) {
+		if (p != NULL)
+			nm->paths = p;
 		errno = ENOMEM;
 		return -1;
 	}
-	r[nm->n++] = realpath(path, NULL);
+	nm->paths = p;
+	nm->n++;
 	return fileopen_direct(path, NULL);
 }
 
@@ -92,22 +88,60 @@ ps_helper_load(const char *config_path, struct ps_named *nm)
 	diag_free(&d);
 }
 
+/*
+ * Exactly as the loaders named it: a realpath() match would let the daemon
+ * name the target of a symlink it planted in a directory it can write.
+ */
 static bool
 ps_helper_named(const struct ps_named *nm, const char *path)
 {
-	char *real;
-	bool found = false;
-
 	for (size_t i = 0; i < nm->n; i++)
 		if (strcmp(nm->paths[i], path) == 0)
 			return true;
-	/* The same file reached through another spelling or a symlink. */
-	if ((real = realpath(path, NULL)) == NULL)
-		return false;
-	for (size_t i = 0; i < nm->n && !found; i++)
-		found = nm->real[i] != NULL && strcmp(nm->real[i], real) == 0;
-	free(real);
-	return found;
+	return false;
+}
+
+/* Raise or lower CAP_DAC_READ_SEARCH in the effective set (kept permitted). */
+static void
+ps_cap_effective(bool on)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[2];
+
+	if (syscall(SYS_capget, &hdr, caps) == -1)
+		return;
+	caps[0].effective = on ? caps[0].permitted &
+	    (1u << CAP_DAC_READ_SEARCH) : 0;
+	caps[1].effective = 0;
+	syscall(SYS_capset, &hdr, caps);
+}
+
+/*
+ * Open a named file for the daemon. First without the capability: what
+ * the service user can read itself, through any symlinks, gives the daemon
+ * nothing new. Only a file it cannot read is opened with the capability,
+ * and then through no symlink at all: a symlink the daemon planted in a
+ * directory it can write must not lead the helper to another file.
+ */
+static int
+ps_helper_open_fd(const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	int fd, saved;
+
+	ps_cap_effective(false);
+	fd = fileopen_direct(path, NULL);
+	saved = errno;
+	ps_cap_effective(true);
+	if (fd != -1 || saved != EACCES) {
+		errno = saved;
+		return fd;
+	}
+	return fileopen_regular((int)syscall(SYS_openat2, AT_FDCWD, path,
+	    &how, sizeof(how)));
 }
 
 /* Answer an errno and, when it is 0, the descriptor. */
@@ -141,7 +175,7 @@ ps_helper_open(int sock, const struct ps_named *nm, const char *path)
 
 	if (!ps_helper_named(nm, path))
 		return ps_send(sock, EPERM, -1);
-	if ((fd = fileopen_direct(path, NULL)) == -1)
+	if ((fd = ps_helper_open_fd(path)) == -1)
 		return ps_send(sock, errno, -1);
 	rc = ps_send(sock, 0, fd);
 	close(fd);

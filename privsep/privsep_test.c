@@ -49,9 +49,11 @@ test_reload_loads_named_files(void)
 	struct blocklist *bl = cfg ? blocklist_load(cfg, &d) : NULL;
 	CHECK_STR(diag_text(&d), "");
 	CHECK(bl != NULL && blocklist_size(bl) > 0);
-	/* Another spelling of a named file is the same file. */
+	/* Only the spelling the loaders used: another one could be a
+	 * symlink the daemon planted. */
 	snprintf(path, sizeof(path), "%s/./list.yaml", dir);
-	FILE *f = fileopen_read(path);
+	CHECK(fileopen_read(path) == NULL && errno == EPERM);
+	FILE *f = fileopen_read("dnswarden.yaml");
 	CHECK(f != NULL);
 	if (f)
 		fclose(f);
@@ -89,6 +91,49 @@ test_missing_named_file(void)
 	fileopen_set_opener(NULL, NULL);
 }
 
+/*
+ * A named file the service user can read is opened through symlinks; one
+ * it cannot read only without any: the daemon could have planted the
+ * symlink in a directory it can write, pointing at a file it may not read.
+ */
+static void
+test_symlink_to_unreadable_refused(void)
+{
+	struct privsep *ps;
+	char err[256];
+	struct diag d;
+
+	if (geteuid() != 0) {
+		SKIP("needs root: the helper's capability");
+		return;
+	}
+	write_file("via-link.yaml", "blocklist:\n  files: [ln.yaml]\n"
+	    "upstreams: [\"127.0.0.2:5300\"]\n");
+	symlink("list.yaml", "ln.yaml");
+	for (int readable = 1; readable >= 0; readable--) {
+		chmod("list.yaml", readable ? 0644 : 0);
+		ps = privsep_start("via-link.yaml", 0, 0);
+		privsep_install(ps);
+		CHECK_INT(privsep_reload_begin(ps, err, sizeof(err)), 0);
+		diag_init(&d);
+		struct config *cfg = config_load("via-link.yaml", &d);
+		struct blocklist *bl = cfg ? blocklist_load(cfg, &d) : NULL;
+		CHECK(readable ? bl != NULL : bl == NULL);
+		if (!readable)
+			CHECK(strstr(diag_text(&d), "ln.yaml: cannot open: Too"
+			    " many levels of symbolic links") != NULL);
+		blocklist_free(bl);
+		config_free(cfg);
+		diag_free(&d);
+		privsep_reload_end(ps);
+		privsep_stop(ps);
+		fileopen_set_opener(NULL, NULL);
+	}
+	chmod("list.yaml", 0644);
+	unlink("ln.yaml");
+	unlink("via-link.yaml");
+}
+
 /* A directory where a file belongs is refused by name, not read. */
 static void
 test_directory_refused(void)
@@ -111,6 +156,7 @@ main(void)
 	RUN(test_reload_loads_named_files);
 	RUN(test_missing_named_file);
 	RUN(test_directory_refused);
+	RUN(test_symlink_to_unreadable_refused);
 	unlink("dnswarden.yaml");
 	unlink("list.yaml");
 	unlink("secret.txt");

@@ -19,13 +19,11 @@ fileopen_set_opener(fileopen_fn fn, void *ctx)
 }
 
 int
-fileopen_direct(const char *path, void *ctx)
+fileopen_regular(int fd)
 {
 	struct stat st;
-	int fd, flags;
+	int flags, saved;
 
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1)
@@ -39,12 +37,18 @@ fileopen_direct(const char *path, void *ctx)
 		goto fail;
 	return fd;
 fail:
-	{
-		int saved = errno;
-		close(fd);
-		errno = saved;
-	}
+	saved = errno;
+	close(fd);
+	errno = saved;
 	return -1;
+}
+
+int
+fileopen_direct(const char *path, void *ctx)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	return fileopen_regular(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK));
 }
 
 int

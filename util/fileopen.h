@@ -39,4 +39,11 @@ void	 fileopen_set_opener(fileopen_fn fn, void *ctx);
 /* open(2) with the flags and the file-type check fileopen_read() uses. */
 int	 fileopen_direct(const char *path, void *ctx);
 
+/*
+ * The file-type check of fileopen_direct() on fd, opened O_NONBLOCK: fd
+ * made blocking, or -1 with errno set (EISDIR, EINVAL) and fd closed.
+ * -1 in gives -1 out.
+ */
+int	 fileopen_regular(int fd);
+
 #endif

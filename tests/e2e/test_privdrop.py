@@ -324,3 +324,66 @@ def test_database_parent_missing_for_the_user(fake_upstream, closed):
                          rf"install -d -o {user} -m 0750 {closed}/state", r.stderr), \
             f"{cmd}:\n{r.stderr}"
     assert not (closed / "state").exists()
+
+
+def test_started_as_the_service_user_like_the_unit(fake_upstream, closed):
+    """As the systemd unit starts it: as the service user, with
+    CAP_NET_BIND_SERVICE as its one (ambient) capability. It binds a port
+    below 1024, then holds no capability at all; a SIGHUP reads the
+    configuration through the group (root:GROUP 0640) and applies it."""
+    import random
+    import shutil
+    user = service_user()
+    pw = pwd.getpwnam(user)
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is missing"
+    port = next(p for p in random.sample(range(600, 1000), 400)
+                if harness._port_free(p, False))
+    closed.chmod(0o750)
+    os.chown(closed, 0, pw.pw_gid)
+    state = closed / "state"
+    state.mkdir(mode=0o750)
+    os.chown(state, pw.pw_uid, pw.pw_gid)
+    lst = write_list(closed / "list.yaml", ["first.example"])
+    cfg = config(closed, fake_upstream,
+                 {"server": {"listen": [f"127.0.0.1:{port}"]}})
+    for p in (cfg, lst):
+        os.chown(p, 0, pw.pw_gid)
+        p.chmod(0o640)
+    fake_upstream.add("www.second.example", "A", "192.0.2.2")
+    err = open(closed / "stderr.txt", "wb")
+    proc = subprocess.Popen([setpriv, f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                             "--clear-groups", "--inh-caps=+net_bind_service",
+                             "--ambient-caps=+net_bind_service",
+                             harness._resolve_bin(), "serve", "-c", str(cfg)],
+                            stdout=err, stderr=err, cwd="/")
+    text = lambda: (closed / "stderr.txt").read_text(errors="replace")
+    try:
+        end = time.monotonic() + 15
+        while "serving" not in text() and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.05)
+        assert "serving" in text(), text()
+        st = status(proc.pid)
+        assert st["Uid"] == [str(pw.pw_uid)] * 4, st["Uid"]
+        for k in ("CapEff", "CapPrm", "CapAmb"):
+            assert int(st[k][0], 16) == 0, f"{k} {st[k]}"
+        assert children(proc.pid) == [], "no helper when not started as root"
+        q = lambda n: harness.query("127.0.0.1", port, n).rcode()
+        assert q("www.first.example") == dns.rcode.NXDOMAIN
+        assert q("www.second.example") == dns.rcode.NOERROR
+        write_list(lst, ["first.example", "second.example"])
+        os.chown(lst, 0, pw.pw_gid)
+        lst.chmod(0o640)
+        since = len(text())
+        proc.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 10
+        while "reloaded" not in text()[since:] and time.monotonic() < end:
+            time.sleep(0.05)
+        assert "reloaded" in text()[since:], text()[since:]
+        assert q("www.second.example") == dns.rcode.NXDOMAIN
+        assert wait_rows(state / "attempts.db", 2) == ["www.first.example",
+                                                       "www.second.example"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, text()
+        err.close()

@@ -154,9 +154,10 @@ seen_parse(const uint8_t *pkt, size_t len, struct seen *q)
 }
 
 /*
- * The next query the fake got over UDP, into q. False when none came: the
- * forwarder sends before upstream_submit() or upstream_uncork() returns,
- * so a query that is not there at once is not coming.
+ * The next query the fake got over UDP, into q; false when none came. The
+ * forwarder has sent it before upstream_submit() or upstream_uncork()
+ * returns, but on a loaded machine the kernel may hand it over a little
+ * later: wait for it.
  */
 static bool
 fake_recv(struct fake *f, struct seen *q)
@@ -166,7 +167,7 @@ fake_recv(struct fake *f, struct seen *q)
 	struct sockaddr_in from;
 	ssize_t n;
 
-	if (!readable(f->udp, 0))
+	if (!readable(f->udp, WAIT_MS))
 		return false;
 	n = recvfrom(f->udp, buf, sizeof(buf), 0, (struct sockaddr *)&from,
 	    &flen);
@@ -175,6 +176,13 @@ fake_recv(struct fake *f, struct seen *q)
 	seen_parse(buf, (size_t)n, q);
 	q->from = from;
 	return true;
+}
+
+/* Nothing has come to the fake (yet: a check that cannot wait). */
+static bool
+fake_quiet(struct fake *f)
+{
+	return !readable(f->udp, 0);
 }
 
 /* The answer to q (one A record), with its ID and flags as given. */
@@ -395,7 +403,7 @@ test_failover_on_timeout(void)
 	CHECK(fake_recv(&e->fake[0], &q0));
 	clock_move(e, TIMEOUT_MS - 1);
 	CHECK_INT(e->ctr.upstream_timeouts, 0);
-	CHECK(!fake_recv(&e->fake[1], &q1));
+	CHECK(fake_quiet(&e->fake[1]));
 	clock_move(e, 1);
 	CHECK_INT(e->ctr.upstream_timeouts, 1);
 	CHECK(fake_recv(&e->fake[1], &q1));
@@ -528,7 +536,7 @@ test_merge(void)
 	CHECK_INT(e->ctr.merged, 1);
 	CHECK_INT(upstream_inflight(e->up), 1);
 	CHECK(fake_recv(&e->fake[0], &q));
-	CHECK(!fake_recv(&e->fake[0], &q));	/* asked once */
+	CHECK(fake_quiet(&e->fake[0]));	/* asked once */
 	fake_answer(&e->fake[0], &q);
 	run_until(e, &e->ndone, 1);
 	CHECK_INT(e->ndone, 1);
@@ -566,11 +574,12 @@ test_socket_sharing_limits(void)
 		snprintf(name, sizeof(name), "q%d.example.test.", i);
 		CHECK_INT(ask(e, name, &w[i]), 0);
 	}
-	CHECK(!fake_recv(&e->fake[0], &q[0]));	/* held back while corked */
+	CHECK(fake_quiet(&e->fake[0]));	/* held back while corked */
 	upstream_uncork(e->up);
-	while (n < 7 && fake_recv(&e->fake[0], &q[n]))
+	while (n < 6 && fake_recv(&e->fake[0], &q[n]))
 		n++;
 	CHECK_INT(n, 6);
+	CHECK(fake_quiet(&e->fake[0]));
 	CHECK_INT(e->ctr.upstream_sockets, 2);
 	CHECK_INT(port_count(q, n, q[0].from.sin_port), 4);
 	CHECK_INT(port_count(q, n, q[5].from.sin_port), 2);
@@ -685,8 +694,8 @@ test_no_randomness(void)
 	CHECK(!e->answered);
 	CHECK_INT(e->ctr.upstream_errors, 2);
 	CHECK_INT(e->ctr.upstream_queries, 0);
-	CHECK(!fake_recv(&e->fake[0], &q));
-	CHECK(!fake_recv(&e->fake[1], &q));
+	CHECK(fake_quiet(&e->fake[0]));
+	CHECK(fake_quiet(&e->fake[1]));
 	CHECK_INT(upstream_inflight(e->up), 0);
 
 	e->random_fails = false;

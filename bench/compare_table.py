@@ -279,6 +279,9 @@ bench/compare.sh --peers none --baseline OLD   # an A/B of two dnswarden
 bench/compare.sh --peers none --baseline OLD --set 'KEY: VALUE'
                                     # the same, with a setting that only
                                     # the new build gets
+bench/miss_instructions.sh OLD NEW  # instructions a cache miss costs,
+                                    # under callgrind: an A/B that a busy
+                                    # machine does not blur
 ```
 
 Everything generated (the lists, about 100 MB, configurations and dnsperf

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "fileopen.h"
+#include "config_http.h"
 #include "yamlutil.h"
 
 #define CONFIG_RESOLV_CONF	"/etc/resolv.conf"
@@ -937,6 +938,12 @@ key_cache_dir(struct config_parse *cp, const struct config_key *k,
 	cfg->blocklist.cache_dir = path;
 }
 
+static void
+key_http(struct config_parse *cp, const struct config_key *k, yaml_node_t *v)
+{
+	config_http_parse(cp->cfg, cp->doc, v, cp->file, cp->d);
+}
+
 #define F(field)	offsetof(struct config, field)
 
 static const struct config_key rate_limit_keys[] = {
@@ -1015,6 +1022,7 @@ static const struct config_key top_keys[] = {
 	{ "log", key_section, .sub = log_keys, .path = "log" },
 	{ "clients", key_clients },
 	{ "policies", key_policies },
+	{ "http", key_http },
 	{ NULL }
 };
 
@@ -1274,6 +1282,7 @@ config_default(void)
 	cfg->log.retention_days = 365;
 	cfg->log.client_identity = CLIENT_IDENTITY_ADDRESS;
 	cfg->log.queue_size = 65536;
+	cfg->http.session_minutes = 480;
 	cfg->path = strdup("(defaults)");
 	cfg->dir = strdup("/etc/dnswarden");
 	cfg->server.user = strdup(CONFIG_USER_DEFAULT);
@@ -1311,6 +1320,7 @@ config_free(struct config *cfg)
 		free(cfg->policies[i].categories);
 	}
 	free(cfg->policies);
+	config_http_free(cfg);
 	free(cfg->server.listen);
 	free(cfg->server.allow);
 	free(cfg->server.user);

@@ -62,6 +62,42 @@ struct config_policy {
 	size_t				 ncategories;
 };
 
+/* Who may read what in the web console (http:); see http/http.h. */
+enum http_role {
+	HTTP_ROLE_NONE,
+	HTTP_ROLE_ADMIN,
+	HTTP_ROLE_SECURITY,
+	HTTP_ROLE_HR,
+	HTTP_ROLE_METRICS,
+};
+
+#define CONFIG_SHA256_LEN	32
+
+struct config_http_user {
+	char		*name;
+	enum http_role	 role;
+	char		*password;	/* crypt(3) hash */
+};
+
+struct config_http_token {
+	char		*name;
+	enum http_role	 role;
+	uint8_t		 sha256[CONFIG_SHA256_LEN];	/* of the token */
+};
+
+/* http: the web console; nlisten 0 means no web server at all. */
+struct config_http {
+	struct config_listen		*listen;
+	size_t				 nlisten;
+	char				*tls_cert;	/* absolute; NULL: no TLS */
+	char				*tls_key;
+	unsigned			 session_minutes;
+	struct config_http_user		*users;
+	size_t				 nusers;
+	struct config_http_token	*tokens;
+	size_t				 ntokens;
+};
+
 struct config {
 	char	*path;			/* the file loaded, as given */
 	char	*dir;			/* its directory, for relative paths */
@@ -122,6 +158,7 @@ struct config {
 
 	struct config_policy	*policies;	/* first match wins */
 	size_t			 npolicies;
+	struct config_http	 http;
 };
 
 /*

@@ -1,15 +1,59 @@
 /* counters: see counters.h. */
 #include <inttypes.h>
 #include <time.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "counters.h"
+
+/* The slot of name in cc, added when new; the last slot is "other". */
+static unsigned
+counters_category_slot(struct counters_categories *cc, const char *name)
+{
+	unsigned	n = __atomic_load_n(&cc->n, __ATOMIC_ACQUIRE), i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(cc->c[i].name, name) == 0)
+			return i;
+	if (n == COUNTERS_CATEGORIES_MAX)
+		return n - 1;
+	if (n == COUNTERS_CATEGORIES_MAX - 1)
+		name = "other";
+	snprintf(cc->c[n].name, sizeof(cc->c[n].name), "%s", name);
+	cc->c[n].blocked = 0;
+	/* The name is complete before a reader can see the slot. */
+	__atomic_store_n(&cc->n, n + 1, __ATOMIC_RELEASE);
+	return n;
+}
+
+void
+counters_category_blocked(struct counters *c, const char *category)
+{
+	struct counters_categories	*cc = &c->blocked_by;
+	unsigned			 n = cc->n;
+
+	/* The common case, a category already seen, in a few compares. */
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(cc->c[i].name, category ? category : "") == 0) {
+			cc->c[i].blocked++;
+			return;
+		}
+	cc->c[counters_category_slot(cc, category ? category : "")].blocked++;
+}
 
 void
 counters_add(struct counters *dst, const struct counters *src)
 {
+	unsigned	n;
+
 #define COUNTERS_ADD(name, help) dst->name += src->name;
 	COUNTERS_FIELDS(COUNTERS_ADD)
 #undef COUNTERS_ADD
+	n = __atomic_load_n(&src->blocked_by.n, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		dst->blocked_by.c[counters_category_slot(&dst->blocked_by,
+		    src->blocked_by.c[i].name)].blocked +=
+		    src->blocked_by.c[i].blocked;
 }
 
 void

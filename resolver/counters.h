@@ -49,13 +49,34 @@
 	X(tcp_write_timeouts,	"TCP connections closed: answers not read") \
 	X(tcp_lifetime_closed,	"TCP connections closed at their maximum age")
 
+/*
+ * Blocked queries per category, for the metrics. Only the loop that owns
+ * it writes it; a reader (another thread) reads n with acquire and then
+ * only the entries below n, whose names never change once written.
+ * Categories beyond the table's size count under "other".
+ */
+#define COUNTERS_CATEGORIES_MAX	32
+#define COUNTERS_CATEGORY_LEN	64
+
+struct counters_categories {
+	unsigned	n;
+	struct {
+		char		name[COUNTERS_CATEGORY_LEN];
+		uint64_t	blocked;
+	} c[COUNTERS_CATEGORIES_MAX];
+};
+
 struct counters {
 #define COUNTERS_DECLARE(name, help) uint64_t name;
 	COUNTERS_FIELDS(COUNTERS_DECLARE)
 #undef COUNTERS_DECLARE
+	struct counters_categories	blocked_by;
 };
 
-/* Add every field of src to dst. */
+/* Count one query blocked by category (the owning loop only). */
+void	counters_category_blocked(struct counters *c, const char *category);
+
+/* Add every field of src to dst (categories matched by name). */
 void	counters_add(struct counters *dst, const struct counters *src);
 
 /*

@@ -306,6 +306,7 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 	};
 
 	fe->ctr->blocked++;
+	counters_category_blocked(fe->ctr, m->category);
 	attemptlog_append(fe->attempts, &a);
 	client_send(fe, cl, fe->out, n);
 }

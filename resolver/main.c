@@ -24,6 +24,7 @@
 #include "counters.h"
 #include "dot.h"
 #include "frontend.h"
+#include "http.h"
 #include "upstream.h"
 #include "log.h"
 #include "privsep.h"
@@ -62,6 +63,7 @@ struct daemon {
 	struct privsep		*ps;		/* reads files for a reload */
 	struct privsep_db	 db;		/* where the writer opens it */
 	struct reload_stats	 reload;
+	struct http		*http;		/* the console; NULL: none */
 };
 
 static void
@@ -79,6 +81,8 @@ usage(FILE *out)
 	    "                     [--site NAME] [--limit N] [--before ID]"
 	    " [--tz ZONE]\n"
 	    "                     [--format table|csv|json]\n"
+	    "       dnswarden passwd < PASSWORD\n"
+	    "       dnswarden token [NAME [ROLE]]\n"
 	    "       dnswarden help [COMMAND]\n"
 	    "       dnswarden --version\n"
 	    "Default FILE: %s\n", CONFIG_DEFAULT_PATH);
@@ -430,6 +434,7 @@ daemon_reload_apply(struct daemon *d, struct config *cfg,
 		pthread_cond_wait(&d->cond, &d->mtx);
 	pthread_mutex_unlock(&d->mtx);
 	attemptlog_reconfigure(d->log, cfg);
+	http_reconfigure(d->http, cfg, bl);
 	blocklist_free(d->bl);
 	config_free(d->cfg);
 	d->cfg = cfg;
@@ -550,6 +555,30 @@ stats_cb(evutil_socket_t sig, short what, void *arg)
 	counters_print(&sum, &ls, stderr);
 	stats_print_tls(d, stderr);
 	counters_print_reload(&d->reload, stderr);
+}
+
+/* The console's view of the counters (http_source): a snapshot. */
+static void
+daemon_stats(void *arg, struct counters *sum, struct attemptlog_stats *ls)
+{
+	struct daemon *d = arg;
+
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned i = 0; i < d->nworkers; i++)
+		counters_add(sum, &d->workers[i].ctr);
+	attemptlog_get_stats(d->log, ls);
+}
+
+/* Bind the console's addresses while still root; none without listen. */
+static int
+console_create(struct daemon *d)
+{
+	const struct http_source src = { daemon_stats, d };
+
+	if (d->cfg->http.nlisten == 0)
+		return 0;
+	d->http = http_new(d->cfg, d->bl, &src);
+	return d->http != NULL ? 0 : -1;
 }
 
 static void *
@@ -714,6 +743,7 @@ serve_log_ready(struct daemon *d)
 static void
 serve_free(struct daemon *d)
 {
+	http_free(d->http);	/* it reads the loops' counters and the log */
 	workers_free(d);
 	attemptlog_close(d->log);	/* every queued row reaches the disk */
 	privsep_stop(d->ps);
@@ -751,7 +781,8 @@ cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
-	if (workers_create(&d) == -1 || privsep_drop(&u) == -1) {
+	if (workers_create(&d) == -1 || console_create(&d) == -1 ||
+	    privsep_drop(&u) == -1) {
 		serve_free(&d);
 		return 1;
 	}
@@ -767,6 +798,10 @@ cmd_serve(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < d.nworkers; i++)
 		frontend_set_attemptlog(d.workers[i].fe, d.log);
+	if (d.http != NULL && http_start(d.http, d.db.path) == -1) {
+		http_free(d.http);
+		d.http = NULL;
+	}
 	d.reload.last_reload_ok = -1;
 	d.reload.last_success_ms = now_ms_wall();
 	serve_loop(&d);
@@ -800,6 +835,8 @@ static const struct command {
 	    "with --client, for that client's policy.\n" },
 	{ "report",	report_cmd,	NULL },
 	{ "log",	log_cmd,	NULL },
+	{ "passwd",	http_passwd_cmd,	NULL },
+	{ "token",	http_token_cmd,	NULL },
 	{ "help",	cmd_help,
 	    "usage: dnswarden help [COMMAND]\n" },
 };

@@ -2,12 +2,12 @@
 # Usage: deps_install PACKAGE...   (only missing ones are installed)
 
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libldns-dev libevent-dev
-libyaml-dev libsqlite3-dev libssl-dev libjansson-dev"
+libyaml-dev libsqlite3-dev libssl-dev libcrypt-dev libjansson-dev libjs-chart.js"
 # autoconf automake libtool: scripts/genreport.sh builds ISC's genreport.
 # python3-cryptography: the tests' certificate authority; unbound: a DoT server.
 DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
 libclang-rt-14-dev ldnsutils autoconf automake libtool python3-cryptography
-unbound"
+unbound chromium chromium-driver python3-selenium python3-prometheus-client"
 DEPS_BENCH="dnsperf dnsmasq-base unbound linux-perf valgrind"
 
 deps_install() {

@@ -1,0 +1,519 @@
+/*
+ * pages: the console's HTML, rendered on the server from the same data
+ * as the API, with a small script of our own (static/app.js) for the
+ * login form, logout and the chart. Every value goes through html.c.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "build_config.h"
+#include "http_data.h"
+#include "http_html.h"
+#include "http_internal.h"
+
+#define TIME_MAX	INT64_MAX
+#define DAY_MS		86400000LL
+#define PAGE_ROWS	50
+
+struct page {
+	const char	*path;
+	const char	*title;
+	unsigned	 roles;
+	void		(*fn)(struct http_req *, struct evbuffer *);
+};
+
+static void	page_overview(struct http_req *, struct evbuffer *);
+static void	page_reports(struct http_req *, struct evbuffer *);
+static void	page_attempts(struct http_req *, struct evbuffer *);
+static void	page_blocklist(struct http_req *, struct evbuffer *);
+static void	page_status(struct http_req *, struct evbuffer *);
+static void	page_audit(struct http_req *, struct evbuffer *);
+
+static const struct page pages[] = {
+	{ "/", "Overview", ROLES_READ, page_overview },
+	{ "/reports", "Reports", ROLES_READ, page_reports },
+	{ "/attempts", "Attempts", ROLES_SECURITY, page_attempts },
+	{ "/blocklist", "Blocklist", ROLES_READ, page_blocklist },
+	{ "/status", "Status", ROLES_READ, page_status },
+	{ "/audit", "Audit", ROLES_ADMIN, page_audit },
+};
+#define NPAGES	(sizeof(pages) / sizeof(pages[0]))
+
+bool
+http_page_exists(const char *path)
+{
+	for (size_t i = 0; i < NPAGES; i++)
+		if (strcmp(pages[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+static void
+page_head(struct http_req *r, struct evbuffer *b, const char *title)
+{
+	html_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><title>%s - dnswarden</title>"
+	    "<meta name=\"viewport\" content=\"width=device-width\">"
+	    "<link rel=\"stylesheet\" href=\"/static/style.css\">", title);
+	if (r->session != NULL)
+		html_printf(b, "<meta name=\"csrf-token\" content=\"%s\">",
+		    r->session->csrf);
+	html_printf(b, "<script src=\"/static/chart.min.js\" defer></script>"
+	    "<script src=\"/static/app.js\" defer></script></head><body>");
+}
+
+static void
+page_nav(struct http_req *r, struct evbuffer *b)
+{
+	html_printf(b, "<header><span class=\"brand\">dnswarden</span><nav>");
+	for (size_t i = 0; i < NPAGES; i++)
+		if (pages[i].roles & ROLE(r->role))
+			html_printf(b, "<a href=\"%s\"%s>%s</a>", pages[i].path,
+			    strcmp(r->path, pages[i].path) == 0 ?
+			    " class=\"here\"" : "", pages[i].title);
+	html_printf(b, "</nav><span class=\"who\">%s (%s)</span>"
+	    "<button id=\"logout\" type=\"button\">Log out</button></header>"
+	    "<main>", r->user, http_role_name(r->role));
+}
+
+static void
+page_send(struct http_req *r, int status, struct evbuffer *b)
+{
+	html_printf(b, "</main></body></html>\n");
+	http_reply(r, status, "text/html; charset=utf-8", b);
+}
+
+static void
+page_login(struct http_req *r, struct evbuffer *b)
+{
+	page_head(r, b, "Log in");
+	html_printf(b, "<main class=\"login\"><h1>dnswarden</h1>"
+	    "<form id=\"login\" autocomplete=\"on\">"
+	    "<label>User <input name=\"user\" id=\"user\" required"
+	    " autocomplete=\"username\"></label>"
+	    "<label>Password <input name=\"password\" id=\"password\""
+	    " type=\"password\" required autocomplete=\"current-password\">"
+	    "</label><button type=\"submit\">Log in</button>"
+	    "<p id=\"login-error\" class=\"error\" role=\"alert\"></p>"
+	    "</form>");
+	page_send(r, 200, b);
+}
+
+/* since/until of the page's form: defaults to the last `days` days. */
+static int
+page_period(struct http_req *r, int days, int64_t *since, int64_t *until)
+{
+	const char	*s = http_param(&r->params, "since");
+	const char	*u = http_param(&r->params, "until");
+
+	*until = TIME_MAX;
+	*since = (r->now_ms / DAY_MS - (days - 1)) * DAY_MS;
+	if ((s != NULL && s[0] != '\0' &&
+	    http_parse_time(s, false, since) == -1) ||
+	    (u != NULL && u[0] != '\0' &&
+	    http_parse_time(u, true, until) == -1) || *since >= *until)
+		return -1;
+	return 0;
+}
+
+/* A table of t's columns (all, or those in only). */
+static void
+page_table(struct evbuffer *b, const struct http_table *t, const char *cls)
+{
+	html_printf(b, "<table class=\"%s\"><thead><tr>", cls);
+	for (size_t c = 0; c < t->ncols; c++)
+		html_printf(b, "<th>%s</th>", t->cols[c]);
+	html_printf(b, "</tr></thead><tbody>");
+	for (size_t r = 0; r < t->nrows; r++) {
+		html_printf(b, "<tr>");
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *v = t->cells[r * t->ncols + c];
+			bool num = strcmp(t->cols[c], "queries") == 0 ||
+			    strcmp(t->cols[c], "attempts") == 0;
+
+			html_printf(b, num ? "<td class=\"num\">%s</td>" :
+			    "<td>%s</td>", v ? v : "-");
+		}
+		html_printf(b, "</tr>");
+	}
+	if (t->nrows == 0)
+		html_printf(b, "<tr><td colspan=\"%d\">no blocked attempts"
+		    "</td></tr>", (int)t->ncols);
+	html_printf(b, "</tbody></table>");
+}
+
+/* Attempts per day as a chart (data in attributes, drawn by app.js). */
+static void
+page_chart(struct http_req *r, struct evbuffer *b, int64_t since,
+    int64_t until)
+{
+	struct http_table	 t;
+	json_t			*labels = json_array(), *values = json_array();
+	char			*l, *v;
+
+	if (http_data_report(r->h->rdb, "day", since, until, 0, &t) == 0)
+		for (size_t i = 0; i < t.nrows; i++) {
+			json_array_append_new(labels,
+			    json_string(http_table_cell(&t, i, "day")));
+			json_array_append_new(values, json_integer(strtoll(
+			    http_table_cell(&t, i, "attempts"), NULL, 10)));
+		}
+	l = json_dumps(labels, JSON_COMPACT);
+	v = json_dumps(values, JSON_COMPACT);
+	html_printf(b, "<section><h2>Attempts per day</h2><div class=\"chart\">"
+	    "<canvas id=\"chart\" data-labels=\"%s\" data-values=\"%s\">"
+	    "</canvas></div>", l ? l : "[]", v ? v : "[]");
+	page_table(b, &t, "daily");
+	html_printf(b, "</section>");
+	free(l);
+	free(v);
+	json_decref(labels);
+	json_decref(values);
+	http_table_free(&t);
+}
+
+static void
+page_top(struct http_req *r, struct evbuffer *b, const char *by,
+    const char *title, int64_t since, int64_t until)
+{
+	struct http_table t;
+
+	html_printf(b, "<section><h2>%s</h2>", title);
+	if (http_data_report(r->h->rdb, by, since, until, 10, &t) == 0)
+		page_table(b, &t, by);
+	else
+		html_printf(b, "<p class=\"error\">the log cannot be read</p>");
+	html_printf(b, "</section>");
+	http_table_free(&t);
+}
+
+/* The attempts of q as a table, each client linking to its attempts. */
+static void
+page_attempt_rows(struct evbuffer *b, const struct http_table *t)
+{
+	html_printf(b, "<table class=\"attempts\"><thead><tr>");
+	for (size_t c = 0; c < t->ncols; c++)
+		html_printf(b, "<th>%s</th>", t->cols[c]);
+	html_printf(b, "</tr></thead><tbody>");
+	for (size_t r = 0; r < t->nrows; r++) {
+		html_printf(b, "<tr>");
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *v = t->cells[r * t->ncols + c];
+
+			if (strcmp(t->cols[c], "client") == 0 && v != NULL)
+				html_printf(b, "<td><a class=\"client\" href="
+				    "\"/attempts?client=%u\">%s</a></td>", v, v);
+			else
+				html_printf(b, "<td>%s</td>", v ? v : "-");
+		}
+		html_printf(b, "</tr>");
+	}
+	if (t->nrows == 0)
+		html_printf(b, "<tr><td colspan=\"%d\">no blocked attempts"
+		    "</td></tr>", (int)t->ncols);
+	html_printf(b, "</tbody></table>");
+}
+
+static void
+page_health(struct http_req *r, struct evbuffer *b)
+{
+	json_t	*st = http_status_json(r);
+	json_t	*log = json_object_get(st, "log");
+	json_t	*last = json_object_get(st, "last_attempt");
+
+	html_printf(b, "<section><h2>Log health</h2><dl class=\"health\">"
+	    "<dt>rows lost</dt><dd id=\"rows-lost\">%L</dd>"
+	    "<dt>rows waiting</dt><dd>%L</dd>"
+	    "<dt>write errors</dt><dd>%L</dd>"
+	    "<dt>last attempt logged</dt><dd>%s</dd></dl></section>",
+	    (int64_t)json_integer_value(json_object_get(log, "dropped")),
+	    (int64_t)json_integer_value(json_object_get(log, "pending")),
+	    (int64_t)json_integer_value(json_object_get(log, "write_errors")),
+	    json_is_string(last) ? json_string_value(last) : "none");
+	json_decref(st);
+}
+
+static void
+page_period_form(struct http_req *r, struct evbuffer *b, const char *extra)
+{
+	const char	*s = http_param(&r->params, "since");
+	const char	*u = http_param(&r->params, "until");
+
+	html_printf(b, "<form class=\"filter\" method=\"get\">"
+	    "<label>From <input name=\"since\" placeholder=\"YYYY-MM-DD\""
+	    " value=\"%s\"></label><label>to <input name=\"until\""
+	    " placeholder=\"YYYY-MM-DD\" value=\"%s\"></label>",
+	    s ? s : "", u ? u : "");
+	evbuffer_add(b, extra, strlen(extra));
+	html_printf(b, "<button type=\"submit\">Show</button></form>");
+}
+
+static void
+page_overview(struct http_req *r, struct evbuffer *b)
+{
+	int64_t	since, until;
+	char	detail[512];
+
+	html_printf(b, "<h1>Overview</h1>");
+	page_period_form(r, b, "");
+	if (page_period(r, 30, &since, &until) == -1) {
+		html_printf(b, "<p class=\"error\">bad date: use YYYY-MM-DD</p>");
+		return;
+	}
+	http_audit_params(r, detail, sizeof(detail));
+	http_audit(r, "read report", detail[0] ? detail : "overview");
+	page_chart(r, b, since, until);
+	html_printf(b, "<div class=\"cols\">");
+	page_top(r, b, "site", "Top sites", since, until);
+	page_top(r, b, "client", "Top clients", since, until);
+	html_printf(b, "</div>");
+	if (ROLE(r->role) & ROLES_SECURITY) {
+		struct http_attempts_query	q = { .since = since,
+						    .until = until,
+						    .limit = 10 };
+		struct http_table		t;
+
+		http_audit(r, "read attempts", "overview limit=10");
+		html_printf(b, "<section><h2>Recent attempts</h2>");
+		if (http_data_attempts(r->h->rdb, &q, &t) == 0)
+			page_attempt_rows(b, &t);
+		http_table_free(&t);
+		html_printf(b, "</section>");
+	}
+	page_health(r, b);
+}
+
+static void
+page_reports(struct http_req *r, struct evbuffer *b)
+{
+	static const char *const bys[] = { "day", "week", "month", "client",
+	    "site", "category" };
+	const char		*by = http_param(&r->params, "by");
+	struct evbuffer		*sel = evbuffer_new();
+	struct http_table	 t;
+	int64_t			 since, until;
+	char			 detail[512];
+
+	if (by == NULL || !http_data_by_ok(by))
+		by = "day";
+	html_printf(sel, "<label>by <select name=\"by\">");
+	for (size_t i = 0; i < sizeof(bys) / sizeof(bys[0]); i++)
+		html_printf(sel, "<option%s>%s</option>",
+		    strcmp(by, bys[i]) == 0 ? " selected" : "", bys[i]);
+	html_printf(sel, "</select></label>");
+	evbuffer_add(sel, "", 1);
+	html_printf(b, "<h1>Reports</h1>");
+	page_period_form(r, b, (const char *)evbuffer_pullup(sel, -1));
+	evbuffer_free(sel);
+	if (page_period(r, 30, &since, &until) == -1) {
+		html_printf(b, "<p class=\"error\">bad date: use YYYY-MM-DD</p>");
+		return;
+	}
+	http_audit_params(r, detail, sizeof(detail));
+	http_audit(r, "read report", detail);
+	html_printf(b, "<p><a id=\"csv\" href=\"/api/v1/report?by=%u",
+	    by);
+	if (http_param(&r->params, "since") != NULL)
+		html_printf(b, "&amp;since=%u", http_param(&r->params, "since"));
+	if (http_param(&r->params, "until") != NULL)
+		html_printf(b, "&amp;until=%u", http_param(&r->params, "until"));
+	html_printf(b, "&amp;format=csv\" download>Download CSV</a></p>");
+	if (http_data_report(r->h->rdb, by, since, until, 0, &t) == 0)
+		page_table(b, &t, "report");
+	else
+		html_printf(b, "<p class=\"error\">the log cannot be read</p>");
+	http_table_free(&t);
+}
+
+static void
+page_attempts(struct http_req *r, struct evbuffer *b)
+{
+	struct http_attempts_query	 q = { .limit = PAGE_ROWS };
+	const char			*client = http_param(&r->params,
+					    "client");
+	const char			*site = http_param(&r->params, "site");
+	const char			*before = http_param(&r->params,
+					    "before");
+	struct http_table		 t;
+	struct evbuffer			*extra = evbuffer_new();
+	long				 bid = 0;
+	char				 detail[512];
+
+	html_printf(extra, "<label>client <input name=\"client\" value=\"%s\">"
+	    "</label><label>site <input name=\"site\" value=\"%s\"></label>",
+	    client ? client : "", site ? site : "");
+	evbuffer_add(extra, "", 1);
+	html_printf(b, "<h1>Attempts</h1>");
+	page_period_form(r, b, (const char *)evbuffer_pullup(extra, -1));
+	evbuffer_free(extra);
+	if (page_period(r, 3650, &q.since, &q.until) == -1 ||
+	    (before != NULL && before[0] != '\0' &&
+	    http_parse_count(before, 1, LONG_MAX, &bid) == -1)) {
+		html_printf(b, "<p class=\"error\">bad date or page</p>");
+		return;
+	}
+	q.before = bid;
+	q.client = client && client[0] ? client : NULL;
+	q.site = site && site[0] ? site : NULL;
+	http_audit_params(r, detail, sizeof(detail));
+	http_audit(r, "read attempts", detail);
+	if (http_data_attempts(r->h->rdb, &q, &t) == -1) {
+		html_printf(b, "<p class=\"error\">the log cannot be read</p>");
+		http_table_free(&t);
+		return;
+	}
+	page_attempt_rows(b, &t);
+	if (t.nrows == (size_t)q.limit) {
+		html_printf(b, "<p><a id=\"older\" href=\"/attempts?before=%L",
+		    t.ids[t.nrows - 1]);
+		if (q.client)
+			html_printf(b, "&amp;client=%u", q.client);
+		if (q.site)
+			html_printf(b, "&amp;site=%u", q.site);
+		html_printf(b, "\">Older attempts</a></p>");
+	}
+	http_table_free(&t);
+}
+
+static void
+page_lookup(struct http_req *r, struct evbuffer *b, const char *name)
+{
+	json_t	*o;
+
+	http_audit(r, "lookup", name);
+	if ((o = http_lookup_json(r, name)) == NULL) {
+		html_printf(b, "<p class=\"error\">not a valid domain name</p>");
+		return;
+	}
+	if (json_is_true(json_object_get(o, "blocked")))
+		html_printf(b, "<p id=\"lookup-result\">%s is <b>blocked</b>:"
+		    " rule %s, category %s, site %s (%s)</p>", name,
+		    json_string_value(json_object_get(o, "rule")),
+		    json_string_value(json_object_get(o, "category")),
+		    json_is_string(json_object_get(o, "site")) ?
+		    json_string_value(json_object_get(o, "site")) : "-",
+		    json_string_value(json_object_get(o, "source")));
+	else
+		html_printf(b, "<p id=\"lookup-result\">%s is allowed</p>",
+		    name);
+	json_decref(o);
+}
+
+static void
+page_blocklist(struct http_req *r, struct evbuffer *b)
+{
+	const char	*name = http_param(&r->params, "name");
+	char		*text = NULL;
+	size_t		 len = 0;
+	FILE		*f = open_memstream(&text, &len);
+
+	html_printf(b, "<h1>Blocklist</h1>");
+	if (ROLE(r->role) & ROLES_SECURITY) {
+		html_printf(b, "<form class=\"filter\" method=\"get\"><label>"
+		    "Look up a name <input name=\"name\" value=\"%s\"></label>"
+		    "<button type=\"submit\">Look up</button></form>",
+		    name ? name : "");
+		if (name != NULL && name[0] != '\0')
+			page_lookup(r, b, name);
+	}
+	if (f != NULL) {
+		blocklist_print_summary(r->h->bl, f);
+		fclose(f);
+	}
+	html_printf(b, "<h2>Categories and entries</h2><pre>%s</pre>",
+	    text ? text : "");
+	free(text);
+}
+
+static void
+page_status(struct http_req *r, struct evbuffer *b)
+{
+	json_t		*st = http_status_json(r);
+	json_t		*c = json_object_get(st, "counters");
+	const char	*k;
+	json_t		*v;
+
+	html_printf(b, "<h1>Status</h1><dl class=\"status\">"
+	    "<dt>version</dt><dd>%s</dd><dt>uptime</dt><dd>%L s</dd>"
+	    "<dt>blocklist entries</dt><dd>%L</dd>"
+	    "<dt>upstreams</dt><dd>%L</dd></dl>"
+	    "<h2>Counters</h2><table class=\"counters\"><tbody>",
+	    DNSWARDEN_VERSION,
+	    (int64_t)json_integer_value(json_object_get(st, "uptime_seconds")),
+	    (int64_t)json_integer_value(json_object_get(st,
+	    "blocklist_entries")),
+	    (int64_t)json_integer_value(json_object_get(st, "upstreams")));
+	json_object_foreach(c, k, v)
+		html_printf(b, "<tr><td>%s</td><td class=\"num\">%L</td></tr>",
+		    k, (int64_t)json_integer_value(v));
+	html_printf(b, "</tbody></table>");
+	json_decref(st);
+	page_health(r, b);
+}
+
+static void
+page_audit(struct http_req *r, struct evbuffer *b)
+{
+	sqlite3_stmt	*st;
+	char		 ts[64];
+
+	html_printf(b, "<h1>Audit trail</h1><table class=\"audit\"><thead><tr>"
+	    "<th>time</th><th>user</th><th>role</th><th>remote</th>"
+	    "<th>action</th><th>detail</th></tr></thead><tbody>");
+	if (r->h->rdb != NULL && sqlite3_prepare_v2(r->h->rdb, "SELECT ts,"
+	    " user, role, remote, action, detail FROM audit ORDER BY id DESC"
+	    " LIMIT 200", -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			http_data_format_time(sqlite3_column_int64(st, 0), ts,
+			    sizeof(ts));
+			html_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td>"
+			    "<td>%s</td><td>%s</td><td>%s</td></tr>", ts,
+			    (const char *)sqlite3_column_text(st, 1),
+			    (const char *)sqlite3_column_text(st, 2),
+			    (const char *)sqlite3_column_text(st, 3),
+			    (const char *)sqlite3_column_text(st, 4),
+			    (const char *)sqlite3_column_text(st, 5));
+		}
+		sqlite3_finalize(st);
+	}
+	html_printf(b, "</tbody></table>");
+}
+
+void
+http_page(struct http_req *r)
+{
+	const struct page	*p = NULL;
+	struct evbuffer		*b = evbuffer_new();
+
+	for (size_t i = 0; i < NPAGES; i++)
+		if (strcmp(pages[i].path, r->path) == 0)
+			p = &pages[i];
+	if (b == NULL || p == NULL) {
+		http_reply_error(r, 500, "out of memory");
+		evbuffer_free(b);
+		return;
+	}
+	if (r->role == HTTP_ROLE_NONE && strcmp(r->path, "/") == 0)
+		page_login(r, b);
+	else if (r->role == HTTP_ROLE_NONE) {
+		http_header(r, "Location", "/");
+		http_reply(r, 303, "text/html; charset=utf-8", b);
+	} else {
+		page_head(r, b, p->title);
+		page_nav(r, b);
+		if (p->roles & ROLE(r->role)) {
+			p->fn(r, b);
+			page_send(r, 200, b);
+		} else {
+			html_printf(b, "<h1>Not allowed</h1><p class=\"error\""
+			    " id=\"refused\">Your role (%s) may not see this"
+			    " page.</p>", http_role_name(r->role));
+			page_send(r, 403, b);
+		}
+	}
+	evbuffer_free(b);
+}

@@ -1,0 +1,484 @@
+"""The web console's JSON API, pages and metrics: every endpoint for every
+role, sessions and CSRF, the lock-out, the headers every page carries, a
+query name with <script> rendered inert, the CSV equal to the CLI's, the
+audit trail, /metrics in the Prometheus text format, and bad requests
+answered 4xx without harm to the daemon."""
+
+import json
+import subprocess
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import harness
+from console import (EXPECTED_DAYS, XSS_NAME, Client, Console, day_start)
+
+SAMPLE = harness.REPO / "blocklist" / "sample-sites.yaml"
+
+
+@pytest.fixture(scope="module")
+def con(nsd_shared):
+    # World-readable: the daemon runs as nobody once started as root.
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-"))
+    d.chmod(0o755)
+    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE])
+    yield c
+    c.close()
+    problems = c.dw.problems()
+    shutil.rmtree(d, ignore_errors=True)
+    assert not problems, "\n".join(problems) + "\n" + c.dw.stderr()[-4000:]
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- who may read what -----------------------------------------------------------
+
+ENDPOINTS = {
+    # path: roles that get 200
+    "/api/v1/status": {"admin1", "sec1", "hr1"},
+    "/api/v1/report?by=day": {"admin1", "sec1", "hr1"},
+    "/api/v1/attempts?limit=5": {"admin1", "sec1"},
+    "/api/v1/lookup?name=www.backpage.com": {"admin1", "sec1"},
+    "/api/v1/audit": {"admin1"},
+    "/metrics": {"admin1", "metrics"},
+}
+
+
+@pytest.mark.parametrize("path", list(ENDPOINTS))
+def test_every_endpoint_for_every_role(con, path):
+    anon = con.client().get(path)
+    assert anon.status == 401, anon.text
+    assert "error" in anon.json()
+    for user in ("admin1", "sec1", "hr1"):
+        r = con.client(user).get(path)
+        want = 200 if user in ENDPOINTS[path] else 403
+        assert r.status == want, f"{user} {path}: {r.status} {r.text}"
+        if want == 403:
+            assert "error" in r.json()
+    r = con.client().get(path, headers=bearer(con.metrics_token))
+    assert r.status == (200 if "metrics" in ENDPOINTS[path] else 403), r.text
+    r = con.client().get(path, headers=bearer("0" * 64))
+    assert r.status == 401
+
+
+def test_hr_token_reads_reports_not_attempts(con):
+    c = con.client()
+    assert c.get("/api/v1/report", headers=bearer(con.hr_token)).status == 200
+    assert c.get("/api/v1/attempts", headers=bearer(con.hr_token)).status == 403
+
+
+def test_hr_never_sees_a_query_name(con):
+    c = con.client("hr1")
+    for path in ("/", "/reports", "/reports?by=site", "/reports?by=client", "/blocklist",
+                 "/status", "/api/v1/report?by=site", "/api/v1/report?by=domain",
+                 "/api/v1/report?by=client&format=csv"):
+        r = c.get(path)
+        assert r.status == 200, (path, r.text)
+        for name in ("www.backpage.com", "www.eros.com", "alert(1)"):
+            assert name not in r.text, (path, name)
+    assert c.get("/attempts").status == 403
+
+
+# --- sessions --------------------------------------------------------------------
+
+def test_login_cookie_attributes(con):
+    c = Client(con.port)
+    r = c.login("hr1", "hr-pass-123")
+    assert r.status == 200
+    body = r.json()
+    assert body["role"] == "hr" and len(body["csrf"]) == 64
+    cookie = [x for x in r.cookies() if x.startswith("dw_session=")][0]
+    attrs = [a.strip() for a in cookie.split(";")]
+    assert "HttpOnly" in attrs and "SameSite=Strict" in attrs and "Path=/" in attrs
+    assert "Secure" not in attrs   # no TLS here; test_console_tls checks it with TLS
+
+
+def test_wrong_user_and_wrong_password_answer_alike(con):
+    a = Client(con.port).login("hr1", "not-the-password")
+    b = Client(con.port).login("nobody-at-all", "not-the-password")
+    assert a.status == b.status == 401
+    assert a.body == b.body
+    assert not a.cookies() and not b.cookies()
+
+
+def test_logout_needs_csrf_and_ends_the_session(con):
+    c = con.client("sec1")
+    assert c.get("/api/v1/status").status == 200
+    r = c.post("/api/v1/logout", csrf=False)
+    assert r.status == 403 and "CSRF" in r.json()["error"]
+    r = c.post("/api/v1/logout", headers={"X-CSRF-Token": "0" * 64}, csrf=False)
+    assert r.status == 403
+    assert c.get("/api/v1/status").status == 200   # still logged in
+    assert c.post("/api/v1/logout").status == 200
+    assert c.get("/api/v1/status").status == 401
+
+
+def test_lockout_per_address(con):
+    c = Client(con.port, source="127.0.0.9")
+    for _ in range(5):
+        assert c.login("admin1", "wrong").status == 401
+    r = c.login("admin1", "admin-pass-1")
+    assert r.status == 429, r.text
+    assert "error" in r.json()
+    # Another address is not locked out.
+    assert Client(con.port, source="127.0.0.10").login("admin1", "admin-pass-1").status == 200
+
+
+def test_get_cannot_change_state(con):
+    c = con.client("admin1")
+    assert c.get("/api/v1/logout").status == 405
+    assert c.get("/api/v1/login").status == 405
+
+
+# --- headers and escaping --------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/reports", "/attempts", "/blocklist", "/status",
+                                  "/audit", "/api/v1/status", "/static/app.js", "/nope"])
+def test_csp_and_nosniff_on_every_answer(con, path):
+    r = con.client("admin1").get(path)
+    csp = r.header("Content-Security-Policy")
+    assert csp and "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert r.header("X-Content-Type-Options") == "nosniff"
+
+
+def test_pages_have_no_inline_script(con):
+    c = con.client("admin1")
+    for path in ("/", "/reports", "/attempts", "/blocklist", "/status", "/audit"):
+        text = c.get(path).text
+        for tag in text.split("<script")[1:]:
+            assert tag.lstrip().startswith("src=\"/static/"), (path, tag[:80])
+        assert " on" + "click=" not in text and "javascript:" not in text
+
+
+def test_script_in_a_query_name_is_inert(con):
+    c = con.client("sec1")
+    for path in ("/attempts", "/"):
+        text = c.get(path).text
+        assert "x&lt;script&gt;alert(1)&lt;/script&gt;.backpage.com" in text, path
+        assert "<script>alert" not in text
+    rows = c.get("/api/v1/attempts?client=10.0.0.3").json()
+    assert [r["qname"] for r in rows] == [XSS_NAME]
+
+
+# --- the data --------------------------------------------------------------------
+
+@pytest.mark.parametrize("by", ["day", "week", "month", "client", "site", "category",
+                                "domain", None])
+def test_report_csv_identical_to_cli(con, by):
+    q = "format=csv" + (f"&by={by}" if by else "")
+    r = con.client("hr1").get(f"/api/v1/report?{q}")
+    assert r.status == 200 and r.header("Content-Type").startswith("text/csv")
+    args = ["report", "--format", "csv"] + (["--by", by] if by else [])
+    cli = con.cli(*args)
+    assert cli.returncode == 0, cli.stderr
+    assert r.body == cli.stdout
+
+
+def test_report_json_same_rows_as_cli(con):
+    r = con.client("hr1").get("/api/v1/report?by=site&since=2000-01-01&top=5")
+    cli = con.cli("report", "--by", "site", "--since", "2000-01-01", "--top", "5",
+                  "--format", "json")
+    assert r.json() == json.loads(cli.stdout)
+
+
+def test_report_by_day_has_the_history(con):
+    rows = con.client("hr1").get("/api/v1/report?by=day").json()
+    got = {r["day"]: r["attempts"] for r in rows}
+    want = {time.strftime("%Y-%m-%d", time.gmtime(day_start(d) / 1000)): n
+            for d, n in EXPECTED_DAYS.items()}
+    assert got == want
+
+
+def test_attempts_page_with_before(con):
+    c = con.client("sec1")
+    first = c.get("/api/v1/attempts?limit=3").json()
+    assert len(first) == 3
+    ids = [r["id"] for r in first]
+    assert ids == sorted(ids, reverse=True)
+    rest = c.get(f"/api/v1/attempts?limit=100&before={ids[-1]}").json()
+    assert [r["id"] for r in rest] == sorted((r["id"] for r in rest), reverse=True)
+    assert all(r["id"] < ids[-1] for r in rest)
+    assert len(first) + len(rest) == 7
+    cli = con.cli("log", "--limit", "0", "--format", "json")
+    cli_rows = json.loads(cli.stdout)
+    assert [{k: v for k, v in r.items() if k != "id"} for r in first + rest] == cli_rows
+
+
+def test_attempts_filter_by_client(con):
+    rows = con.client("sec1").get("/api/v1/attempts?client=10.0.0.1").json()
+    assert len(rows) == 5 and {r["client"] for r in rows} == {"10.0.0.1"}
+
+
+def test_lookup_answers_as_the_cli(con):
+    c = con.client("sec1")
+    r = c.get("/api/v1/lookup?name=www.backpage.com").json()
+    assert r["blocked"] is True and r["rule"] == "backpage.com"
+    assert r["category"] == "commercial-sex" and r["site"] == "Backpage"
+    cli = con.cli("lookup", "www.backpage.com")
+    assert f"source={r['source']}:{r['line']}" in cli.stdout.decode()
+    assert c.get("/api/v1/lookup?name=example.org").json()["blocked"] is False
+    r = c.get("/api/v1/lookup?name=www.backpage.com&client=10.1.2.3")
+    assert r.status == 200 and r.json()["client"] == "10.1.2.3"
+    assert c.get("/api/v1/lookup?name=a..b").status == 400
+    assert c.get("/api/v1/lookup?name=x&client=not-an-address").status == 400
+
+
+def test_status_counts(con):
+    con.dw.query("www.backpage.com")
+    s = con.client("hr1").get("/api/v1/status").json()
+    assert s["version"] and s["uptime_seconds"] >= 0
+    assert s["blocklist_entries"] > 20
+    assert s["counters"]["blocked"] >= 1 and s["counters"]["queries"] >= 1
+
+
+# --- the audit trail -------------------------------------------------------------
+
+def newest_audit(con, n=1):
+    return con.client("admin1").get(f"/api/v1/audit?limit={n + 1}").json()[1:n + 1]
+
+
+def test_audit_row_per_read(con):
+    c = con.client("sec1")
+    c.get("/api/v1/report?by=site&top=3")
+    [row] = newest_audit(con)
+    assert (row["user"], row["role"], row["action"]) == ("sec1", "security", "read report")
+    assert row["detail"] == "by=site top=3" and row["remote"] == "127.0.0.1"
+    c.get("/api/v1/attempts?client=10.0.0.1&limit=2")
+    [row] = newest_audit(con)
+    assert (row["action"], row["detail"]) == ("read attempts", "client=10.0.0.1 limit=2")
+    c.get("/api/v1/lookup?name=www.backpage.com")
+    [row] = newest_audit(con)
+    assert (row["action"], row["detail"]) == ("lookup", "name=www.backpage.com")
+    c.get("/attempts?site=Backpage")
+    [row] = newest_audit(con)
+    assert (row["action"], row["detail"]) == ("read attempts", "site=Backpage")
+
+
+def test_audit_logins_failures_logouts(con):
+    Client(con.port).login("hr1", "wrong-password")
+    [row] = newest_audit(con)
+    assert (row["user"], row["action"]) == ("hr1", "login failed")
+    c = con.client("hr1")
+    [login] = newest_audit(con, 1)   # the admin's own login comes after
+    assert login["action"] in ("login",)
+    c.post("/api/v1/logout")
+    rows = con.client("admin1").get("/api/v1/audit?limit=10").json()
+    actions = [(r["user"], r["action"]) for r in rows]
+    assert ("hr1", "logout") in actions and ("hr1", "login") in actions
+    assert ("hr1", "login failed") in actions
+
+
+def test_audit_page_for_admin(con):
+    con.client("hr1").get("/api/v1/report?by=category")
+    text = con.client("admin1").get("/audit").text
+    assert "read report" in text and "by=category" in text
+
+
+# --- metrics ---------------------------------------------------------------------
+
+def test_metrics_parse_with_required_names(con):
+    con.dw.query("www.backpage.com")
+    end = time.monotonic() + 5
+    while True:
+        r = con.client().get("/metrics", headers=bearer(con.metrics_token))
+        assert r.status == 200 and r.header("Content-Type").startswith("text/plain")
+        samples = {}
+        for fam in text_string_to_metric_families(r.text):
+            for s in fam.samples:
+                samples.setdefault(s.name, []).append(s)
+        if "dnswarden_blocked_total" in samples or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    for name in ("dnswarden_queries_total", "dnswarden_blocked_total",
+                 "dnswarden_cache_hits_total", "dnswarden_attempt_log_rows_lost_total",
+                 "dnswarden_build_info"):
+        assert name in samples, name
+    assert samples["dnswarden_queries_total"][0].value >= 1
+    cats = {s.labels["category"]: s.value for s in samples["dnswarden_blocked_total"]}
+    assert cats.get("commercial-sex", 0) >= 1
+    assert samples["dnswarden_build_info"][0].labels["version"]
+    for ss in samples.values():
+        for s in ss:
+            assert set(s.labels) <= {"category", "version"}, s
+
+
+# --- bad input -------------------------------------------------------------------
+
+BAD_PARAMS = [
+    "/api/v1/report?since=yesterday",
+    "/api/v1/report?until=2024-02-30",
+    "/api/v1/report?by=everything",
+    "/api/v1/report?top=-1",
+    "/api/v1/report?format=xml",
+    "/api/v1/report?evil=1",
+    "/api/v1/report?by=day&by=site",
+    "/api/v1/report?since=2024-05-02&until=2024-05-01",
+    "/api/v1/attempts?client=%00",
+    "/api/v1/attempts?client=%ff%fe",
+    "/api/v1/attempts?site=a%0ab",
+    "/api/v1/attempts?limit=100000",
+    "/api/v1/attempts?before=abc",
+    "/api/v1/lookup",
+    "/api/v1/audit?limit=0",
+    "/metrics?x=1",
+    "/api/v1/report?" + "a=1&" * 40,
+    "/api/v1/report?by=" + "x" * 2000,
+]
+
+
+@pytest.mark.parametrize("path", BAD_PARAMS)
+def test_bad_parameters_400_json(con, path):
+    r = con.client("admin1").get(path)
+    assert r.status == 400, (path, r.status, r.text)
+    assert "error" in r.json()
+
+
+def raw(con, data: bytes, timeout=10.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", con.port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return out
+
+
+def status_of(resp: bytes) -> int:
+    return int(resp.split(b" ", 2)[1]) if resp.startswith(b"HTTP/1.") else 0
+
+
+def test_oversized_headers_refused(con):
+    r = raw(con, b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 +
+            b"\r\n\r\n")
+    assert status_of(r) in (400, 413, 431) or r == b""
+    assert con.dw.running()
+    assert con.client("hr1").get("/api/v1/status").status == 200
+
+
+def test_oversized_body_refused(con):
+    body = b"{\"user\": \"" + b"a" * 100000 + b"\"}"
+    r = raw(con, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+            str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert status_of(r) in (400, 413), r[:200]
+    assert con.dw.running()
+
+
+def test_garbage_request_lines(con):
+    for data in (b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                 b"DELETE /api/v1/audit HTTP/1.1\r\n\r\n", b"GET /%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{\"a\":",
+                 b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n"
+                 b"{\"user\":\"a\0b\"}"):
+        r = raw(con, data, timeout=8)
+        assert r == b"" or 400 <= status_of(r) < 500, (data, r[:200])
+    # A method no one knows is answered by libevent's parser, before any
+    # handler, with 501 as RFC 9110 section 15.6.2 asks.
+    assert status_of(raw(con, b"BREW /pot HTTP/1.1\r\n\r\n")) == 501
+    assert con.dw.running()
+    assert con.client("hr1").get("/api/v1/status").status == 200
+
+
+def test_slowloris_cut_off_and_others_served(con):
+    s = socket.create_connection(("127.0.0.1", con.port), timeout=30)
+    s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    # Others are served meanwhile, and so is DNS.
+    assert con.client("hr1").get("/api/v1/status").status == 200
+    assert con.dw.query("www.example.test").rcode() == 0
+    closed = False
+    while time.monotonic() - t0 < 20:
+        try:
+            s.sendall(b"X-A: b\r\n")
+            if s.recv(1024, socket.MSG_DONTWAIT) == b"":
+                closed = True
+                break
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.5)
+    s.close()
+    assert closed, "a request dribbled for 20 s was not cut off"
+
+
+def test_connection_limit_keeps_dns_and_recovers(con):
+    idle = [socket.create_connection(("127.0.0.1", con.port), timeout=5) for _ in range(100)]
+    try:
+        assert con.dw.query("www.example.test").rcode() == 0
+        t0 = time.monotonic()
+        r = con.client("hr1").get("/api/v1/status", timeout=30)
+        assert r.status == 200
+        assert time.monotonic() - t0 < 20
+    finally:
+        for s in idle:
+            s.close()
+    assert con.dw.running()
+
+
+# --- the http: section -----------------------------------------------------------
+
+HTTP_CONFIG = """\
+server:
+  listen: ["127.0.0.1:{port}"]
+upstreams: ["127.0.0.1:5300"]
+log:
+  database: off
+http:
+  listen: ["127.0.0.1:{hport}"]
+  users:
+    - {{ name: "a", role: "admin", password: "{hash}" }}
+  tokens:
+    - {{ name: "p", role: "metrics", sha256: "{sha}" }}
+"""
+
+
+_HASH = []
+
+
+def check_http(workdir, **repl):
+    from console import crypt_hash
+    if not _HASH:
+        _HASH.append(crypt_hash("a-password"))
+    fields = {"port": harness.free_port(), "hport": harness.free_port(),
+              "hash": _HASH[0], "sha": "ab" * 32}
+    text = HTTP_CONFIG.format(**fields)
+    for old, new in repl.items():
+        text = text.replace(old, new)
+    p = workdir / "dnswarden.yaml"
+    p.write_text(text)
+    return p, subprocess.run([harness._resolve_bin(), "check", "-c", str(p)],
+                             capture_output=True, text=True, timeout=30)
+
+
+def test_http_config_valid(workdir):
+    p, res = check_http(workdir)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("old,new,line,col,words", [
+    ("  users:", "  usres:", 8, 3, "unknown key"),
+    ('role: "admin"', 'role: "root"', 9, 26, "unknown role"),
+    ("$y$", "$q$", 9, 45, "crypt(3) hash"),
+    ('sha256: "abab', 'sha256: "zzab', 11, 45, "64 hex digits"),
+    ('name: "p"', 'name: "a"', 11, 15, "used twice"),
+    ("  users:", "  session_minutes: 0\n  users:", 8, 20, "out of range"),
+])
+def test_http_config_errors_at_file_line_column(workdir, old, new, line, col, words):
+    p, res = check_http(workdir, **{old: new})
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert f"{p}:{line}:{col}: " in res.stderr and words in res.stderr, res.stderr

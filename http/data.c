@@ -51,7 +51,8 @@ static const struct by_def by_defs[] = {
 };
 
 static const char *const log_cols[] = { "time", "client", "client_name",
-    "qname", "qtype", "rule", "category", "site", "transport" };
+    "qname", "qtype", "rule", "category", "site", "transport", "verified",
+    "policy" };
 
 bool
 http_data_by_ok(const char *by)
@@ -212,7 +213,8 @@ http_data_attempts(sqlite3 *db, const struct http_attempts_query *q,
 	t->cols = log_cols;
 	t->ncols = sizeof(log_cols) / sizeof(log_cols[0]);
 	if (db == NULL || sqlite3_prepare_v2(db, "SELECT ts, client,"
-	    " client_name, qname, qtype, rule, category, site, transport, id"
+	    " client_name, qname, qtype, rule, category, site, transport,"
+	    " verified, policy, id"
 	    " FROM attempts WHERE ts >= ?1 AND ts < ?2"
 	    " AND (?3 IS NULL OR client = ?3 OR client_name = ?3"
 	    " OR client = ?4)"
@@ -310,6 +312,9 @@ http_table_json(const struct http_table *t, bool with_ids)
 
 			if (v == NULL)
 				json_object_set_new(o, t->cols[c], json_null());
+			else if (strcmp(t->cols[c], "verified") == 0)
+				json_object_set_new(o, t->cols[c],
+				    json_boolean(strcmp(v, "0") != 0));
 			else if (col_is_int(t->cols[c]))
 				json_object_set_new(o, t->cols[c],
 				    json_integer(strtoll(v, NULL, 10)));

@@ -17,8 +17,6 @@
 #include "http_internal.h"
 #include "netaddr.h"
 
-#define TIME_MAX		INT64_MAX
-#define ATTEMPTS_PAGE		100
 #define ATTEMPTS_PAGE_MAX	1000
 
 static void
@@ -69,7 +67,7 @@ status_last_write(struct http *h)
 		return j;
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		http_data_format_time(sqlite3_column_int64(st, 0), buf,
+		http_format_time(sqlite3_column_int64(st, 0), buf,
 		    sizeof(buf));
 		json_decref(j);
 		j = json_string(buf);
@@ -111,28 +109,6 @@ http_api_status(struct http_req *r)
 	reply_json_value(r, http_status_json(r));
 }
 
-/* since= and until= of r; 0, or -1 after a 400. */
-static int
-api_period(struct http_req *r, int64_t *since, int64_t *until)
-{
-	const char	*s = http_param(&r->params, "since");
-	const char	*u = http_param(&r->params, "until");
-
-	*since = 0;
-	*until = TIME_MAX;
-	if ((s != NULL && http_parse_time(s, false, since) == -1) ||
-	    (u != NULL && http_parse_time(u, true, until) == -1)) {
-		http_reply_error(r, 400, "bad date: use YYYY-MM-DD or"
-		    " YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]");
-		return -1;
-	}
-	if (*since >= *until) {
-		http_reply_error(r, 400, "since must be before until");
-		return -1;
-	}
-	return 0;
-}
-
 static int
 api_check(struct http_req *r, const char *const allowed[])
 {
@@ -145,109 +121,91 @@ api_check(struct http_req *r, const char *const allowed[])
 	return 0;
 }
 
-/* Send t as CSV (an attachment named name) or JSON. */
+/* Send rows in o's format: CSV as an attachment named name, or JSON. */
 static void
-api_send_table(struct http_req *r, const struct http_table *t, bool csv,
-    bool ids, const char *name)
+api_send_rows(struct http_req *r, const struct report_rows *rows,
+    enum report_format f, const char *name)
 {
 	struct evbuffer	*b;
-	char		 disp[128];
+	char		*text, disp[128];
+	size_t		 len;
 
-	if (!csv) {
-		reply_json_value(r, http_table_json(t, ids));
-		return;
-	}
-	if ((b = evbuffer_new()) == NULL) {
+	if ((text = report_write_buffer(rows, f, &len)) == NULL ||
+	    (b = evbuffer_new()) == NULL) {
+		free(text);
 		http_reply_error(r, 500, "out of memory");
 		return;
 	}
-	http_table_csv(t, b);
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
-	http_header(r, "Content-Disposition", disp);
-	http_reply(r, 200, "text/csv; charset=utf-8", b);
+	evbuffer_add(b, text, len);
+	free(text);
+	if (f == REPORT_CSV) {
+		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"",
+		    name);
+		http_header(r, "Content-Disposition", disp);
+	}
+	http_reply(r, 200, f == REPORT_CSV ? "text/csv; charset=utf-8" :
+	    "application/json", b);
 	evbuffer_free(b);
+}
+
+/*
+ * The part report and attempts share: options from the parameters (JSON
+ * unless format says csv; no table), an audit row, the query, the rows.
+ */
+static void
+api_rows(struct http_req *r, enum report_kind kind, const char *action,
+    const char *name)
+{
+	static const char *const json[] = { "format", "json", NULL };
+	struct report_opts	 o;
+	struct report_rows	*rows;
+	char			 err[512], detail[512];
+
+	if (http_data_opts(&o, kind, &r->params, json, err, sizeof(err)) ==
+	    -1) {
+		http_reply_error(r, 400, err);
+		return;
+	}
+	if (o.format == REPORT_TABLE) {
+		http_reply_error(r, 400, "format: use json or csv");
+		return;
+	}
+	if (kind == REPORT_ATTEMPTS && (o.limit == 0 ||
+	    o.limit > ATTEMPTS_PAGE_MAX)) {
+		http_reply_error(r, 400, "limit: 1 to 1000 rows a page; page"
+		    " on with before");
+		return;
+	}
+	http_audit_params(r, detail, sizeof(detail));
+	http_audit(r, action, detail);
+	if (http_data_run(r->h, &o, &rows, err, sizeof(err)) == -1) {
+		http_reply_error(r, 503, err);
+		return;
+	}
+	api_send_rows(r, rows, o.format, name);
+	report_rows_free(rows);
 }
 
 void
 http_api_report(struct http_req *r)
 {
 	static const char *const allowed[] = { "by", "since", "until", "top",
-	    "format", NULL };
-	const char		*by = http_param(&r->params, "by");
-	const char		*fmt = http_param(&r->params, "format");
-	const char		*top_s = http_param(&r->params, "top");
-	struct http_table	 t;
-	int64_t			 since, until;
-	long			 top = 0;
-	char			 detail[512];
+	    "format", "tz", NULL };
 
-	if (api_check(r, allowed) == -1 || api_period(r, &since, &until) == -1)
-		return;
-	if ((by != NULL && !http_data_by_ok(by)) ||
-	    (fmt != NULL && strcmp(fmt, "json") != 0 &&
-	    strcmp(fmt, "csv") != 0) ||
-	    (top_s != NULL && http_parse_count(top_s, 1, 1000000, &top) == -1)) {
-		http_reply_error(r, 400, "bad by, top or format");
-		return;
-	}
-	http_audit_params(r, detail, sizeof(detail));
-	http_audit(r, "read report", detail);
-	if (http_data_report(r->h->rdb, by, since, until, top, &t) == -1) {
-		http_table_free(&t);
-		http_reply_error(r, 503, "the attempt log cannot be read");
-		return;
-	}
-	api_send_table(r, &t, fmt != NULL && strcmp(fmt, "csv") == 0, false,
-	    "dnswarden-report.csv");
-	http_table_free(&t);
+	if (api_check(r, allowed) == 0)
+		api_rows(r, REPORT_COUNTS, "read report",
+		    "dnswarden-report.csv");
 }
 
 void
 http_api_attempts(struct http_req *r)
 {
 	static const char *const allowed[] = { "since", "until", "client",
-	    "site", "limit", "before", "format", NULL };
-	struct http_attempts_query	 q = { .limit = ATTEMPTS_PAGE };
-	const char			*v, *fmt = http_param(&r->params,
-					    "format");
-	const struct config		*cfg = r->h->cfg;
-	struct http_table		 t;
-	char				 pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1];
-	char				 detail[512];
-	long				 before = 0;
+	    "site", "limit", "before", "format", "tz", NULL };
 
-	if (api_check(r, allowed) == -1 ||
-	    api_period(r, &q.since, &q.until) == -1)
-		return;
-	if (((v = http_param(&r->params, "limit")) != NULL &&
-	    http_parse_count(v, 1, ATTEMPTS_PAGE_MAX, &q.limit) == -1) ||
-	    ((v = http_param(&r->params, "before")) != NULL &&
-	    http_parse_count(v, 1, LONG_MAX, &before) == -1) ||
-	    (fmt != NULL && strcmp(fmt, "json") != 0 &&
-	    strcmp(fmt, "csv") != 0)) {
-		http_reply_error(r, 400, "bad limit, before or format");
-		return;
-	}
-	q.before = before;
-	q.client = http_param(&r->params, "client");
-	q.site = http_param(&r->params, "site");
-	pseudonym[0] = '\0';
-	if (q.client != NULL &&
-	    cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM &&
-	    cfg->log.pseudonym_key != NULL)
-		attemptlog_pseudonym(cfg->log.pseudonym_key, q.client,
-		    pseudonym);
-	q.pseudonym = pseudonym;
-	http_audit_params(r, detail, sizeof(detail));
-	http_audit(r, "read attempts", detail);
-	if (http_data_attempts(r->h->rdb, &q, &t) == -1) {
-		http_table_free(&t);
-		http_reply_error(r, 503, "the attempt log cannot be read");
-		return;
-	}
-	api_send_table(r, &t, fmt != NULL && strcmp(fmt, "csv") == 0, true,
-	    "dnswarden-attempts.csv");
-	http_table_free(&t);
+	if (api_check(r, allowed) == 0)
+		api_rows(r, REPORT_ATTEMPTS, "read attempts",
+		    "dnswarden-attempts.csv");
 }
 
 /* What `dnswarden lookup NAME` says, as an object; NULL: not a name. */

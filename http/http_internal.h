@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "http.h"
+#include "report.h"
 
 #define HTTP_MAX_CONNECTIONS	64	/* open at once; more wait in accept */
 #define HTTP_MAX_HEADERS	8192	/* bytes of request line and headers */
@@ -100,6 +101,7 @@ struct http {
 	struct http_source	 src;
 	char			*dbpath;
 	sqlite3			*rdb;		/* read-only */
+	struct report_db	*report_db;	/* the report library's, lazily */
 	sqlite3			*wdb;		/* audit rows only */
 	int64_t			 started_ms;
 	struct http_auth	 auth;
@@ -122,6 +124,9 @@ struct http_req {
 
 /* Wall clock in ms (the one place the console reads it). */
 int64_t	http_now_ms(void);
+
+/* ms as "2024-05-01T09:30:00Z" (UTC). */
+void	http_format_time(int64_t ms, char *buf, size_t len);
 
 /* Send status with a JSON body (takes a reference-free copy of json). */
 void	http_reply_json(struct http_req *r, int status, const char *json);

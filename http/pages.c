@@ -15,9 +15,7 @@
 #include "http_html.h"
 #include "http_internal.h"
 
-#define TIME_MAX	INT64_MAX
 #define DAY_MS		86400000LL
-#define PAGE_ROWS	50
 
 struct page {
 	const char	*path;
@@ -103,119 +101,153 @@ page_login(struct http_req *r, struct evbuffer *b)
 	page_send(r, 200, b);
 }
 
-/* since/until of the page's form: defaults to the last `days` days. */
+/*
+ * Options for a page's query: since/until from the page's form (the
+ * last `days` days by default), then extra. 0, or -1 after showing why.
+ */
 static int
-page_period(struct http_req *r, int days, int64_t *since, int64_t *until)
+page_opts(struct http_req *r, struct evbuffer *b, struct report_opts *o,
+    enum report_kind kind, int days, const char *const extra[])
 {
 	const char	*s = http_param(&r->params, "since");
 	const char	*u = http_param(&r->params, "until");
+	const char	*pairs[16];
+	char		 from[32], err[512];
+	size_t		 n = 0;
 
-	*until = TIME_MAX;
-	*since = (r->now_ms / DAY_MS - (days - 1)) * DAY_MS;
-	if ((s != NULL && s[0] != '\0' &&
-	    http_parse_time(s, false, since) == -1) ||
-	    (u != NULL && u[0] != '\0' &&
-	    http_parse_time(u, true, until) == -1) || *since >= *until)
-		return -1;
-	return 0;
+	http_format_time(((r->now_ms / DAY_MS) - (days - 1)) * DAY_MS, from,
+	    sizeof(from));
+	from[10] = '\0';
+	pairs[n++] = "since";
+	pairs[n++] = s != NULL && s[0] != '\0' ? s : from;
+	if (u != NULL && u[0] != '\0') {
+		pairs[n++] = "until";
+		pairs[n++] = u;
+	}
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 14; i++)
+		pairs[n++] = extra[i];
+	pairs[n] = NULL;
+	if (http_data_opts(o, kind, NULL, pairs, err, sizeof(err)) == 0)
+		return 0;
+	html_printf(b, "<p class=\"error\">%s</p>", err);
+	return -1;
 }
 
-/* A table of t's columns (all, or those in only). */
-static void
-page_table(struct evbuffer *b, const struct http_table *t, const char *cls)
+/* Run o; the rows, or NULL after showing why. */
+static struct report_rows *
+page_run(struct http_req *r, struct evbuffer *b, const struct report_opts *o)
 {
-	html_printf(b, "<table class=\"%s\"><thead><tr>", cls);
-	for (size_t c = 0; c < t->ncols; c++)
-		html_printf(b, "<th>%s</th>", t->cols[c]);
-	html_printf(b, "</tr></thead><tbody>");
-	for (size_t r = 0; r < t->nrows; r++) {
-		html_printf(b, "<tr>");
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *v = t->cells[r * t->ncols + c];
-			bool num = strcmp(t->cols[c], "queries") == 0 ||
-			    strcmp(t->cols[c], "attempts") == 0;
+	struct report_rows	*rows;
+	char			 err[512];
 
-			html_printf(b, num ? "<td class=\"num\">%s</td>" :
-			    "<td>%s</td>", v ? v : "-");
+	if (http_data_run(r->h, o, &rows, err, sizeof(err)) == 0)
+		return rows;
+	html_printf(b, "<p class=\"error\">the log cannot be read: %s</p>",
+	    err);
+	return NULL;
+}
+
+/*
+ * rows as a table (the id column left out). With link, each client
+ * links to that client's attempts.
+ */
+static void
+page_table(struct evbuffer *b, const struct report_rows *rows,
+    const char *cls, bool link)
+{
+	char	buf[32];
+
+	html_printf(b, "<table class=\"%s\"><thead><tr>", cls);
+	for (size_t c = 0; c < rows->ncols; c++)
+		if (strcmp(rows->cols[c].name, "id") != 0)
+			html_printf(b, "<th>%s</th>", rows->cols[c].name);
+	html_printf(b, "</tr></thead><tbody>");
+	for (size_t i = 0; i < rows->nrows; i++) {
+		html_printf(b, "<tr>");
+		for (size_t c = 0; c < rows->ncols; c++) {
+			const char *name = rows->cols[c].name;
+			const char *v = http_data_cell(rows, i, c, buf,
+			    sizeof(buf));
+
+			if (strcmp(name, "id") == 0)
+				continue;
+			if (link && strcmp(name, "client") == 0)
+				html_printf(b, "<td><a class=\"client\" href="
+				    "\"/attempts?client=%u\">%s</a></td>", v, v);
+			else
+				html_printf(b, rows->cols[c].type ==
+				    REPORT_T_INT ? "<td class=\"num\">%s</td>" :
+				    "<td>%s</td>", v);
 		}
 		html_printf(b, "</tr>");
 	}
-	if (t->nrows == 0)
+	if (rows->nrows == 0)
 		html_printf(b, "<tr><td colspan=\"%d\">no blocked attempts"
-		    "</td></tr>", (int)t->ncols);
+		    "</td></tr>", (int)rows->ncols);
 	html_printf(b, "</tbody></table>");
+	if (rows->rows_lost > 0)
+		html_printf(b, "<p class=\"error\">%L rows in this period were"
+		    " never logged: the counts are too low</p>",
+		    rows->rows_lost);
 }
 
 /* Attempts per day as a chart (data in attributes, drawn by app.js). */
 static void
-page_chart(struct http_req *r, struct evbuffer *b, int64_t since,
-    int64_t until)
+page_chart(struct http_req *r, struct evbuffer *b)
 {
-	struct http_table	 t;
-	json_t			*labels = json_array(), *values = json_array();
+	static const char *const by_day[] = { "by", "day", NULL };
+	struct report_opts	 o;
+	struct report_rows	*rows;
+	json_t			*labels, *values;
 	char			*l, *v;
+	int			 dc, ac;
 
-	if (http_data_report(r->h->rdb, "day", since, until, 0, &t) == 0)
-		for (size_t i = 0; i < t.nrows; i++) {
-			json_array_append_new(labels,
-			    json_string(http_table_cell(&t, i, "day")));
-			json_array_append_new(values, json_integer(strtoll(
-			    http_table_cell(&t, i, "attempts"), NULL, 10)));
-		}
+	html_printf(b, "<section><h2>Attempts per day</h2>");
+	if (page_opts(r, b, &o, REPORT_COUNTS, 30, by_day) == -1 ||
+	    (rows = page_run(r, b, &o)) == NULL) {
+		html_printf(b, "</section>");
+		return;
+	}
+	labels = json_array();
+	values = json_array();
+	dc = http_data_col(rows, "day");
+	ac = http_data_col(rows, "attempts");
+	for (size_t i = 0; dc >= 0 && ac >= 0 && i < rows->nrows; i++) {
+		json_array_append_new(labels,
+		    json_string(report_cell(rows, i, (size_t)dc)->text));
+		json_array_append_new(values,
+		    json_integer(report_cell(rows, i, (size_t)ac)->num));
+	}
 	l = json_dumps(labels, JSON_COMPACT);
 	v = json_dumps(values, JSON_COMPACT);
-	html_printf(b, "<section><h2>Attempts per day</h2><div class=\"chart\">"
-	    "<canvas id=\"chart\" data-labels=\"%s\" data-values=\"%s\">"
-	    "</canvas></div>", l ? l : "[]", v ? v : "[]");
-	page_table(b, &t, "daily");
-	html_printf(b, "</section>");
+	html_printf(b, "<div class=\"chart\"><canvas id=\"chart\""
+	    " data-labels=\"%s\" data-values=\"%s\"></canvas></div>"
+	    "<details><summary>the numbers</summary>", l ? l : "[]",
+	    v ? v : "[]");
+	page_table(b, rows, "daily", false);
+	html_printf(b, "</details></section>");
 	free(l);
 	free(v);
 	json_decref(labels);
 	json_decref(values);
-	http_table_free(&t);
+	report_rows_free(rows);
 }
 
 static void
 page_top(struct http_req *r, struct evbuffer *b, const char *by,
-    const char *title, int64_t since, int64_t until)
+    const char *title)
 {
-	struct http_table t;
+	const char *const	 extra[] = { "by", by, "top", "10", NULL };
+	struct report_opts	 o;
+	struct report_rows	*rows;
 
 	html_printf(b, "<section><h2>%s</h2>", title);
-	if (http_data_report(r->h->rdb, by, since, until, 10, &t) == 0)
-		page_table(b, &t, by);
-	else
-		html_printf(b, "<p class=\"error\">the log cannot be read</p>");
-	html_printf(b, "</section>");
-	http_table_free(&t);
-}
-
-/* The attempts of q as a table, each client linking to its attempts. */
-static void
-page_attempt_rows(struct evbuffer *b, const struct http_table *t)
-{
-	html_printf(b, "<table class=\"attempts\"><thead><tr>");
-	for (size_t c = 0; c < t->ncols; c++)
-		html_printf(b, "<th>%s</th>", t->cols[c]);
-	html_printf(b, "</tr></thead><tbody>");
-	for (size_t r = 0; r < t->nrows; r++) {
-		html_printf(b, "<tr>");
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *v = t->cells[r * t->ncols + c];
-
-			if (strcmp(t->cols[c], "client") == 0 && v != NULL)
-				html_printf(b, "<td><a class=\"client\" href="
-				    "\"/attempts?client=%u\">%s</a></td>", v, v);
-			else
-				html_printf(b, "<td>%s</td>", v ? v : "-");
-		}
-		html_printf(b, "</tr>");
+	if (page_opts(r, b, &o, REPORT_COUNTS, 30, extra) == 0 &&
+	    (rows = page_run(r, b, &o)) != NULL) {
+		page_table(b, rows, by, false);
+		report_rows_free(rows);
 	}
-	if (t->nrows == 0)
-		html_printf(b, "<tr><td colspan=\"%d\">no blocked attempts"
-		    "</td></tr>", (int)t->ncols);
-	html_printf(b, "</tbody></table>");
+	html_printf(b, "</section>");
 }
 
 static void
@@ -255,33 +287,28 @@ page_period_form(struct http_req *r, struct evbuffer *b, const char *extra)
 static void
 page_overview(struct http_req *r, struct evbuffer *b)
 {
-	int64_t	since, until;
-	char	detail[512];
+	static const char *const recent[] = { "limit", "10", NULL };
+	struct report_opts	 o;
+	struct report_rows	*rows;
+	char			 detail[512];
 
 	html_printf(b, "<h1>Overview</h1>");
 	page_period_form(r, b, "");
-	if (page_period(r, 30, &since, &until) == -1) {
-		html_printf(b, "<p class=\"error\">bad date: use YYYY-MM-DD</p>");
-		return;
-	}
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, "read report", detail[0] ? detail : "overview");
-	page_chart(r, b, since, until);
+	page_chart(r, b);
 	html_printf(b, "<div class=\"cols\">");
-	page_top(r, b, "site", "Top sites", since, until);
-	page_top(r, b, "client", "Top clients", since, until);
+	page_top(r, b, "site", "Top sites");
+	page_top(r, b, "client", "Top clients");
 	html_printf(b, "</div>");
 	if (ROLE(r->role) & ROLES_SECURITY) {
-		struct http_attempts_query	q = { .since = since,
-						    .until = until,
-						    .limit = 10 };
-		struct http_table		t;
-
 		http_audit(r, "read attempts", "overview limit=10");
 		html_printf(b, "<section><h2>Recent attempts</h2>");
-		if (http_data_attempts(r->h->rdb, &q, &t) == 0)
-			page_attempt_rows(b, &t);
-		http_table_free(&t);
+		if (page_opts(r, b, &o, REPORT_ATTEMPTS, 30, recent) == 0 &&
+		    (rows = page_run(r, b, &o)) != NULL) {
+			page_table(b, rows, "attempts", true);
+			report_rows_free(rows);
+		}
 		html_printf(b, "</section>");
 	}
 	page_health(r, b);
@@ -291,15 +318,22 @@ static void
 page_reports(struct http_req *r, struct evbuffer *b)
 {
 	static const char *const bys[] = { "day", "week", "month", "client",
-	    "site", "category" };
+	    "site", "category", "domain", "policy" };
 	const char		*by = http_param(&r->params, "by");
+	const char		*since = http_param(&r->params, "since");
+	const char		*until = http_param(&r->params, "until");
 	struct evbuffer		*sel = evbuffer_new();
-	struct http_table	 t;
-	int64_t			 since, until;
+	struct report_opts	 o;
+	struct report_rows	*rows;
 	char			 detail[512];
+	bool			 known = false;
 
-	if (by == NULL || !http_data_by_ok(by))
+	for (size_t i = 0; by != NULL && i < sizeof(bys) / sizeof(bys[0]); i++)
+		known |= strcmp(by, bys[i]) == 0;
+	if (!known)
 		by = "day";
+	const char *const extra[] = { "by", by, NULL };
+
 	html_printf(sel, "<label>by <select name=\"by\">");
 	for (size_t i = 0; i < sizeof(bys) / sizeof(bys[0]); i++)
 		html_printf(sel, "<option%s>%s</option>",
@@ -309,74 +343,75 @@ page_reports(struct http_req *r, struct evbuffer *b)
 	html_printf(b, "<h1>Reports</h1>");
 	page_period_form(r, b, (const char *)evbuffer_pullup(sel, -1));
 	evbuffer_free(sel);
-	if (page_period(r, 30, &since, &until) == -1) {
-		html_printf(b, "<p class=\"error\">bad date: use YYYY-MM-DD</p>");
+	if (page_opts(r, b, &o, REPORT_COUNTS, 30, extra) == -1)
 		return;
-	}
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, "read report", detail);
-	html_printf(b, "<p><a id=\"csv\" href=\"/api/v1/report?by=%u",
-	    by);
-	if (http_param(&r->params, "since") != NULL)
-		html_printf(b, "&amp;since=%u", http_param(&r->params, "since"));
-	if (http_param(&r->params, "until") != NULL)
-		html_printf(b, "&amp;until=%u", http_param(&r->params, "until"));
+	html_printf(b, "<p><a id=\"csv\" href=\"/api/v1/report?by=%u", by);
+	if (since != NULL && since[0] != '\0')
+		html_printf(b, "&amp;since=%u", since);
+	if (until != NULL && until[0] != '\0')
+		html_printf(b, "&amp;until=%u", until);
 	html_printf(b, "&amp;format=csv\" download>Download CSV</a></p>");
-	if (http_data_report(r->h->rdb, by, since, until, 0, &t) == 0)
-		page_table(b, &t, "report");
-	else
-		html_printf(b, "<p class=\"error\">the log cannot be read</p>");
-	http_table_free(&t);
+	if ((rows = page_run(r, b, &o)) != NULL) {
+		page_table(b, rows, "report", false);
+		report_rows_free(rows);
+	}
 }
 
 static void
 page_attempts(struct http_req *r, struct evbuffer *b)
 {
-	struct http_attempts_query	 q = { .limit = PAGE_ROWS };
-	const char			*client = http_param(&r->params,
-					    "client");
-	const char			*site = http_param(&r->params, "site");
-	const char			*before = http_param(&r->params,
-					    "before");
-	struct http_table		 t;
-	struct evbuffer			*extra = evbuffer_new();
-	long				 bid = 0;
-	char				 detail[512];
+	const char		*client = http_param(&r->params, "client");
+	const char		*site = http_param(&r->params, "site");
+	const char		*before = http_param(&r->params, "before");
+	const char		*extra[8];
+	struct evbuffer		*form = evbuffer_new();
+	struct report_opts	 o;
+	struct report_rows	*rows;
+	char			 detail[512];
+	size_t			 n = 0;
 
-	html_printf(extra, "<label>client <input name=\"client\" value=\"%s\">"
+	extra[n++] = "limit";
+	extra[n++] = "50";
+	if (client != NULL && client[0] != '\0') {
+		extra[n++] = "client";
+		extra[n++] = client;
+	}
+	if (site != NULL && site[0] != '\0') {
+		extra[n++] = "site";
+		extra[n++] = site;
+	}
+	if (before != NULL && before[0] != '\0') {
+		extra[n++] = "before";
+		extra[n++] = before;
+	}
+	extra[n] = NULL;
+	html_printf(form, "<label>client <input name=\"client\" value=\"%s\">"
 	    "</label><label>site <input name=\"site\" value=\"%s\"></label>",
 	    client ? client : "", site ? site : "");
-	evbuffer_add(extra, "", 1);
+	evbuffer_add(form, "", 1);
 	html_printf(b, "<h1>Attempts</h1>");
-	page_period_form(r, b, (const char *)evbuffer_pullup(extra, -1));
-	evbuffer_free(extra);
-	if (page_period(r, 3650, &q.since, &q.until) == -1 ||
-	    (before != NULL && before[0] != '\0' &&
-	    http_parse_count(before, 1, LONG_MAX, &bid) == -1)) {
-		html_printf(b, "<p class=\"error\">bad date or page</p>");
+	page_period_form(r, b, (const char *)evbuffer_pullup(form, -1));
+	evbuffer_free(form);
+	if (page_opts(r, b, &o, REPORT_ATTEMPTS, 3650, extra) == -1)
 		return;
-	}
-	q.before = bid;
-	q.client = client && client[0] ? client : NULL;
-	q.site = site && site[0] ? site : NULL;
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, "read attempts", detail);
-	if (http_data_attempts(r->h->rdb, &q, &t) == -1) {
-		html_printf(b, "<p class=\"error\">the log cannot be read</p>");
-		http_table_free(&t);
+	if ((rows = page_run(r, b, &o)) == NULL)
 		return;
-	}
-	page_attempt_rows(b, &t);
-	if (t.nrows == (size_t)q.limit) {
+	page_table(b, rows, "attempts", true);
+	int ic = http_data_col(rows, "id");
+	if (rows->limit_reached && ic >= 0) {
 		html_printf(b, "<p><a id=\"older\" href=\"/attempts?before=%L",
-		    t.ids[t.nrows - 1]);
-		if (q.client)
-			html_printf(b, "&amp;client=%u", q.client);
-		if (q.site)
-			html_printf(b, "&amp;site=%u", q.site);
+		    report_cell(rows, rows->nrows - 1, (size_t)ic)->num);
+		if (client != NULL && client[0] != '\0')
+			html_printf(b, "&amp;client=%u", client);
+		if (site != NULL && site[0] != '\0')
+			html_printf(b, "&amp;site=%u", site);
 		html_printf(b, "\">Older attempts</a></p>");
 	}
-	http_table_free(&t);
+	report_rows_free(rows);
 }
 
 static void
@@ -468,7 +503,7 @@ page_audit(struct http_req *r, struct evbuffer *b)
 	    " user, role, remote, action, detail FROM audit ORDER BY id DESC"
 	    " LIMIT 200", -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			http_data_format_time(sqlite3_column_int64(st, 0), ts,
+			http_format_time(sqlite3_column_int64(st, 0), ts,
 			    sizeof(ts));
 			html_printf(b, "<tr><td>%s</td><td>%s</td><td>%s</td>"
 			    "<td>%s</td><td>%s</td><td>%s</td></tr>", ts,

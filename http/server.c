@@ -15,6 +15,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -54,6 +55,18 @@ http_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+http_format_time(int64_t ms, char *buf, size_t len)
+{
+	time_t		t = (time_t)(ms / 1000);
+	struct tm	tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		snprintf(buf, len, "%lld", (long long)ms);
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 void
@@ -104,16 +117,14 @@ http_reply_json(struct http_req *r, int status, const char *json)
 void
 http_reply_error(struct http_req *r, int status, const char *msg)
 {
-	struct evbuffer	*b = evbuffer_new();
+	json_t	*j = json_pack("{s:s}", "error", msg);
+	char	*text = j ? json_dumps(j, 0) : NULL;
 
-	if (b == NULL) {
-		evhttp_send_error(r->req, 500, NULL);
-		return;
-	}
-	/* msg is ours, never the client's: plain ASCII without quotes. */
-	evbuffer_add_printf(b, "{\"error\": \"%s\"}\n", msg);
-	http_reply(r, status, "application/json", b);
-	evbuffer_free(b);
+	/* A reason that quotes a bad value may hold anything: jansson
+	 * escapes it, and one that is not UTF-8 is replaced. */
+	http_reply_json(r, status, text ? text : "{\"error\": \"bad request\"}");
+	free(text);
+	json_decref(j);
 }
 
 static const struct http_route *
@@ -517,6 +528,7 @@ http_free(struct http *h)
 		event_base_free(h->base);
 	if (h->ssl_ctx != NULL)
 		SSL_CTX_free(h->ssl_ctx);
+	report_db_close(h->report_db);
 	sqlite3_close(h->rdb);
 	sqlite3_close(h->wdb);
 	free(h->dbpath);

@@ -130,12 +130,12 @@ def dnswarden(workdir):
     counter = itertools.count()
 
     def start(upstreams, overrides=None, *, ipv6=True, timeout_ms=300, blocklists=None,
-              env=None, start_timeout=15.0):
+              env=None, start_timeout=15.0, until_serving=True):
         d = harness.Dnswarden(workdir / f"dnswarden{next(counter)}", upstreams,
                               overrides=overrides, ipv6=ipv6, timeout_ms=timeout_ms,
                               blocklists=blocklists, env=env)
         started.append(d)
-        d.start(start_timeout)
+        d.start(start_timeout, until_serving=until_serving)
         return d
 
     yield start

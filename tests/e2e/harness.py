@@ -529,16 +529,26 @@ class Dnswarden:
         self.config_path.write_text(text)
         self.config_path.chmod(0o644)
 
-    def start(self, timeout: float = 15.0):
+    def start(self, timeout: float = 15.0, until_serving: bool = True):
+        """Start and wait until it listens and, with until_serving, until it
+        says it serves: only then has its attempt-log writer created or
+        opened the database (it may take seconds on a loaded machine, and a
+        test's first query would time out meanwhile)."""
         binary = _resolve_bin()
         if not os.access(binary, os.X_OK):
             raise RuntimeError(f"dnswarden binary {binary} is missing "
                                "(set DNSWARDEN_BIN or build it)")
         self._err = open(self.stderr_path, "ab")
+        since = len(self.stderr())
         self.proc = subprocess.Popen([binary, "serve", "-c", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._err,
                                      stderr=self._err, env=self.env, cwd=self.dir)
+        t0 = time.monotonic()
         self._wait_ready(timeout)
+        if until_serving and not self.wait_stderr(
+                " serving, ", since=since, timeout=max(0.1, timeout - (time.monotonic() - t0))):
+            raise RuntimeError(f"dnswarden listened but did not say it serves within "
+                               f"{timeout} s:\n{self.stderr()}")
         return self
 
     def _listening(self, fam, host) -> bool:

@@ -643,7 +643,8 @@ def test_database_failure_said_before_first_answer(dnswarden, dead_upstream, lis
     con.execute("BEGIN EXCLUSIVE")
     try:
         dw2 = start_logging(dnswarden, dead_upstream, lists,
-                            log={"database": str(dw.database), "required": False})
+                            log={"database": str(dw.database), "required": False},
+                            until_serving=False)
         ask(dw2, "first.rule-b.test")
         errs = stderr_lines(dw2, CANNOT_WRITE)
         assert errs and "locked" in errs[0], \

@@ -8,6 +8,7 @@ the service user; and the bad inputs, each named at check and at start.
 import os
 import pwd
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -183,17 +184,43 @@ def test_reload_and_log_in_a_closed_directory(fake_upstream, closed_daemon, clos
             assert os.stat(p).st_uid == user.pw_uid, p
 
 
+_user_bin = {}
+
+
+def user_binary() -> str:
+    """The binary at a path the service user can reach: a clone inside a
+    directory only root may enter (what these tests are about) holds the
+    build out of its reach, so run a copy."""
+    if "path" not in _user_bin:
+        d = Path(tempfile.mkdtemp(prefix="dnswarden-bin-"))
+        d.chmod(0o755)
+        dst = d / "dnswarden"
+        shutil.copy2(harness._resolve_bin(), dst)
+        dst.chmod(0o755)
+        _user_bin["path"] = str(dst)
+    return _user_bin["path"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_user_binary():
+    yield
+    if "path" in _user_bin:
+        shutil.rmtree(os.path.dirname(_user_bin.pop("path")), ignore_errors=True)
+
+
 def run(*args, user=None, timeout=30):
     """dnswarden ARGS, as root or as user (a name)."""
     pre = None
+    binary = harness._resolve_bin()
     if user is not None:
+        binary = user_binary()
         pw = pwd.getpwnam(user)
 
         def pre():
             os.setgroups([])
             os.setgid(pw.pw_gid)
             os.setuid(pw.pw_uid)
-    return subprocess.run([harness._resolve_bin(), *args], capture_output=True,
+    return subprocess.run([binary, *args], capture_output=True,
                           text=True, timeout=timeout, preexec_fn=pre, cwd="/")
 
 
@@ -332,7 +359,6 @@ def test_started_as_the_service_user_like_the_unit(fake_upstream, closed):
     below 1024, then holds no capability at all; a SIGHUP reads the
     configuration through the group (root:GROUP 0640) and applies it."""
     import random
-    import shutil
     user = service_user()
     pw = pwd.getpwnam(user)
     setpriv = shutil.which("setpriv")
@@ -355,7 +381,7 @@ def test_started_as_the_service_user_like_the_unit(fake_upstream, closed):
     proc = subprocess.Popen([setpriv, f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
                              "--clear-groups", "--inh-caps=+net_bind_service",
                              "--ambient-caps=+net_bind_service",
-                             harness._resolve_bin(), "serve", "-c", str(cfg)],
+                             user_binary(), "serve", "-c", str(cfg)],
                             stdout=err, stderr=err, cwd="/")
     text = lambda: (closed / "stderr.txt").read_text(errors="replace")
     try:

@@ -47,7 +47,9 @@
 	X(tcp_refused_client,	"TCP connections refused: not in allow_clients") \
 	X(tcp_client_limit,	"TCP connections refused: per-client limit") \
 	X(tcp_write_timeouts,	"TCP connections closed: answers not read") \
-	X(tcp_lifetime_closed,	"TCP connections closed at their maximum age")
+	X(tcp_lifetime_closed,	"TCP connections closed at their maximum age") \
+	X(cookies_valid,	"queries with a valid DNS server cookie")	\
+	X(cookies_invalid,	"queries with a server cookie not ours or too old")
 
 /*
  * Blocked queries per category, for the metrics. Only the loop that owns

@@ -13,6 +13,7 @@
 #define FLAG_CD		0x0010
 #define OPT_DO		0x8000
 #define EDNS_OPT_EDE	15
+#define EDNS_OPT_COOKIE	10
 
 static inline uint16_t
 rd16(const uint8_t *p)
@@ -233,7 +234,27 @@ parse_opt(const uint8_t *pkt, const struct rr_view *rr, struct dns_query *q)
 	q->udp_size = rr->class;
 	q->edns_version = (rr->ttl >> 16) & 0xff;
 	q->do_bit = (rr->ttl & OPT_DO) != 0;
-	return q->edns_version != 0 ? DNSMSG_BADVERS : DNSMSG_OK;
+	if (q->edns_version != 0)
+		return DNSMSG_BADVERS;	/* its options may mean other things */
+
+	size_t o = rr->rdata, end = rr->rdata + rr->rdlen;
+	while (o < end) {
+		if (end - o < 4)
+			return DNSMSG_FORMERR;
+		uint16_t code = rd16(pkt + o), olen = rd16(pkt + o + 2);
+		o += 4;
+		if (olen > end - o)
+			return DNSMSG_FORMERR;
+		/* Only the first COOKIE counts (RFC 7873 5.2). */
+		if (code == EDNS_OPT_COOKIE && q->cookie_len == 0) {
+			if (olen != 8 && (olen < 16 || olen > DNS_COOKIE_MAX))
+				return DNSMSG_FORMERR;
+			memcpy(q->cookie, pkt + o, olen);
+			q->cookie_len = (uint8_t)olen;
+		}
+		o += olen;
+	}
+	return DNSMSG_OK;
 }
 
 enum dnsmsg_verdict
@@ -568,7 +589,18 @@ dnsmsg_canonicalize(uint8_t *pkt, size_t len, struct dns_reply *r,
 	return len;
 }
 
-/* Append an OPT record (with an EDE option when ede_code >= 0). */
+/* The OPT record of an answer to q without EDE: its length. */
+static size_t
+opt_size(const struct dns_query *q)
+{
+	return 11 + (q->cookie_len ? 4 + (size_t)q->cookie_len : 0);
+}
+
+/*
+ * Append an OPT record (with an EDE option when ede_code >= 0, and q's
+ * COOKIE option when it has one). Returns its length, 0 if it does not
+ * fit.
+ */
 static size_t
 put_opt(const struct dns_query *q, uint8_t ext_rcode, int ede_code,
     const char *ede_text, uint8_t *p, size_t room)
@@ -576,7 +608,8 @@ put_opt(const struct dns_query *q, uint8_t ext_rcode, int ede_code,
 	size_t tlen = ede_text ? strlen(ede_text) : 0;
 	if (tlen > 200)
 		tlen = 200;
-	size_t optlen = ede_code >= 0 ? 4 + 2 + tlen : 0;
+	size_t edelen = ede_code >= 0 ? 4 + 2 + tlen : 0;
+	size_t optlen = edelen + opt_size(q) - 11;
 
 	if (room < 11 + optlen)
 		return 0;
@@ -590,6 +623,12 @@ put_opt(const struct dns_query *q, uint8_t ext_rcode, int ede_code,
 		wr16(p + 13, (uint16_t)(2 + tlen));
 		wr16(p + 15, (uint16_t)ede_code);
 		memcpy(p + 17, ede_text, tlen);
+	}
+	if (q->cookie_len) {
+		uint8_t *c = p + 11 + edelen;
+		wr16(c, EDNS_OPT_COOKIE);
+		wr16(c + 2, q->cookie_len);
+		memcpy(c + 4, q->cookie, q->cookie_len);
 	}
 	return 11 + optlen;
 }
@@ -662,8 +701,9 @@ put_truncated(const struct dns_query *q, uint8_t rcode, uint8_t *out,
 	size_t o = put_header_question(q, rcode, out);
 
 	wr16(out + 2, rd16(out + 2) | FLAG_TC);
-	if (q->edns && put_opt(q, 0, -1, NULL, out + o, cap - o)) {
-		o += 11;
+	size_t n = q->edns ? put_opt(q, 0, -1, NULL, out + o, cap - o) : 0;
+	if (n) {
+		o += n;
 		wr16(out + 10, 1);
 	}
 	return o;
@@ -842,15 +882,14 @@ dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
     uint8_t *out, size_t cap, size_t limit)
 {
 	size_t qend = DNS_HEADER_LEN + q->qname_len + 4;
+	size_t extra = q->edns ? opt_size(q) : 0;
 
-	if (len < qend || len + 11 > cap)
+	if (len < qend || len + extra > cap)
 		return 0;
 	uint16_t up = rd16(canon + 2);
 	/* AD only for clients that asked for DNSSEC data (RFC 6840 5.8). */
 	uint16_t flags = answer_flags(q, up & 0xf) |
 	    ((q->do_bit || q->ad) ? (up & FLAG_AD) : 0);
-	size_t extra = q->edns ? 11 : 0;
-
 	memcpy(out, canon, len);
 	if (len + extra > limit) {
 		uint16_t kept[3];
@@ -866,9 +905,8 @@ dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
 	wr16(out + 2, flags);
 	memcpy(out + DNS_HEADER_LEN, q->qname, q->qname_len);
 	if (q->edns) {
-		put_opt(q, 0, -1, NULL, out + len, cap - len);
+		len += put_opt(q, 0, -1, NULL, out + len, cap - len);
 		wr16(out + 10, rd16(out + 10) + 1);
-		len += 11;
 	}
 	return len;
 }

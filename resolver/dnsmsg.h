@@ -39,6 +39,7 @@
 #define DNS_RCODE_BADVERS	16	/* extended: needs OPT */
 
 #define DNS_EDE_BLOCKED		15
+#define DNS_COOKIE_MAX		40	/* client (8) and server (8..32) cookie */
 #define DNS_EDE_PROHIBITED	18
 
 /* A client's query, parsed. Pointers point into the packet given. */
@@ -49,12 +50,20 @@ struct dns_query {
 	bool		 has_question;	/* qname/qtype/qclass are valid */
 	const uint8_t	*qname;		/* as the client spelled it */
 	uint8_t		 qname_len;	/* wire length, root label included */
+	/*
+	 * The first COOKIE option (RFC 7873) as received, 0 if none; the
+	 * frontend replaces it with the one the answer carries (client
+	 * cookie and our server cookie), which every answer built from q
+	 * then includes in its OPT record.
+	 */
+	uint8_t		 cookie_len;
 	uint8_t		 lname[DNS_MAX_NAME];	/* lower-case copy */
 	uint16_t	 qtype, qclass;
 	bool		 edns;		/* the query carried an OPT record */
 	bool		 do_bit;
 	uint8_t		 edns_version;
 	uint16_t	 udp_size;	/* as the client advertised */
+	uint8_t		 cookie[DNS_COOKIE_MAX];	/* cookie_len bytes */
 };
 
 enum dnsmsg_verdict {
@@ -68,7 +77,9 @@ enum dnsmsg_verdict {
 /*
  * Parse a query received from a client. Fills q as far as it got (id and
  * opcode whenever the header was there, the question when it parsed) and
- * returns what to do with it.
+ * returns what to do with it. EDNS options that overrun the OPT record,
+ * and a COOKIE option of a length RFC 7873 5.2.2 does not allow (other
+ * than 8 or 16 to 40), are FORMERR.
  */
 enum dnsmsg_verdict dnsmsg_parse_query(const uint8_t *pkt, size_t len,
 	    struct dns_query *q);

@@ -108,6 +108,105 @@ test_edns_checks(void)
 	CHECK_INT(parse_bytes(tmp, len, &q), DNSMSG_FORMERR);
 }
 
+/*
+ * A query for example.org. whose OPT carries the options opts (olen
+ * bytes, as on the wire) in buf; returns its length.
+ */
+static size_t
+query_with_options(const uint8_t *opts, size_t olen, uint8_t *buf)
+{
+	size_t len = testpkt_query("example.org.", LDNS_RR_TYPE_A, 9, true,
+	    false, buf, 512);
+
+	memcpy(buf + len, opts, olen);
+	buf[len - 2] = (uint8_t)(olen >> 8);
+	buf[len - 1] = (uint8_t)olen;
+	return len + olen;
+}
+
+/* The COOKIE option (RFC 7873): taken when 8 or 16..40 bytes, the first
+ * one only; FORMERR for other lengths and options that overrun. */
+static void
+test_cookie_option(void)
+{
+	uint8_t opts[128], buf[600];
+	struct dns_query q;
+	size_t len;
+
+	for (size_t n = 0; n <= 41; n++) {
+		opts[0] = 0;
+		opts[1] = 10;
+		opts[2] = 0;
+		opts[3] = (uint8_t)n;
+		for (size_t i = 0; i < n; i++)
+			opts[4 + i] = (uint8_t)(0xa0 + i);
+		len = query_with_options(opts, 4 + n, buf);
+		bool ok = n == 8 || (n >= 16 && n <= 40);
+		CHECK_INT(parse_bytes(buf, len, &q),
+		    ok ? DNSMSG_OK : DNSMSG_FORMERR);
+		if (ok) {
+			CHECK_INT(q.cookie_len, n);
+			CHECK(memcmp(q.cookie, opts + 4, n) == 0);
+		}
+	}
+	/* An unknown option first, then two cookies: the first counts. */
+	static const uint8_t two[] = { 0, 99, 0, 1, 7,
+	    0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+	    0, 10, 0, 7, 1, 2, 3, 4, 5, 6, 7 };
+	len = query_with_options(two, sizeof(two), buf);
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	CHECK_INT(q.cookie_len, 8);
+	CHECK(memcmp(q.cookie, "\1\2\3\4\5\6\7\10", 8) == 0);
+	/* An option whose length runs past the record; a stray byte. */
+	static const uint8_t over[] = { 0, 99, 0, 9, 1, 2, 3 };
+	len = query_with_options(over, sizeof(over), buf);
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_FORMERR);
+	len = query_with_options(over, 1, buf);
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_FORMERR);
+	/* No cookie: none in the answer either. */
+	len = query_with_options(two, 5, buf);
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	CHECK_INT(q.cookie_len, 0);
+}
+
+/* The COOKIE option of q (as the frontend set it) in every answer. */
+static void
+test_cookie_in_answers(void)
+{
+	static const uint8_t client[] = { 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	static const uint8_t rule[] = "\7example\3org";
+	uint8_t buf[600], out[2048], canon[512];
+	struct dns_query q;
+	size_t len = query_with_options(client, sizeof(client), buf), n;
+	const char *an[] = { "example.org. 300 IN A 192.0.2.1", NULL };
+	size_t clen = testpkt_reply("example.org.", LDNS_RR_TYPE_A,
+	    LDNS_RCODE_NOERROR, an, NULL, false, canon, sizeof(canon));
+
+	CHECK_INT(parse_bytes(buf, len, &q), DNSMSG_OK);
+	q.cookie_len = 24;
+	for (int i = 8; i < 24; i++)
+		q.cookie[i] = (uint8_t)(0xc0 + i);
+	for (int kind = 0; kind < 4; kind++) {
+		if (kind == 0)
+			n = dnsmsg_build_error(&q, DNS_RCODE_REFUSED, 18, "x",
+			    out, sizeof(out));
+		else if (kind == 1)
+			n = dnsmsg_build_blocked(&q, rule, sizeof(rule), "c",
+			    300, out, sizeof(out), 512);
+		else
+			n = dnsmsg_finalize(&q, canon, clen, out,
+			    sizeof(out), kind == 2 ? 512 : 40);
+		/* The OPT is last; its last option is the cookie. */
+		CHECK(n > 28);
+		CHECK(memcmp(out + n - 28, "\0\12\0\30", 4) == 0);
+		CHECK(memcmp(out + n - 24, q.cookie, 24) == 0);
+		ldns_pkt *p = NULL;
+		CHECK(ldns_wire2pkt(&p, out, n) == LDNS_STATUS_OK);
+		ldns_pkt_free(p);
+	}
+	CHECK(out[2] & 0x02);	/* the last one was truncated */
+}
+
 static void
 test_read_name_loops(void)
 {
@@ -796,6 +895,8 @@ main(void)
 	RUN(test_valid_query);
 	RUN(test_bad_queries);
 	RUN(test_edns_checks);
+	RUN(test_cookie_option);
+	RUN(test_cookie_in_answers);
 	RUN(test_read_name_loops);
 	RUN(test_finalize);
 	RUN(test_blocked_answer);

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "cache.h"
+#include "cookie.h"
 #include "dnsmsg.h"
 #include "frontend.h"
 #include "log.h"
@@ -43,6 +44,8 @@ struct client {
 	struct udpio_dst	 dst;		/* UDP: answer from here */
 	struct tcp_conn		*conn;		/* TCP connection */
 	int			 policy;	/* blocklist_policy_of() peer */
+	bool			 verified;	/* peer proven: TCP, or a valid
+						   server cookie */
 };
 
 /* A query waiting for the upstream; freed only by request_free(). */
@@ -109,6 +112,7 @@ struct frontend {
 						   queued, once per loop pass */
 	bool			 flush_active;
 	struct udpio		*io;
+	struct cookie		*cookie;	/* DNS Cookies */
 	struct policy_slot	 policies[POLICY_SLOTS];
 	uint8_t			 in[DNS_MAX_MSG];
 	uint8_t			 tmp[DNS_MAX_MSG];
@@ -157,8 +161,13 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->cache = cache_new(&lim, seed);
 	fe->up = upstream_new(base, cfg, ctr, upstream_done_cb, fe);
 	fe->rl = rl;
+	/* A secret of its own until frontend_set_cookie_secret(). */
+	uint8_t secret[COOKIE_SECRET_LEN];
+	arc4random_buf(secret, sizeof(secret));
+	fe->cookie = cookie_new(secret);
+	explicit_bzero(secret, sizeof(secret));
 	if (fe->io == NULL || fe->flush_ev == NULL || fe->cache == NULL ||
-	    fe->up == NULL) {
+	    fe->up == NULL || fe->cookie == NULL) {
 		frontend_free(fe);
 		return NULL;
 	}
@@ -248,7 +257,7 @@ answer_record(struct frontend *fe, const struct client *cl,
 		.upstream = upstream,
 		.duration_us = took_us,
 		.transport = cl->transport,
-		.verified = cl->transport == TRANSPORT_TCP,
+		.verified = cl->verified,
 		.policy = blocklist_policy_name(fe->bl, cl->policy),
 	};
 	attemptlog_append_query(fe->attempts, &ev);
@@ -300,7 +309,7 @@ answer_blocked(struct frontend *fe, const struct client *cl,
 		.qname_len = q->qname_len,
 		.qtype = q->qtype,
 		.transport = cl->transport,
-		.verified = cl->transport == TRANSPORT_TCP,
+		.verified = cl->verified,
 		.policy = blocklist_policy_name(fe->bl, cl->policy),
 		.match = m,
 	};
@@ -491,6 +500,26 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 	return true;
 }
 
+/*
+ * A query with a COOKIE option: its answer carries our server cookie, and
+ * a valid one proves the client's address (RFC 7873, RFC 9018). A query
+ * without one, or with one we did not make, is answered all the same.
+ */
+static void
+query_cookie(struct frontend *fe, struct client *cl, struct dns_query *q)
+{
+	bool had_server = q->cookie_len > COOKIE_CLIENT_LEN;
+	uint32_t now = (uint32_t)(now_ms_wall() / 1000);
+
+	if (cookie_answer(fe->cookie, q->cookie, &q->cookie_len,
+	    (const struct sockaddr *)&cl->peer, now)) {
+		fe->ctr->cookies_valid++;
+		cl->verified = true;
+	} else if (had_server) {
+		fe->ctr->cookies_invalid++;
+	}
+}
+
 static void
 query_process(struct frontend *fe, struct client *cl,
     const uint8_t *pkt, size_t len)
@@ -507,6 +536,11 @@ query_process(struct frontend *fe, struct client *cl,
 		fe->ctr->dropped++;
 		return;
 	}
+	/* A forged UDP source cannot be told from a real one; TCP's
+	 * handshake, or a server cookie returned, proves the address. */
+	cl->verified = cl->transport == TRANSPORT_TCP;
+	if (q.cookie_len > 0)
+		query_cookie(fe, cl, &q);
 	cl->policy = client_policy(fe, &cl->peer);
 	if (!config_client_allowed(fe->cfg, (struct sockaddr *)&cl->peer)) {
 		fe->ctr->refused++;
@@ -1165,6 +1199,20 @@ frontend_free(struct frontend *fe)
 	}
 	free(fe->listeners);
 	cache_free(fe->cache);
+	cookie_free(fe->cookie);
 	free(fe->io);
 	free(fe);
+}
+
+int
+frontend_set_cookie_secret(struct frontend *fe,
+    const uint8_t secret[COOKIE_SECRET_LEN])
+{
+	struct cookie *ck = cookie_new(secret);
+
+	if (ck == NULL)
+		return -1;
+	cookie_free(fe->cookie);
+	fe->cookie = ck;
+	return 0;
 }

@@ -50,6 +50,15 @@ int		 frontend_listen(struct frontend *fe, bool reuseport);
 void		 frontend_reconfigure(struct frontend *fe,
 		    const struct config *cfg, const struct blocklist *bl);
 
+/*
+ * Make and check DNS server cookies with secret (16 bytes, copied) instead
+ * of the random one fe made for itself: every frontend of a process must
+ * share one, since a client's queries reach any of them. Returns 0, or -1
+ * (out of memory; the old secret stays).
+ */
+int		 frontend_set_cookie_secret(struct frontend *fe,
+		    const uint8_t secret[16]);
+
 /* Start recording attempts in the attempt log attempts (opened after the
  * privilege drop). */
 void		 frontend_set_attemptlog(struct frontend *fe,

@@ -607,6 +607,10 @@ workers_create(struct daemon *d)
 		d->nworkers = 1;
 	if (d->nworkers > MAX_THREADS)
 		d->nworkers = MAX_THREADS;
+	/* One DNS Cookie secret for every loop, made at start and kept
+	 * across reloads (a reload does not void the clients' cookies). */
+	uint8_t cookie_secret[16];
+	arc4random_buf(cookie_secret, sizeof(cookie_secret));
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct worker *w = &d->workers[i];
 		w->d = d;
@@ -614,9 +618,12 @@ workers_create(struct daemon *d)
 			fatalx("event_base_new failed");
 		w->fe = frontend_new(w->base, d->cfg, d->bl, d->rl, NULL,
 		    &w->ctr);
-		if (w->fe == NULL || frontend_listen(w->fe, reuseport) == -1)
+		if (w->fe == NULL ||
+		    frontend_set_cookie_secret(w->fe, cookie_secret) == -1 ||
+		    frontend_listen(w->fe, reuseport) == -1)
 			return -1;
 	}
+	explicit_bzero(cookie_secret, sizeof(cookie_secret));
 	return 0;
 }
 

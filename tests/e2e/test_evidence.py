@@ -2,13 +2,17 @@
 closed on every name a client would follow, and an answer too long to
 check is never served (nor cached) as clean; TCP is held to the same
 limits as UDP (rate limit, allow_clients at accept, connections per
-client, write timeout, lifetime).
+client, write timeout, lifetime); and each attempt row says whether its
+source address was proven (TCP, or a DNS Cookie) or could be forged.
 """
 
+import os
+import signal
 import socket
 import struct
 import time
 
+import dns.edns
 import dns.message
 import dns.name
 import dns.rcode
@@ -271,10 +275,11 @@ def test_tcp_write_timeout_frees_slots(fake_upstream, dnswarden):
     """Four clients pipeline queries for a 16 KB answer and never read:
     their answers fill the socket buffers, then dnswarden's queue, and
     reading stops. The write timeout closes them, and a fifth client,
-    refused while the four held every slot, gets in."""
+    refused while the four held every slot, gets in. (2 s: time enough to
+    set the four up on a loaded machine before the first one goes.)"""
     big_txt(fake_upstream)
     dw = dnswarden([fake_upstream], {"server": {
-        "tcp_max_connections": 4, "tcp_write_timeout_ms": 500,
+        "tcp_max_connections": 4, "tcp_write_timeout_ms": 2000,
         "tcp_idle_timeout_ms": 60000, "rate_limit": {"qps": 0, "burst": 1}}})
     assert len(dw.query("big.fake.test", "TXT", tcp=True).answer[0]) == 64  # cached
     hogs = []
@@ -325,3 +330,93 @@ def test_tcp_max_lifetime(fake_upstream, dnswarden):
     assert time.monotonic() - start >= 0.9
     assert dw.stats().get("tcp_lifetime_closed") == 1
     s.close()
+
+
+# --- rows that can be forged told apart from those that cannot ---------------------
+
+COOKIE = 10  # EDNS option code, RFC 7873
+
+
+def udp_from_forged(src, dst, port, payload):
+    """One UDP datagram to dst:port whose IP source is src, whoever we are:
+    a raw socket writes the IP header itself (root only)."""
+    sport = 40000
+    udp = struct.pack("!HHHH", sport, port, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64,
+                     socket.IPPROTO_UDP, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        s.sendto(ip + udp, (dst, 0))
+    finally:
+        s.close()
+
+
+def rows_by_client(db, want):
+    return {(r["client"], r["transport"]): r["verified"]
+            for r in attempt_rows(db, want)}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a forged source address needs a raw socket")
+def test_forged_udp_row_unverified_tcp_row_verified(fake_upstream, dnswarden):
+    """A datagram with a forged source still makes a row in that address's
+    name (dnswarden cannot tell), but the row says its source was not
+    proven; a TCP row says it was."""
+    dw = dnswarden([fake_upstream])
+    udp_from_forged("127.0.0.99", dw.addr, dw.port,
+                    harness.make_query("www.backpage.com", id=77).to_wire())
+    assert_blocked(dw.query("www.backpage.com", tcp=True, edns=1232), "commercial-sex")
+    rows = rows_by_client(dw.database, 2)
+    assert rows == {("127.0.0.99", "udp"): 0, ("127.0.0.1", "tcp"): 1}, rows
+
+
+def cookie_query(name, cookie, qid=None):
+    q = harness.make_query(name, id=qid, edns=1232)
+    q.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(COOKIE, cookie)])
+    return q
+
+
+def cookie_of(r):
+    opts = [o for o in r.options if o.otype == COOKIE]
+    assert len(opts) == 1, f"no COOKIE option in the answer:\n{r}"
+    return opts[0].to_wire() if hasattr(opts[0], "to_wire") else opts[0].data
+
+
+def test_cookie_exchange_verified(fake_upstream, dnswarden):
+    """RFC 7873: a client cookie alone gets our server cookie back (RFC
+    9018 format); returned with the next query it proves the client's
+    address, and the row says so. A cookie not ours, a plain UDP query,
+    and a client cookie alone do not. The secret outlives a reload."""
+    dw = dnswarden([fake_upstream])
+    client = bytes.fromhex("2464c4abcf10c957")
+    r = dw.query_msg(cookie_query("www.fake.test", client))
+    assert r.rcode() == dns.rcode.NOERROR
+    got = cookie_of(r)
+    assert len(got) == 24 and got[:8] == client and got[8] == 1 and got[9:12] == b"\0\0\0", got
+    assert abs(struct.unpack("!I", got[12:16])[0] - time.time()) < 60
+    # The cookie returned: proven.
+    r = dw.query_msg(cookie_query("www.backpage.com", got))
+    assert_blocked(r, "commercial-sex")
+    assert cookie_of(r)[:8] == client
+    # Not proven: a server cookie not ours, a client cookie alone, none.
+    forged = got[:23] + bytes([got[23] ^ 1])
+    assert_blocked(dw.query_msg(cookie_query("www.backpage.com", forged)), "commercial-sex")
+    assert_blocked(dw.query_msg(cookie_query("www.backpage.com", client)), "commercial-sex")
+    assert_blocked(dw.query("www.backpage.com", edns=1232), "commercial-sex")
+    # A reload keeps the secret: the cookie still proves the address.
+    since = len(dw.stderr())
+    dw.send_signal(signal.SIGHUP)
+    assert dw.wait_stderr("reload", since=since), dw.stderr()[since:]
+    assert_blocked(dw.query_msg(cookie_query("www.backpage.com", got)), "commercial-sex")
+    rows = attempt_rows(dw.database, 5)
+    assert [r["verified"] for r in rows] == [1, 0, 0, 0, 1], rows
+    stats = dw.stats()
+    assert stats.get("cookies_valid") == 2 and stats.get("cookies_invalid") == 1, stats
+
+
+def test_cookie_malformed_formerr(fake_upstream, dnswarden):
+    """RFC 7873 5.2.2: a COOKIE option of a length it does not allow."""
+    dw = dnswarden([fake_upstream])
+    for n in (7, 9, 15, 41):
+        r = dw.query_msg(cookie_query("www.fake.test", bytes(range(n))))
+        assert r.rcode() == dns.rcode.FORMERR, (n, r)
+    assert fake_upstream.queries == []

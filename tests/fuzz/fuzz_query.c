@@ -6,10 +6,16 @@
  * BADVERS, SERVFAIL), the blocked answer, or a stored reply finalized for
  * this client (small, and too big for UDP).
  *
+ * A COOKIE option (RFC 7873) is taken only at the lengths allowed and as
+ * it was on the wire; turned into the one the answers carry
+ * (cookie_answer(), RFC 9018), that one proves the same address at once
+ * and no other, and the answers carry it.
+ *
  * Each answer must re-parse with ldns (a parser independent of ours),
  * carry the client's ID and question as the client spelled it, and fit
  * the limit: the client's UDP size, 65535 over TCP.
  */
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,7 @@
 
 #include "blocklist.h"
 #include "cache.h"
+#include "cookie.h"
 #include "dnsmsg.h"
 #include "fuzz_util.h"
 
@@ -26,6 +33,7 @@
 
 static struct blocklist	*bl;
 static struct cache	*cache;
+static struct cookie	*cookie;
 static uint8_t		 out[DNS_MAX_MSG + 512];	/* as the frontend's */
 static uint8_t		 canon[DNS_MAX_MSG];
 
@@ -53,6 +61,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct diag d;
 	char path[4096];
 
+	static const uint8_t secret[COOKIE_SECRET_LEN] = "fuzz cookie key";
+	cookie = cookie_new(secret);
+	if (cookie == NULL) {
+		fprintf(stderr, "fuzz_query: no SipHash\n");
+		exit(2);
+	}
 	fuzz_path(path, sizeof(path), "blocklist.yaml");
 	fuzz_write_file(path, blocklist_yaml, strlen(blocklist_yaml));
 	diag_init(&d);
@@ -270,6 +284,49 @@ check_parsed(const uint8_t *data, size_t size, const struct dns_query *q,
 		    q->lname[i] == q->qname[i] + 32);
 }
 
+/*
+ * The COOKIE option as parsed, then as cookie_answer() makes it for the
+ * answers: the client's part kept, our server cookie after it, which
+ * proves the same address at the same time, and not another one.
+ */
+static void
+check_cookie(const uint8_t *data, size_t size, struct dns_query *q)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, b;
+	uint8_t client[COOKIE_CLIENT_LEN], again[COOKIE_MAX_LEN];
+	uint8_t len = q->cookie_len;
+	uint32_t now = (uint32_t)size * 2654435761u;
+
+	if (len == 0)
+		return;
+	FUZZ_CHECK(q->edns);
+	FUZZ_CHECK(len == 8 || (len >= 16 && len <= COOKIE_MAX_LEN));
+	/* As on the wire: an option header of code 10 and this length. */
+	bool found = false;
+	for (size_t i = DNS_HEADER_LEN; i + 4 + len <= size && !found; i++)
+		found = data[i] == 0 && data[i + 1] == 10 && data[i + 2] == 0 &&
+		    data[i + 3] == len && memcmp(data + i + 4, q->cookie,
+		    len) == 0;
+	FUZZ_CHECK(found);
+	memcpy(client, q->cookie, COOKIE_CLIENT_LEN);
+	memcpy(&a.sin_addr, data, 4);
+	b = a;
+	b.sin_addr.s_addr ^= 1;
+	bool proven = cookie_answer(cookie, q->cookie, &q->cookie_len,
+	    (struct sockaddr *)&a, now);
+	FUZZ_CHECK(q->cookie_len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN);
+	FUZZ_CHECK(memcmp(q->cookie, client, COOKIE_CLIENT_LEN) == 0);
+	FUZZ_CHECK(q->cookie[COOKIE_CLIENT_LEN] == 1);
+	FUZZ_CHECK(!proven || len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN);
+	memcpy(again, q->cookie, q->cookie_len);
+	len = q->cookie_len;
+	FUZZ_CHECK(cookie_answer(cookie, again, &len, (struct sockaddr *)&a,
+	    now));
+	FUZZ_CHECK(memcmp(again, q->cookie, q->cookie_len) == 0);
+	FUZZ_CHECK(!cookie_answer(cookie, again, &len, (struct sockaddr *)&b,
+	    now));
+}
+
 /* Names anywhere in the packet, compression pointers and all. */
 static void
 check_names(const uint8_t *data, size_t size)
@@ -304,6 +361,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v == DNSMSG_DROP)
 		return 0;
 	check_parsed(data, size, &q, v);
+	check_cookie(data, size, &q);
 	answers_error(&q, v);
 	if (v != DNSMSG_OK)
 		return 0;

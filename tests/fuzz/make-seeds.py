@@ -88,6 +88,14 @@ def queries():
     m = dns.message.make_query("ede.test.", "A", use_edns=0, options=[
         dns.edns.GenericOption(10, b"\x01" * 8)])		# cookie
     write(t, "edns-cookie", m.to_wire())
+    # Client and an RFC 9018 server cookie; a length RFC 7873 refuses.
+    m = dns.message.make_query("cookie.test.", "A", use_edns=0, options=[
+        dns.edns.GenericOption(10, bytes.fromhex(
+            "2464c4abcf10c957010000005cf79f111f8130c3eee29480"))])
+    write(t, "edns-cookie-server", m.to_wire())
+    m = dns.message.make_query("cookie.test.", "A", use_edns=0, options=[
+        dns.edns.GenericOption(10, b"\x02" * 12)])
+    write(t, "edns-cookie-badlen", m.to_wire())
     base = query("two-opt.test.", edns=0)
     opt = base[-11:]
     two = bytearray(base + opt)

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <crypt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,29 +244,77 @@ hp_hash_ok(struct http_parse *hp, yaml_node_t *map, const char *hash)
 
 	if (ok == CRYPT_SALT_OK || ok == CRYPT_SALT_METHOD_LEGACY)
 		return true;
-	yamlutil_error(hp->d, hp->file, hp_get(hp, map, "password"),
-	    "password is not a crypt(3) hash this system can check%s: make"
+	yaml_node_t *at = hp_get(hp, map, "password");
+
+	yamlutil_error(hp->d, hp->file, at ? at : hp_get(hp, map,
+	    "password_file"), "password is not a crypt(3) hash this system can check%s: make"
 	    " one with \"dnswarden passwd\"",
 	    ok == CRYPT_SALT_METHOD_DISABLED ? " (method disabled)" : "");
 	return false;
 }
 
+/*
+ * The hash in the file of password_file (its first line), into buf; NULL
+ * with a warning when the file is missing (the user cannot log in until
+ * it exists: scripts/run.sh writes it on first start).
+ */
+static const char *
+hp_hash_file(struct http_parse *hp, yaml_node_t *item, const char *name,
+    char *buf, size_t len)
+{
+	yaml_node_t	*v = hp_get(hp, item, "password_file");
+	const char	*s;
+	char		*path;
+	FILE		*f;
+
+	if (yamlutil_get_string(hp->d, hp->file, v, &s) == -1 ||
+	    (path = hp_path(hp, s, v)) == NULL)
+		return NULL;
+	if ((f = fopen(path, "r")) == NULL ||
+	    fgets(buf, (int)len, f) == NULL) {
+		yamlutil_warn(hp->d, hp->file, v, "user \"%s\" cannot log in:"
+		    " cannot read %s: %s", name, path, f ? "empty" :
+		    strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		free(path);
+		return NULL;
+	}
+	fclose(f);
+	free(path);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf;
+}
+
 static void
 hp_user_add(struct http_parse *hp, yaml_node_t *item)
 {
-	static const char *const keys[] = { "name", "role", "password", NULL };
+	static const char *const keys[] = { "name", "role", "password",
+	    "password_file", NULL };
 	struct config_http	*h = &hp->cfg->http;
 	struct config_http_user	*u;
 	const char		*name, *hash;
 	enum http_role		 role;
+	char			 buf[512];
 
 	if (!hp_known_keys(hp, item, "http.users entry", keys))
 		return;
 	name = hp_string(hp, item, "name", "http.users entry");
 	role = hp_role(hp, item, "http.users entry");
-	hash = hp_string(hp, item, "password", "http.users entry");
-	if (name == NULL || role == HTTP_ROLE_NONE || hash == NULL ||
-	    !hp_name_ok(hp, item, name) || !hp_hash_ok(hp, item, hash))
+	if ((hp_get(hp, item, "password") != NULL) ==
+	    (hp_get(hp, item, "password_file") != NULL)) {
+		yamlutil_error(hp->d, hp->file, item, "http.users entry needs"
+		    " one of \"password\" and \"password_file\"");
+		return;
+	}
+	if (name == NULL || role == HTTP_ROLE_NONE ||
+	    !hp_name_ok(hp, item, name))
+		return;
+	if (hp_get(hp, item, "password") != NULL)
+		hash = hp_string(hp, item, "password", "http.users entry");
+	else
+		hash = hp_hash_file(hp, item, name, buf, sizeof(buf));
+	if (hash == NULL || !hp_hash_ok(hp, item, hash))
 		return;
 	if ((u = reallocarray(h->users, h->nusers + 1, sizeof(*u))) == NULL) {
 		hp_oom(hp, item);

@@ -27,6 +27,11 @@ static const struct asset {
 bool
 http_static(struct http_req *r)
 {
+	if (strcmp(r->path, "/favicon.ico") == 0) {
+		/* No icon, and no 404 in every browser's console. */
+		evhttp_send_reply(r->req, 204, "No Content", NULL);
+		return true;
+	}
 	for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++) {
 		const struct asset	*a = &assets[i];
 		struct evbuffer		*b;

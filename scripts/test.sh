@@ -65,6 +65,8 @@ setup() {	# setup BUILDDIR MESON-ARGS...
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Where tests leave what a reviewer looks at (the console's screenshots).
+export DNSWARDEN_TEST_OUTPUT=$logdir
 
 # 1. The plain build, warnings as errors.
 if setup build-test -Dwerror=true; then

@@ -50,7 +50,7 @@ def day_start(days_ago: int) -> int:
     return (now // DAY_MS - days_ago) * DAY_MS
 
 
-def history():
+def history(extra=()):
     """The known history: (days_ago, rows) with each row's attempts
     counted as dnswarden counts them (a client's queries for one rule
     within 60 s are one attempt). Attempts per day: 2, 3, 1."""
@@ -66,19 +66,21 @@ def history():
     for i in range(3):                                 # three visits
         add(2, i * 120, "10.0.0.1", "www.backpage.com")
     add(1, 0, "10.0.0.3", XSS_NAME)
+    for days_ago, secs, client, qname in extra:
+        add(days_ago, secs, client, qname)
     return rows
 
 
 EXPECTED_DAYS = {3: 2, 2: 3, 1: 1}   # days_ago -> attempts
 
 
-def write_history(path: Path):
+def write_history(path: Path, extra=()):
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
     con.executescript(SCHEMA_V2)
     con.executemany("INSERT INTO attempts (ts, client, client_name, qname, qtype, rule,"
                     " category, site, transport) VALUES (?, ?, NULL, ?, 'A', ?, ?, ?, 'udp')",
-                    [(ts, c, q, r, cat, s) for ts, c, q, r, cat, s in history()])
+                    [(ts, c, q, r, cat, s) for ts, c, q, r, cat, s in history(extra)])
     con.commit()
     con.close()
     path.chmod(0o666)
@@ -114,7 +116,7 @@ def http_config(port: int, metrics_token: str, hr_token: str) -> dict:
 class Console:
     """A started daemon with its console, over a known history."""
 
-    def __init__(self, workdir: Path, upstream, blocklists=None):
+    def __init__(self, workdir: Path, upstream, blocklists=None, extra=()):
         self.port = harness.free_port()
         self.metrics_token = secrets.token_hex(32)
         self.hr_token = secrets.token_hex(32)
@@ -122,7 +124,7 @@ class Console:
                                     overrides=http_config(self.port, self.metrics_token,
                                                           self.hr_token),
                                     blocklists=blocklists)
-        write_history(self.dw.database)
+        write_history(self.dw.database, extra)
         self.dw.start()
         self.wait_http()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -138,6 +140,14 @@ class Console:
                 pass
             time.sleep(0.05)
         raise AssertionError(f"console did not answer on {self.port}:\n{self.dw.stderr()}")
+
+    def session(self, user):
+        """A logged-in client for user, made once per daemon."""
+        if not hasattr(self, "_sessions"):
+            self._sessions = {}
+        if user not in self._sessions:
+            self._sessions[user] = self.client(user)
+        return self._sessions[user]
 
     def client(self, user=None, source=None):
         c = Client(self.port, source=source)

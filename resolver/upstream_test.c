@@ -603,6 +603,38 @@ test_socket_sharing_limits(void)
 }
 
 /*
+ * Take the forwarder's TCP connection to f, read the one query on it (its
+ * question into tq) and answer it. False when no query came.
+ */
+static bool
+fake_tcp_answer(struct env *e, struct fake *f, struct seen *tq)
+{
+	uint8_t pkt[512], lenbuf[2];
+	size_t len;
+	int c;
+
+	if (!run_until_readable(e, f->tcp) ||
+	    (c = accept(f->tcp, NULL, NULL)) == -1)
+		return false;
+	if (!run_until_readable(e, c) ||
+	    recv(c, lenbuf, 2, MSG_WAITALL) != 2 ||
+	    (len = (size_t)lenbuf[0] << 8 | lenbuf[1]) > sizeof(pkt) ||
+	    recv(c, pkt, len, MSG_WAITALL) != (ssize_t)len) {
+		close(c);
+		return false;
+	}
+	seen_parse(pkt, len, tq);
+	len = reply_make(tq, tq->id, tq->qname, false, pkt + 2,
+	    sizeof(pkt) - 2);
+	pkt[0] = len >> 8;
+	pkt[1] = len & 0xff;
+	send(c, pkt, len + 2, 0);
+	run_until(e, &e->ndone, e->ndone + 1);
+	close(c);
+	return true;
+}
+
+/*
  * A truncated answer is asked again over TCP, of the same server, for the
  * same question; the answer over TCP is the one the waiter gets.
  */
@@ -611,10 +643,9 @@ test_tcp_on_truncation(void)
 {
 	struct env *e = env_new(1, 16, false);
 	struct upstream_waiter w;
-	uint8_t pkt[512], lenbuf[2];
+	uint8_t pkt[512];
 	struct seen q, tq;
 	size_t len;
-	int c;
 
 	CHECK_INT(ask(e, "big.example.test.", &w), 0);
 	CHECK(fake_recv(&e->fake[0], &q));
@@ -622,27 +653,119 @@ test_tcp_on_truncation(void)
 	fake_send(&e->fake[0], &q, pkt, len);
 	run_until(e, &e->ctr.upstream_tcp, 1);
 	CHECK_INT(e->ctr.upstream_tcp, 1);
-	CHECK(run_until_readable(e, e->fake[0].tcp));
-	c = accept(e->fake[0].tcp, NULL, NULL);
-	CHECK(c >= 0);
-	CHECK(run_until_readable(e, c));
-	CHECK_INT(recv(c, lenbuf, 2, MSG_WAITALL), 2);
-	len = (size_t)lenbuf[0] << 8 | lenbuf[1];
-	CHECK(len <= sizeof(pkt));
-	CHECK_INT(recv(c, pkt, len, MSG_WAITALL), (ssize_t)len);
-	seen_parse(pkt, len, &tq);
+	CHECK(fake_tcp_answer(e, &e->fake[0], &tq));
 	CHECK_STR(tq.qname, "big.example.test.");
 	CHECK_INT(tq.qtype, LDNS_RR_TYPE_A);
-	len = reply_make(&tq, tq.id, tq.qname, false, pkt + 2,
-	    sizeof(pkt) - 2);
-	pkt[0] = len >> 8;
-	pkt[1] = len & 0xff;
-	CHECK_INT(send(c, pkt, len + 2, 0), (ssize_t)len + 2);
-	run_until(e, &e->ndone, 1);
+	CHECK_INT(e->ndone, 1);
 	CHECK(e->answered);
 	CHECK_STR(e->from, e->cfg->upstreams[0].text);
 	CHECK_INT(e->ctr.upstream_queries, 2);
-	close(c);
+	env_free(e);
+}
+
+/*
+ * A server that ignores the EDNS size asked for and sends more than the
+ * forwarder reads of a datagram: the reply, cut short, cannot be checked
+ * whole, so its question (which survived the cut) is asked over TCP.
+ */
+static void
+test_oversized_datagram_over_tcp(void)
+{
+	struct env *e = env_new(1, 16, false);
+	static char rrs[300][64];
+	const char *answer[301];
+	struct upstream_waiter w;
+	static uint8_t pkt[8192];
+	struct seen q, tq;
+	size_t len;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(rrs[i], sizeof(rrs[i]), "huge.example.test. 300 IN A "
+		    "198.51.%d.%d", i / 250, i % 250 + 1);
+		answer[i] = rrs[i];
+	}
+	answer[300] = NULL;
+	CHECK_INT(ask(e, "huge.example.test.", &w), 0);
+	CHECK(fake_recv(&e->fake[0], &q));
+	len = testpkt_reply(q.qname, q.qtype, LDNS_RCODE_NOERROR, answer,
+	    NULL, true, pkt, sizeof(pkt));
+	CHECK(len > 4096);
+	pkt[0] = q.id >> 8;
+	pkt[1] = q.id & 0xff;
+	fake_send(&e->fake[0], &q, pkt, len);
+	run_until(e, &e->ctr.upstream_tcp, 1);
+	CHECK_INT(e->ctr.upstream_tcp, 1);
+	CHECK(fake_tcp_answer(e, &e->fake[0], &tq));
+	CHECK_STR(tq.qname, "huge.example.test.");
+	CHECK(e->answered);
+	CHECK_INT(e->ctr.forged_replies, 0);
+	env_free(e);
+}
+
+/*
+ * A server that refuses or fails (SERVFAIL, REFUSED) and one whose port is
+ * closed (the ICMP error comes back on the connected socket) are left at
+ * once, not after the timeout: the clock does not move here.
+ */
+static void
+test_errors_fail_over_at_once(void)
+{
+	struct env *e = env_new(2, 16, false);
+	struct upstream_waiter w1, w2;
+	uint8_t pkt[512];
+	struct seen q, q1;
+	size_t len;
+
+	CHECK_INT(ask(e, "fail.example.test.", &w1), 0);
+	CHECK(fake_recv(&e->fake[0], &q));
+	len = testpkt_reply(q.qname, q.qtype, LDNS_RCODE_SERVFAIL, NULL, NULL,
+	    true, pkt, sizeof(pkt));
+	pkt[0] = q.id >> 8;
+	pkt[1] = q.id & 0xff;
+	fake_send(&e->fake[0], &q, pkt, len);
+	run_until(e, &e->ctr.upstream_errors, 1);
+	CHECK(fake_recv(&e->fake[1], &q1));
+	fake_answer(&e->fake[1], &q1);
+	run_until(e, &e->ndone, 1);
+	CHECK(e->answered);
+	CHECK_STR(e->from, e->cfg->upstreams[1].text);
+
+	close(e->fake[0].udp);		/* the port is closed now */
+	e->fake[0].udp = -1;
+	CHECK_INT(ask(e, "closed.example.test.", &w2), 0);
+	run_until(e, &e->ctr.upstream_errors, 2);
+	CHECK_INT(e->ctr.upstream_errors, 2);
+	CHECK(fake_recv(&e->fake[1], &q1));
+	CHECK_STR(q1.qname, "closed.example.test.");
+	fake_answer(&e->fake[1], &q1);
+	run_until(e, &e->ndone, 2);
+	CHECK(e->answered);
+	CHECK_INT(e->ctr.upstream_timeouts, 0);
+	env_free(e);
+}
+
+/*
+ * Load shedding: past server.max_outstanding questions in flight, or
+ * server.max_waiters clients on one question, upstream_submit() refuses
+ * (the frontend answers SERVFAIL) and sends nothing.
+ */
+static void
+test_limits(void)
+{
+	struct env *e = env_new(1, 16, false);
+	struct upstream_waiter w[4];
+
+	e->cfg->server.max_outstanding = 2;
+	e->cfg->server.max_waiters = 2;
+	CHECK_INT(ask(e, "a.example.test.", &w[0]), 0);
+	CHECK_INT(ask(e, "b.example.test.", &w[1]), 0);
+	CHECK_INT(ask(e, "c.example.test.", &w[2]), -1);
+	CHECK_INT(upstream_inflight(e->up), 2);
+	CHECK_INT(ask(e, "a.example.test.", &w[2]), 0);
+	CHECK_INT(ask(e, "a.example.test.", &w[3]), -1);
+	CHECK_INT(e->ctr.upstream_queries, 2);
+	upstream_cancel(&w[2]);
+	CHECK_INT(ask(e, "a.example.test.", &w[3]), 0);
 	env_free(e);
 }
 
@@ -718,6 +841,9 @@ main(void)
 	RUN(test_merge);
 	RUN(test_socket_sharing_limits);
 	RUN(test_tcp_on_truncation);
+	RUN(test_oversized_datagram_over_tcp);
+	RUN(test_errors_fail_over_at_once);
+	RUN(test_limits);
 	RUN(test_reload_timeouts);
 	RUN(test_no_randomness);
 	UNIT_DONE();

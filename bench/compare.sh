@@ -22,7 +22,7 @@
 # usage: bench/compare.sh [--quick] [--out FILE] [--doc] [--profile DIR]
 #                         [--no-threads] [--dnswarden BIN] [--count N]
 #                         [--keep] [--peers LIST] [--baseline BIN]
-#                         [--set 'KEY: VALUE']
+#                         [--set 'KEY: VALUE'] [--no-dot]
 #   --quick         3 s per workload instead of 6, no second attempts
 #   --out FILE      also write the markdown table to FILE
 #   --doc           replace the "Comparison" section of docs/performance.md
@@ -40,6 +40,8 @@
 #   --set 'KEY: VALUE'  add this top-level line to dnswarden's configuration
 #                   (not the baseline's, which may not know the key); may
 #                   be given more than once
+#   --no-dot        skip the DNS-over-TLS runs (dnswarden and Unbound
+#                   forwarding over TLS to the same NSD, cache misses)
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +57,7 @@ KEEP=0
 PEERS="dnsmasq unbound"
 BASELINE=""
 EXTRA_CONF=""
+DOT=1
 CLIENTS=8
 ATTEMPTS=2		# per workload, while the machine is busy
 MAX_NOISE=10		# % of a CPU used by others that triggers a retry
@@ -73,6 +76,7 @@ while [ $# -gt 0 ]; do
 	--peers) PEERS=$2; shift ;;
 	--baseline) BASELINE=$(realpath "$2"); shift ;;
 	--set) EXTRA_CONF+="$2"$'\n'; shift ;;
+	--no-dot) DOT=0 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -416,10 +420,29 @@ workloads() {
 
 # ---- the upstream ----
 
+# NSD serves DNS over TLS too, on a port of its own, with a certificate
+# for dot.bench.test from a CA made here (tls_ca_file for both clients).
+mkdir "$T/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/tls/ca.key" -out "$T/tls/ca.pem" -days 2 \
+    -subj /CN=bench-ca 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/tls/srv.key" -out "$T/tls/srv.csr" \
+    -subj /CN=dot.bench.test 2>/dev/null
+printf 'subjectAltName=DNS:dot.bench.test\n' >"$T/tls/ext"
+openssl x509 -req -in "$T/tls/srv.csr" -CA "$T/tls/ca.pem" \
+    -CAkey "$T/tls/ca.key" -CAcreateserial -out "$T/tls/srv.pem" -days 2 \
+    -extfile "$T/tls/ext" 2>/dev/null
+
 NSD_PORT=$(free_port)
+NSD_TLS_PORT=$(free_port)
 cat >"$T/nsd.conf" <<EOF
 server:
   ip-address: 127.0.0.1@$NSD_PORT
+  ip-address: 127.0.0.1@$NSD_TLS_PORT
+  tls-port: $NSD_TLS_PORT
+  tls-service-key: "$T/tls/srv.key"
+  tls-service-pem: "$T/tls/srv.pem"
   do-ip6: no
   server-count: 1
   username: ""
@@ -509,6 +532,37 @@ run_dnswarden() {
 [ -n "$BASELINE" ] && run_dnswarden baseline 1 0 "$BASELINE"
 run_dnswarden dnswarden 1 0
 
+# dot_workloads NAME PID PORT: cache misses forwarded over TLS, once a
+# short pass has opened the connections (the figure is for warm ones).
+dot_workloads() {
+	local name=$1 pid=$2 port=$3
+	fresh_names
+	taskset -c "$PERF_CPUS" dnsperf -s 127.0.0.1 -p "$port" -d "$FRESH" \
+	    -n 1 -Q 2000 -l 1 -c "$CLIENTS" >"$T/out/$name-dotwarm.txt" 2>&1 ||
+	    true
+	rm -f "$FRESH"
+	measure "$name" "$pid" "$port" dotmiss fresh -n 1
+	measure "$name" "$pid" "$port" dotburst fresh -n 1 -q 1000
+}
+
+if [ "$DOT" = 1 ]; then
+	port=$(free_port)
+	dnswarden_conf "$T/dnswarden-dot.yaml" "$port" 1 "$T/dnswarden-dot-log" \
+	    "$EXTRA_CONF"$'\n'"tls_ca_file: \"$T/tls/ca.pem\""
+	sed -i "s|^upstreams: .*|upstreams: [{ address: \"127.0.0.1:$NSD_TLS_PORT\", tls_name: \"dot.bench.test\" }]|" \
+	    "$T/dnswarden-dot.yaml"
+	say "dnswarden over TLS to NSD"
+	SRV_CPUS=0
+	start dnswarden-dot "$port" "$PROBE_BLOCKED" NXDOMAIN 0 \
+	    "$DWBIN" serve -c "$T/dnswarden-dot.yaml"
+	dot_workloads dnswarden "$SPID" "$port"
+	kill -USR1 "$SPID"
+	sleep 0.3
+	stop_pid "$SPID"
+	put dnswarden dot_counters "$(awk '/stats: upstream .* tls_/ {
+	    printf "%s=%s ", $5, $6 }' "$T/logs/dnswarden-dot.log")"
+fi
+
 # ---- dnsmasq ----
 
 if [[ " $PEERS " == *" dnsmasq "* ]]; then
@@ -561,6 +615,19 @@ start unbound "$port" "$PROBE_BLOCKED" NXDOMAIN 0 \
     unbound -d -c "$T/unbound.conf"
 workloads unbound "$SPID" "$port"
 stop_pid "$SPID"
+if [ "$DOT" = 1 ]; then
+	# The same Unbound forwarding over TLS to NSD's TLS port.
+	say "Unbound over TLS to NSD"
+	port=$(free_port)
+	sed -e "s|^  interface: .*|  interface: 127.0.0.1@$port|" \
+	    -e "s|^  port: .*|  port: $port\n  tls-cert-bundle: \"$T/tls/ca.pem\"|" \
+	    -e "s|^  forward-addr: .*|  forward-tls-upstream: yes\n  forward-addr: 127.0.0.1@$NSD_TLS_PORT#dot.bench.test|" \
+	    "$T/unbound.conf" >"$T/unbound-dot.conf"
+	start unbound-dot "$port" "$PROBE_BLOCKED" NXDOMAIN 0 \
+	    unbound -d -c "$T/unbound-dot.conf"
+	dot_workloads unbound "$SPID" "$port"
+	stop_pid "$SPID"
+fi
 fi
 
 # ---- dnswarden with two event loops ----

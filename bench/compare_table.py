@@ -21,6 +21,8 @@ WORKLOADS = [
     ("blocked", "blocked"),
     ("miss", "cache miss"),
     ("burst", "burst, 1,000 outstanding"),
+    ("dotmiss", "cache miss over TLS (warm)"),
+    ("dotburst", "burst over TLS, 1,000 outstanding"),
 ]
 METRICS = [
     ("cpu_us", "CPU per answer, µs", "%.2f"),
@@ -42,11 +44,12 @@ TARGETS = {
     "miss.cpu_us": ("<=", 20),
     "miss.qps": (">=", 45000),
     "burst.lost": ("<=", 0),
+    "dotburst.lost": ("<=", 0),
     "startup_s": ("<=", 0.5),
     "rss_load_mb": ("<=", 40),
 }
 EXPECT_RCODE = {"hit": "NOERROR", "blocked": "NXDOMAIN", "miss": "NOERROR",
-                "burst": "NOERROR"}
+                "burst": "NOERROR", "dotmiss": "NOERROR", "dotburst": "NOERROR"}
 
 
 def load(results):
@@ -162,6 +165,16 @@ def notes(r):
                          t.split(":")[0]) + " " + t.split(":")[1]
                         for t in srv.get(w + ".threads", "").split()) or "?"
 
+    dw = r.get("dnswarden", {})
+    if "dotmiss.cpu_us" in dw:
+        ub = r.get("unbound", {})
+        out.append("DNS over TLS (issue 16): a cache miss forwarded over TLS "
+                   "costs %s × the UDP miss (target ≤ 1.5×) and %s × "
+                   "Unbound's over TLS to the same NSD (target < 1×). "
+                   "dnswarden's TLS counters: %s." % (
+                       ratio(dw.get("dotmiss.cpu_us"), dw.get("miss.cpu_us")),
+                       ratio(dw.get("dotmiss.cpu_us"), ub.get("dotmiss.cpu_us")),
+                       dw.get("dot_counters", "?").strip() or "?"))
     two = r.get("dnswarden-2t")
     if two:
         one = r.get("dnswarden", {})
@@ -180,7 +193,8 @@ def notes(r):
                 s.get(w + ".rss_mb", "?") for w, _ in WORKLOADS)))
     if rss:
         out.append("Resident size in MB after load, then after each run "
-                   "(hit → blocked → miss → burst): %s." % "; ".join(rss))
+                   "(hit → blocked → miss → burst, then over TLS: miss → "
+                   "burst): %s." % "; ".join(rss))
     bad = []
     for name, s in sorted(r.items()):
         if name in ("nsd", "_"):
@@ -250,6 +264,11 @@ HOW = """\
   with NXDOMAIN, and the CPU it used by then; resident size is VmRSS.
 - The last column runs dnswarden with `server.threads: 2`; the server and
   dnsperf (two threads) then share CPUs 0 and 1.
+- Over TLS: the same NSD also serves DNS over TLS on a port of its own,
+  with a certificate from a CA made for the run; dnswarden (an `upstreams`
+  entry with `tls_name`) and Unbound (`forward-tls-upstream`) forward
+  cache misses to it. A one-second pass opens the connections first, so
+  the figures are for warm connections.
 """
 
 READING = """\

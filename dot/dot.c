@@ -32,6 +32,7 @@
 #define DOT_SPREAD_AT		32	/* open another connection past this */
 #define DOT_PAD_BLOCK		128	/* RFC 8467, section 4.1 */
 #define DOT_MAX_MSG		65535
+#define DOT_FRAME_MAX		1024	/* the longest query we send */
 #define DNS_TYPE_OPT		41
 #define EDNS_OPT_PADDING	12	/* RFC 7830 */
 
@@ -62,6 +63,7 @@ struct dot_upstream {
 	struct dot_conns	 conns;
 	unsigned		 nconns;
 	struct dot_queries	 moving;	/* between two connections */
+	struct dot_queries	 waiting;	/* for a free slot on one */
 	SSL_SESSION		*session;	/* the last one, to resume */
 	struct dot_stats	 st;
 	bool			 failing;	/* said so in the log */
@@ -74,6 +76,7 @@ static int	dot_ex_index = -1;	/* SSL ex_data slot: its upstream */
 static void	conn_close(struct dot_conn *, bool);
 
 static void	conn_lost(struct dot_conn *, const char *, bool, bool);
+static void	du_drain(struct dot_upstream *);
 
 /* --- the shared context --------------------------------------------- */
 
@@ -159,6 +162,7 @@ dot_upstream_new(struct event_base *base, struct dot_ctx *ctx,
 	du->lim = *lim;
 	TAILQ_INIT(&du->conns);
 	TAILQ_INIT(&du->moving);
+	TAILQ_INIT(&du->waiting);
 	return du;
 }
 
@@ -205,6 +209,11 @@ dot_upstream_free(struct dot_upstream *du)
 	}
 	while ((q = TAILQ_FIRST(&du->moving)) != NULL) {
 		TAILQ_REMOVE(&du->moving, q, entry);
+		query_fail(q, "upstream removed");
+	}
+	while ((q = TAILQ_FIRST(&du->waiting)) != NULL) {
+		TAILQ_REMOVE(&du->waiting, q, entry);
+		q->queued = false;
 		query_fail(q, "upstream removed");
 	}
 	if (du->session != NULL)
@@ -330,9 +339,10 @@ again:
 static void
 conn_put(struct dot_conn *c, struct dot_query *q)
 {
-	uint8_t lenbuf[2] = { (uint8_t)(q->len >> 8), (uint8_t)q->len };
+	uint8_t frame[2 + DOT_FRAME_MAX];
 
 	q->id = conn_new_id(c);
+	q->queued = false;
 	q->msg[0] = (uint8_t)(q->id >> 8);
 	q->msg[1] = (uint8_t)q->id;
 	q->conn = c;
@@ -341,8 +351,11 @@ conn_put(struct dot_conn *c, struct dot_query *q)
 	c->du->st.queries++;
 	if (c->ready)
 		evtimer_del(c->timer);
-	bufferevent_write(c->bev, lenbuf, 2);
-	bufferevent_write(c->bev, q->msg, q->len);
+	/* One write, so that length and message go out in one TLS record. */
+	frame[0] = (uint8_t)(q->len >> 8);
+	frame[1] = (uint8_t)q->len;
+	memcpy(frame + 2, q->msg, q->len);
+	bufferevent_write(c->bev, frame, 2 + q->len);
 }
 
 /* The answer msg on c: to the query with its ID, if one waits. */
@@ -385,6 +398,7 @@ conn_read(struct dot_conn *c, struct evbuffer *in)
 		evbuffer_remove(in, du->rbuf, mlen);
 		conn_dispatch(c, du->rbuf, mlen);
 	}
+	du_drain(du);
 	if (c->inflight == 0 && c->ready) {
 		if (c->stuck)
 			conn_close(c, false);
@@ -439,6 +453,7 @@ conn_lost(struct dot_conn *c, const char *why, bool handshake, bool eof)
 		}
 		query_fail(q, why);
 	}
+	du_drain(du);
 }
 
 static void
@@ -530,13 +545,9 @@ fail:
 	return NULL;
 }
 
-/*
- * The connection for one more query: the least busy one that takes
- * queries, or a new one when there is none or all are busy and the limit
- * allows another.
- */
-static int
-conn_choose_put(struct dot_upstream *du, struct dot_query *q)
+/* The open connection with the most room for one more query, or NULL. */
+static struct dot_conn *
+conn_with_room(struct dot_upstream *du)
 {
 	struct dot_conn *c, *best = NULL;
 
@@ -546,14 +557,51 @@ conn_choose_put(struct dot_upstream *du, struct dot_query *q)
 		if (best == NULL || c->inflight < best->inflight)
 			best = c;
 	}
+	return best;
+}
+
+/*
+ * Put q on the least busy connection, or on a new one when there is none
+ * or all are busy and the limit allows another. When every connection is
+ * full, q waits for a free slot (its caller's timeout still runs); -1 only
+ * when there is no connection at all and none can be opened.
+ */
+static int
+conn_choose_put(struct dot_upstream *du, struct dot_query *q)
+{
+	struct dot_conn *c, *best = conn_with_room(du);
+
 	if ((best == NULL || best->inflight >= DOT_SPREAD_AT) &&
 	    du->nconns < du->lim.max_connections &&
 	    (c = conn_open(du)) != NULL)
 		best = c;
-	if (best == NULL)
+	if (best != NULL) {
+		conn_put(best, q);
+		return 0;
+	}
+	if (du->nconns == 0)
 		return -1;
-	conn_put(best, q);
+	q->conn = NULL;
+	q->queued = true;
+	TAILQ_INSERT_TAIL(&du->waiting, q, entry);
 	return 0;
+}
+
+/* Move waiting queries onto connections as they have room again. */
+static void
+du_drain(struct dot_upstream *du)
+{
+	struct dot_query *q;
+	struct dot_conn *c;
+
+	while ((q = TAILQ_FIRST(&du->waiting)) != NULL) {
+		if ((c = conn_with_room(du)) == NULL &&
+		    (du->nconns >= du->lim.max_connections ||
+		    (c = conn_open(du)) == NULL))
+			return;
+		TAILQ_REMOVE(&du->waiting, q, entry);
+		conn_put(c, q);
+	}
 }
 
 int
@@ -567,7 +615,8 @@ dot_send(struct dot_upstream *du, struct dot_query *q, uint8_t *msg,
 	q->len = len;
 	q->conn = NULL;
 	q->resent = false;
-	if (len < 12 || len > DOT_MAX_MSG || conn_choose_put(du, q) == -1)
+	q->queued = false;
+	if (len < 12 || len > DOT_FRAME_MAX || conn_choose_put(du, q) == -1)
 		return -1;
 	q->active = true;
 	return 0;
@@ -576,18 +625,26 @@ dot_send(struct dot_upstream *du, struct dot_query *q, uint8_t *msg,
 void
 dot_query_cancel(struct dot_query *q)
 {
+	struct dot_upstream *du = q->du;
 	struct dot_conn *c = q->conn;
 
 	if (!q->active)
 		return;
 	q->active = false;
+	if (q->queued) {
+		q->queued = false;
+		TAILQ_REMOVE(&du->waiting, q, entry);
+		return;
+	}
 	if (c == NULL) {
-		TAILQ_REMOVE(&q->du->moving, q, entry);
+		TAILQ_REMOVE(&du->moving, q, entry);
 		return;
 	}
 	TAILQ_REMOVE(&c->queries, q, entry);
 	q->conn = NULL;
-	if (--c->inflight == 0 && c->ready) {
+	c->inflight--;
+	du_drain(du);
+	if (c->inflight == 0 && c->ready) {
 		if (c->stuck)
 			conn_close(c, false);
 		else

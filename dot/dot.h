@@ -49,6 +49,7 @@ struct dot_query {
 	size_t			 len;
 	uint16_t		 id;	/* the ID it went out with */
 	bool			 active;
+	bool			 queued;	/* waiting for a free slot */
 	bool			 resent;	/* moved once from a connection that
 					   answered nothing */
 };
@@ -108,11 +109,12 @@ void		 dot_upstream_set_limits(struct dot_upstream *du,
 void		 dot_upstream_free(struct dot_upstream *du);
 
 /*
- * Send msg (len bytes, a DNS query whose ID dot_send() overwrites with one
- * unique on the connection it goes out on, the padding already in place)
- * to du. cb(arg, q, ...) is called exactly once, later, unless the query
- * is cancelled first. Returns 0, or -1 when no connection can take it
- * (cb is not called then).
+ * Send msg (len bytes, 12 to 1024: a DNS query, the padding already in
+ * place, whose ID dot_send() overwrites with one unique on the connection
+ * it goes out on) to du. cb(arg, q, ...) is called exactly once, later, unless the query
+ * is cancelled first. When every connection (up to the limit) has its
+ * fill of queries in flight, q waits for a free slot. Returns 0, or -1
+ * when no connection can be opened (cb is not called then).
  */
 int		 dot_send(struct dot_upstream *du, struct dot_query *q,
 		    uint8_t *msg, size_t len, dot_answer_fn cb, void *arg);

@@ -182,6 +182,54 @@ test_waiting_queries_fail_when_freed(void)
 	event_base_free(base);
 }
 
+/* Past 128 in flight on the only connection, queries wait for a slot. */
+static void
+test_full_connection_queues(void)
+{
+	struct event_base *base = event_base_new();
+	char err[128];
+	struct dot_ctx *ctx = dot_ctx_new(NULL, err, sizeof(err));
+	struct netaddr na = { .len = sizeof(struct sockaddr_in) };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&na.ss;
+	struct dot_limits lim = { 1, 1000, 1000 };
+	struct dot_upstream *du;
+	enum { N = 130 };
+	static struct dot_query q[N];
+	static uint8_t msg[N][64];
+	static struct seen seen[N];
+	uint16_t ids[N];
+	uint8_t stream[64];
+	size_t n;
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(9);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	du = dot_upstream_new(base, ctx, &na, "dot.test", "127.0.0.1:9", &lim);
+	memset(q, 0, sizeof(q));
+	memset(seen, 0, sizeof(seen));
+	for (int i = 0; i < N; i++)
+		CHECK_INT(dot_send(du, &q[i], msg[i], build_query(msg[i], 0),
+		    answer_cb, &seen[i]), 0);
+	CHECK_INT(dot_upstream_query_ids(du, ids, N), 128);
+	CHECK(q[128].queued && q[129].queued);
+
+	/* A cancelled query makes room for the first that waits... */
+	dot_query_cancel(&q[5]);
+	CHECK(!q[128].queued && q[128].conn != NULL);
+	CHECK(q[129].queued);
+	/* ...and so does an answer, for the next. */
+	n = frame(stream, msg[0], 38);
+	CHECK_INT(dot_upstream_feed(du, stream, n), 0);
+	CHECK_INT(seen[0].calls, 1);
+	CHECK(!q[129].queued && q[129].conn != NULL);
+	CHECK_INT(dot_upstream_query_ids(du, ids, N), 128);
+	dot_upstream_free(du);
+	CHECK_INT(seen[129].calls, 1);
+	CHECK(seen[129].why != NULL);
+	dot_ctx_free(ctx);
+	event_base_free(base);
+}
+
 static void
 test_bad_ca_file(void)
 {
@@ -198,6 +246,7 @@ main(void)
 	RUN(test_pad_leaves_other_messages);
 	RUN(test_answers_matched_by_id_in_any_order);
 	RUN(test_waiting_queries_fail_when_freed);
+	RUN(test_full_connection_queues);
 	RUN(test_bad_ca_file);
 	UNIT_DONE();
 }

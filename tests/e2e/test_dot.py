@@ -105,6 +105,20 @@ def test_hundred_queries_pipelined_answered_out_of_order(dnswarden, dot_server, 
     assert srv.order != ids, "the server did not answer out of order"
 
 
+def test_burst_past_the_pipeline_limit_waits_instead_of_failing(dnswarden, dot_server,
+                                                                 test_ca):
+    # One connection takes 128 queries in flight; the rest wait for a slot.
+    srv = dot_server()
+    dw = dnswarden([srv], _tls(test_ca, tls_max_connections=1), timeout_ms=5000)
+    got = _burst(dw, [f"w{i}.example.test" for i in range(400)], timeout=20)
+    assert len(got) == 400
+    bad = [(n, dns.rcode.to_text(r.rcode())) for n, r in got.items()
+           if r.rcode() != dns.rcode.NOERROR]
+    assert bad == []
+    assert srv.connections == 1
+    assert dw.stats()["tls_failures"] == 0
+
+
 def test_connections_reused_and_bounded_under_load(dnswarden, dot_server, test_ca):
     srv = dot_server()
     dw = dnswarden([srv], _tls(test_ca, tls_max_connections=2), timeout_ms=3000)

@@ -14,8 +14,10 @@
 
 #include <ldns/ldns.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "al_internal.h"
-#include "sha256.h"
 
 
 /* v in decimal at o, no printf; returns the end. */
@@ -127,9 +129,16 @@ al_pseudonym(const uint8_t *key, size_t keylen, const char *addr,
     size_t addrlen, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint8_t mac[SHA256_DIGEST_LEN];
+	uint8_t mac[EVP_MAX_MD_SIZE];
 
-	hmac_sha256(key, keylen, addr, addrlen, mac);
+	/* HMAC() fails only without memory; then no pseudonym is better
+	 * than one that could be undone. */
+	if (HMAC(EVP_sha256(), key, (int)keylen, (const uint8_t *)addr,
+	    addrlen, mac, NULL) == NULL) {
+		memset(out, '0', ATTEMPTLOG_PSEUDONYM_LEN);
+		out[ATTEMPTLOG_PSEUDONYM_LEN] = '\0';
+		return;
+	}
 	for (int i = 0; i < ATTEMPTLOG_PSEUDONYM_LEN / 2; i++) {
 		out[2 * i] = hex[mac[i] >> 4];
 		out[2 * i + 1] = hex[mac[i] & 0xf];

@@ -1,11 +1,13 @@
 /*
  * bl_name: parsing blocklist entries and query names into lower-case text
- * split into labels, punycode for internationalised labels, and the label
+ * split into labels, libidn2 for internationalised labels, and the label
  * suffix hash the index is keyed on.
  */
 #include <endian.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <idn2.h>
 
 #include "bl_name.h"
 
@@ -37,105 +39,6 @@ static inline uint8_t
 lower(uint8_t c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-/* RFC 3492 parameters. */
-enum {
-	PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700,
-	PC_INITIAL_BIAS = 72, PC_INITIAL_N = 0x80,
-};
-
-static uint32_t
-punycode_adapt(uint32_t delta, uint32_t numpoints, bool first)
-{
-	uint32_t k = 0;
-
-	delta = first ? delta / PC_DAMP : delta / 2;
-	delta += delta / numpoints;
-	while (delta > ((PC_BASE - PC_TMIN) * PC_TMAX) / 2) {
-		delta /= PC_BASE - PC_TMIN;
-		k += PC_BASE;
-	}
-	return k + (PC_BASE - PC_TMIN + 1) * delta / (delta + PC_SKEW);
-}
-
-static char
-punycode_digit(uint32_t d)
-{
-	return d < 26 ? (char)('a' + d) : (char)('0' + d - 26);
-}
-
-/* Append the variable-length integer for delta (RFC 3492 section 6.3). */
-static int
-punycode_put_delta(uint32_t delta, uint32_t bias, char *out, size_t outcap,
-    size_t *o)
-{
-	uint32_t q = delta, t;
-
-	for (uint32_t k = PC_BASE;; k += PC_BASE) {
-		t = k <= bias ? PC_TMIN :
-		    k >= bias + PC_TMAX ? PC_TMAX : k - bias;
-		if (q < t)
-			break;
-		if (*o + 1 >= outcap)
-			return -1;
-		out[(*o)++] = punycode_digit(t + (q - t) % (PC_BASE - t));
-		q = (q - t) / (PC_BASE - t);
-	}
-	if (*o + 1 >= outcap)
-		return -1;
-	out[(*o)++] = punycode_digit(q);
-	return 0;
-}
-
-int
-bl_punycode_encode(const uint32_t *cp, size_t n, char *out, size_t outcap)
-{
-	uint64_t delta = 0;
-	uint32_t next = PC_INITIAL_N, bias = PC_INITIAL_BIAS, h, b, m;
-	size_t o = 0;
-
-	if (outcap == 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (cp[i] >= 0x80)
-			continue;
-		if (o + 1 >= outcap)
-			return -1;
-		out[o++] = (char)cp[i];
-	}
-	h = b = (uint32_t)o;
-	if (b > 0) {
-		if (o + 1 >= outcap)
-			return -1;
-		out[o++] = '-';
-	}
-	while (h < n) {
-		m = UINT32_MAX;
-		for (size_t i = 0; i < n; i++)
-			if (cp[i] >= next && cp[i] < m)
-				m = cp[i];
-		delta += (uint64_t)(m - next) * (h + 1);
-		if (delta > UINT32_MAX)
-			return -1;
-		next = m;
-		for (size_t i = 0; i < n; i++) {
-			if (cp[i] < next && ++delta > UINT32_MAX)
-				return -1;
-			if (cp[i] != next)
-				continue;
-			if (punycode_put_delta((uint32_t)delta, bias, out, outcap,
-			    &o) == -1)
-				return -1;
-			bias = punycode_adapt((uint32_t)delta, h + 1, h == b);
-			delta = 0;
-			h++;
-		}
-		delta++;
-		next++;
-	}
-	out[o] = '\0';
-	return (int)o;
 }
 
 /*
@@ -273,43 +176,65 @@ add_ascii_label(const uint8_t *s, size_t len, enum bl_name_mode mode,
 	return 0;
 }
 
-/* Append a label holding non-ASCII characters as "xn--" + punycode. */
+/*
+ * Append a label holding non-ASCII characters in its ASCII form, as
+ * browsers send it: libidn2's IDNA2008 with UTS #46 mapping
+ * (non-transitional), so that "BÜCHER" and "bücher" both become
+ * "xn--bcher-kva".
+ */
 static int
 add_idn_label(const uint8_t *s, size_t len, enum bl_name_mode mode,
     struct bl_name *out, bool *bad, char *why)
 {
-	uint32_t cp[BL_LABEL_MAX + 1];
-	char enc[BL_LABEL_MAX + 1];
-	size_t n = 0, k;
-	int elen;
+	char label[4 * BL_LABEL_MAX + 1], *ace = NULL;
+	uint32_t cp;
+	size_t k, alen;
+	int rc;
 
-	for (size_t i = 0; i < len; i += k) {
-		if ((k = utf8_decode(s + i, len - i, &cp[n])) == 0) {
-			snprintf(why, BL_WHY_MAX, "invalid UTF-8");
-			return -1;
-		}
-		if (cp[n] < 0x80) {
-			cp[n] = lower((uint8_t)cp[n]);
-			if (check_char((uint8_t)cp[n], mode, bad, why) == -1)
-				return -1;
-		}
-		if (++n > BL_LABEL_MAX)
-			break;
-	}
-	elen = n > BL_LABEL_MAX ? -1 :
-	    bl_punycode_encode(cp, n, enc, sizeof(enc) - 4);
-	if (elen < 0) {
+	if (len >= sizeof(label)) {
 		snprintf(why, BL_WHY_MAX, "label longer than 63 characters "
 		    "in its xn-- form");
 		return -1;
 	}
-	if (out->textlen + 4 + (size_t)elen > BL_NAME_TEXT_MAX) {
-		snprintf(why, BL_WHY_MAX, "name longer than 253 characters");
+	for (size_t i = 0; i < len; i += k) {
+		if ((k = utf8_decode(s + i, len - i, &cp)) == 0) {
+			snprintf(why, BL_WHY_MAX, "invalid UTF-8");
+			return -1;
+		}
+		if (cp < 0x80 && check_char(lower((uint8_t)cp), mode, bad,
+		    why) == -1)
+			return -1;
+	}
+	memcpy(label, s, len);
+	label[len] = '\0';
+	rc = idn2_to_ascii_8z(label, &ace, IDN2_NONTRANSITIONAL |
+	    IDN2_NFC_INPUT);
+	if (rc != IDN2_OK) {
+		snprintf(why, BL_WHY_MAX, "not a valid internationalised "
+		    "name: %s", idn2_strerror(rc));
 		return -1;
 	}
-	memcpy(out->text + out->textlen, "xn--", 4);
-	memcpy(out->text + out->textlen + 4, enc, (size_t)elen);
-	out->textlen += 4 + (size_t)elen;
+	alen = strlen(ace);
+	if (alen == 0 || alen > BL_LABEL_MAX || strchr(ace, '.') != NULL) {
+		snprintf(why, BL_WHY_MAX, alen > BL_LABEL_MAX ? "label longer "
+		    "than 63 characters in its xn-- form" : "not one label "
+		    "in its xn-- form");
+		idn2_free(ace);
+		return -1;
+	}
+	for (size_t i = 0; i < alen; i++)
+		if (check_char((uint8_t)ace[i], mode, bad, why) == -1) {
+			idn2_free(ace);
+			return -1;
+		}
+	if (out->textlen + alen > BL_NAME_TEXT_MAX) {
+		snprintf(why, BL_WHY_MAX, "name longer than 253 characters");
+		idn2_free(ace);
+		return -1;
+	}
+	memcpy(out->text + out->textlen, ace, alen);
+	out->textlen += alen;
+	idn2_free(ace);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * bl_name: domain names as the blocklist stores and matches them. Text is
  * lower case without a trailing dot; internationalised labels are turned
- * into their ASCII "xn--" form with an RFC 3492 punycode encoder.
+ * into their ASCII "xn--" form by libidn2 (IDNA2008 with UTS #46 mapping,
+ * as browsers do).
  *
  * Private to the blocklist module.
  */
@@ -41,8 +42,9 @@ struct bl_name {
 
 /*
  * Parse the len bytes at s (UTF-8) into out. Returns 0, or -1 with a
- * message in why (BL_WHY_MAX bytes). Upper-case ASCII is lowered before
- * non-ASCII labels are punycode-encoded; other characters are not folded.
+ * message in why (BL_WHY_MAX bytes). Upper-case ASCII is lowered; a label
+ * with non-ASCII characters is mapped (case folded, normalised) and
+ * encoded as UTS #46 says, so "BÜCHER" gives "xn--bcher-kva".
  */
 int	bl_name_parse(const char *s, size_t len, enum bl_name_mode mode,
 	    struct bl_name *out, char *why);
@@ -77,14 +79,6 @@ uint32_t bl_name_text_hash(const char *text, size_t len);
  */
 size_t	bl_name_entry_simple(const char *s, size_t len, char *out,
 	    uint32_t *hash);
-
-/*
- * Encode n Unicode code points as punycode (RFC 3492, without the "xn--"
- * prefix) into out (outcap bytes, NUL-terminated). Returns the length, or
- * -1 if it does not fit or overflows.
- */
-int	bl_punycode_encode(const uint32_t *cp, size_t n, char *out,
-	    size_t outcap);
 
 /*
  * Length of the printable character at s (at most len bytes): printable

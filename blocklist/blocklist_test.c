@@ -195,35 +195,6 @@ test_wire_matching(void)
 }
 
 static void
-test_punycode_vectors(void)
-{
-	/* RFC 3492 section 7.1 (A), (B), (L), (S) */
-	static const uint32_t a[] = { 0x0644, 0x064A, 0x0647, 0x0645, 0x0627,
-	    0x0628, 0x062A, 0x0643, 0x0644, 0x0645, 0x0648, 0x0634, 0x0639,
-	    0x0631, 0x0628, 0x064A, 0x061F };
-	static const uint32_t b[] = { 0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48,
-	    0x4E0D, 0x8BF4, 0x4E2D, 0x6587 };
-	static const uint32_t l[] = { 0x0033, 0x5E74, 0x0042, 0x7D44, 0x91D1,
-	    0x516B, 0x5148, 0x751F };
-	static const uint32_t s[] = { 0x2D, 0x3E, 0x20, 0x24, 0x31, 0x2E, 0x30,
-	    0x30, 0x20, 0x3C, 0x2D };
-	static const uint32_t bucher[] = { 'b', 0xFC, 'c', 'h', 'e', 'r' };
-	char out[64];
-
-	CHECK_INT(bl_punycode_encode(a, 17, out, sizeof(out)), 22);
-	CHECK_STR(out, "egbpdaj6bu4bxfgehfvwxn");
-	CHECK_INT(bl_punycode_encode(b, 9, out, sizeof(out)), 24);
-	CHECK_STR(out, "ihqwcrb4cv8a8dqg056pqjye");
-	bl_punycode_encode(l, 8, out, sizeof(out));
-	CHECK_STR(out, "3B-ww4c5e180e575a65lsy2b");
-	bl_punycode_encode(s, 11, out, sizeof(out));
-	CHECK_STR(out, "-> $1.00 <--");
-	bl_punycode_encode(bucher, 6, out, sizeof(out));
-	CHECK_STR(out, "bcher-kva");
-	CHECK_INT(bl_punycode_encode(b, 9, out, 10), -1);	/* too small */
-}
-
-static void
 test_idn_entries(void)
 {
 	struct blocklist *bl = load_ok("testdata/idn.yaml");
@@ -241,14 +212,48 @@ test_idn_entries(void)
 	CHECK_INT(match(bl, "xn--fsqu00a.xn--0zwm56d", &m), 1);
 	CHECK_STR(m.rule, "xn--fsqu00a.xn--0zwm56d");
 	CHECK_INT(match(bl, "例子.测试", NULL), 1);
-	/* ASCII letters are lowered first; other characters are not folded */
-	CHECK_INT(match(bl, "xn--bcher-2pa.upper.example", &m), 1);
-	CHECK_STR(m.rule, "xn--bcher-2pa.upper.example");
-	CHECK_INT(match(bl, "bücher.upper.example", NULL), 0);
+	/* Capitals are folded as UTS #46 maps them, Ü to ü too. */
+	CHECK_INT(match(bl, "xn--bcher-kva.upper.example", &m), 1);
+	CHECK_STR(m.rule, "xn--bcher-kva.upper.example");
+	CHECK_INT(match(bl, "bücher.upper.example", NULL), 1);
+	CHECK_INT(match(bl, "xn--bcher-2pa.upper.example", NULL), 0);
 	CHECK_INT(match(bl, "\xff.example", NULL), -1);	/* bad UTF-8 */
 	CHECK_INT(match(bl, "b\xc3.example", NULL), -1);	/* truncated */
 	CHECK_INT(match(bl, "\xc0\xae.example", NULL), -1);	/* overlong */
 	blocklist_free(bl);
+}
+
+/*
+ * An entry in capitals blocks what a browser sends for it: libidn2's
+ * IDNA2008 with UTS #46 mapping, non-transitional (as browsers now do).
+ * "BÜCHER.example" and "bücher.example" both block xn--bcher-kva.example.
+ */
+static void
+test_idn_uts46_mapping(void)
+{
+	struct blocklist *lower = load_ok("testdata/idn.yaml");
+	struct blocklist *upper = load_ok("testdata/idn-upper.yaml");
+	struct blocklist_match m;
+
+	if (lower == NULL || upper == NULL)
+		goto out;
+	CHECK_INT(match(lower, "xn--bcher-kva.example", &m), 1);
+	CHECK_STR(m.rule, "xn--bcher-kva.example");
+	CHECK_INT(match(upper, "xn--bcher-kva.example", &m), 1);
+	CHECK_STR(m.rule, "xn--bcher-kva.example");
+	CHECK_INT(match(upper, "www.xn--bcher-kva.example", NULL), 1);
+	/* A lookup in capitals is mapped the same way. */
+	CHECK_INT(match(upper, "BÜCHER.example", NULL), 1);
+	/* Non-transitional: ß stays ß (xn--fa-hia), not "fass". */
+	CHECK_INT(match(upper, "xn--fa-hia.example", &m), 1);
+	CHECK_STR(m.rule, "xn--fa-hia.example");
+	CHECK_INT(match(upper, "fass.example", NULL), 0);
+	/* Full-width letters map to plain ASCII. */
+	CHECK_INT(match(upper, "full.example", &m), 1);
+	CHECK_STR(m.rule, "full.example");
+out:
+	blocklist_free(lower);
+	blocklist_free(upper);
 }
 
 static void
@@ -1211,8 +1216,8 @@ main(void)
 	RUN(test_case_and_trailing_dot);
 	RUN(test_allow_most_specific_wins);
 	RUN(test_wire_matching);
-	RUN(test_punycode_vectors);
 	RUN(test_idn_entries);
+	RUN(test_idn_uts46_mapping);
 	RUN(test_invalid_entries_are_errors);
 	RUN(test_structure_errors);
 	RUN(test_control_characters_stay_out_of_messages);

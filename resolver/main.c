@@ -121,17 +121,24 @@ parse_common(int argc, char **argv, const char **path, bool *verbose)
 /*
  * Load configuration and blocklist, printing diagnostics; 0 or -1. On
  * failure err (if not NULL) gets the first message, for a reload's caller.
+ * With summary, a load that worked prints only how many warnings it had.
  */
 static int
 load_all_err(const char *path, struct config **cfgp, struct blocklist **blp,
-    char *err, size_t errlen)
+    char *err, size_t errlen, bool summary)
 {
 	struct diag d;
 
 	diag_init(&d);
 	*cfgp = config_load(path, &d);
 	*blp = *cfgp ? blocklist_load(*cfgp, &d) : NULL;
-	fputs(diag_text(&d), stderr);
+	if (!summary || *cfgp == NULL || *blp == NULL || d.errors > 0)
+		fputs(diag_text(&d), stderr);
+	else if (d.warnings > 0)
+		fprintf(stderr, "%u warning%s loading %s and its blocklists: "
+		    "dnswarden check -c %s shows %s\n", d.warnings,
+		    d.warnings == 1 ? "" : "s", path, path,
+		    d.warnings == 1 ? "it" : "them");
 	if (err != NULL)
 		snprintf(err, errlen, "%.*s", (int)strcspn(diag_text(&d), "\n"),
 		    diag_text(&d));
@@ -147,7 +154,7 @@ load_all_err(const char *path, struct config **cfgp, struct blocklist **blp,
 static int
 load_all(const char *path, struct config **cfgp, struct blocklist **blp)
 {
-	return load_all_err(path, cfgp, blp, NULL, 0);
+	return load_all_err(path, cfgp, blp, NULL, 0, false);
 }
 
 /* What check found; with soft, errors count as notes (log.required). */
@@ -346,7 +353,8 @@ cmd_lookup(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load_all(path, &cfg, &bl) == -1)
+	/* Its output is its answer: warnings in one line (check shows them). */
+	if (load_all_err(path, &cfg, &bl, NULL, 0, true) == -1)
 		return 1;
 	if ((pol = lookup_policy(bl, client)) == -2) {
 		blocklist_free(bl);
@@ -450,7 +458,7 @@ daemon_reload_load(struct daemon *d, struct config **cfgp,
 
 	if (d->ps != NULL && privsep_reload_begin(d->ps, err, errlen) == -1)
 		return -1;
-	rc = load_all_err(d->config_path, cfgp, blp, err, errlen);
+	rc = load_all_err(d->config_path, cfgp, blp, err, errlen, false);
 	if (d->ps != NULL)
 		privsep_reload_end(d->ps);
 	return rc;

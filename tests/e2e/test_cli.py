@@ -149,3 +149,41 @@ def test_usage_errors_exit_2(args):
     res = run(*args)
     assert res.returncode == 2, f"{args}: exit {res.returncode}"
     assert res.stderr.strip(), "no usage message on stderr"
+
+
+def test_lookup_prints_its_answer_and_one_line_of_warnings(workdir):
+    """Two lists that share names and carry junk give check many warnings;
+    lookup prints its answer and at most one line saying how many there
+    are (issue 11), not every warning of every list before it."""
+    (workdir / "one.txt").write_text("www.shared.example\nnot a name line\n"
+                                     "also not one\nonly-one.example\n")
+    (workdir / "two.txt").write_text("www.shared.example\nbad line here\n")
+    (workdir / "lists.yaml").write_text(textwrap.dedent("""\
+        categories:
+          - name: first
+            sites:
+              - { name: One, domains: [one.example] }
+            import:
+              - { file: one.txt, format: domains }
+          - name: second
+            sites:
+              - { name: Two, domains: [two.example] }
+            import:
+              - { file: two.txt, format: domains }
+        """))
+    p = write(workdir, GOOD + 'blocklist:\n  files: ["lists.yaml"]\n')
+    check = run("check", "-c", str(p))
+    warnings = [ln for ln in check.stderr.splitlines() if ": warning: " in ln]
+    assert check.returncode == 0 and len(warnings) >= 4, check.stdout + check.stderr
+    res = run("lookup", "-c", str(p), "www.shared.example", "ok.example")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.splitlines()[0].startswith("www.shared.example blocked rule=")
+    assert res.stdout.splitlines()[1] == "ok.example allowed"
+    assert len(res.stdout.splitlines()) == 2
+    assert res.stderr.splitlines() == [
+        f"{len(warnings)} warnings loading {p} and its blocklists: "
+        f"dnswarden check -c {p} shows them"], res.stderr
+    # Without warnings, nothing but the answer.
+    q = write(workdir, GOOD, name="plain.yaml")
+    res = run("lookup", "-c", str(q), "ok.example")
+    assert res.stdout == "ok.example allowed\n" and res.stderr == ""

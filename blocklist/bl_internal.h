@@ -70,6 +70,16 @@ struct bl_policy {
 	uint64_t	*mask;		/* (ncats + 63) / 64 words */
 };
 
+/* A url: import: where its downloads are kept, and how to fetch them. */
+struct bl_source {
+	char		*url;
+	char		*path;		/* the last good copy, in cache_dir */
+	char		*sha256;	/* pinned digest (hex), or NULL */
+	const char	*format;	/* static */
+	unsigned	 refresh_s;
+	uint64_t	 max_bytes;	/* 0: the default */
+};
+
 struct blocklist {
 	struct bl_index		 ix;
 	struct bl_origin	*origins;
@@ -82,6 +92,8 @@ struct blocklist {
 	size_t			 nallow;
 	struct bl_policy	*policies;	/* first match wins */
 	size_t			 npolicies;
+	struct bl_source	*sources;	/* url: imports, each URL once */
+	size_t			 nsources;
 };
 
 #endif

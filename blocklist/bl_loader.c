@@ -241,6 +241,33 @@ bl_entry_add(struct bl_loader *l, const struct bl_name *nm, uint32_t oi,
 	    col);
 }
 
+uint32_t
+bl_source_add(struct bl_loader *l, const struct bl_source *src)
+{
+	struct blocklist *bl = l->bl;
+	struct bl_source *s;
+
+	for (size_t i = 0; i < bl->nsources; i++)
+		if (strcmp(bl->sources[i].url, src->url) == 0)
+			return (uint32_t)i;
+	if ((s = array_grow(bl->sources, bl->nsources, sizeof(*s))) == NULL)
+		goto oom;
+	bl->sources = s;
+	s = &bl->sources[bl->nsources];
+	*s = *src;
+	s->url = strdup(src->url);
+	s->path = strdup(src->path);
+	s->sha256 = src->sha256 ? strdup(src->sha256) : NULL;
+	bl->nsources++;
+	if (s->url == NULL || s->path == NULL || (src->sha256 != NULL &&
+	    s->sha256 == NULL))
+		goto oom;
+	return (uint32_t)(bl->nsources - 1);
+oom:
+	bl_loader_oom(l, src->url);
+	return BL_NONE;
+}
+
 int
 bl_loader_init(struct bl_loader *l, struct diag *d)
 {
@@ -275,5 +302,11 @@ bl_state_free(struct blocklist *bl)
 		free(bl->policies[i].mask);
 	}
 	free(bl->policies);
+	for (size_t i = 0; i < bl->nsources; i++) {
+		free(bl->sources[i].url);
+		free(bl->sources[i].path);
+		free(bl->sources[i].sha256);
+	}
+	free(bl->sources);
 	free(bl);
 }

@@ -18,6 +18,7 @@ struct bl_loader {
 	struct blocklist	*bl;
 	struct diag		*d;
 	bool			 failed;	/* an error was recorded */
+	const char		*cache_dir;	/* url: imports; NULL: none */
 };
 
 /* Register a file read (or "(built-in)"); returns its index or BL_NONE
@@ -64,6 +65,13 @@ int	bl_entry_add_text(struct bl_loader *l, const char *text, size_t len,
 
 /* Record an error about the loader's state (out of memory). */
 void	bl_loader_oom(struct bl_loader *l, const char *file);
+
+/*
+ * Register the url: import src (its strings are copied; a URL given
+ * before keeps its first settings). Returns the source's index, or
+ * BL_NONE when out of memory (recorded).
+ */
+uint32_t bl_source_add(struct bl_loader *l, const struct bl_source *src);
 
 /* Start loading into a new, empty blocklist; errors go to d. Returns 0,
  * or -1 when out of memory. */

@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bl_import.h"
 #include "bl_yaml.h"
@@ -226,36 +227,189 @@ import_format(struct yfile *y, const yaml_node_t *parent,
 	return 0;
 }
 
+/* Read the list at path (shown in messages as name) into category cat. */
+static void
+import_open(struct yfile *y, const yaml_node_t *at, const char *path,
+    const char *name, enum bl_import_format fmt, uint32_t cat)
+{
+	FILE *f;
+
+	/* A FIFO or a device would block or never end: only files. */
+	if ((f = fileopen_read(path)) == NULL && (errno == EINVAL ||
+	    errno == EISDIR))
+		yamlutil_error(y->l->d, y->path, at, "cannot import %s: not "
+		    "a regular file", path);
+	else if (f == NULL)
+		yamlutil_error(y->l->d, y->path, at, "cannot open %s: %s",
+		    path, strerror(errno));
+	else {
+		bl_import_read(y->l, f, name, fmt, cat);
+		fclose(f);
+	}
+}
+
+/* A duration: a number of seconds, or with a unit s, m, h or d. */
+static int
+duration_parse(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned mult = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno != 0 || s[0] == '-')
+		return -1;
+	if (*end == 'm')
+		mult = 60;
+	else if (*end == 'h')
+		mult = 3600;
+	else if (*end == 'd')
+		mult = 86400;
+	else if (*end != 's' && *end != '\0')
+		return -1;
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v == 0 || v > 366ULL * 86400 / mult)
+		return -1;
+	*out = (unsigned)(v * mult);
+	return 0;
+}
+
+/* "https://..." or "http://...", printable, no spaces. */
+static bool
+url_ok(const char *u)
+{
+	return (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) ==
+	    0) && strpbrk(u, " \t") == NULL;
+}
+
+static bool
+sha256_ok(const char *h)
+{
+	size_t i;
+
+	for (i = 0; h[i] != '\0'; i++)
+		if (!strchr("0123456789abcdefABCDEF", h[i]))
+			return false;
+	return i == 64;
+}
+
+/* The url: settings in v[2..5] (refresh, sha256, max_bytes) into src. */
+static int
+import_url_settings(struct yfile *y, const yaml_node_t *n, yaml_node_t **v,
+    struct bl_source *src)
+{
+	const char *s;
+	unsigned long long mb;
+	char *end;
+
+	src->refresh_s = 86400;
+	if (v[3] != NULL && ((s = node_text(y, n, v[3], "refresh")) == NULL ||
+	    duration_parse(s, &src->refresh_s) == -1)) {
+		yamlutil_error(y->l->d, y->path, v[3], "refresh: expected a "
+		    "duration such as 30m, 24h or 7d");
+		return -1;
+	}
+	if (v[4] != NULL && ((s = node_text(y, n, v[4], "sha256")) == NULL ||
+	    !sha256_ok(s))) {
+		yamlutil_error(y->l->d, y->path, v[4], "sha256: expected 64 hex "
+		    "digits");
+		return -1;
+	}
+	src->sha256 = v[4] ? (char *)yamlutil_scalar(v[4]) : NULL;
+	if (v[5] != NULL && ((s = node_text(y, n, v[5], "max_bytes")) ==
+	    NULL || (mb = strtoull(s, &end, 10)) == 0 || *end != '\0')) {
+		yamlutil_error(y->l->d, y->path, v[5], "max_bytes: expected a "
+		    "positive number of bytes");
+		return -1;
+	}
+	src->max_bytes = v[5] ? mb : 0;
+	return 0;
+}
+
+/*
+ * A url: import: registered as a source for the fetcher, and read from
+ * its last good copy in cache_dir. Without one yet the list is empty, and
+ * says so: start-up never waits for the network.
+ */
+static void
+import_url(struct yfile *y, const yaml_node_t *n, yaml_node_t **v,
+    enum bl_import_format fmt, uint32_t cat)
+{
+	struct bl_source src = { .format = bl_import_format_name(fmt) };
+	const char *url = node_text(y, n, v[1], "url");
+	uint64_t h = 14695981039346656037ULL;
+	char *path;
+
+	if (url == NULL || import_url_settings(y, n, v, &src) == -1)
+		return;
+	if (!url_ok(url)) {
+		yamlutil_error(y->l->d, y->path, v[1], "url: expected an http:// "
+		    "or https:// URL");
+		return;
+	}
+	if (y->l->cache_dir == NULL) {
+		yamlutil_error(y->l->d, y->path, v[1], "url: imports need "
+		    "blocklist.cache_dir");
+		return;
+	}
+	for (const char *p = url; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	if (asprintf(&path, "%s/%016llx.list", y->l->cache_dir,
+	    (unsigned long long)h) == -1) {
+		bl_loader_oom(y->l, y->path);
+		return;
+	}
+	src.url = (char *)url;
+	src.path = path;
+	if (bl_source_add(y->l, &src) != BL_NONE) {
+		if (access(path, F_OK) == 0)
+			import_open(y, v[1], path, url, fmt, cat);
+		else
+			bl_file_warn(y->l, y->file, node_line(v[1]),
+			    node_col(v[1]), "%s: not downloaded yet; empty "
+			    "until the first download (dnswarden update-lists)",
+			    url);
+	}
+	free(path);
+}
+
 static void
 yaml_import(struct yfile *y, const yaml_node_t *n, uint32_t cat)
 {
-	static const char *const keys[] = { "file", "format" };
-	yaml_node_t *v[2];
+	static const char *const keys[] = { "file", "url", "format",
+	    "refresh", "sha256", "max_bytes" };
+	yaml_node_t *v[6];
 	enum bl_import_format fmt;
 	const char *file;
 	char *path;
-	FILE *f;
 
-	if (node_fields(y, n, "an import", keys, v, 2) == -1 ||
-	    (file = node_text(y, n, v[0], "file")) == NULL ||
-	    import_format(y, n, v[1], &fmt) == -1)
+	if (node_fields(y, n, "an import", keys, v, 6) == -1 ||
+	    import_format(y, n, v[2], &fmt) == -1)
+		return;
+	if ((v[0] == NULL) == (v[1] == NULL)) {
+		yamlutil_error(y->l->d, y->path, n, "an import needs either "
+		    "\"file\" or \"url\"");
+		return;
+	}
+	if (v[1] != NULL) {
+		import_url(y, n, v, fmt, cat);
+		return;
+	}
+	for (int i = 3; i < 6; i++)
+		if (v[i] != NULL) {
+			yamlutil_error(y->l->d, y->path, v[i], "\"%s\" is for "
+			    "url: imports only", keys[i]);
+			return;
+		}
+	if ((file = node_text(y, n, v[0], "file")) == NULL)
 		return;
 	if ((path = import_path(y, file)) == NULL) {
 		bl_loader_oom(y->l, y->path);
 		return;
 	}
-	/* A FIFO or a device would block or never end: only files. */
-	if ((f = fileopen_read(path)) == NULL && (errno == EINVAL ||
-	    errno == EISDIR))
-		yamlutil_error(y->l->d, y->path, v[0], "cannot import %s: not "
-		    "a regular file", path);
-	else if (f == NULL)
-		yamlutil_error(y->l->d, y->path, v[0], "cannot open %s: %s",
-		    path, strerror(errno));
-	else {
-		bl_import_read(y->l, f, path, fmt, cat);
-		fclose(f);
-	}
+	import_open(y, v[0], path, path, fmt, cat);
 	free(path);
 }
 

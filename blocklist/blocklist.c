@@ -2,6 +2,7 @@
  * blocklist: the public API: loading (the readers in bl_yaml.c and
  * bl_import.c feed bl_loader.c's bookkeeping), matching, the summary.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,7 @@ blocklist_load(const struct config *cfg, struct diag *d)
 		diag_error(d, "blocklist", 0, 0, "out of memory");
 		return NULL;
 	}
+	l.cache_dir = cfg->blocklist.cache_dir;
 	for (size_t i = 0; i < cfg->blocklist.nfiles; i++)
 		if (bl_yaml_load(&l, cfg->blocklist.files[i]) == -1)
 			l.failed = true;
@@ -295,6 +297,55 @@ size_t
 blocklist_npolicies(const struct blocklist *bl)
 {
 	return bl->npolicies;
+}
+
+size_t
+blocklist_nsources(const struct blocklist *bl)
+{
+	return bl->nsources;
+}
+
+void
+blocklist_source(const struct blocklist *bl, size_t i,
+    struct blocklist_source *out)
+{
+	const struct bl_source *s = &bl->sources[i];
+
+	out->url = s->url;
+	out->path = s->path;
+	out->format = s->format;
+	out->sha256 = s->sha256;
+	out->refresh_s = s->refresh_s;
+	out->max_bytes = s->max_bytes;
+}
+
+int
+blocklist_list_check(const char *path, const char *format, size_t *names,
+    struct diag *d)
+{
+	struct bl_loader l;
+	int fmt = bl_import_format_parse(format), rc = -1;
+	uint32_t cat;
+	FILE *f;
+
+	*names = 0;
+	if (fmt == -1 || bl_loader_init(&l, d) == -1) {
+		diag_error(d, path, 0, 0, fmt == -1 ? "unknown format" :
+		    "out of memory");
+		return -1;
+	}
+	if ((f = fopen(path, "r")) == NULL)
+		diag_error(d, path, 0, 0, "cannot open: %s", strerror(errno));
+	else if ((cat = bl_category_get(&l, "check", NULL, false)) !=
+	    BL_NONE && bl_import_read(&l, f, path, (enum bl_import_format)fmt,
+	    cat) == 0 && !l.failed) {
+		*names = l.bl->files[0].entries + l.bl->files[0].duplicates;
+		rc = 0;
+	}
+	if (f != NULL)
+		fclose(f);
+	bl_state_free(l.bl);
+	return rc;
 }
 
 size_t

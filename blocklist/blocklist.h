@@ -95,6 +95,32 @@ int		 blocklist_match_wire_policy(const struct blocklist *bl, int p,
 int		 blocklist_match_name_policy(const struct blocklist *bl, int p,
 		    const char *name, struct blocklist_match *m);
 
+/* A url: import of the loaded blocklists (each URL once). */
+struct blocklist_source {
+	const char	*url;
+	const char	*path;		/* its last good copy, in cache_dir */
+	const char	*format;	/* "hosts", "adblock", ... */
+	const char	*sha256;	/* pinned digest (hex) or NULL */
+	unsigned	 refresh_s;	/* how often to download it */
+	uint64_t	 max_bytes;	/* 0: the fetcher's default */
+};
+
+/* The number of url: imports, and the i-th (owned by bl, valid while bl
+ * is; i < blocklist_nsources()). */
+size_t		 blocklist_nsources(const struct blocklist *bl);
+void		 blocklist_source(const struct blocklist *bl, size_t i,
+		    struct blocklist_source *out);
+
+/*
+ * Read the list at path as format would be imported, without keeping it:
+ * for a downloaded list before it replaces the last good copy. Sets
+ * *names to the names read. Returns 0, or -1 when it cannot be used (a
+ * list with rules but no name, an unknown format, a read error); the
+ * reasons go to d.
+ */
+int		 blocklist_list_check(const char *path, const char *format,
+		    size_t *names, struct diag *d);
+
 /* Number of block entries plus allow entries. */
 size_t		 blocklist_size(const struct blocklist *bl);
 

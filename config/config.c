@@ -989,6 +989,8 @@ static const struct config_key blocklist_keys[] = {
 	{ "dns_bypass", key_bool, F(blocklist.dns_bypass) },
 	{ "blocked_ttl", key_u32, F(blocklist.blocked_ttl), 0, CONFIG_TTL_MAX },
 	{ "cache_dir", key_cache_dir },
+	{ "download_timeout_ms", key_unsigned,
+	    F(blocklist.download_timeout_ms), 100, 3600000 },
 	{ NULL }
 };
 
@@ -1289,6 +1291,7 @@ config_default(void)
 	cfg->log.required = true;
 	cfg->log.database = strdup("/var/lib/dnswarden/attempts.db");
 	cfg->blocklist.cache_dir = strdup("/var/lib/dnswarden/lists");
+	cfg->blocklist.download_timeout_ms = 60000;
 	if (cfg->path == NULL || cfg->dir == NULL || cfg->server.user == NULL ||
 	    cfg->blocklist.cache_dir == NULL ||
 	    cfg->log.database == NULL || config_default_lists(cfg) == -1) {

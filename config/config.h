@@ -141,6 +141,7 @@ struct config {
 		bool		  dns_bypass;	/* built-in dns-bypass category */
 		uint32_t	  blocked_ttl;	/* SOA TTL of the blocked answer */
 		char		 *cache_dir;	/* downloaded lists; absolute */
+		unsigned	  download_timeout_ms;	/* one url: download */
 	} blocklist;
 
 	struct {

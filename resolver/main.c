@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "counters.h"
 #include "dot.h"
+#include "fetch.h"
 #include "frontend.h"
 #include "http.h"
 #include "upstream.h"
@@ -51,6 +53,7 @@ struct daemon {
 	struct config		*cfg;
 	struct blocklist	*bl;
 	struct attemptlog	*log;
+	struct fetch		*fetch;		/* url: imports; NULL: none */
 	struct ratelimit	*rl;		/* shared by every loop */
 	unsigned		 nworkers;
 	struct worker		 workers[MAX_THREADS];	/* [0]: main thread */
@@ -73,6 +76,7 @@ usage(FILE *out)
 	    "usage: dnswarden serve [-v] [-c FILE]\n"
 	    "       dnswarden check [-c FILE] [--probe]\n"
 	    "       dnswarden lookup [-c FILE] [--client ADDR] NAME...\n"
+	    "       dnswarden update-lists [-c FILE]\n"
 	    "       dnswarden report [-c FILE] [--since DATE] [--until DATE]"
 	    " [--by KEY] [--top N]\n"
 	    "                        [--tz ZONE] [--format table|csv|json]\n"
@@ -285,6 +289,7 @@ cmd_check(int argc, char **argv)
 	    cfg->server.nlisten);
 	failed = check_tls_upstreams(cfg, probe);
 	blocklist_print_summary(bl, stdout);
+	fetch_print_status(bl, time(NULL), stdout);
 	blocklist_free(bl);
 	config_free(cfg);
 	return failed > 0 ? 1 : 0;
@@ -443,6 +448,8 @@ daemon_reload_apply(struct daemon *d, struct config *cfg,
 	pthread_mutex_unlock(&d->mtx);
 	attemptlog_reconfigure(d->log, cfg);
 	http_reconfigure(d->http, cfg, bl);
+	if (d->fetch != NULL)
+		fetch_reconfigure(d->fetch, cfg, bl);
 	blocklist_free(d->bl);
 	config_free(d->cfg);
 	d->cfg = cfg;
@@ -759,6 +766,7 @@ static void
 serve_free(struct daemon *d)
 {
 	http_free(d->http);	/* it reads the loops' counters and the log */
+	fetch_free(d->fetch);
 	workers_free(d);
 	attemptlog_close(d->log);	/* every queued row reaches the disk */
 	privsep_stop(d->ps);
@@ -766,6 +774,40 @@ serve_free(struct daemon *d)
 		close(d->db.dirfd);
 	blocklist_free(d->bl);
 	config_free(d->cfg);
+}
+
+/* On the fetcher's thread: a downloaded list changed; reload it as
+ * SIGHUP does, in the main loop. */
+static void
+lists_changed(void *arg)
+{
+	kill(getpid(), SIGHUP);
+}
+
+static int
+cmd_update_lists(int argc, char **argv)
+{
+	const char *path;
+	struct config *cfg;
+	struct blocklist *bl;
+	struct fetch *f;
+	int failed;
+
+	if (parse_common(argc, argv, &path, NULL) == -1 || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_all(path, &cfg, &bl) == -1)
+		return 1;
+	if ((f = fetch_new(cfg, bl, NULL, NULL)) == NULL) {
+		fprintf(stderr, "dnswarden: out of memory\n");
+		failed = 1;
+	} else
+		failed = fetch_update_all(f, stdout);
+	fetch_free(f);
+	blocklist_free(bl);
+	config_free(cfg);
+	return failed > 0 ? 1 : 0;
 }
 
 static int
@@ -819,6 +861,11 @@ cmd_serve(int argc, char **argv)
 	}
 	d.reload.last_reload_ok = -1;
 	d.reload.last_success_ms = now_ms_wall();
+	/* Downloads start once we serve: the last good copies serve now. */
+	if ((d.fetch = fetch_new(d.cfg, d.bl, lists_changed, &d)) == NULL ||
+	    fetch_start(d.fetch) == -1)
+		log_warnx("cannot start the list downloads; url: imports stay "
+		    "as they are");
 	serve_loop(&d);
 	serve_free(&d);
 	log_info("stopped");
@@ -848,6 +895,11 @@ static const struct command {
 	    "usage: dnswarden lookup [-c FILE] [--client ADDR] NAME...\n"
 	    "Print for each name whether it is blocked, and by which entry;\n"
 	    "with --client, for that client's policy.\n" },
+	{ "update-lists", cmd_update_lists,
+	    "usage: dnswarden update-lists [-c FILE]\n"
+	    "Download every url: import of the blocklists now. A list that\n"
+	    "fails, or would shrink by more than half, keeps its last good\n"
+	    "copy; a running daemon loads the new copies by itself.\n" },
 	{ "report",	report_cmd,	NULL },
 	{ "log",	log_cmd,	NULL },
 	{ "passwd",	http_passwd_cmd,	NULL },

@@ -139,15 +139,16 @@ def tls_server(ca_dir, which):
 
 def make_lists(workdir, url, *, refresh="24h", extra="", cfg_extra=None, upstream="127.0.0.1:9"):
     """A blocklist importing url, and a configuration for it; their paths."""
-    (workdir / "cache").mkdir(exist_ok=True)
-    (workdir / "cache").chmod(0o777)
+    for d in ("cache", "db"):
+        (workdir / d).mkdir(exist_ok=True)
+        (workdir / d).chmod(0o777)
     bl = workdir / "lists.yaml"
     bl.write_text("categories:\n  - name: ads\n    import:\n"
                   f"      - {{ url: \"{url}\", format: adblock, refresh: \"{refresh}\""
                   f"{extra} }}\n")
     bl.chmod(0o644)
     cfg = harness.merge({"upstreams": [upstream],
-                         "log": {"database": str(workdir / "a.db")},
+                         "log": {"database": str(workdir / "db" / "a.db")},
                          "blocklist": {"files": [str(bl)],
                                        "cache_dir": str(workdir / "cache")}},
                         cfg_extra or {})

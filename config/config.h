@@ -76,7 +76,8 @@ enum http_role {
 struct config_http_user {
 	char		*name;
 	enum http_role	 role;
-	char		*password;	/* crypt(3) hash */
+	char		*password;	/* crypt(3) hash; NULL: password_file
+					   missing, no login yet */
 };
 
 struct config_http_token {

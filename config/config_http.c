@@ -254,27 +254,32 @@ hp_hash_ok(struct http_parse *hp, yaml_node_t *map, const char *hash)
 }
 
 /*
- * The hash in the file of password_file (its first line), into buf; NULL
- * with a warning when the file is missing (the user cannot log in until
- * it exists: scripts/run.sh writes it on first start).
+ * The hash in the file of password_file (its first line), into buf. A
+ * missing file is no error: the user cannot log in until it exists
+ * (scripts/run.sh writes it on the first start; the console says so
+ * when it starts). *missing is set then and NULL returned.
  */
 static const char *
-hp_hash_file(struct http_parse *hp, yaml_node_t *item, const char *name,
-    char *buf, size_t len)
+hp_hash_file(struct http_parse *hp, yaml_node_t *item, char *buf,
+    size_t len, bool *missing)
 {
 	yaml_node_t	*v = hp_get(hp, item, "password_file");
 	const char	*s;
 	char		*path;
 	FILE		*f;
 
+	*missing = false;
 	if (yamlutil_get_string(hp->d, hp->file, v, &s) == -1 ||
 	    (path = hp_path(hp, s, v)) == NULL)
 		return NULL;
-	if ((f = fopen(path, "r")) == NULL ||
-	    fgets(buf, (int)len, f) == NULL) {
-		yamlutil_warn(hp->d, hp->file, v, "user \"%s\" cannot log in:"
-		    " cannot read %s: %s", name, path, f ? "empty" :
-		    strerror(errno));
+	if ((f = fopen(path, "r")) == NULL && errno == ENOENT) {
+		*missing = true;
+		free(path);
+		return NULL;
+	}
+	if (f == NULL || fgets(buf, (int)len, f) == NULL) {
+		yamlutil_error(hp->d, hp->file, v, "cannot read %s: %s", path,
+		    f ? "empty file" : strerror(errno));
 		if (f != NULL)
 			fclose(f);
 		free(path);
@@ -296,6 +301,7 @@ hp_user_add(struct http_parse *hp, yaml_node_t *item)
 	const char		*name, *hash;
 	enum http_role		 role;
 	char			 buf[512];
+	bool			 missing = false;
 
 	if (!hp_known_keys(hp, item, "http.users entry", keys))
 		return;
@@ -313,8 +319,9 @@ hp_user_add(struct http_parse *hp, yaml_node_t *item)
 	if (hp_get(hp, item, "password") != NULL)
 		hash = hp_string(hp, item, "password", "http.users entry");
 	else
-		hash = hp_hash_file(hp, item, name, buf, sizeof(buf));
-	if (hash == NULL || !hp_hash_ok(hp, item, hash))
+		hash = hp_hash_file(hp, item, buf, sizeof(buf), &missing);
+	if ((hash == NULL && !missing) ||
+	    (hash != NULL && !hp_hash_ok(hp, item, hash)))
 		return;
 	if ((u = reallocarray(h->users, h->nusers + 1, sizeof(*u))) == NULL) {
 		hp_oom(hp, item);
@@ -323,9 +330,9 @@ hp_user_add(struct http_parse *hp, yaml_node_t *item)
 	h->users = u;
 	u += h->nusers;
 	u->name = strdup(name);
-	u->password = strdup(hash);
+	u->password = hash != NULL ? strdup(hash) : NULL;
 	u->role = role;
-	if (u->name == NULL || u->password == NULL) {
+	if (u->name == NULL || (hash != NULL && u->password == NULL)) {
 		free(u->name);
 		free(u->password);
 		hp_oom(hp, item);
@@ -474,8 +481,9 @@ config_http_free(struct config *cfg)
 
 	for (size_t i = 0; i < h->nusers; i++) {
 		free(h->users[i].name);
-		explicit_bzero(h->users[i].password,
-		    strlen(h->users[i].password));
+		if (h->users[i].password != NULL)
+			explicit_bzero(h->users[i].password,
+			    strlen(h->users[i].password));
 		free(h->users[i].password);
 	}
 	for (size_t i = 0; i < h->ntokens; i++)

@@ -335,7 +335,8 @@ http_api_login(struct http_req *r)
 		return;
 	}
 	u = user_find(r->h->cfg, user);
-	ok = password_ok(u ? u->password : dummy_hash, pw) && u != NULL;
+	ok = password_ok(u && u->password ? u->password : dummy_hash, pw) &&
+	    u != NULL && u->password != NULL;
 	explicit_bzero(pw, sizeof(pw));
 	if (!ok) {
 		http_lock_failed(&r->h->auth, r->remote, r->now_ms);

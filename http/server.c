@@ -482,6 +482,11 @@ http_start(struct http *h, const char *dbpath)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	h->started = true;
+	for (size_t i = 0; i < h->cfg->http.nusers; i++)
+		if (h->cfg->http.users[i].password == NULL)
+			log_warnx("http: user %s cannot log in: its"
+			    " password_file does not exist yet",
+			    h->cfg->http.users[i].name);
 	for (size_t i = 0; i < h->cfg->http.nlisten && i < 8; i++)
 		log_info("console on http%s://%s/", h->tls ? "s" : "",
 		    h->cfg->http.listen[i].text);

@@ -88,6 +88,8 @@ def main():
         t.listen(16)
         threading.Thread(target=serve_udp, args=(u, upstream), daemon=True).start()
         threading.Thread(target=serve_tcp, args=(t, upstream), daemon=True).start()
+    # As dnswarden does once ready; the harness waits for it.
+    print("dnswarden: stub serving, 0 blocklist entries", file=sys.stderr, flush=True)
     while True:
         signal.pause()
 

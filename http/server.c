@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
 #include "http_internal.h"
 #include "log.h"
 #include "netaddr.h"
@@ -51,10 +52,7 @@ static const struct http_route routes[] = {
 int64_t
 http_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_ms_wall();
 }
 
 void

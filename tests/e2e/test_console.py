@@ -4,6 +4,7 @@ query name with <script> rendered inert, the CSV equal to the CLI's, the
 audit trail, /metrics in the Prometheus text format, and bad requests
 answered 4xx without harm to the daemon."""
 
+import http.client
 import json
 import subprocess
 import shutil
@@ -484,3 +485,51 @@ def test_http_config_errors_at_file_line_column(workdir, old, new, line, col, wo
     p, res = check_http(workdir, **{old: new})
     assert res.returncode == 1, res.stdout + res.stderr
     assert f"{p}:{line}:{col}: " in res.stderr and words in res.stderr, res.stderr
+
+
+def test_tls_console_secure_cookie(nsd_shared):
+    """http.tls: HTTPS with the configured certificate, Secure cookies,
+    and a plain-HTTP client on the TLS port does no harm."""
+    import ssl
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-tls-"))
+    d.chmod(0o755)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(d / "k.pem"), "-out", str(d / "c.pem"), "-days", "2",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    port = harness.free_port()
+    from console import http_config
+    over = http_config(port, "m" * 64, "h" * 64)
+    over["http"]["tls"] = {"cert": str(d / "c.pem"), "key": str(d / "k.pem")}
+    dw = harness.Dnswarden(d / "dw", [nsd_shared], ipv6=False, overrides=over)
+    dw.start()
+    try:
+        ctx = ssl.create_default_context(cafile=str(d / "c.pem"))
+        ctx.check_hostname = False
+        body = json.dumps({"user": "hr1", "password": "hr-pass-123"})
+        end = time.monotonic() + 15
+        while True:
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+                conn.request("POST", "/api/v1/login", body=body)
+                r = conn.getresponse()
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        assert r.status == 200
+        cookie = r.headers["Set-Cookie"]
+        assert "Secure" in [a.strip() for a in cookie.split(";")]
+        conn.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+        assert dw.running()
+    finally:
+        dw.close()
+        problems = dw.problems()
+        shutil.rmtree(d, ignore_errors=True)
+    assert not problems, problems

@@ -362,6 +362,42 @@ cache_evictions(const struct cache *c)
 	return c->evictions;
 }
 
+/* Is the wire name at key (its labels up to the root) lname or below it? */
+static bool
+key_name_under(const uint8_t *key, size_t keylen, const uint8_t *lname,
+    size_t lname_len)
+{
+	size_t off = 0;
+
+	for (;;) {
+		size_t rest = keylen - off;
+		if (rest == lname_len && memcmp(key + off, lname, lname_len) == 0)
+			return true;
+		if (off >= keylen || key[off] == 0)
+			return false;
+		off += 1 + key[off];
+	}
+}
+
+size_t
+cache_flush(struct cache *c, const uint8_t *lname, size_t lname_len)
+{
+	struct cache_entry *e, *prev;
+	size_t n = 0;
+
+	for (e = c->oldest; e != NULL; e = prev) {
+		prev = e->prev;
+		/* The key is the name, then 5 bytes of type, class, bits. */
+		if (lname != NULL && (e->keylen < 5 ||
+		    !key_name_under(e->data, (size_t)e->keylen - 5, lname,
+		    lname_len)))
+			continue;
+		entry_remove_any(c, e);
+		n++;
+	}
+	return n;
+}
+
 void
 cache_free(struct cache *c)
 {

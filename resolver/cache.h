@@ -98,6 +98,14 @@ uint16_t	 cache_entry_name_off(const struct cache_entry *e, size_t i);
 size_t		 cache_count(const struct cache *c);
 size_t		 cache_bytes(const struct cache *c);
 
+/*
+ * Remove every entry (lname NULL), or the entries for the lower-case wire
+ * name lname (lname_len bytes, with its root label) and every name below
+ * it. Returns how many were removed.
+ */
+size_t		 cache_flush(struct cache *c, const uint8_t *lname,
+		    size_t lname_len);
+
 /* Entries evicted so far to make room. */
 uint64_t	 cache_evictions(const struct cache *c);
 

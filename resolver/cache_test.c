@@ -311,6 +311,55 @@ test_lru_large(void)
 	cache_free(c);
 }
 
+/* Store an A answer for name; the key goes to k. */
+static void
+insert_a(struct cache *c, struct cache_key *k, const char *name)
+{
+	char rr[128];
+	uint8_t buf[4096];
+	struct dns_reply r;
+
+	snprintf(rr, sizeof(rr), "%s 300 IN A 192.0.2.1", name);
+	const char *an[] = { rr, NULL };
+	size_t len = reply(name, LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, an, NULL,
+	    buf, &r, 86400);
+	key_for(c, k, name, DNS_TYPE_A, false, false);
+	CHECK(cache_insert(c, k, buf, len, &r, 0, 0));
+}
+
+/* "ctl flush NAME" takes NAME and the names below it, on label
+ * boundaries; without a name everything goes. */
+static void
+test_flush(void)
+{
+	struct cache_limits big = lim;
+	struct cache *c;
+	struct cache_key k[5];
+	static const uint8_t example[] = "\7example\0";
+	static const uint8_t sub[] = "\3sub\7example\0";
+
+	big.max_entries = 16;
+	c = cache_new(&big, 1);
+	insert_a(c, &k[0], "example.");
+	insert_a(c, &k[1], "www.example.");
+	insert_a(c, &k[2], "a.sub.example.");
+	insert_a(c, &k[3], "notexample.");
+	insert_a(c, &k[4], "example.org.");
+	CHECK_INT(cache_flush(c, sub, sizeof(sub) - 1), 1);
+	CHECK(cache_lookup(c, &k[2], 0) == NULL);
+	CHECK(cache_lookup(c, &k[1], 0) != NULL);
+	CHECK_INT(cache_flush(c, example, sizeof(example) - 1), 2);
+	CHECK(cache_lookup(c, &k[0], 0) == NULL);
+	CHECK(cache_lookup(c, &k[1], 0) == NULL);
+	CHECK(cache_lookup(c, &k[3], 0) != NULL);
+	CHECK(cache_lookup(c, &k[4], 0) != NULL);
+	CHECK_INT(cache_count(c), 2);
+	CHECK_INT(cache_flush(c, NULL, 0), 2);
+	CHECK_INT(cache_count(c), 0);
+	CHECK_INT(cache_bytes(c), 0);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -322,5 +371,6 @@ main(void)
 	RUN(test_name_offsets);
 	RUN(test_tag);
 	RUN(test_lru_large);
+	RUN(test_flush);
 	UNIT_DONE();
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "fileopen.h"
@@ -35,6 +36,8 @@ struct config_parse {
 	yaml_node_t		*identity_node;		/* log.client_identity */
 	yaml_node_t		*pseudonym_node;	/* log.pseudonym_key */
 	yaml_node_t		*policies_node;		/* read after clients: */
+	yaml_node_t		*key_file_node;	/* log.pseudonym_key_file */
+	bool			 reader;	/* config_load_reader() */
 };
 
 struct config_key;
@@ -645,6 +648,74 @@ config_client_name_ok(struct config_parse *cp, yaml_node_t *v, const char *s)
 	return true;
 }
 
+/* A path key: relative to the file's directory; "off" or null: none. */
+static void
+key_path(struct config_parse *cp, const struct config_key *k, yaml_node_t *v)
+{
+	char		**field = config_field(cp, k), *path = NULL;
+	const char	 *s;
+
+	if (!yamlutil_is_null(v)) {
+		if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+			return;
+		if (s[0] != '\0' && strcmp(s, "off") != 0 &&
+		    (path = config_path_resolve(cp->cfg->dir, s)) == NULL) {
+			config_oom(cp, v);
+			return;
+		}
+	}
+	free(*field);
+	*field = path;
+}
+
+static void
+key_pseudonym_file(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	cp->key_file_node = v;
+	key_path(cp, k, v);
+}
+
+/*
+ * The pseudonym key from log.pseudonym_key_file: its first line, at least
+ * CONFIG_PSEUDONYM_MIN characters. Kept out of the configuration so that
+ * those who may read the configuration (or the reports) need not see it.
+ */
+static void
+config_read_key_file(struct config_parse *cp)
+{
+	struct config	*cfg = cp->cfg;
+	const char	*path = cfg->log.pseudonym_key_file;
+	char		 buf[1024];
+	struct stat	 sb;
+	size_t		 n;
+	FILE		*f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		if (!cp->reader)
+			yamlutil_error(cp->d, cp->file, cp->key_file_node,
+			    "cannot read pseudonym_key_file %s: %s", path,
+			    strerror(errno));
+		return;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0 &&
+	    !cp->reader)
+		yamlutil_warn(cp->d, cp->file, cp->key_file_node,
+		    "%s can be read by others than its owner; make it "
+		    "readable by the service user only (chmod 0400)", path);
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (strlen(buf) < CONFIG_PSEUDONYM_MIN) {
+		yamlutil_error(cp->d, cp->file, cp->key_file_node,
+		    "%s: the key must be at least %d characters on its first "
+		    "line", path, CONFIG_PSEUDONYM_MIN);
+	} else if ((cfg->log.pseudonym_key = strdup(buf)) == NULL)
+		config_oom(cp, cp->key_file_node);
+	explicit_bzero(buf, sizeof(buf));
+}
+
 /* The "network" or "name" of a clients entry; true if it was valid. */
 static bool
 config_client_field(struct config_parse *cp, const char *key,
@@ -972,6 +1043,7 @@ static const struct config_key server_keys[] = {
 	{ "max_outstanding", key_unsigned, F(server.max_outstanding),
 	    1, 1000000 },
 	{ "max_waiters", key_unsigned, F(server.max_waiters), 1, 65535 },
+	{ "control_socket", key_path, F(server.control_socket) },
 	{ NULL }
 };
 
@@ -1001,6 +1073,8 @@ static const struct config_key log_keys[] = {
 	{ "client_identity", key_identity },
 	{ "pseudonym_key", key_pseudonym, F(log.pseudonym_key),
 	    CONFIG_PSEUDONYM_MIN },
+	{ "pseudonym_key_file", key_pseudonym_file,
+	    F(log.pseudonym_key_file) },
 	{ "queue_size", key_unsigned, F(log.queue_size), 16, 16777216 },
 	{ "required", key_bool, F(log.required) },
 	{ NULL }
@@ -1138,7 +1212,13 @@ config_check(struct config_parse *cp)
 	size_t		 i;
 
 	config_policies(cp, cp->policies_node);
-	if (cfg->nupstreams == 0 && !cp->upstreams_failed)
+	if (cp->pseudonym_node != NULL && cfg->log.pseudonym_key_file != NULL)
+		yamlutil_error(cp->d, cp->file, cp->key_file_node,
+		    "pseudonym_key and pseudonym_key_file both given; keep "
+		    "pseudonym_key_file");
+	else if (cfg->log.pseudonym_key_file != NULL)
+		config_read_key_file(cp);
+	if (cfg->nupstreams == 0 && !cp->upstreams_failed && !cp->reader)
 		diag_error(cp->d, cp->file, 0, 0, "no upstreams configured");
 	for (i = 0; i < cfg->nupstreams; i++) {
 		if (config_upstream_loops(cfg, &cfg->upstreams[i].addr))
@@ -1147,15 +1227,18 @@ config_check(struct config_parse *cp)
 			    "queries would loop", cfg->upstreams[i].text);
 	}
 	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM &&
-	    cfg->log.pseudonym_key == NULL && cp->pseudonym_node == NULL)
+	    cfg->log.pseudonym_key == NULL && cp->pseudonym_node == NULL &&
+	    cp->key_file_node == NULL && !cp->reader)
 		yamlutil_error(cp->d, cp->file, cp->identity_node,
-		    "client_identity pseudonym needs log.pseudonym_key "
-		    "(at least %d characters)", CONFIG_PSEUDONYM_MIN);
+		    "client_identity pseudonym needs log.pseudonym_key_file "
+		    "(a key of at least %d characters)", CONFIG_PSEUDONYM_MIN);
 	if (cfg->log.client_identity != CLIENT_IDENTITY_PSEUDONYM &&
-	    cp->pseudonym_node != NULL)
-		yamlutil_warn(cp->d, cp->file, cp->pseudonym_node,
-		    "pseudonym_key is unused unless client_identity is "
-		    "pseudonym");
+	    (cp->pseudonym_node != NULL || cp->key_file_node != NULL))
+		yamlutil_warn(cp->d, cp->file, cp->pseudonym_node ?
+		    cp->pseudonym_node : cp->key_file_node,
+		    "%s is unused unless client_identity is pseudonym",
+		    cp->pseudonym_node ? "pseudonym_key" :
+		    "pseudonym_key_file");
 }
 
 /* The file's directory, absolute and without symlinks when possible. */
@@ -1184,11 +1267,11 @@ config_dir_of(const char *path)
 	return out;
 }
 
-struct config *
-config_load_resolv(const char *path, const char *resolv_conf,
+static struct config *
+config_load_mode(const char *path, const char *resolv_conf, bool reader,
     struct diag *d)
 {
-	struct config_parse	 cp = { .d = d, .file = path };
+	struct config_parse	 cp = { .d = d, .file = path, .reader = reader };
 	yaml_document_t		 doc;
 	yaml_node_t		*root;
 	unsigned		 before = d->errors;
@@ -1225,9 +1308,22 @@ config_load_resolv(const char *path, const char *resolv_conf,
 }
 
 struct config *
+config_load_resolv(const char *path, const char *resolv_conf,
+    struct diag *d)
+{
+	return config_load_mode(path, resolv_conf, false, d);
+}
+
+struct config *
 config_load(const char *path, struct diag *d)
 {
-	return config_load_resolv(path, CONFIG_RESOLV_CONF, d);
+	return config_load_mode(path, CONFIG_RESOLV_CONF, false, d);
+}
+
+struct config *
+config_load_reader(const char *path, struct diag *d)
+{
+	return config_load_mode(path, CONFIG_RESOLV_CONF, true, d);
 }
 
 static int
@@ -1292,8 +1388,10 @@ config_default(void)
 	cfg->log.database = strdup("/var/lib/dnswarden/attempts.db");
 	cfg->blocklist.cache_dir = strdup("/var/lib/dnswarden/lists");
 	cfg->blocklist.download_timeout_ms = 60000;
+	cfg->server.control_socket = strdup(CONFIG_CONTROL_SOCKET);
 	if (cfg->path == NULL || cfg->dir == NULL || cfg->server.user == NULL ||
 	    cfg->blocklist.cache_dir == NULL ||
+	    cfg->server.control_socket == NULL ||
 	    cfg->log.database == NULL || config_default_lists(cfg) == -1) {
 		config_free(cfg);
 		return NULL;
@@ -1327,6 +1425,8 @@ config_free(struct config *cfg)
 	free(cfg->server.listen);
 	free(cfg->server.allow);
 	free(cfg->server.user);
+	free(cfg->server.control_socket);
+	free(cfg->log.pseudonym_key_file);
 	free(cfg->upstreams);
 	free(cfg->tls_ca_file);
 	free(cfg->log.database);

@@ -13,7 +13,11 @@
 #include "diag.h"
 #include "netaddr.h"
 
-#define CONFIG_DEFAULT_PATH	"/etc/dnswarden/dnswarden.yaml"
+#include "build_config.h"
+
+/* meson's <prefix>/<sysconfdir>/dnswarden: /etc/dnswarden with --sysconfdir=/etc. */
+#define CONFIG_DEFAULT_PATH	DNSWARDEN_SYSCONFDIR "/dnswarden.yaml"
+#define CONFIG_CONTROL_SOCKET	"/run/dnswarden/control.sock"
 /* server.user by default; nobody (with a warning) if it does not exist. */
 #define CONFIG_USER_DEFAULT	"dnswarden"
 /* The most upstream queries one UDP socket (one source port) may carry. */
@@ -119,6 +123,7 @@ struct config {
 		unsigned		 tcp_max_lifetime_ms;	/* any connection */
 		unsigned		 max_outstanding;	/* upstream queries in flight */
 		unsigned		 max_waiters;	/* clients per merged question */
+		char			*control_socket; /* absolute; NULL: none */
 	} server;
 
 	struct config_upstream	*upstreams;
@@ -151,6 +156,7 @@ struct config {
 		bool			 all_queries;
 		enum client_identity	 client_identity;
 		char			*pseudonym_key;	/* secret for pseudonyms */
+		char			*pseudonym_key_file; /* where it was read */
 		unsigned		 queue_size;	/* rows waiting for the writer */
 		bool			 required;	/* refuse to serve without it */
 	} log;
@@ -169,6 +175,15 @@ struct config {
  * config_free()), or NULL when there was any error.
  */
 struct config	*config_load(const char *path, struct diag *d);
+
+/*
+ * config_load() for the commands that only read the attempt log or talk
+ * to the daemon (report, log, ctl): a configuration holding only log: and
+ * clients: (or server.control_socket) is enough, with no upstreams, and a
+ * log.pseudonym_key_file it cannot read is no error (log.pseudonym_key
+ * stays NULL then).
+ */
+struct config	*config_load_reader(const char *path, struct diag *d);
 
 /*
  * config_load() reading "system" upstreams from resolv_conf instead of

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -659,8 +660,8 @@ test_pseudonym(void)
 
 	CHECK_STR(errors_of("upstreams: [192.0.2.1]\nlog:\n"
 	    "  client_identity: pseudonym\n", msgs, sizeof(msgs)),
-	    "t.yaml:3:20: client_identity pseudonym needs log.pseudonym_key "
-	    "(at least 16 characters)\n");
+	    "t.yaml:3:20: client_identity pseudonym needs "
+	    "log.pseudonym_key_file (a key of at least 16 characters)\n");
 	cfg = load_yaml("upstreams: [192.0.2.1]\nlog:\n"
 	    "  client_identity: name\n  pseudonym_key: 0123456789abcdef\n",
 	    msgs, sizeof(msgs));
@@ -669,6 +670,121 @@ test_pseudonym(void)
 	    "unless client_identity is pseudonym\n");
 	if (cfg != NULL)
 		CHECK_INT(cfg->log.client_identity, CLIENT_IDENTITY_NAME);
+	config_free(cfg);
+}
+
+/* A key file of mode mode holding text; its path goes to path. */
+static void
+key_file(const char *text, mode_t mode, char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/config_test_key.XXXXXX");
+	if ((fd = mkstemp(path)) == -1 || write(fd, text, strlen(text)) == -1 ||
+	    fchmod(fd, mode) == -1 || close(fd) == -1) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/*
+ * log.pseudonym_key_file keeps the key out of the configuration: its
+ * first line is the key, a file others may read is warned about, and a
+ * reader (report, log, ctl) loads without it and without upstreams.
+ */
+static void
+test_pseudonym_key_file(void)
+{
+	struct config	*cfg;
+	char		 msgs[1024], yaml[512], key[64], dir[PATH_MAX];
+
+	key_file("0123456789abcdef-secret\n", 0400, key, sizeof(key));
+	snprintf(yaml, sizeof(yaml), "upstreams: [192.0.2.1]\nlog:\n"
+	    "  client_identity: pseudonym\n  pseudonym_key_file: %s\n", key);
+	cfg = load_yaml(yaml, msgs, sizeof(msgs));
+	CHECK(cfg != NULL);
+	CHECK_STR(msgs, "");
+	if (cfg != NULL) {
+		CHECK_STR(cfg->log.pseudonym_key, "0123456789abcdef-secret");
+		CHECK_STR(cfg->log.pseudonym_key_file, key);
+	}
+	config_free(cfg);
+	chmod(key, 0644);
+	cfg = load_yaml(yaml, msgs, sizeof(msgs));
+	CHECK(cfg != NULL);
+	CHECK(strstr(msgs, "t.yaml:4:23: warning: ") != NULL &&
+	    strstr(msgs, "can be read by others than its owner") != NULL);
+	config_free(cfg);
+	unlink(key);
+
+	key_file("short\n", 0400, key, sizeof(key));
+	snprintf(yaml, sizeof(yaml), "upstreams: [192.0.2.1]\nlog:\n"
+	    "  client_identity: pseudonym\n  pseudonym_key_file: %s\n", key);
+	CHECK(load_yaml(yaml, msgs, sizeof(msgs)) == NULL);
+	CHECK(strstr(msgs, "the key must be at least 16 characters") != NULL);
+	unlink(key);
+	/* Gone: an error for the daemon. */
+	CHECK(load_yaml(yaml, msgs, sizeof(msgs)) == NULL);
+	CHECK(strstr(msgs, "t.yaml:4:23: cannot read pseudonym_key_file") !=
+	    NULL);
+	snprintf(yaml, sizeof(yaml), "upstreams: [192.0.2.1]\nlog:\n"
+	    "  client_identity: pseudonym\n  pseudonym_key: 0123456789abcdef\n"
+	    "  pseudonym_key_file: %s\n", key);
+	CHECK_STR(errors_of(yaml, msgs, sizeof(msgs)), "t.yaml:5:23: "
+	    "pseudonym_key and pseudonym_key_file both given; keep "
+	    "pseudonym_key_file\n");
+
+	/* The reader's file: log: and clients: only, the key unreadable. */
+	char tmpl[] = "/tmp/config_test.XXXXXX", path[PATH_MAX + 16];
+	struct diag d;
+	FILE *f;
+	CHECK(mkdtemp(tmpl) != NULL);
+	snprintf(path, sizeof(path), "%s/reader.yaml", tmpl);
+	f = fopen(path, "w");
+	fprintf(f, "log:\n  database: db/attempts.db\n"
+	    "  client_identity: pseudonym\n  pseudonym_key_file: %s\n"
+	    "clients:\n  - { network: 10.1.2.0/24, name: finance }\n", key);
+	fclose(f);
+	diag_init(&d);
+	cfg = config_load_reader(path, &d);
+	CHECK_STR(diag_text(&d), "");
+	diag_free(&d);
+	CHECK(cfg != NULL);
+	if (cfg != NULL && realpath(tmpl, dir) != NULL) {
+		CHECK(cfg->log.pseudonym_key == NULL);
+		CHECK_INT(cfg->nclients, 1);
+		CHECK(strstr(cfg->log.database, dir) == cfg->log.database);
+	}
+	config_free(cfg);
+	diag_init(&d);
+	CHECK(config_load(path, &d) == NULL);	/* the daemon needs more */
+	diag_free(&d);
+	unlink(path);
+	rmdir(tmpl);
+}
+
+/* server.control_socket: a path relative to the file, "off" for none. */
+static void
+test_control_socket(void)
+{
+	struct config	*cfg;
+	char		 msgs[1024], dir[PATH_MAX], want[PATH_MAX + 32];
+
+	cfg = config_default();
+	CHECK(cfg != NULL && strcmp(cfg->server.control_socket,
+	    "/run/dnswarden/control.sock") == 0);
+	config_free(cfg);
+	cfg = load_yaml_with("upstreams: [192.0.2.1]\nserver:\n"
+	    "  control_socket: run/ctl.sock\n", RESOLV, msgs, sizeof(msgs),
+	    dir);
+	CHECK(cfg != NULL);
+	snprintf(want, sizeof(want), "%s/run/ctl.sock", dir);
+	if (cfg != NULL)
+		CHECK_STR(cfg->server.control_socket, want);
+	config_free(cfg);
+	cfg = load_yaml("upstreams: [192.0.2.1]\nserver:\n"
+	    "  control_socket: off\n", msgs, sizeof(msgs));
+	CHECK(cfg != NULL && cfg->server.control_socket == NULL);
 	config_free(cfg);
 }
 
@@ -814,6 +930,8 @@ main(void)
 	RUN(test_error_file);
 	RUN(test_error_many);
 	RUN(test_pseudonym);
+	RUN(test_pseudonym_key_file);
+	RUN(test_control_socket);
 	RUN(test_client_name);
 	RUN(test_allow_clients);
 	RUN(test_shipped);

@@ -103,3 +103,18 @@ counters_print_reload(const struct reload_stats *r, FILE *out)
 	    "failed", when, r->last_success_ms);
 	fflush(out);
 }
+
+void
+counters_format(const struct counters *c, const struct attemptlog_stats *log,
+    FILE *out)
+{
+#define COUNTERS_LINE(name, help)					\
+	fprintf(out, "%-24s %" PRIu64 "\n", #name, c->name);
+	COUNTERS_FIELDS(COUNTERS_LINE)
+#undef COUNTERS_LINE
+	fprintf(out, "%-24s %" PRIu64 "\n%-24s %" PRIu64 "\n%-24s %" PRIu64
+	    "\n%-24s %" PRIu64 "\n%-24s %" PRIu64 "\n",
+	    "log_rows_queued", log->queued, "log_rows_written", log->written,
+	    "log_rows_dropped", log->dropped, "log_write_errors",
+	    log->write_errors, "log_rows_pending", log->pending);
+}

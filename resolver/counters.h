@@ -108,4 +108,11 @@ struct reload_stats {
  */
 void	counters_print_reload(const struct reload_stats *r, FILE *out);
 
+/*
+ * The same figures as one block, "name value" a line with the values
+ * aligned, without prefix ("dnswarden ctl stats").
+ */
+void	counters_format(const struct counters *c,
+	    const struct attemptlog_stats *log, FILE *out);
+
 #endif

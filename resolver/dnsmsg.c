@@ -910,3 +910,36 @@ dnsmsg_finalize(const struct dns_query *q, const uint8_t *canon, size_t len,
 	}
 	return len;
 }
+
+int
+dnsmsg_name_from_text(const char *text, uint8_t *out, size_t cap)
+{
+	size_t len = strlen(text), o = 0;
+
+	if (len > 0 && text[len - 1] == '.')
+		len--;
+	if (len == 0) {			/* "." or "": the root */
+		if (cap < 1 || text[0] == '\0')
+			return -1;
+		out[0] = 0;
+		return 1;
+	}
+	for (size_t i = 0; i <= len; ) {
+		size_t l = strcspn(text + i, ".");
+		if (i + l > len)
+			l = len - i;
+		if (l == 0 || l > 63 || o + 1 + l + 1 > cap ||
+		    o + 1 + l + 1 > DNS_MAX_NAME)
+			return -1;
+		out[o++] = (uint8_t)l;
+		for (size_t j = 0; j < l; j++) {
+			unsigned char ch = (unsigned char)text[i + j];
+			if (ch <= ' ' || ch >= 0x7f || ch == '\\')
+				return -1;
+			out[o++] = ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+		}
+		i += l + 1;
+	}
+	out[o++] = 0;
+	return (int)o;
+}

@@ -41,6 +41,8 @@
 #define DNS_EDE_BLOCKED		15
 #define DNS_COOKIE_MAX		40	/* client (8) and server (8..32) cookie */
 #define DNS_EDE_PROHIBITED	18
+#define DNS_EDE_NO_REACHABLE_AUTHORITY	22
+#define DNS_EDE_NETWORK_ERROR	23
 
 /* A client's query, parsed. Pointers point into the packet given. */
 struct dns_query {
@@ -225,5 +227,12 @@ size_t	dnsmsg_build_error(const struct dns_query *q, uint8_t rcode,
 size_t	dnsmsg_build_blocked(const struct dns_query *q, const uint8_t *rule,
 	    size_t rule_len, const char *category, uint32_t ttl, uint8_t *out,
 	    size_t cap, size_t limit);
+
+/*
+ * The lower-case wire form of a plain text name ("www.Example.com", a
+ * trailing dot optional; no escapes) into out (cap bytes). Returns its
+ * length with the root label, or -1 if it is no valid name.
+ */
+int	dnsmsg_name_from_text(const char *text, uint8_t *out, size_t cap);
 
 #endif

@@ -123,7 +123,7 @@ static void	tcp_conn_free(struct tcp_conn *);
 static void	udp_flush_cb(evutil_socket_t, short, void *);
 static void	upstream_done_cb(void *, const struct cache_key *, uint8_t *,
 		    size_t, struct dns_reply *, const char *,
-		    struct upstream_waiters *);
+		    enum upstream_fail, struct upstream_waiters *);
 
 static struct cache_limits
 cache_limits_of(const struct config *cfg)
@@ -605,17 +605,39 @@ waiter_blocked(const struct frontend *fe, const struct request *req,
 	    r->name_off, r->nnames, wm, wvia);
 }
 
+/*
+ * Every upstream failed: SERVFAIL, with EDE 22 or 23 naming the last one
+ * tried (failed: "ADDR (why)", NULL when none was) for clients with EDNS.
+ */
+static void
+answer_upstream_failed(struct frontend *fe, struct request *req,
+    const char *failed, enum upstream_fail why)
+{
+	char text[160];
+
+	snprintf(text, sizeof(text), "upstream %s", failed ? failed : "none");
+	answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
+	    failed ? upstream_fail_ede(why) : -1, failed ? text : NULL);
+	answer_record(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL, false, false,
+	    failed, req->start_us);
+}
+
 /* One answer from upstream (or none) for every client waiting on it. */
 static void
 upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
     size_t len, struct dns_reply *r, const char *from,
-    struct upstream_waiters *waiters)
+    enum upstream_fail why, struct upstream_waiters *waiters)
 {
 	struct frontend *fe = arg;
 	struct upstream_waiter *w;
 	struct blocklist_match m, wm;
 	bool blocked = false, via_cname = false, wvia;
+	char failed[128] = "";
 
+	/* Which upstream failed and how: in the EDE text and the log row. */
+	if (reply == NULL && from != NULL && why != UPSTREAM_FAIL_NONE)
+		snprintf(failed, sizeof(failed), "%s (%s)", from,
+		    upstream_fail_text(why));
 	if (reply != NULL && r->names_overflow) {
 		/* Too many names to check: never served (nor kept) as
 		 * clean; nor logged as an attempt, which it may not be. */
@@ -646,10 +668,8 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 		/* The policies of now: a reload may have come meanwhile. */
 		req->cl.policy = client_policy(fe, &req->cl.peer);
 		if (reply == NULL) {
-			answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
-			    -1, NULL);
-			answer_record(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
-			    false, false, NULL, req->start_us);
+			answer_upstream_failed(fe, req, failed[0] != '\0' ?
+			    failed : NULL, why);
 		} else if (blocked && waiter_blocked(fe, req, reply, len, r,
 		    &m, &wm, &wvia)) {
 			answer_blocked_logged(fe, &req->cl, &req->q, &wm,
@@ -1028,7 +1048,13 @@ socket_bind(const struct config_listen *a, int type, bool reuseport)
 	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/*
+	 * TCP only: a restart must not wait for old connections in
+	 * TIME_WAIT. On UDP, SO_REUSEADDR would let another socket bind the
+	 * port beside ours and take queries.
+	 */
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	if (family == AF_INET6)
@@ -1058,6 +1084,54 @@ udp_grow_rcvbuf(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
+/* One line saying why addr cannot be bound, with what to do about it. */
+static void
+log_bind_error(const struct config_listen *a, const char *proto)
+{
+	int e = errno;
+	in_port_t port = ntohs(((const struct sockaddr_in *)&a->addr.ss)->sin_port);
+
+	if (e == EADDRINUSE)
+		log_warnx("cannot listen on %s (%s): address already in use: is "
+		    "another dnswarden or DNS server running?", a->text, proto);
+	else if (e == EACCES && port < 1024)
+		log_warnx("cannot listen on %s (%s): permission denied: ports "
+		    "below 1024 need root or CAP_NET_BIND_SERVICE", a->text,
+		    proto);
+	else if (e == EADDRNOTAVAIL)
+		log_warnx("cannot listen on %s (%s): no such local address: is "
+		    "it configured on this machine yet?", a->text, proto);
+	else
+		log_warnx("cannot listen on %s (%s): %s", a->text, proto,
+		    strerror(e));
+}
+
+int
+frontend_listen_check(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->server.nlisten; i++) {
+		const struct config_listen *a = &cfg->server.listen[i];
+		for (int t = 0; t < 2; t++) {
+			int type = t == 0 ? SOCK_DGRAM : SOCK_STREAM;
+			int fd = socket(a->addr.ss.ss_family, type | SOCK_CLOEXEC,
+			    0), on = 1;
+			if (fd == -1)
+				continue;
+			if (a->addr.ss.ss_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+				    sizeof(on));
+			if (bind(fd, (const struct sockaddr *)&a->addr.ss,
+			    a->addr.len) == -1) {
+				log_bind_error(a, t == 0 ? "udp" : "tcp");
+				close(fd);
+				return -1;
+			}
+			close(fd);
+		}
+	}
+	return 0;
+}
+
 static int
 listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 {
@@ -1066,7 +1140,7 @@ listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 	l->fe = fe;
 	l->udp_fd = socket_bind(&l->addr, SOCK_DGRAM, reuseport);
 	if (l->udp_fd == -1) {
-		log_warn("bind udp %s", l->addr.text);
+		log_bind_error(&l->addr, "udp");
 		return -1;
 	}
 	udp_grow_rcvbuf(l->udp_fd);
@@ -1079,7 +1153,7 @@ listener_open(struct frontend *fe, struct listener *l, bool reuseport)
 		return -1;
 	tfd = socket_bind(&l->addr, SOCK_STREAM, reuseport);
 	if (tfd == -1) {
-		log_warn("bind tcp %s", l->addr.text);
+		log_bind_error(&l->addr, "tcp");
 		return -1;
 	}
 	l->tcp = evconnlistener_new(fe->base, tcp_accept_cb, l,
@@ -1157,6 +1231,13 @@ void
 frontend_set_attemptlog(struct frontend *fe, struct attemptlog *attempts)
 {
 	fe->attempts = attempts;
+}
+
+size_t
+frontend_upstream_stats(const struct frontend *fe, struct upstream_stats *out,
+    size_t max)
+{
+	return upstream_get_stats(fe->up, out, max);
 }
 
 struct cache *

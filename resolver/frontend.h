@@ -43,6 +43,14 @@ struct frontend	*frontend_new(struct event_base *base, const struct config *cfg,
 int		 frontend_listen(struct frontend *fe, bool reuseport);
 
 /*
+ * Before the loops bind with SO_REUSEPORT (which another socket could
+ * join): bind each server.listen address once without it, UDP and TCP,
+ * and close again. Returns 0 when all are free, or -1 after logging one
+ * line for the first that is not (in use, needs CAP_NET_BIND_SERVICE).
+ */
+int		 frontend_listen_check(const struct config *cfg);
+
+/*
  * Take a reloaded configuration and blocklist. The listening addresses
  * stay as they were bound (a change needs a restart, and is logged). The
  * old cfg and bl may be freed once this returns.
@@ -100,7 +108,17 @@ void		 frontend_feed_udp(struct frontend *fe, const uint8_t *pkt,
 int		 frontend_adopt_tcp(struct frontend *fe, int fd,
 		    const struct sockaddr *peer, socklen_t peerlen);
 
-/* The frontend's cache, for tests that fill it with cache_insert(). */
+struct upstream_stats;
+
+/*
+ * The health of fe's upstreams (upstream.h), at most max of them, into
+ * out; returns how many. For fe's own thread.
+ */
+size_t		 frontend_upstream_stats(const struct frontend *fe,
+		    struct upstream_stats *out, size_t max);
+
+/* The frontend's cache, for tests that fill it with cache_insert(),
+ * and for "ctl flush". */
 struct cache	*frontend_cache(struct frontend *fe);
 
 /* The frontend's forwarder, for its figures (SIGUSR1) and tests. */

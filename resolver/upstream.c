@@ -82,6 +82,8 @@ struct upstream_query {
 	struct bufferevent	*bev;		/* TCP retry */
 	struct dot_query	 dq;		/* TLS try, */
 	bool			 tls;		/* while on up->timing */
+	uint64_t		 sent_us;	/* this try, monotonic */
+	enum upstream_fail	 why;		/* the last try's failure */
 	uint8_t			 qbuf[DNS_UDP_PLAIN];
 	size_t			 qlen;
 };
@@ -102,6 +104,9 @@ struct upstream {
 	struct event		*epev;
 	struct usock		**cur;	/* current socket per configured server */
 	size_t			 ncur;
+	struct upstream_stats	*health;	/* per configured server */
+	uint64_t		*health_logged;	/* its last log line, ms */
+	size_t			 nhealth;
 	bool			 in_batch;	/* working through epoll events */
 	struct usock		*dead;	/* closed during the batch, to free */
 	uint64_t		 warned_ms;	/* see warn_socket() */
@@ -329,6 +334,41 @@ set_tls_pools(struct upstream *up)
 	}
 }
 
+/*
+ * Health per configured server; what an address had before a reload it
+ * keeps. Without memory the counts are not kept, the queries still go.
+ */
+static void
+set_health(struct upstream *up)
+{
+	size_t n = up->cfg->nupstreams;
+	struct upstream_stats *h = calloc(n ? n : 1, sizeof(*h));
+	uint64_t *logged = calloc(n ? n : 1, sizeof(*logged));
+
+	if (h == NULL || logged == NULL) {
+		free(h);
+		free(logged);
+		n = 0;
+		h = NULL;
+		logged = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *addr = up->cfg->upstreams[i].text;
+		snprintf(h[i].addr, sizeof(h[i].addr), "%s", addr);
+		for (size_t j = 0; j < up->nhealth; j++) {
+			if (strcmp(up->health[j].addr, addr) == 0) {
+				h[i] = up->health[j];
+				logged[i] = up->health_logged[j];
+			}
+		}
+	}
+	free(up->health);
+	free(up->health_logged);
+	up->health = h;
+	up->health_logged = logged;
+	up->nhealth = n;
+}
+
 struct upstream *
 upstream_new(struct event_base *base, const struct config *cfg,
     struct counters *ctr, upstream_done_fn done, void *arg)
@@ -364,6 +404,7 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	}
 	set_current_sockets(up);
 	set_tls_pools(up);
+	set_health(up);
 	for (size_t i = 0; i < RECV_BATCH; i++) {
 		up->riov[i] = (struct iovec){ up->rbufs[i], RECV_SIZE };
 		up->rmsg[i].msg_hdr.msg_iov = &up->riov[i];
@@ -379,6 +420,7 @@ upstream_reconfigure(struct upstream *up, const struct config *cfg)
 	timeouts_reconfigure(up);
 	set_current_sockets(up);
 	set_tls_pools(up);
+	set_health(up);
 }
 
 bool
@@ -394,6 +436,16 @@ struct dot_upstream *
 upstream_tls_pool(struct upstream *up, size_t i)
 {
 	return i < up->ndot ? up->dot[i] : NULL;
+}
+
+size_t
+upstream_get_stats(const struct upstream *up, struct upstream_stats *out,
+    size_t max)
+{
+	size_t n = up->nhealth < max ? up->nhealth : max;
+
+	memcpy(out, up->health, n * sizeof(*out));
+	return n;
 }
 
 void
@@ -500,8 +552,13 @@ uq_finish(struct upstream_query *uq, uint8_t *reply, size_t len,
 	if (*pp == uq)
 		*pp = uq->hnext;
 	up->inflight--;
+	if (reply != NULL && uq->server < up->nhealth)
+		upstream_stats_answer(&up->health[uq->server],
+		    now_us_monotonic() - uq->sent_us, &up->health_logged[uq->server],
+		    up->sys.now_ms(up->sys.arg));
 	up->done(up->arg, &uq->key, reply, len, r,
-	    reply != NULL ? uq->addr_text : NULL, &uq->waiters);
+	    uq->addr_text[0] != '\0' ? uq->addr_text : NULL,
+	    reply != NULL ? UPSTREAM_FAIL_NONE : uq->why, &uq->waiters);
 	/* The callee answered every waiter; any left are detached. */
 	struct upstream_waiter *w;
 	while ((w = TAILQ_FIRST(&uq->waiters)) != NULL) {
@@ -585,14 +642,40 @@ reply_classify(struct upstream_query *uq, const uint8_t *pkt, size_t len,
 	}
 	/* A refusal without the question: the ID is all we can check. */
 	if (dnsmsg_parse_bare_error(pkt, len, &id, &rcode) == 0 &&
-	    id == uq->id)
+	    id == uq->id) {
+		r->rcode = rcode;
 		return REPLY_BARE_ERROR;
+	}
 forged:
 	uq->up->ctr->forged_replies++;
 	return REPLY_FORGED;
 }
 
 static void	uq_try_tcp(struct upstream_query *);
+
+/* The try at uq->server failed for why: note it, go to the next server. */
+static void
+uq_fail(struct upstream_query *uq, enum upstream_fail why)
+{
+	struct upstream *up = uq->up;
+
+	uq->why = why;
+	if (uq->server < up->nhealth)
+		upstream_stats_fail(&up->health[uq->server], why,
+		    &up->health_logged[uq->server], up->sys.now_ms(up->sys.arg));
+	uq_next_server(uq);
+}
+
+/* An error code from an upstream, as a failure. */
+static enum upstream_fail
+rcode_fail(uint8_t rcode)
+{
+	if (rcode == DNS_RCODE_REFUSED)
+		return UPSTREAM_FAIL_REFUSED;
+	if (rcode == DNS_RCODE_SERVFAIL)
+		return UPSTREAM_FAIL_SERVFAIL;
+	return UPSTREAM_FAIL_RCODE;
+}
 
 /* Decide what a matching reply means: an answer, TCP, or the next server. */
 static void
@@ -601,7 +684,7 @@ uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
 {
 	if (r->tc) {
 		if (over_tcp) {
-			uq_next_server(uq);
+			uq_fail(uq, UPSTREAM_FAIL_RCODE);
 			return;
 		}
 		uq->up->ctr->upstream_tcp++;
@@ -611,7 +694,7 @@ uq_take_reply(struct upstream_query *uq, uint8_t *pkt, size_t len,
 	if (r->rcode == DNS_RCODE_SERVFAIL || r->rcode == DNS_RCODE_REFUSED ||
 	    r->rcode == DNS_RCODE_NOTIMP || r->rcode == DNS_RCODE_FORMERR) {
 		uq->up->ctr->upstream_errors++;
-		uq_next_server(uq);
+		uq_fail(uq, rcode_fail(r->rcode));
 		return;
 	}
 	if (!over_tcp && uq->whole) {
@@ -653,7 +736,7 @@ usock_move_on(struct usock *s, unsigned from)
 		if (uq == NULL)
 			continue;
 		s->up->ctr->upstream_errors++;
-		uq_next_server(uq);	/* leaves s */
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);	/* leaves s */
 	}
 	s->busy = busy;
 	usock_release(s);
@@ -716,7 +799,7 @@ usock_take(struct usock *s, uint8_t *pkt, size_t len, int flags)
 		break;
 	case REPLY_BARE_ERROR:
 		up->ctr->upstream_errors++;
-		uq_next_server(uq);
+		uq_fail(uq, rcode_fail(r.rcode));
 		break;
 	case REPLY_FORGED:
 		break;
@@ -785,7 +868,7 @@ upstream_expire(struct upstream *up)
 	while ((uq = TAILQ_FIRST(&up->timing)) != NULL && uq->deadline <= now) {
 		up->ctr->upstream_timeouts++;
 		dot_query_timeout(&uq->dq);	/* a no-op when not over TLS */
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_TIMEOUT);
 	}
 	expire_arm(up, now);
 }
@@ -949,14 +1032,14 @@ uq_try_udp(struct upstream_query *uq)
 		if (!peer_error(errno))
 			warn_try(up, "open a socket", uq->addr_text, now);
 		up->ctr->upstream_errors++;
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	if (usock_attach(s, uq) == -1) {
 		warn_try(up, "draw a random query ID", uq->addr_text, now);
 		usock_release(s);	/* closed if opened for this try */
 		up->ctr->upstream_errors++;
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	uq->qlen = dnsmsg_build_query(uq->qbuf, uq->id, uq->lname,
@@ -1015,9 +1098,11 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	evbuffer_drain(in, 2);
 	evbuffer_remove(in, up->rbuf, mlen);
-	if (reply_classify(uq, up->rbuf, mlen, &r) != REPLY_ANSWER) {
+	enum reply_kind kind = reply_classify(uq, up->rbuf, mlen, &r);
+	if (kind != REPLY_ANSWER) {
 		/* Over TCP there is no one else to wait for. */
-		uq_next_server(uq);
+		uq_fail(uq, kind == REPLY_BARE_ERROR ? rcode_fail(r.rcode) :
+		    UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	uq_take_reply(uq, up->rbuf, mlen, &r, true);
@@ -1034,7 +1119,8 @@ tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 		uq->up->ctr->upstream_timeouts++;
 	else
 		uq->up->ctr->upstream_errors++;	/* closed mid-answer, refused */
-	uq_next_server(uq);
+	uq_fail(uq, what & BEV_EVENT_TIMEOUT ? UPSTREAM_FAIL_TIMEOUT :
+	    UPSTREAM_FAIL_NETWORK);
 }
 
 static void
@@ -1050,7 +1136,7 @@ uq_try_tcp(struct upstream_query *uq)
 	uq_close_transport(uq);
 	uq->bev = bufferevent_socket_new(up->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (uq->bev == NULL) {
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	bufferevent_setcb(uq->bev, tcp_read_cb, NULL, tcp_event_cb, uq);
@@ -1062,10 +1148,12 @@ uq_try_tcp(struct upstream_query *uq)
 	    (int)uq->addr.len) == -1) {
 		up->ctr->upstream_errors++;
 		/* The bufferevent is freed in uq_next_server(). */
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	up->ctr->upstream_queries++;
+	if (uq->server < up->nhealth)
+		up->health[uq->server].queries++;
 }
 
 /* What a TLS upstream sent for uq, or why it failed. */
@@ -1078,13 +1166,15 @@ tls_answer_cb(void *arg, struct dot_query *q, uint8_t *msg, size_t len,
 
 	if (msg == NULL) {
 		uq->up->ctr->upstream_errors++;
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	uq->id = q->id;		/* a re-sent query went out under another */
-	if (reply_classify(uq, msg, len, &r) != REPLY_ANSWER) {
+	enum reply_kind kind = reply_classify(uq, msg, len, &r);
+	if (kind != REPLY_ANSWER) {
 		/* On a connection of our own: nobody else to wait for. */
-		uq_next_server(uq);
+		uq_fail(uq, kind == REPLY_BARE_ERROR ? rcode_fail(r.rcode) :
+		    UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	uq_take_reply(uq, msg, len, &r, true);
@@ -1104,7 +1194,7 @@ uq_try_tls(struct upstream_query *uq)
 	if (du == NULL || dot_send(du, &uq->dq, uq->qbuf, uq->qlen,
 	    tls_answer_cb, uq) == -1) {
 		up->ctr->upstream_errors++;
-		uq_next_server(uq);
+		uq_fail(uq, UPSTREAM_FAIL_NETWORK);
 		return;
 	}
 	uq->id = uq->dq.id;
@@ -1125,6 +1215,9 @@ uq_try(struct upstream_query *uq)
 
 	uq->addr = u->addr;
 	memcpy(uq->addr_text, u->text, sizeof(uq->addr_text));
+	uq->sent_us = now_us_monotonic();
+	if (uq->server < up->nhealth && (u->tls_name[0] != '\0' || !uq->whole))
+		up->health[uq->server].queries++;	/* TCP counts its own */
 	if (u->tls_name[0] != '\0') {
 		uq_try_tls(uq);		/* a stream: replies come whole */
 		return;
@@ -1230,6 +1323,8 @@ upstream_free(struct upstream *up)
 	free(up->dot_ca);
 	free(up->cur);
 	event_free(up->expire_ev);
+	free(up->health);
+	free(up->health_logged);
 	event_free(up->epev);
 	close(up->epfd);
 	free(up);

@@ -492,6 +492,7 @@ dnswarden_conf() {
 	cat >"$1" <<EOF
 server:
   listen: ["127.0.0.1:$2"]
+  control_socket: off
   allow_clients: ["127.0.0.0/8", "::1/128"]
   threads: $3
   rate_limit: { qps: 0, burst: 2000 }

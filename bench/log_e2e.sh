@@ -191,6 +191,7 @@ run_once() {
 	cat >"$d/dnswarden.yaml" <<EOF
 server:
   listen: ["127.0.0.1:$port"]
+  control_socket: off
   allow_clients: ["127.0.0.0/8"]
   threads: $THREADS
   rate_limit: { qps: 0 }

@@ -208,6 +208,7 @@ PORT=$($PY "$BENCH/soak_client.py" freeport)
 cat >"$T/dnswarden.yaml" <<EOF
 server:
   listen: ["127.0.0.1:$PORT"]
+  control_socket: off
   # 127.128.0.0/9 is outside: the abuse client's queries from there are
   # REFUSED.
   allow_clients: ["127.0.0.0/9"]

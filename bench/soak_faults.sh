@@ -132,6 +132,7 @@ touch "$T/notadir"		# log.database's directory cannot be made
 cat >"$T/dnswarden.yaml" <<EOF
 server:
   listen: ["127.0.0.1:$PORT"]
+  control_socket: off
 upstreams: ["127.0.0.1:$HOLE_PORT", "127.0.0.1:$NSD_PORT"]
 upstream_timeout_ms: 1500
 blocklist:

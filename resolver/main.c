@@ -20,8 +20,10 @@
 #include "attemptlog.h"
 #include "blocklist.h"
 #include "build_config.h"
+#include "cache.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
 #include "counters.h"
 #include "dot.h"
 #include "fetch.h"
@@ -67,6 +69,13 @@ struct daemon {
 	struct privsep_db	 db;		/* where the writer opens it */
 	struct reload_stats	 reload;
 	struct http		*http;		/* the console; NULL: none */
+	char			 reload_error[256];	/* the last failure's */
+	struct control		*ctl;		/* server.control_socket */
+	uint64_t		 started_ms;	/* monotonic */
+	/* A job run in every loop's own thread (daemon_on_workers()). */
+	void			(*job)(struct worker *, void *);
+	void			*job_arg;
+	unsigned		 job_acks;
 };
 
 static void
@@ -87,6 +96,8 @@ usage(FILE *out)
 	    "                     [--format table|csv|json]\n"
 	    "       dnswarden passwd < PASSWORD\n"
 	    "       dnswarden token [NAME [ROLE]]\n"
+	    "       dnswarden ctl [-c FILE] reload|flush [NAME]|stats|upstreams"
+	    "|status\n"
 	    "       dnswarden help [COMMAND]\n"
 	    "       dnswarden --version\n"
 	    "Default FILE: %s\n", CONFIG_DEFAULT_PATH);
@@ -484,15 +495,25 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 	struct blocklist *bl;
 	int rc;
 
+	control_notify("RELOADING=1\nSTATUS=reloading %s", d->config_path);
 	d->reload.reloads++;
 	d->reload.last_reload_ms = now_ms_wall();
+	err[0] = '\0';
 	rc = daemon_reload_load(d, &cfg, &bl, err, errlen);
 	if (rc == 0) {
 		daemon_reload_apply(d, cfg, bl);
 		d->reload.last_success_ms = d->reload.last_reload_ms;
 		log_info("reloaded: %zu blocklist entries", blocklist_size(bl));
-	} else
+		control_notify("READY=1\nSTATUS=serving, %zu blocklist "
+		    "entries, reloaded", blocklist_size(bl));
+	} else {
 		d->reload.reload_failures++;
+		if (err[0] == '\0')
+			snprintf(err, errlen, "%s: cannot load", d->config_path);
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", err);
+		control_notify("READY=1\nSTATUS=reload failed, running the "
+		    "previous configuration: %s", err);
+	}
 	d->reload.last_reload_ok = rc == 0;
 	return rc;
 }
@@ -596,6 +617,240 @@ console_create(struct daemon *d)
 	return d->http != NULL ? 0 : -1;
 }
 
+/* ---- the control channel ---- */
+
+static void
+worker_job_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct daemon *d = w->d;
+
+	d->job(w, d->job_arg);
+	pthread_mutex_lock(&d->mtx);
+	d->job_acks++;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->mtx);
+}
+
+/*
+ * Run fn(worker, arg) in every loop's own thread, where the worker's cache
+ * and counters live, and wait until all have: jobs take no locks on the
+ * DNS path. fn serialises what it adds up with d->mtx.
+ */
+static void
+daemon_on_workers(struct daemon *d, void (*fn)(struct worker *, void *),
+    void *arg)
+{
+	const struct timeval now = { 0, 0 };
+
+	d->job = fn;
+	d->job_arg = arg;
+	d->job_acks = 0;
+	for (unsigned i = 1; i < d->nworkers; i++)
+		event_base_once(d->workers[i].base, -1, EV_TIMEOUT,
+		    worker_job_cb, &d->workers[i], &now);
+	worker_job_cb(-1, 0, &d->workers[0]);
+	pthread_mutex_lock(&d->mtx);
+	while (d->job_acks < d->nworkers)
+		pthread_cond_wait(&d->cond, &d->mtx);
+	pthread_mutex_unlock(&d->mtx);
+}
+
+/* What the workers add up for "ctl flush", "ctl stats", "ctl upstreams". */
+struct worker_sum {
+	const uint8_t		*lname;		/* flush: NULL for all */
+	size_t			 lname_len;
+	size_t			 flushed;
+	size_t			 cache_entries;
+	size_t			 cache_bytes;
+	struct counters		 ctr;
+	struct upstream_stats	 up[UPSTREAM_STATS_MAX];
+	size_t			 nup;
+};
+
+static void
+flush_job(struct worker *w, void *arg)
+{
+	struct worker_sum *s = arg;
+	size_t n = cache_flush(frontend_cache(w->fe), s->lname, s->lname_len);
+
+	pthread_mutex_lock(&w->d->mtx);
+	s->flushed += n;
+	pthread_mutex_unlock(&w->d->mtx);
+}
+
+static void
+sum_job(struct worker *w, void *arg)
+{
+	struct worker_sum *s = arg;
+	struct cache *c = frontend_cache(w->fe);
+	struct upstream_stats up[UPSTREAM_STATS_MAX];
+	size_t n = frontend_upstream_stats(w->fe, up,
+	    UPSTREAM_STATS_MAX);
+
+	pthread_mutex_lock(&w->d->mtx);
+	s->cache_entries += cache_count(c);
+	s->cache_bytes += cache_bytes(c);
+	counters_add(&s->ctr, &w->ctr);
+	for (size_t i = 0; i < n; i++)
+		upstream_stats_merge(s->up, &s->nup,
+		    UPSTREAM_STATS_MAX, &up[i]);
+	pthread_mutex_unlock(&w->d->mtx);
+}
+
+/* "flush [NAME]": the cache of every loop, or NAME and below. */
+static void
+ctl_flush(struct daemon *d, struct control_req *req, const char *name)
+{
+	struct worker_sum s = { 0 };
+	uint8_t wire[DNS_MAX_NAME];
+	char text[128];
+	int len = 0;
+
+	if (name[0] != '\0' &&
+	    (len = dnsmsg_name_from_text(name, wire, sizeof(wire))) <= 0) {
+		control_reply(req, false, "not a valid domain name");
+		return;
+	}
+	s.lname = name[0] != '\0' ? wire : NULL;
+	s.lname_len = (size_t)len;
+	daemon_on_workers(d, flush_job, &s);
+	snprintf(text, sizeof(text), "flushed %zu cache entr%s%s%s\n",
+	    s.flushed, s.flushed == 1 ? "y" : "ies",
+	    name[0] != '\0' ? " at and below " : "", name);
+	log_info("control: %s", text);
+	control_reply(req, true, text);
+}
+
+static void
+ctl_stats(struct daemon *d, struct control_req *req)
+{
+	struct worker_sum *s = calloc(1, sizeof(*s));
+	struct attemptlog_stats ls;
+	char *text;
+	size_t len;
+	FILE *f;
+
+	if (s == NULL || (f = open_memstream(&text, &len)) == NULL) {
+		free(s);
+		control_reply(req, false, "out of memory");
+		return;
+	}
+	daemon_on_workers(d, sum_job, s);
+	attemptlog_get_stats(d->log, &ls);
+	fprintf(f, "%-24s %" PRIu64 "\n%-24s %zu\n%-24s %zu\n",
+	    "uptime_seconds", (now_ms_monotonic() - d->started_ms) / 1000,
+	    "cache_entries", s->cache_entries, "cache_bytes", s->cache_bytes);
+	counters_format(&s->ctr, &ls, f);
+	fclose(f);
+	control_reply(req, true, text);
+	free(text);
+	free(s);
+}
+
+static void
+ctl_upstreams(struct daemon *d, struct control_req *req)
+{
+	struct worker_sum *s = calloc(1, sizeof(*s));
+	char *text;
+	size_t len;
+	FILE *f;
+
+	if (s == NULL || (f = open_memstream(&text, &len)) == NULL) {
+		free(s);
+		control_reply(req, false, "out of memory");
+		return;
+	}
+	daemon_on_workers(d, sum_job, s);
+	upstream_stats_print(s->up, s->nup, f);
+	fclose(f);
+	control_reply(req, true, text);
+	free(text);
+	free(s);
+}
+
+static void
+ctl_status(struct daemon *d, struct control_req *req)
+{
+	const struct config *cfg = d->cfg;
+	char *text, when[64] = "never";
+	size_t len;
+	FILE *f;
+
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		control_reply(req, false, "out of memory");
+		return;
+	}
+	time_t t = (time_t)(d->reload.last_reload_ms / 1000);
+	if (d->reload.last_reload_ok >= 0)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	fprintf(f, "%-18s %s\n%-18s %ld\n%-18s %" PRIu64 "\n%-18s %s\n",
+	    "version", DNSWARDEN_VERSION, "pid", (long)getpid(),
+	    "uptime_seconds", (now_ms_monotonic() - d->started_ms) / 1000,
+	    "config", d->config_path);
+	fprintf(f, "%-18s", "listen");
+	for (size_t i = 0; i < cfg->server.nlisten; i++)
+		fprintf(f, " %s", cfg->server.listen[i].text);
+	fprintf(f, "\n%-18s", "upstreams");
+	for (size_t i = 0; i < cfg->nupstreams; i++)
+		fprintf(f, " %s", cfg->upstreams[i].text);
+	fprintf(f, "\n%-18s %s\n%-18s %zu\n%-18s %zu\n%-18s %u\n"
+	    "%-18s %s%s%s\n", "database",
+	    cfg->log.database ? cfg->log.database : "off",
+	    "blocklist_files", cfg->blocklist.nfiles, "blocklist_entries",
+	    blocklist_size(d->bl), "threads", d->nworkers, "last_reload", when,
+	    d->reload.last_reload_ok < 0 ? "" : d->reload.last_reload_ok ?
+	    " ok" : " failed: ", d->reload.last_reload_ok == 0 ?
+	    d->reload_error : "");
+	fclose(f);
+	control_reply(req, true, text);
+	free(text);
+}
+
+/* One request from "dnswarden ctl", on the main loop. */
+static void
+control_cb(void *arg, struct control_req *req, enum control_cmd cmd,
+    const char *argument)
+{
+	struct daemon *d = arg;
+	char err[4096];
+
+	switch (cmd) {
+	case CONTROL_RELOAD:
+		log_info("control: reloading %s", d->config_path);
+		if (daemon_reload(d, err, sizeof(err)) == 0)
+			control_reply(req, true, "ok");
+		else
+			control_reply(req, false, err);
+		break;
+	case CONTROL_FLUSH:
+		ctl_flush(d, req, argument);
+		break;
+	case CONTROL_STATS:
+		ctl_stats(d, req);
+		break;
+	case CONTROL_UPSTREAMS:
+		ctl_upstreams(d, req);
+		break;
+	case CONTROL_STATUS:
+		ctl_status(d, req);
+		break;
+	}
+}
+
+/* The control socket, bound as root like the DNS ports; 0 or -1. */
+static int
+daemon_control_open(struct daemon *d)
+{
+	const char *path = d->cfg->server.control_socket;
+
+	if (path == NULL)
+		return 0;
+	d->ctl = control_listen(d->workers[0].base, path,
+	    control_group(d->cfg->server.user), control_cb, d);
+	return d->ctl != NULL ? 0 : -1;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -616,6 +871,9 @@ workers_create(struct daemon *d)
 	d->rl = ratelimit_new(d->cfg->server.rate_limit_qps,
 	    d->cfg->server.rate_limit_burst, seed);
 	if (d->rl == NULL)
+		return -1;
+	/* Loops that share a port must not share it with anyone else. */
+	if (reuseport && frontend_listen_check(d->cfg) == -1)
 		return -1;
 	d->nworkers = d->cfg->server.threads;
 	if (d->nworkers < 1)
@@ -667,6 +925,24 @@ daemon_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
+/* Start-up names what the admin will want to check first. */
+static void
+log_startup(const struct config *cfg)
+{
+	char buf[1024];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < cfg->nupstreams && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+		    i ? ", " : "", cfg->upstreams[i].text);
+	log_info("upstreams: %s", buf);
+	log_info("attempt log: %s", cfg->log.database ? cfg->log.database :
+	    "off");
+	if (cfg->server.control_socket != NULL)
+		log_info("control socket: %s", cfg->server.control_socket);
+}
+
 static int
 serve_loop(struct daemon *d)
 {
@@ -693,8 +969,13 @@ serve_loop(struct daemon *d)
 	log_info("dnswarden %s serving, %zu blocklist entries, %zu upstreams, "
 	    "%u thread%s", DNSWARDEN_VERSION, blocklist_size(d->bl),
 	    d->cfg->nupstreams, d->nworkers, d->nworkers > 1 ? "s" : "");
+	log_startup(d->cfg);
+	/* Sockets bound, log open, loops running: systemd may go on. */
+	control_notify("READY=1\nSTATUS=serving, %zu blocklist entries, "
+	    "%zu upstreams", blocklist_size(d->bl), d->cfg->nupstreams);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	event_base_dispatch(base);
+	control_notify("STOPPING=1\nSTATUS=stopping");
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < 4; i++)
 		event_free(sigs[i]);
@@ -767,6 +1048,7 @@ serve_free(struct daemon *d)
 {
 	http_free(d->http);	/* it reads the loops' counters and the log */
 	fetch_free(d->fetch);
+	control_free(d->ctl);
 	workers_free(d);
 	attemptlog_close(d->log);	/* every queued row reaches the disk */
 	privsep_stop(d->ps);
@@ -838,7 +1120,9 @@ cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
+	d.started_ms = now_ms_monotonic();
 	if (workers_create(&d) == -1 || console_create(&d) == -1 ||
+	    daemon_control_open(&d) == -1 ||
 	    privsep_drop(&u) == -1) {
 		serve_free(&d);
 		return 1;
@@ -904,6 +1188,14 @@ static const struct command {
 	{ "log",	log_cmd,	NULL },
 	{ "passwd",	http_passwd_cmd,	NULL },
 	{ "token",	http_token_cmd,	NULL },
+	{ "ctl",	ctl_cmd,
+	    "usage: dnswarden ctl [-c FILE] [-s SOCKET] reload|flush [NAME]|"
+	    "stats|upstreams|status\n"
+	    "Talk to the running daemon over server.control_socket (root and\n"
+	    "the dnswarden group): reload and wait for the result (exit 1 with\n"
+	    "the error if it failed; the running configuration stays), empty\n"
+	    "the cache or NAME and below, print the counters, each upstream's\n"
+	    "health, or what is loaded.\n" },
 	{ "help",	cmd_help,
 	    "usage: dnswarden help [COMMAND]\n" },
 };

@@ -498,11 +498,14 @@ class Dnswarden:
         self.config_path = self.dir / "dnswarden.yaml"
         self.stderr_path = self.dir / "stderr.txt"
         self.database = self.dir / "db" / "attempts.db"
+        self.control_socket = self.dir / "control.sock"
         listen = [f"127.0.0.1:{self.port}"] + ([f"[::1]:{self.port}"] if ipv6 else [])
         cfg = {
             "server": {
                 "listen": listen,
                 "allow_clients": ["127.0.0.0/8", "::1/128"],
+                # Each daemon its own: several run at once in the tests.
+                "control_socket": str(self.dir / "control.sock"),
             },
             "upstreams": [u if isinstance(u, str) else u.server for u in upstreams],
             "upstream_timeout_ms": timeout_ms,
@@ -567,6 +570,11 @@ class Dnswarden:
                 return True
         return False
 
+    def _control_ready(self) -> bool:
+        # Made after the DNS ports: ready when it exists (or is off).
+        path = self.config.get("server", {}).get("control_socket")
+        return path in (None, "off") or os.path.exists(path)
+
     def _wait_ready(self, timeout):
         end = time.monotonic() + timeout
         targets = [(socket.AF_INET, self.addr)] + \
@@ -575,7 +583,8 @@ class Dnswarden:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dnswarden exited with {self.proc.returncode} at "
                                    f"start-up:\n{self.stderr()}")
-            if all(self._listening(f, h) for f, h in targets):
+            if all(self._listening(f, h) for f, h in targets) and \
+                    self._control_ready():
                 return
             time.sleep(0.02)
         raise RuntimeError(f"dnswarden did not listen on port {self.port} within "
@@ -654,6 +663,12 @@ class Dnswarden:
                 return "timeout"
         self.stopped_rc = self.proc.returncode
         return self.proc.returncode
+
+    def ctl(self, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """Run `dnswarden ctl -c CONFIG ARGS...` against this daemon."""
+        return subprocess.run([_resolve_bin(), "ctl", "-c", str(self.config_path),
+                               *args], capture_output=True, text=True,
+                              timeout=timeout, env=self.env)
 
     def stats(self, timeout: float = 3.0) -> dict:
         """Send SIGUSR1 and parse the counters printed to stderr after it

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 
 seconds=${1:-20}
 shift || true
-targets="query reply config blocklist frontend dot report http"
+targets="query reply config blocklist frontend dot report http control"
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/dnswarden-fuzz-all.XXXXXX")
 failed=0
 

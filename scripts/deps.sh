@@ -3,7 +3,7 @@
 
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libldns-dev libevent-dev
 libyaml-dev libsqlite3-dev libssl-dev libcrypt-dev libjansson-dev libjs-chart.js libidn2-dev
-libcurl4-openssl-dev"
+libcurl4-openssl-dev libsystemd-dev"
 # autoconf automake libtool: scripts/genreport.sh builds ISC's genreport.
 # python3-cryptography: the tests' certificate authority; unbound: a DoT server.
 DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang

@@ -61,6 +61,7 @@ struct env {
 	bool			 answered;	/* a reply, not a failure */
 	char			 from[64];
 	uint8_t			 rcode;
+	enum upstream_fail	 why;
 	unsigned		 nwaiters;
 	bool			 waited_out;	/* run_until() gave up */
 };
@@ -225,12 +226,14 @@ fake_answer(struct fake *f, const struct seen *q)
 
 static void
 done_cb(void *arg, const struct cache_key *key, uint8_t *reply, size_t len,
-    struct dns_reply *r, const char *from, struct upstream_waiters *waiters)
+    struct dns_reply *r, const char *from, enum upstream_fail why,
+    struct upstream_waiters *waiters)
 {
 	struct env *e = arg;
 	struct upstream_waiter *w;
 
 	e->ndone++;
+	e->why = why;
 	e->answered = reply != NULL;
 	snprintf(e->from, sizeof(e->from), "%s", from ? from : "");
 	e->rcode = reply != NULL ? r->rcode : 0;
@@ -830,6 +833,124 @@ test_no_randomness(void)
 	env_free(e);
 }
 
+/* An error answer with q's ID and question and the given rcode. */
+static void
+fake_answer_rcode(struct fake *f, const struct seen *q, uint8_t rcode)
+{
+	uint8_t pkt[512];
+	size_t len = testpkt_reply(q->qname, q->qtype, rcode, NULL, NULL, true,
+	    pkt, sizeof(pkt));
+
+	pkt[0] = q->id >> 8;
+	pkt[1] = q->id & 0xff;
+	fake_send(f, q, pkt, len);
+}
+
+static struct upstream_stats
+stats_of(struct env *e, size_t i)
+{
+	struct upstream_stats st[MAX_SERVERS];
+
+	memset(st, 0, sizeof(st));
+	CHECK_INT(upstream_get_stats(e->up, st, MAX_SERVERS),
+	    e->cfg->nupstreams);
+	return st[i];
+}
+
+/*
+ * Each upstream's health: a timeout at the first and a REFUSED from the
+ * second are counted where they happened, the failure reaches the waiter
+ * with the last server and why, three in a row make a server failing,
+ * and an answer makes it healthy again with its time in the histogram.
+ */
+static void
+test_health(void)
+{
+	struct env *e = env_new(2, 16, false);
+	struct upstream_waiter w;
+	struct upstream_stats s0, s1;
+	struct seen q;
+	char name[64];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "h%d.example.test.", i);
+		CHECK_INT(ask(e, name, &w), 0);
+		CHECK(fake_recv(&e->fake[0], &q));
+		clock_move(e, TIMEOUT_MS);
+		CHECK(fake_recv(&e->fake[1], &q));
+		fake_answer_rcode(&e->fake[1], &q, LDNS_RCODE_REFUSED);
+		run_until(e, &e->ndone, (uint64_t)i + 1);
+		CHECK(!e->answered);
+		CHECK_STR(e->from, e->cfg->upstreams[1].text);
+		CHECK_INT(e->why, UPSTREAM_FAIL_REFUSED);
+		s0 = stats_of(e, 0);
+		CHECK_INT(s0.failing, i == 2);
+	}
+	s0 = stats_of(e, 0);
+	s1 = stats_of(e, 1);
+	CHECK_STR(s0.addr, e->cfg->upstreams[0].text);
+	CHECK_INT(s0.queries, 3);
+	CHECK_INT(s0.timeouts, 3);
+	CHECK_INT(s0.answers, 0);
+	CHECK_INT(s0.last_fail, UPSTREAM_FAIL_TIMEOUT);
+	CHECK_INT(s1.queries, 3);
+	CHECK_INT(s1.refused, 3);
+	CHECK_INT(s1.timeouts, 0);
+	CHECK(s1.failing);
+
+	/* The second answers now: healthy, and its answer time is kept. */
+	CHECK_INT(ask(e, "ok.example.test.", &w), 0);
+	CHECK(fake_recv(&e->fake[0], &q));
+	clock_move(e, TIMEOUT_MS);
+	CHECK(fake_recv(&e->fake[1], &q));
+	fake_answer(&e->fake[1], &q);
+	run_until(e, &e->ndone, 4);
+	CHECK(e->answered);
+	CHECK_INT(e->why, UPSTREAM_FAIL_NONE);
+	s1 = stats_of(e, 1);
+	CHECK(!s1.failing);
+	CHECK_INT(s1.answers, 1);
+	CHECK_INT(s1.consecutive, 0);
+	CHECK(upstream_stats_quantile_us(&s1, 0.5) > 0);
+	CHECK(stats_of(e, 0).failing);
+	env_free(e);
+}
+
+/* The log lines of a flapping upstream: one a UPSTREAM_LOG_INTERVAL_MS. */
+static void
+test_health_log_rate(void)
+{
+	struct upstream_stats s = { .addr = "192.0.2.1:53" };
+	struct upstream_stats sum[2] = { 0 };
+	uint64_t logged = 0;
+	size_t n = 0;
+
+	for (int i = 0; i < UPSTREAM_FAILING_AFTER; i++)
+		upstream_stats_fail(&s, UPSTREAM_FAIL_TIMEOUT, &logged, 1000);
+	CHECK(s.failing);
+	CHECK_INT(logged, 1000);		/* logged */
+	upstream_stats_answer(&s, 2500, &logged, 2000);
+	CHECK(!s.failing);
+	CHECK_INT(logged, 1000);		/* within the interval: not */
+	for (int i = 0; i < UPSTREAM_FAILING_AFTER; i++)
+		upstream_stats_fail(&s, UPSTREAM_FAIL_NETWORK, &logged,
+		    1000 + UPSTREAM_LOG_INTERVAL_MS);
+	CHECK_INT(logged, 1000 + UPSTREAM_LOG_INTERVAL_MS);
+	CHECK_INT(upstream_fail_ede(UPSTREAM_FAIL_NETWORK), 23);
+	CHECK_INT(upstream_fail_ede(UPSTREAM_FAIL_TIMEOUT), 22);
+	CHECK_INT(upstream_fail_ede(UPSTREAM_FAIL_REFUSED), 22);
+	/* Two loops' views add up; failing if either sees it so. */
+	upstream_stats_merge(sum, &n, 2, &s);
+	s.failing = false;
+	upstream_stats_merge(sum, &n, 2, &s);
+	CHECK_INT(n, 1);
+	CHECK_INT(sum[0].timeouts, 6);
+	CHECK_INT(sum[0].errors, 6);
+	CHECK_INT(sum[0].answers, 2);
+	CHECK(sum[0].failing);
+	CHECK_INT(upstream_stats_quantile_us(&sum[0], 0.99), 3000);
+}
+
 int
 main(void)
 {
@@ -846,5 +967,7 @@ main(void)
 	RUN(test_limits);
 	RUN(test_reload_timeouts);
 	RUN(test_no_randomness);
+	RUN(test_health);
+	RUN(test_health_log_rate);
 	UNIT_DONE();
 }

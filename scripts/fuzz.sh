@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 # their reproducers are in the corpus.
 export FUZZ_STRICT=1
 
-TARGETS="query reply config blocklist frontend dot report http"
+TARGETS="query reply config blocklist frontend dot report http control"
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 build=1 build_only=0 merge=0 keep=0
 

@@ -285,7 +285,8 @@ cmd_check(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "dnswarden check: unexpected argument \"%s\"\n"
+		    "usage: dnswarden check [-c FILE] [--probe]\n", argv[optind]);
 		return 2;
 	}
 	if (load_all(path, &cfg, &bl) == -1)
@@ -366,7 +367,9 @@ cmd_lookup(int argc, char **argv)
 	int status = 0, pol;
 
 	if (parse_lookup(argc, argv, &path, &client) == -1) {
-		usage(stderr);
+		fprintf(stderr, "dnswarden lookup: %s\nusage: dnswarden lookup "
+		    "[-c FILE] [--client ADDR] NAME...\n", optind == argc ?
+		    "no NAME given" : "unknown option or missing value");
 		return 2;
 	}
 	/* Its output is its answer: warnings in one line (check shows them). */
@@ -1100,9 +1103,16 @@ cmd_serve(int argc, char **argv)
 	struct privsep_user u;
 	bool verbose = false;
 
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		printf("usage: dnswarden serve [-v] [-c FILE]\n");
+		return 0;
+	}
 	if (parse_common(argc, argv, &d.config_path, &verbose) == -1 ||
 	    optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "dnswarden serve: %s\nusage: dnswarden serve "
+		    "[-v] [-c FILE]\n", optind != argc && optind < argc ?
+		    "unexpected argument" : "unknown option or missing value");
 		return 2;
 	}
 	log_set_verbose(verbose);

@@ -355,3 +355,24 @@ def test_udp_port_not_shared_with_another_process(dnswarden, fake_upstream, thre
             res = subprocess.run(["/usr/bin/python3", "-c", BIND_PROBE, opt, str(dw.port)],
                                  preexec_fn=preexec, capture_output=True)
             assert res.returncode == 1, f"{opt} bound the port ({preexec})"
+
+
+# --- usage messages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,first,rc", [
+    (["lookup"], "dnswarden lookup: no NAME given", 2),
+    (["check", "extra-arg"], 'dnswarden check: unexpected argument "extra-arg"', 2),
+])
+def test_usage_error_says_what_is_wrong(args, first, rc):
+    res = subprocess.run([harness._resolve_bin(), *args], capture_output=True, text=True)
+    assert res.returncode == rc
+    lines = res.stderr.splitlines()
+    assert lines[0] == first and lines[1].startswith(f"usage: dnswarden {args[0]} ")
+    assert len(lines) == 2, res.stderr
+
+
+def test_serve_help():
+    res = subprocess.run([harness._resolve_bin(), "serve", "--help"], capture_output=True,
+                         text=True)
+    assert res.returncode == 0 and res.stdout.startswith("usage: dnswarden serve")

@@ -5,6 +5,16 @@
 # Called by "meson install" (dist/meson.build) as: install-config.sh SRC DIR
 set -eu
 
+# Meson before 1.1 pipes an install script's output and shows it only when
+# the script fails: say it on meson's own stderr, which is the terminal's.
+say() {
+	if [ -w "/proc/$PPID/fd/2" ]; then
+		echo "$*" >"/proc/$PPID/fd/2"
+	else
+		echo "$*" >&2
+	fi
+}
+
 src=$1
 dir=${DESTDIR:-}$2
 dest=$dir/dnswarden.yaml
@@ -22,12 +32,12 @@ if [ ! -e "$dest" ]; then
 	cp "$src" "$dest"
 	[ -n "$group" ] && chgrp "$group" "$dest"
 	chmod "$mode" "$dest"
-	echo "Installing $dest" >&2
+	say "Installing $dest"
 elif cmp -s "$src" "$dest"; then
-	echo "Up-to-date: $dest" >&2
+	say "Up-to-date: $dest"
 else
 	cp "$src" "$dest.new"
 	[ -n "$group" ] && chgrp "$group" "$dest.new"
 	chmod "$mode" "$dest.new"
-	echo "Keeping $dest; the new default is $dest.new" >&2
+	say "Keeping $dest; the new default is $dest.new"
 fi

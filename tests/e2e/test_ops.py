@@ -376,3 +376,17 @@ def test_serve_help():
     res = subprocess.run([harness._resolve_bin(), "serve", "--help"], capture_output=True,
                          text=True)
     assert res.returncode == 0 and res.stdout.startswith("usage: dnswarden serve")
+
+
+def test_meson_install_says_new_default(workdir):
+    """meson 1.0 hides an install script's output; the .new message shows."""
+    build = os.path.dirname(os.path.dirname(harness._resolve_bin()))
+    env = dict(os.environ, DESTDIR=str(workdir / "dest"))
+    cmd = ["meson", "install", "-C", build, "--no-rebuild"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    conf = next((workdir / "dest").rglob("dnswarden.yaml"))
+    conf.write_text(conf.read_text() + "# edited\n")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0
+    assert f"Keeping {conf}; the new default is {conf}.new" in res.stdout + res.stderr

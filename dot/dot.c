@@ -12,6 +12,8 @@
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,6 +533,13 @@ conn_open(struct dot_upstream *du)
 		conn_close(c, false);
 		return NULL;
 	}
+	/*
+	 * Queries are small and pipelined: without TCP_NODELAY, Nagle would
+	 * hold each one back until the previous one's ACK (RFC 7766, 6.2.3).
+	 */
+	int one = 1;
+	setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
 	/*
 	 * The session to resume goes in only now: libevent resets the SSL
 	 * (SSL_clear) when it gives it the socket, which drops a session

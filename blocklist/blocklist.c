@@ -92,7 +92,8 @@ policy_compile(struct bl_loader *l, const struct config *cfg,
 	p->mask = calloc(words, sizeof(*p->mask));
 	if (p->name == NULL || p->nets == NULL || p->mask == NULL)
 		return -1;
-	memcpy(p->nets, cp->nets, cp->nnets * sizeof(*p->nets));
+	if (cp->nnets > 0)	/* a policy of clients: names only has none */
+		memcpy(p->nets, cp->nets, cp->nnets * sizeof(*p->nets));
 	p->nnets = cp->nnets;
 	for (size_t i = 0; i < cp->ncategories; i++) {
 		const struct config_policy_category *c = &cp->categories[i];

@@ -12,6 +12,15 @@
 #include "blocklist.h"
 #include "config.h"
 #include "counters.h"
+#include "upstream.h"
+
+/* One upstream's figures for /metrics. */
+struct http_upstream {
+	struct upstream_stats	health;		/* addr names it */
+	uint64_t		p50_us, p99_us;	/* of its answers */
+	bool			tls;		/* asked over TLS: */
+	struct dot_stats	tls_stats;	/* its connections */
+};
 
 /* What the console reads from the running daemon. */
 struct http_source {
@@ -23,6 +32,13 @@ struct http_source {
 	void	(*stats)(void *arg, struct counters *sum,
 		    struct attemptlog_stats *log);
 	void	 *arg;
+	/*
+	 * Up to max upstreams' figures into out (returns how many) and the
+	 * reloads' into reload, as of at most a second ago; NULL: none. Same
+	 * rules as stats.
+	 */
+	size_t	(*upstreams)(void *arg, struct http_upstream *out, size_t max,
+		    struct reload_stats *reload);
 };
 
 struct http;

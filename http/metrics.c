@@ -9,6 +9,7 @@
  * text, category, comes from the blocklist the admin wrote.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +83,116 @@ metrics_log(struct evbuffer *b, const struct attemptlog_stats *ls)
 	    "rows waiting in the attempt log's queue", ls->pending);
 }
 
+/* One line of a labelled family: name{upstream="ADDR"} value. */
+static void
+upstream_line(struct evbuffer *b, const char *name, const char *addr,
+    const char *extra, uint64_t value)
+{
+	evbuffer_add_printf(b, "%s{upstream=\"", name);
+	label_value(b, addr);
+	evbuffer_add_printf(b, "\"%s} %" PRIu64 "\n", extra, value);
+}
+
+static void
+family(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/*
+ * Per-upstream figures, labelled with the upstream's address only; the
+ * unlabelled dnswarden_upstream_*_total above are the sums.
+ */
+static void
+metrics_upstreams(struct evbuffer *b, const struct http_upstream *u,
+    size_t n)
+{
+	static const struct {
+		const char	*name, *help;
+		size_t		 off;
+	} health[] = {
+#define H(f, h) { "dnswarden_upstream_server_" #f "_total", h,			\
+	    offsetof(struct upstream_stats, f) }
+		H(queries, "tries sent to the upstream"),
+		H(answers, "tries the upstream answered usefully"),
+		H(timeouts, "tries that timed out"),
+		H(errors, "tries that failed on the network or with another "
+		    "error code"),
+		H(refused, "REFUSED answers from the upstream"),
+		H(servfail, "SERVFAIL answers from the upstream"),
+#undef H
+	}, tls[] = {
+#define T(f, h) { "dnswarden_upstream_tls_" #f "_total", h,		\
+	    offsetof(struct dot_stats, f) }
+		T(queries, "queries sent over TLS"),
+		T(failures, "queries that failed over TLS (moved on)"),
+		T(connects, "TLS handshakes completed"),
+		T(resumed, "TLS handshakes that resumed a session"),
+		T(reconnects, "connections the server closed under queries"),
+		T(handshake_failures, "TLS handshakes that failed"),
+#undef T
+	};
+
+	if (n == 0)
+		return;
+	for (size_t k = 0; k < sizeof(health) / sizeof(health[0]); k++) {
+		family(b, health[k].name, "counter", health[k].help);
+		for (size_t i = 0; i < n; i++)
+			upstream_line(b, health[k].name, u[i].health.addr, "",
+			    *(const uint64_t *)((const char *)&u[i].health +
+			    health[k].off));
+	}
+	family(b, "dnswarden_upstream_server_failing", "gauge",
+	    "1 while the upstream's last tries all failed");
+	for (size_t i = 0; i < n; i++)
+		upstream_line(b, "dnswarden_upstream_server_failing",
+		    u[i].health.addr, "", u[i].health.failing);
+	family(b, "dnswarden_upstream_server_response_seconds", "gauge",
+	    "time within which half, and 99 %, of the answers came");
+	for (size_t i = 0; i < n; i++) {
+		evbuffer_add_printf(b, "dnswarden_upstream_server_response_seconds"
+		    "{upstream=\"");
+		label_value(b, u[i].health.addr);
+		evbuffer_add_printf(b, "\",quantile=\"0.5\"} %.6f\n",
+		    u[i].p50_us / 1e6);
+		evbuffer_add_printf(b, "dnswarden_upstream_server_response_seconds"
+		    "{upstream=\"");
+		label_value(b, u[i].health.addr);
+		evbuffer_add_printf(b, "\",quantile=\"0.99\"} %.6f\n",
+		    u[i].p99_us / 1e6);
+	}
+	for (size_t k = 0; k < sizeof(tls) / sizeof(tls[0]); k++) {
+		family(b, tls[k].name, "counter", tls[k].help);
+		for (size_t i = 0; i < n; i++)
+			if (u[i].tls)
+				upstream_line(b, tls[k].name,
+				    u[i].health.addr, "",
+				    *(const uint64_t *)((const char *)
+				    &u[i].tls_stats + tls[k].off));
+	}
+	family(b, "dnswarden_upstream_tls_connections", "gauge",
+	    "TLS connections open to the upstream");
+	for (size_t i = 0; i < n; i++)
+		if (u[i].tls)
+			upstream_line(b, "dnswarden_upstream_tls_connections",
+			    u[i].health.addr, "", u[i].tls_stats.open);
+}
+
+static void
+metrics_reloads(struct evbuffer *b, const struct reload_stats *rs)
+{
+	metric(b, "dnswarden_reloads_total", "counter",
+	    "reloads tried (SIGHUP, ctl reload, new lists)", rs->reloads);
+	metric(b, "dnswarden_reload_failures_total", "counter",
+	    "reloads that failed; the old configuration stayed",
+	    rs->reload_failures);
+	metric(b, "dnswarden_last_reload_success_timestamp_seconds", "gauge",
+	    "when the configuration in force was loaded, Unix time",
+	    (uint64_t)(rs->last_success_ms / 1000));
+}
+
 void
 http_metrics(struct http_req *r)
 {
@@ -113,6 +224,15 @@ http_metrics(struct http_req *r)
 	    "blocklist entries loaded", blocklist_size(h->bl));
 	metrics_counters(b, &c);
 	metrics_log(b, &ls);
+	if (h->src.upstreams != NULL) {
+		struct http_upstream	up[UPSTREAM_STATS_MAX];
+		struct reload_stats	rs = { 0 };
+		size_t			n;
+
+		n = h->src.upstreams(h->src.arg, up, UPSTREAM_STATS_MAX, &rs);
+		metrics_upstreams(b, up, n);
+		metrics_reloads(b, &rs);
+	}
 	http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
 }

@@ -69,6 +69,17 @@ struct daemon {
 	struct privsep_db	 db;		/* where the writer opens it */
 	struct reload_stats	 reload;
 	struct http		*http;		/* the console; NULL: none */
+	/*
+	 * What the console's /metrics shows of the upstreams and reloads:
+	 * a copy made once a second on the main loop, which is where
+	 * reloads happen, so the console's thread never reads a loop's
+	 * upstreams while a reload replaces them.
+	 */
+	struct event		*snap_ev;
+	pthread_mutex_t		 snap_mtx;
+	struct http_upstream	 snap[UPSTREAM_STATS_MAX];
+	size_t			 nsnap;
+	struct reload_stats	 snap_reload;
 	char			 reload_error[256];	/* the last failure's */
 	struct control		*ctl;		/* server.control_socket */
 	uint64_t		 started_ms;	/* monotonic */
@@ -534,9 +545,35 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Each TLS upstream's figures, summed over the loops (each has its own
- * connections): "upstream ADDR tls_NAME VALUE", a line each.
+ * TLS upstream i's figures summed over the loops (each has its own
+ * connections); false when it is not a TLS upstream. Main thread only.
  */
+static bool
+tls_stats_sum(struct daemon *d, size_t i, struct dot_stats *sum)
+{
+	struct dot_stats st;
+	bool tls = false;
+
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned w = 0; w < d->nworkers; w++) {
+		struct upstream *up = frontend_upstream(d->workers[w].fe);
+		if (!upstream_tls_stats(up, i, &st))
+			continue;
+		tls = true;
+		sum->queries += st.queries;
+		sum->answers += st.answers;
+		sum->failures += st.failures;
+		sum->timeouts += st.timeouts;
+		sum->connects += st.connects;
+		sum->resumed += st.resumed;
+		sum->reconnects += st.reconnects;
+		sum->handshake_failures += st.handshake_failures;
+		sum->open += st.open;
+	}
+	return tls;
+}
+
+/* Each TLS upstream's figures: "upstream ADDR tls_NAME VALUE" a line. */
 static void
 stats_print_tls(struct daemon *d, FILE *out)
 {
@@ -545,24 +582,8 @@ stats_print_tls(struct daemon *d, FILE *out)
 	size_t n = 0;
 
 	for (size_t i = 0; i < cfg->nupstreams; i++) {
-		struct dot_stats sum = { 0 }, st;
-		bool tls = false;
-		for (unsigned w = 0; w < d->nworkers; w++) {
-			struct upstream *up = frontend_upstream(d->workers[w].fe);
-			if (!upstream_tls_stats(up, i, &st))
-				continue;
-			tls = true;
-			sum.queries += st.queries;
-			sum.answers += st.answers;
-			sum.failures += st.failures;
-			sum.timeouts += st.timeouts;
-			sum.connects += st.connects;
-			sum.resumed += st.resumed;
-			sum.reconnects += st.reconnects;
-			sum.handshake_failures += st.handshake_failures;
-			sum.open += st.open;
-		}
-		if (!tls)
+		struct dot_stats sum;
+		if (!tls_stats_sum(d, i, &sum))
 			continue;
 #define TLS_LINE(field)							\
 		if (n < sizeof(buf))					\
@@ -578,6 +599,68 @@ stats_print_tls(struct daemon *d, FILE *out)
 	}
 	fwrite(buf, 1, n < sizeof(buf) ? n : sizeof(buf) - 1, out);
 	fflush(out);
+}
+
+/* The console's copy of the upstreams' and reloads' figures. */
+static void
+snapshot_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct http_upstream snap[UPSTREAM_STATS_MAX];
+	struct upstream_stats up[UPSTREAM_STATS_MAX], list[UPSTREAM_STATS_MAX];
+	size_t n = 0, k;
+
+	for (unsigned w = 0; w < d->nworkers; w++) {
+		k = frontend_upstream_stats(d->workers[w].fe, up,
+		    UPSTREAM_STATS_MAX);
+		for (size_t i = 0; i < k; i++)
+			upstream_stats_merge(list, &n, UPSTREAM_STATS_MAX,
+			    &up[i]);
+	}
+	memset(snap, 0, sizeof(snap));
+	for (size_t i = 0; i < n; i++) {
+		snap[i].health = list[i];
+		snap[i].p50_us = upstream_stats_quantile_us(&list[i], 0.5);
+		snap[i].p99_us = upstream_stats_quantile_us(&list[i], 0.99);
+		for (size_t j = 0; j < d->cfg->nupstreams; j++)
+			if (strcmp(d->cfg->upstreams[j].text, list[i].addr) == 0)
+				snap[i].tls = tls_stats_sum(d, j,
+				    &snap[i].tls_stats);
+	}
+	pthread_mutex_lock(&d->snap_mtx);
+	memcpy(d->snap, snap, sizeof(snap));
+	d->nsnap = n;
+	d->snap_reload = d->reload;
+	pthread_mutex_unlock(&d->snap_mtx);
+}
+
+/* http_source: the last copy, for the console's thread. */
+static size_t
+daemon_upstreams(void *arg, struct http_upstream *out, size_t max,
+    struct reload_stats *reload)
+{
+	struct daemon *d = arg;
+	size_t n;
+
+	pthread_mutex_lock(&d->snap_mtx);
+	n = d->nsnap < max ? d->nsnap : max;
+	memcpy(out, d->snap, n * sizeof(*out));
+	*reload = d->snap_reload;
+	pthread_mutex_unlock(&d->snap_mtx);
+	return n;
+}
+
+/* Keep the console's copy fresh: now and once a second. */
+static void
+snapshot_start(struct daemon *d)
+{
+	const struct timeval sec = { 1, 0 };
+
+	d->snap_ev = event_new(d->workers[0].base, -1, EV_PERSIST,
+	    snapshot_cb, d);
+	if (d->snap_ev == NULL || event_add(d->snap_ev, &sec) == -1)
+		log_warnx("the console's /metrics will show no upstreams");
+	snapshot_cb(-1, 0, d);
 }
 
 static void
@@ -612,7 +695,7 @@ daemon_stats(void *arg, struct counters *sum, struct attemptlog_stats *ls)
 static int
 console_create(struct daemon *d)
 {
-	const struct http_source src = { daemon_stats, d };
+	const struct http_source src = { daemon_stats, d, daemon_upstreams };
 
 	if (d->cfg->http.nlisten == 0)
 		return 0;
@@ -1050,6 +1133,8 @@ static void
 serve_free(struct daemon *d)
 {
 	http_free(d->http);	/* it reads the loops' counters and the log */
+	if (d->snap_ev != NULL)
+		event_free(d->snap_ev);
 	fetch_free(d->fetch);
 	control_free(d->ctl);
 	workers_free(d);
@@ -1099,7 +1184,8 @@ static int
 cmd_serve(int argc, char **argv)
 {
 	struct daemon d = { .mtx = PTHREAD_MUTEX_INITIALIZER,
-	    .cond = PTHREAD_COND_INITIALIZER, .db.dirfd = -1 };
+	    .cond = PTHREAD_COND_INITIALIZER, .db.dirfd = -1,
+	    .snap_mtx = PTHREAD_MUTEX_INITIALIZER };
 	struct privsep_user u;
 	bool verbose = false;
 
@@ -1155,6 +1241,8 @@ cmd_serve(int argc, char **argv)
 	}
 	d.reload.last_reload_ok = -1;
 	d.reload.last_success_ms = now_ms_wall();
+	if (d.http != NULL)
+		snapshot_start(&d);
 	/* Downloads start once we serve: the last good copies serve now. */
 	if ((d.fetch = fetch_new(d.cfg, d.bl, lists_changed, &d)) == NULL ||
 	    fetch_start(d.fetch) == -1)

@@ -310,7 +310,14 @@ def test_metrics_parse_with_required_names(con):
     assert samples["dnswarden_build_info"][0].labels["version"]
     for ss in samples.values():
         for s in ss:
-            assert set(s.labels) <= {"category", "version"}, s
+            assert set(s.labels) <= {"category", "version", "upstream", "quantile"}, s
+    # Reloads, and each upstream by its address (never a client's).
+    for name in ("dnswarden_reloads_total", "dnswarden_reload_failures_total",
+                 "dnswarden_last_reload_success_timestamp_seconds"):
+        assert name in samples, name
+    assert samples["dnswarden_last_reload_success_timestamp_seconds"][0].value > 1.6e9
+    ups = {s.labels["upstream"] for s in samples["dnswarden_upstream_server_queries_total"]}
+    assert ups == {con.dw.config["upstreams"][0]}
 
 
 # --- bad input -------------------------------------------------------------------

@@ -270,3 +270,35 @@ def test_check_lists_and_probes_tls_upstreams(workdir, dot_server, test_ca):
                        capture_output=True, text=True)
     assert p.returncode == 1
     assert "probe failed: certificate not accepted" in p.stdout
+
+
+def test_tls_upstream_in_metrics(dnswarden, dot_server, test_ca):
+    import hashlib
+    import http.client
+    import secrets
+    from prometheus_client.parser import text_string_to_metric_families
+    srv = dot_server()
+    token = secrets.token_hex(16)
+    port = free_port()
+    dw = dnswarden([srv], _tls(test_ca, http={
+        "listen": [f"127.0.0.1:{port}"],
+        "tokens": [{"name": "prom", "role": "metrics",
+                    "sha256": hashlib.sha256(token.encode()).hexdigest()}]}))
+    assert rdata_of(dw.query("m.example.test", timeout=5), "A") == {"192.0.2.1"}
+
+    def samples():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/metrics", headers={"Authorization": "Bearer " + token})
+        r = c.getresponse()
+        assert r.status == 200
+        out = {}
+        for fam in text_string_to_metric_families(r.read().decode()):
+            for s in fam.samples:
+                out[(s.name, s.labels.get("upstream"))] = s.value
+        return out
+    key = ("dnswarden_upstream_tls_queries_total", srv.address)
+    assert _wait(lambda: samples().get(key, 0) >= 1), "no TLS figures in /metrics"
+    m = samples()
+    assert m[("dnswarden_upstream_tls_connects_total", srv.address)] == 1
+    assert m[("dnswarden_upstream_tls_connections", srv.address)] == 1
+    assert m[("dnswarden_upstream_server_answers_total", srv.address)] >= 1

@@ -22,7 +22,8 @@
 # usage: bench/compare.sh [--quick] [--out FILE] [--doc] [--profile DIR]
 #                         [--no-threads] [--dnswarden BIN] [--count N]
 #                         [--keep] [--peers LIST] [--baseline BIN]
-#                         [--set 'KEY: VALUE'] [--no-dot]
+#                         [--set 'KEY: VALUE'] [--baseline-set 'KEY: VALUE']
+#                         [--no-dot]
 #   --quick         3 s per workload instead of 6, no second attempts
 #   --out FILE      also write the markdown table to FILE
 #   --doc           replace the "Comparison" section of docs/performance.md
@@ -40,6 +41,9 @@
 #   --set 'KEY: VALUE'  add this top-level line to dnswarden's configuration
 #                   (not the baseline's, which may not know the key); may
 #                   be given more than once
+#   --baseline-set 'KEY: VALUE'  the same for the baseline: with the same
+#                   binary as --baseline, an A/B of a setting in the other
+#                   order (the setting on the run that goes first)
 #   --no-dot        skip the DNS-over-TLS runs (dnswarden and Unbound
 #                   forwarding over TLS to the same NSD, cache misses)
 set -euo pipefail
@@ -57,6 +61,7 @@ KEEP=0
 PEERS="dnsmasq unbound"
 BASELINE=""
 EXTRA_CONF=""
+BASE_CONF=""
 DOT=1
 CLIENTS=8
 ATTEMPTS=2		# per workload, while the machine is busy
@@ -76,6 +81,7 @@ while [ $# -gt 0 ]; do
 	--peers) PEERS=$2; shift ;;
 	--baseline) BASELINE=$(realpath "$2"); shift ;;
 	--set) EXTRA_CONF+="$2"$'\n'; shift ;;
+	--baseline-set) BASE_CONF+="$2"$'\n'; shift ;;
 	--no-dot) DOT=0 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
@@ -514,7 +520,7 @@ run_dnswarden() {
 	port=$(free_port)
 	SRV_CPUS=$3
 	local extra=$EXTRA_CONF
-	[ "$name" = baseline ] && extra=""
+	[ "$name" = baseline ] && extra=$BASE_CONF
 	dnswarden_conf "$T/$name.yaml" "$port" "$2" "$T/$name-log" "$extra"
 	say "$name (server.threads: $2, CPUs $3)"
 	start "$name" "$port" "$PROBE_BLOCKED" NXDOMAIN "$3" \

@@ -88,6 +88,13 @@ def main():
         t.listen(16)
         threading.Thread(target=serve_udp, args=(u, upstream), daemon=True).start()
         threading.Thread(target=serve_tcp, args=(t, upstream), daemon=True).start()
+    # The control socket comes after the DNS ports, as dnswarden makes it;
+    # the harness waits for it to exist.
+    ctl = cfg["server"].get("control_socket")
+    if ctl not in (None, "off"):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.bind(ctl)
+        c.listen(1)
     # As dnswarden does once ready; the harness waits for it.
     print("dnswarden: stub serving, 0 blocklist entries", file=sys.stderr, flush=True)
     while True:

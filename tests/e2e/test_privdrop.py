@@ -371,8 +371,10 @@ def test_started_as_the_service_user_like_the_unit(fake_upstream, closed):
     state.mkdir(mode=0o750)
     os.chown(state, pw.pw_uid, pw.pw_gid)
     lst = write_list(closed / "list.yaml", ["first.example"])
+    # The unit's RuntimeDirectory= would give it /run/dnswarden.
     cfg = config(closed, fake_upstream,
-                 {"server": {"listen": [f"127.0.0.1:{port}"]}})
+                 {"server": {"listen": [f"127.0.0.1:{port}"],
+                             "control_socket": str(state / "control.sock")}})
     for p in (cfg, lst):
         os.chown(p, 0, pw.pw_gid)
         p.chmod(0o640)

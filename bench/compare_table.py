@@ -169,7 +169,7 @@ def notes(r):
     if "dotmiss.cpu_us" in dw:
         ub = r.get("unbound", {})
         out.append("DNS over TLS (issue 16): a cache miss forwarded over TLS "
-                   "costs %s × the UDP miss (target ≤ 1.5×) and %s × "
+                   "costs %s the UDP miss (target ≤ 1.5×) and %s "
                    "Unbound's over TLS to the same NSD (target < 1×). "
                    "dnswarden's TLS counters: %s." % (
                        ratio(dw.get("dotmiss.cpu_us"), dw.get("miss.cpu_us")),

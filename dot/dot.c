@@ -32,6 +32,8 @@
 
 #define DOT_MAX_PIPELINE	128	/* queries in flight on one connection */
 #define DOT_SPREAD_AT		32	/* open another connection past this */
+#define DOT_SLOTS		256	/* > DOT_MAX_PIPELINE, a power of 2 */
+#define DOT_RESENDS		3	/* from connections that answered nothing */
 #define DOT_PAD_BLOCK		128	/* RFC 8467, section 4.1 */
 #define DOT_MAX_MSG		65535
 #define DOT_FRAME_MAX		1024	/* the longest query we send */
@@ -52,6 +54,9 @@ struct dot_conn {
 	bool			 ready;	/* handshake done */
 	bool			 stuck;	/* a query timed out: take no more */
 	bool			 answered;	/* it gave at least one answer */
+	uint16_t		 next_id;
+	/* The queries waiting on it by the low bits of their IDs. */
+	struct dot_query	*slot[DOT_SLOTS];
 };
 TAILQ_HEAD(dot_conns, dot_conn);
 
@@ -79,6 +84,7 @@ static void	conn_close(struct dot_conn *, bool);
 
 static void	conn_lost(struct dot_conn *, const char *, bool, bool);
 static void	du_drain(struct dot_upstream *);
+static void	conn_take(struct dot_conn *, struct dot_query *);
 
 /* --- the shared context --------------------------------------------- */
 
@@ -203,8 +209,7 @@ dot_upstream_free(struct dot_upstream *du)
 		return;
 	while ((c = TAILQ_FIRST(&du->conns)) != NULL) {
 		while ((q = TAILQ_FIRST(&c->queries)) != NULL) {
-			TAILQ_REMOVE(&c->queries, q, entry);
-			c->inflight--;
+			conn_take(c, q);
 			query_fail(q, "upstream removed");
 		}
 		conn_close(c, false);
@@ -321,19 +326,28 @@ conn_arm_idle(struct dot_conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
-/* The ID of the next query on c: random, and unique among its queries. */
+/*
+ * The ID of the next query on c: the next in sequence (from a random
+ * start) whose slot is free, so unique among its queries, found at once
+ * and reused only 65,536 queries later, long after a late answer to its
+ * last owner. Nobody off the path can answer on a TLS connection, so an
+ * ID need not be unpredictable here as it must over UDP.
+ */
 static uint16_t
 conn_new_id(struct dot_conn *c)
 {
-	struct dot_query *q;
-	uint16_t id;
+	while (c->slot[c->next_id & (DOT_SLOTS - 1)] != NULL)
+		c->next_id++;
+	return c->next_id++;
+}
 
-again:
-	id = (uint16_t)arc4random();
-	TAILQ_FOREACH(q, &c->queries, entry)
-		if (q->id == id)
-			goto again;
-	return id;
+/* q leaves c's list and slot. */
+static void
+conn_take(struct dot_conn *c, struct dot_query *q)
+{
+	TAILQ_REMOVE(&c->queries, q, entry);
+	c->slot[q->id & (DOT_SLOTS - 1)] = NULL;
+	c->inflight--;
 }
 
 /* Put q on c and write it out (held by the bufferevent until the
@@ -349,6 +363,7 @@ conn_put(struct dot_conn *c, struct dot_query *q)
 	q->msg[1] = (uint8_t)q->id;
 	q->conn = c;
 	TAILQ_INSERT_TAIL(&c->queries, q, entry);
+	c->slot[q->id & (DOT_SLOTS - 1)] = q;
 	c->inflight++;
 	c->du->st.queries++;
 	if (c->ready)
@@ -370,13 +385,10 @@ conn_dispatch(struct dot_conn *c, uint8_t *msg, size_t len)
 	if (len < 12)
 		return;		/* not even a header: nobody's */
 	id = (uint16_t)(msg[0] << 8 | msg[1]);
-	TAILQ_FOREACH(q, &c->queries, entry)
-		if (q->id == id)
-			break;
-	if (q == NULL)
+	q = c->slot[id & (DOT_SLOTS - 1)];
+	if (q == NULL || q->id != id)
 		return;		/* for a query the caller gave up on */
-	TAILQ_REMOVE(&c->queries, q, entry);
-	c->inflight--;
+	conn_take(c, q);
 	c->answered = true;
 	q->active = false;
 	q->conn = NULL;
@@ -423,8 +435,10 @@ static int	conn_choose_put(struct dot_upstream *, struct dot_query *);
  * c is gone (closed by the server, reset, handshake failed). Its queries
  * go again on another connection (RFC 7766, section 6.2.1): freely when c
  * gave answers before it closed, as a server that closes after each
- * answer does, since every such round answers one more; once only when it
- * gave none, and never after a failed handshake, which fails them all.
+ * answer does, since every such round answers one more; up to DOT_RESENDS
+ * times when it gave none (a server that closes on unread queries resets
+ * the connection, and its answer can be lost with it), and never after a
+ * failed handshake, which fails them all. The caller's timeout bounds it.
  */
 static void
 conn_lost(struct dot_conn *c, const char *why, bool handshake, bool eof)
@@ -440,7 +454,7 @@ conn_lost(struct dot_conn *c, const char *why, bool handshake, bool eof)
 		du->st.reconnects++;
 	/* Off the connection first: the callbacks may send again. */
 	while ((q = TAILQ_FIRST(&c->queries)) != NULL) {
-		TAILQ_REMOVE(&c->queries, q, entry);
+		conn_take(c, q);
 		q->conn = NULL;
 		TAILQ_INSERT_TAIL(&du->moving, q, entry);
 	}
@@ -448,8 +462,8 @@ conn_lost(struct dot_conn *c, const char *why, bool handshake, bool eof)
 	conn_close(c, !handshake && eof);
 	while ((q = TAILQ_FIRST(&du->moving)) != NULL) {
 		TAILQ_REMOVE(&du->moving, q, entry);
-		if (!handshake && (progress || !q->resent)) {
-			q->resent |= !progress;
+		if (!handshake && (progress || q->resent < DOT_RESENDS)) {
+			q->resent += !progress;
 			if (conn_choose_put(du, q) == 0)
 				continue;
 		}
@@ -523,6 +537,7 @@ conn_open(struct dot_upstream *du)
 		goto fail;
 	}
 	c->du = du;
+	c->next_id = (uint16_t)arc4random();
 	TAILQ_INIT(&c->queries);
 	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -623,7 +638,7 @@ dot_send(struct dot_upstream *du, struct dot_query *q, uint8_t *msg,
 	q->msg = msg;
 	q->len = len;
 	q->conn = NULL;
-	q->resent = false;
+	q->resent = 0;
 	q->queued = false;
 	if (len < 12 || len > DOT_FRAME_MAX || conn_choose_put(du, q) == -1)
 		return -1;
@@ -649,9 +664,8 @@ dot_query_cancel(struct dot_query *q)
 		TAILQ_REMOVE(&du->moving, q, entry);
 		return;
 	}
-	TAILQ_REMOVE(&c->queries, q, entry);
+	conn_take(c, q);
 	q->conn = NULL;
-	c->inflight--;
 	du_drain(du);
 	if (c->inflight == 0 && c->ready) {
 		if (c->stuck)

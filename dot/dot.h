@@ -50,7 +50,7 @@ struct dot_query {
 	uint16_t		 id;	/* the ID it went out with */
 	bool			 active;
 	bool			 queued;	/* waiting for a free slot */
-	bool			 resent;	/* moved once from a connection that
+	unsigned		 resent;	/* times moved from a connection that
 					   answered nothing */
 };
 TAILQ_HEAD(dot_queries, dot_query);

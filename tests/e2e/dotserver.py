@@ -191,9 +191,16 @@ class DotServer:
                     with self.lock:
                         self.order.append(struct.unpack("!H", wire[:2])[0])
                 if self.close_after_answer:
-                    # A clean close: close_notify, then FIN.
+                    # Close after the answer, as a server with a limit of
+                    # one query a connection does: no more writes, the
+                    # queries behind it read and dropped until the client
+                    # closes (closing on unread data would reset the
+                    # connection and could lose the answer just sent).
+                    conn.shutdown(socket.SHUT_WR)
+                    conn.settimeout(2)
                     try:
-                        conn.unwrap().close()
+                        while conn.recv(4096):
+                            pass
                     except (OSError, ssl.SSLError):
                         pass
                     return

@@ -154,8 +154,8 @@ def test_server_closing_after_each_answer(dnswarden, dot_server, test_ca):
     # Pipelined: the queries behind the first answer go out again.
     got = _burst(dw, [f"p{i}.example.test" for i in range(10)])
     assert len(got) == 10
-    assert all(r.rcode() == dns.rcode.NOERROR for r in got.values()), \
-        [(n, dns.rcode.to_text(r.rcode())) for n, r in got.items()]
+    assert all(r.rcode() == dns.rcode.NOERROR for r in got.values()), dw.stderr() + str(\
+        [(n, dns.rcode.to_text(r.rcode())) for n, r in got.items()])
     assert dw.stats()["tls_reconnects"] >= 1
 
 

@@ -56,8 +56,8 @@ rpz_action(const ldns_rr *rr)
 
 /*
  * The owner of rr as text relative to the zone apex, into out (256
- * bytes). Returns its length, 0 for the apex itself, or -1 when the owner
- * is outside the zone.
+ * bytes). Returns its length, 0 for the apex itself, -1 when the owner
+ * is outside the zone, -2 when its text does not fit out.
  */
 static int
 rpz_owner(struct rpz *z, const ldns_rr *rr, char *out)
@@ -86,11 +86,17 @@ rpz_owner(struct rpz *z, const ldns_rr *rr, char *out)
 		return -1;
 	/* The first keep labels, as text: cut at the keep-th dot. */
 	len = 0;
-	for (size_t dots = 0; s[len] != '\0' && len < 255; len++) {
+	for (size_t dots = 0; s[len] != '\0'; len++) {
 		if (s[len] == '\\' && s[len + 1] != '\0')
 			len++;
 		else if (s[len] == '.' && ++dots == keep)
 			break;
+	}
+	/* Escapes (\DDD) make the text of a name up to four times longer
+	 * than its 255 octets: such a name does not fit out, and is skipped. */
+	if (len > 255) {
+		free(s);
+		return -2;
 	}
 	memcpy(out, s, (size_t)len);
 	out[len] = '\0';
@@ -110,8 +116,10 @@ rpz_record(struct rpz *z, const ldns_rr *rr)
 
 	z->n->rules++;
 	if ((len = rpz_owner(z, rr, text)) <= 0) {
-		bl_file_warn(z->l, z->file, z->line, 1, "record %s the zone; "
-		    "skipped", len == 0 ? "at the apex of" : "outside");
+		bl_file_warn(z->l, z->file, z->line, 1, "record %s; skipped",
+		    len == 0 ? "at the apex of the zone" : len == -2 ?
+		    "with an owner name too long as text" :
+		    "outside the zone");
 		return 0;
 	}
 	/* Triggers other than a query name live under "rpz-*" labels. */

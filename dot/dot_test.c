@@ -91,15 +91,27 @@ frame(uint8_t *out, const uint8_t *msg, size_t len)
 	return len + 2;
 }
 
+/* An upstream pool to 127.0.0.1:9, one connection, never contacted:
+ * the tests do not run the event loop. */
+static struct dot_upstream *
+test_upstream(struct event_base *base, struct dot_ctx *ctx)
+{
+	struct netaddr na = { .len = sizeof(struct sockaddr_in) };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&na.ss;
+	struct dot_limits lim = { 1, 1000, 1000 };
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(9);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return dot_upstream_new(base, ctx, &na, "dot.test", "127.0.0.1:9", &lim);
+}
+
 static void
 test_answers_matched_by_id_in_any_order(void)
 {
 	struct event_base *base = event_base_new();
 	char err[128];
 	struct dot_ctx *ctx = dot_ctx_new(NULL, err, sizeof(err));
-	struct netaddr na = { .len = sizeof(struct sockaddr_in) };
-	struct sockaddr_in *sin = (struct sockaddr_in *)&na.ss;
-	struct dot_limits lim = { 1, 1000, 1000 };
 	struct dot_upstream *du;
 	struct dot_query q[3];
 	struct seen seen[3] = { { 0 } };
@@ -107,10 +119,7 @@ test_answers_matched_by_id_in_any_order(void)
 	size_t n = 0;
 
 	CHECK(base != NULL && ctx != NULL);
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(9);	/* never reached: the loop is not run */
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	du = dot_upstream_new(base, ctx, &na, "dot.test", "127.0.0.1:9", &lim);
+	du = test_upstream(base, ctx);
 	CHECK(du != NULL);
 	memset(q, 0, sizeof(q));
 	for (int i = 0; i < 3; i++) {
@@ -160,18 +169,12 @@ test_waiting_queries_fail_when_freed(void)
 	struct event_base *base = event_base_new();
 	char err[128];
 	struct dot_ctx *ctx = dot_ctx_new(NULL, err, sizeof(err));
-	struct netaddr na = { .len = sizeof(struct sockaddr_in) };
-	struct sockaddr_in *sin = (struct sockaddr_in *)&na.ss;
-	struct dot_limits lim = { 1, 1000, 1000 };
 	struct dot_upstream *du;
 	struct dot_query q;
 	struct seen seen = { 0 };
 	uint8_t msg[512];
 
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(9);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	du = dot_upstream_new(base, ctx, &na, "dot.test", "127.0.0.1:9", &lim);
+	du = test_upstream(base, ctx);
 	memset(&q, 0, sizeof(q));
 	CHECK_INT(dot_send(du, &q, msg, build_query(msg, 0), answer_cb, &seen),
 	    0);
@@ -189,9 +192,6 @@ test_full_connection_queues(void)
 	struct event_base *base = event_base_new();
 	char err[128];
 	struct dot_ctx *ctx = dot_ctx_new(NULL, err, sizeof(err));
-	struct netaddr na = { .len = sizeof(struct sockaddr_in) };
-	struct sockaddr_in *sin = (struct sockaddr_in *)&na.ss;
-	struct dot_limits lim = { 1, 1000, 1000 };
 	struct dot_upstream *du;
 	enum { N = 130 };
 	static struct dot_query q[N];
@@ -201,10 +201,7 @@ test_full_connection_queues(void)
 	uint8_t stream[64];
 	size_t n;
 
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(9);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	du = dot_upstream_new(base, ctx, &na, "dot.test", "127.0.0.1:9", &lim);
+	du = test_upstream(base, ctx);
 	memset(q, 0, sizeof(q));
 	memset(seen, 0, sizeof(seen));
 	for (int i = 0; i < N; i++)

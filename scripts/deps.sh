@@ -23,8 +23,8 @@ deps_install() {
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
 	export DEBIAN_FRONTEND=noninteractive
 	# Package lists may be absent on a fresh machine.
-	$sudo apt-get update -qq >/dev/null
-	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+	$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+	$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" \
 	    >/dev/null || { echo "apt-get install failed" >&2; return 1; }
 	# Debian starts a packaged server when it is installed; the tests and
 	# benchmarks start their own on loopback, so stop the one this install

@@ -210,15 +210,19 @@ http_api_attempts(struct http_req *r)
 
 /* What `dnswarden lookup NAME` says, as an object; NULL: not a name. */
 json_t *
-http_lookup_json(struct http_req *r, const char *name)
+http_lookup_json(struct http_req *r, const char *name, int policy)
 {
 	struct blocklist_match	 m = { 0 };
-	int			 rc = blocklist_match_name(r->h->bl, name, &m);
+	int			 rc;
+	const char		*pname;
 	json_t			*o;
 
+	rc = blocklist_match_name_policy(r->h->bl, policy, name, &m);
 	if (rc == -1)
 		return NULL;
-	o = json_pack("{s:s, s:b}", "name", name, "blocked", rc == 1);
+	pname = blocklist_policy_name(r->h->bl, policy);
+	o = json_pack("{s:s, s:b, s:o}", "name", name, "blocked", rc == 1,
+	    "policy", pname != NULL ? json_string(pname) : json_null());
 	if (rc == 1 || m.allowed) {
 		json_object_set_new(o, "rule", json_string(m.rule));
 		json_object_set_new(o, "category", m.category ?
@@ -242,6 +246,7 @@ http_api_lookup(struct http_req *r)
 	const char	*why;
 	char		 detail[512];
 	json_t		*o;
+	int		 policy = BLOCKLIST_POLICY_DEFAULT;
 
 	if (api_check(r, allowed) == -1)
 		return;
@@ -253,9 +258,14 @@ http_api_lookup(struct http_req *r)
 		http_reply_error(r, 400, "client is not an address");
 		return;
 	}
+	/* As `dnswarden lookup --client`: the client's policy decides
+	 * which categories apply (docs/blocklist.md, "Policies"). */
+	if (client != NULL)
+		policy = blocklist_policy_of(r->h->bl,
+		    (struct sockaddr *)&na.ss);
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, "lookup", detail);
-	if ((o = http_lookup_json(r, name)) == NULL) {
+	if ((o = http_lookup_json(r, name, policy)) == NULL) {
 		http_reply_error(r, 400, "not a valid domain name");
 		return;
 	}

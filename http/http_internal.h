@@ -22,6 +22,14 @@
 #define HTTP_MAX_CONNECTIONS	64	/* open at once; more wait in accept */
 #define HTTP_MAX_HEADERS	8192	/* bytes of request line and headers */
 #define HTTP_MAX_BODY		4096	/* bytes: a login is the largest */
+/*
+ * evhttp's own limits, set above ours: a request between the two reaches
+ * our callback and is refused there with a JSON 431 or 413 (libevent 2.1
+ * has no hook for the page it writes itself); only one beyond these gets
+ * libevent's answer. They also bound what a connection may buffer.
+ */
+#define HTTP_EVHTTP_MAX_HEADERS	65536
+#define HTTP_EVHTTP_MAX_BODY	65536
 #define HTTP_TIMEOUT_S		5	/* of inactivity, reading or writing */
 #define HTTP_DEADLINE_MS	10000	/* to send a whole request */
 #define HTTP_CONN_SLOTS		(HTTP_MAX_CONNECTIONS + 64)
@@ -239,8 +247,13 @@ void	http_api_lookup(struct http_req *r);
 struct json_t;
 struct json_t *http_status_json(struct http_req *r);
 
-/* What `dnswarden lookup NAME` says, as a new object; NULL: not a name. */
-struct json_t *http_lookup_json(struct http_req *r, const char *name);
+/*
+ * What `dnswarden lookup [--client ADDR] NAME` says, as a new object;
+ * NULL: not a name. policy is blocklist_policy_of() the client's address,
+ * or BLOCKLIST_POLICY_DEFAULT.
+ */
+struct json_t *http_lookup_json(struct http_req *r, const char *name,
+	    int policy);
 
 /* ---- metrics.c ---- */
 

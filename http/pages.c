@@ -420,7 +420,8 @@ page_lookup(struct http_req *r, struct evbuffer *b, const char *name)
 	json_t	*o;
 
 	http_audit(r, "lookup", name);
-	if ((o = http_lookup_json(r, name)) == NULL) {
+	if ((o = http_lookup_json(r, name,
+	    BLOCKLIST_POLICY_DEFAULT)) == NULL) {
 		html_printf(b, "<p class=\"error\">not a valid domain name</p>");
 		return;
 	}

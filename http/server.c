@@ -89,12 +89,26 @@ http_common_headers(struct http_req *r, const char *type)
 	http_header(r, "Cache-Control", "no-store");
 }
 
+/* Reasons libevent 2.1's table lacks (it knows up to 417). */
+static const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	default:
+		return NULL;
+	}
+}
+
 void
 http_reply(struct http_req *r, int status, const char *type,
     struct evbuffer *body)
 {
 	http_common_headers(r, type);
-	evhttp_send_reply(r->req, status, NULL, body);
+	evhttp_send_reply(r->req, status, http_reason(status), body);
 }
 
 void
@@ -195,6 +209,38 @@ http_req_parse(struct http_req *r, struct evhttp_uri **urip)
 	return 0;
 }
 
+/*
+ * Our limits on size, checked before anything else reads the request:
+ * the request target and headers as they came (name, ": ", value and
+ * CRLF each), and the body. Over them: a JSON 431 or 413, and the
+ * connection is closed, as evhttp does at its own limits.
+ */
+static int
+http_req_size_ok(struct http_req *r)
+{
+	struct evkeyvalq	*hdrs = evhttp_request_get_input_headers(r->req);
+	struct evkeyval		*kv;
+	const char		*uri = evhttp_request_get_uri(r->req);
+	size_t			 n = uri != NULL ? strlen(uri) : 0;
+
+	TAILQ_FOREACH(kv, hdrs, next)
+		n += strlen(kv->key) + strlen(kv->value) + 4;
+	if (n > HTTP_MAX_HEADERS) {
+		http_header(r, "Connection", "close");
+		http_reply_error(r, 431, "request headers too large: at most"
+		    " 8192 bytes");
+		return -1;
+	}
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(r->req)) >
+	    HTTP_MAX_BODY) {
+		http_header(r, "Connection", "close");
+		http_reply_error(r, 413, "request body too large: at most 4096"
+		    " bytes");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -211,6 +257,8 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	http_conn_served(h, evhttp_connection_get_bufferevent(
 	    evhttp_request_get_connection(req)), r.now_ms);
 	snprintf(r.remote, sizeof(r.remote), "%s", host ? host : "");
+	if (http_req_size_ok(&r) == -1)
+		return;
 	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_POST &&
 	    method != EVHTTP_REQ_HEAD) {
 		http_reply_error(&r, 405, "method not allowed");
@@ -374,8 +422,9 @@ http_bind(struct http *h, const struct config *cfg)
 static void
 http_limits(struct http *h)
 {
-	evhttp_set_max_headers_size(h->evh, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(h->evh, HTTP_MAX_BODY);
+	/* Backstops: ours are checked in http_request_cb(). */
+	evhttp_set_max_headers_size(h->evh, HTTP_EVHTTP_MAX_HEADERS);
+	evhttp_set_max_body_size(h->evh, HTTP_EVHTTP_MAX_BODY);
 	/* A slow client (slowloris) is cut off after this, per request. */
 	evhttp_set_timeout(h->evh, HTTP_TIMEOUT_S);
 	/* Every method reaches us, to be answered 405 in JSON. */

@@ -116,14 +116,16 @@ def http_config(port: int, metrics_token: str, hr_token: str) -> dict:
 class Console:
     """A started daemon with its console, over a known history."""
 
-    def __init__(self, workdir: Path, upstream, blocklists=None, extra=()):
+    def __init__(self, workdir: Path, upstream, blocklists=None, extra=(),
+                 policies=None):
         self.port = harness.free_port()
         self.metrics_token = secrets.token_hex(32)
         self.hr_token = secrets.token_hex(32)
+        overrides = http_config(self.port, self.metrics_token, self.hr_token)
+        if policies is not None:
+            overrides["policies"] = policies
         self.dw = harness.Dnswarden(workdir, [upstream], ipv6=False,
-                                    overrides=http_config(self.port, self.metrics_token,
-                                                          self.hr_token),
-                                    blocklists=blocklists)
+                                    overrides=overrides, blocklists=blocklists)
         write_history(self.dw.database, extra)
         self.dw.start()
         self.wait_http()

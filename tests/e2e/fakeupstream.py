@@ -120,6 +120,7 @@ class FakeUpstream:
         self.family = socket.AF_INET6 if ":" in addr else socket.AF_INET
         self._lock = threading.Lock()
         self._queries: List[Query] = []
+        self.replies_sent = 0  # UDP and TCP replies written, late ones too
         self._cond = threading.Condition(self._lock)
         self.records = {}  # (name lower with dot, rdtype text) -> (ttl, [rdata text])
         self.handler: Handler = self.answer_plan
@@ -227,6 +228,24 @@ class FakeUpstream:
                     break
                 self._cond.wait(left)
             return list(self._queries)
+
+    def wait_replies_sent(self, n: int, timeout: float = 10.0) -> int:
+        """Wait until at least n replies were written (a delayed plan's
+        late reply is written when this returns); returns the count."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.replies_sent < n:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.replies_sent} replies sent after "
+                                         f"{timeout} s, awaited {n}")
+                self._cond.wait(left)
+            return self.replies_sent
+
+    def _sent(self):
+        with self._cond:
+            self.replies_sent += 1
+            self._cond.notify_all()
 
     def _record(self, q: Query):
         with self._cond:
@@ -374,6 +393,7 @@ class FakeUpstream:
                     sock.sendto(render(st.data), q.src)
                 except OSError:
                     pass
+                self._sent()
 
     def _tcp_loop(self):
         while not self._stop.is_set():
@@ -428,6 +448,7 @@ class FakeUpstream:
                 if isinstance(st, Reply):
                     data = render(st.data)
                     conn.sendall(struct.pack("!H", len(data)) + data)
+                    self._sent()
                 elif isinstance(st, Raw):
                     conn.sendall(st.data)
                 elif isinstance(st, Close):

@@ -39,6 +39,28 @@ def _resolve_bin() -> str:
     return str(b)
 
 
+# --- waiting ----------------------------------------------------------------
+
+def wait_for(cond, what: str, timeout: float = 10.0, interval: float = 0.02):
+    """Poll cond() until it returns a true value, and return that value.
+    After timeout seconds fail, saying what was awaited (what may also be a
+    function that returns the text, to show the state at the time).
+
+    Tests wait for the event they need (a row written, a reload applied, a
+    counter moved), never for a fixed time: a fixed sleep is too short on a
+    loaded machine under ASan and wasted on an idle one. The timeout is
+    generous because reaching it is a failure, not the normal way out."""
+    end = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() >= end:
+            text = what() if callable(what) else what
+            raise AssertionError(f"waited {timeout} s for {text}")
+        time.sleep(interval)
+
+
 # --- ports ------------------------------------------------------------------
 
 def _port_free(port: int, ipv6: bool) -> bool:
@@ -672,7 +694,9 @@ class Dnswarden:
 
     def stats(self, timeout: float = 3.0) -> dict:
         """Send SIGUSR1 and parse the counters printed to stderr after it
-        ("name value" pairs, one a line)."""
+        ("name value" pairs, one a line). The daemon prints
+        last_reload_success_ms last: its line ends the block (a stand-in
+        that never prints it is read once its output stops growing)."""
         import re
         since = len(self.stderr())
         self.send_signal(signal.SIGUSR1)
@@ -682,10 +706,11 @@ class Dnswarden:
             text = self.stderr()[since:]
             out = {m.group(1): int(m.group(2)) for m in
                    re.finditer(r"^.*?\b([a-z_]+)[ :=]+(\d+)\s*$", text, re.M)}
-            if out and len(out) == last:
+            if ("last_reload_success_ms" in out and text.endswith("\n")) or \
+                    (out and len(out) == last):
                 return out
             last = len(out)
-            time.sleep(0.1)
+            time.sleep(0.02 if not out else 0.1)
         return out
 
     def sanitizer_marks(self, since: int = 0) -> list:

@@ -20,6 +20,18 @@ yamlutil_syntax_error(struct diag *d, const char *name,
 	const char	*problem;
 
 	problem = p->problem != NULL ? p->problem : "invalid YAML";
+	/*
+	 * libyaml stops on a tab where it expects indentation and calls it
+	 * "a character that cannot start any token"; the buffer still points
+	 * at that character, so say what it is.
+	 */
+	if (p->error == YAML_SCANNER_ERROR && p->buffer.pointer != NULL &&
+	    p->buffer.pointer < p->buffer.last && *p->buffer.pointer == '\t') {
+		diag_error(d, name, p->problem_mark.line + 1,
+		    p->problem_mark.column + 1,
+		    "tabs are not allowed for indentation (use spaces)");
+		return;
+	}
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
 		diag_error(d, name, 0, 0, "out of memory while parsing");
@@ -100,7 +112,12 @@ yamlutil_load_file(const char *path, yaml_document_t *doc, struct diag *d)
 	int		 rc;
 
 	if ((f = fileopen_read(path)) == NULL) {
-		diag_error(d, path, 0, 0, "cannot open: %s", strerror(errno));
+		if (errno == EISDIR)
+			diag_error(d, path, 0, 0, "is a directory, not a "
+			    "YAML file");
+		else
+			diag_error(d, path, 0, 0, "cannot open: %s",
+			    strerror(errno));
 		return -1;
 	}
 	if (!yaml_parser_initialize(&parser)) {

@@ -187,3 +187,29 @@ def test_lookup_prints_its_answer_and_one_line_of_warnings(workdir):
     q = write(workdir, GOOD, name="plain.yaml")
     res = run("lookup", "-c", str(q), "ok.example")
     assert res.stdout == "ok.example allowed\n" and res.stderr == ""
+
+
+def test_check_tab_in_config_indentation(workdir):
+    """A tab where YAML wants indentation is named as such, at its position,
+    instead of libyaml's "cannot start any token"."""
+    p = write(workdir, GOOD.replace("  allow_clients:", "\tallow_clients:"))
+    res = run("check", "-c", str(p))
+    assert_diagnostics(res, p, 3, 1)
+    assert "tabs are not allowed for indentation" in res.stdout + res.stderr
+
+
+def test_check_tab_in_blocklist_indentation(workdir):
+    lst = workdir / "lists.yaml"
+    lst.write_text("sites:\n  - name: Example\n  \tdomains: [example.com]\n")
+    p = write(workdir, GOOD + 'blocklist:\n  files: ["lists.yaml"]\n')
+    res = run("check", "-c", str(p))
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert f"{lst}:3:3: tabs are not allowed for indentation" in out, out
+
+
+def test_check_config_is_a_directory(workdir):
+    res = run("check", "-c", str(workdir))
+    assert res.returncode == 1
+    assert message_lines(res) == [f"{workdir}: is a directory, not a YAML file"], \
+        res.stdout + res.stderr

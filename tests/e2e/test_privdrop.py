@@ -295,7 +295,7 @@ def test_database_is_a_directory(fake_upstream, closed):
 def test_list_is_a_directory(fake_upstream, closed):
     (closed / "lists.d").mkdir()
     cfg = config(closed, fake_upstream, {"blocklist": {"files": [str(closed / "lists.d")]}})
-    refused(cfg, rf"{closed}/lists.d: cannot open: Is a directory")
+    refused(cfg, rf"{closed}/lists.d: is a directory, not a YAML file")
 
 
 def test_missing_user(fake_upstream, closed):

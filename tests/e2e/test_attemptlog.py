@@ -158,6 +158,18 @@ def wait_schema(path, timeout=10.0):
     raise AssertionError(f"{path}: no table attempts after {timeout} s")
 
 
+def written_through(dw, marker="barrier.blocked-site.test"):
+    """Ask one more blocked name and wait for its row; returns its id.
+    Rows are queued in one ring and written in order, so every row queued
+    before the marker's (a duplicate, a row that should not exist) is in
+    the file by then: a check for a row that must not be there needs no
+    sleep."""
+    before = db_scalar(dw.database, "SELECT coalesce(max(id), 0) FROM attempts")
+    ask(dw, marker)
+    wait_count(dw.database, 1, where="WHERE id > ? AND qname = ?", args=(before, marker))
+    return db_scalar(dw.database, "SELECT max(id) FROM attempts WHERE qname = ?", (marker,))
+
+
 # --- queries -------------------------------------------------------------------
 
 def ask(dw, name, rdtype="A", *, tcp=False, family=4, source=None, timeout=3.0):
@@ -327,9 +339,12 @@ def test_blocked_query_one_row_every_column(row_daemon, case):
     before = db_scalar(dw.database, "SELECT coalesce(max(id), 0) FROM attempts")
     t0, t1 = ask(dw, name, rdtype, tcp=tcp, family=family, source=source)
     waited = wait_count(dw.database, 1, timeout=5, where="WHERE id > ?", args=(before,))
+    # The documented promise (interface.md: within 2 s of the query); the
+    # writer commits every 50-500 ms, so ASan on a loaded machine still
+    # fits, and a writer that waits for a full batch does not.
     assert waited <= 2.0, f"the row reached the file {waited:.2f} s after the answer"
-    time.sleep(0.2)  # a duplicate would be in the same or the next batch
-    rows = db_rows(dw.database, "WHERE id > ?", (before,))
+    marker = written_through(dw)  # a duplicate would be written before it
+    rows = db_rows(dw.database, "WHERE id > ? AND id < ?", (before, marker))
     assert len(rows) == 1, f"{len(rows)} rows for one blocked query: {rows}"
     row = rows[0]
     assert t0 <= row["ts"] <= t1, \
@@ -372,8 +387,8 @@ def test_allowed_and_refused_queries_leave_no_row(row_daemon):
     dw.send_raw(b"\x12\x34\x01\x00\x00\x01", timeout=0.3)
     ask(dw, "www.blocked-site.test")
     wait_count(dw.database, before + 1)
-    time.sleep(0.3)
-    assert db_count(dw.database) == before + 1
+    written_through(dw)  # a row for the other two would be written before it
+    assert db_count(dw.database) == before + 2
 
 
 # --- volume, stop, crash ---------------------------------------------------------
@@ -519,11 +534,13 @@ def test_locked_database_dns_answers_rows_follow(dnswarden, dead_upstream, lists
         while time.monotonic() < end:
             name = f"locked{i}.blocked-site.test"
             t0 = time.monotonic()
-            ask(dw, name, tcp=(i % 4 == 3), timeout=1.0)
-            assert time.monotonic() - t0 < 0.5, "an answer waited for the database"
+            ask(dw, name, tcp=(i % 4 == 3), timeout=2.0)
+            # The lock is held 3 s: an answer that waited for it would take
+            # seconds; 1 s leaves room for ASan on a loaded machine.
+            assert time.monotonic() - t0 < 1.0, "an answer waited for the database"
             names.append(name)
             i += 1
-            time.sleep(0.05)
+            time.sleep(0.05)  # the stimulus: rows keep coming over 3 writer retries
         assert con.execute("SELECT count(*) FROM attempts").fetchone()[0] == 1
         assert dw.stats().get("log_rows_pending") == len(names)
     finally:
@@ -567,7 +584,7 @@ def test_readonly_database_dns_answers_rows_follow(dnswarden, dead_upstream, lis
         name = f"ro{len(names)}.rule-a.test"
         ask(dw, name, timeout=1.0)
         names.append(name)
-        time.sleep(0.05)
+        time.sleep(0.05)  # the stimulus: rows keep coming over two retries
     assert db_count(db) == 0
     errs = stderr_lines(dw, CANNOT_WRITE)
     assert len(errs) == 1, f"{len(errs)} error lines for {len(names)} rows in 2.5 s:\n" + \
@@ -622,7 +639,10 @@ def test_sigterm_on_unwritable_database_exits_promptly(dnswarden, dead_upstream,
         if con is not None:
             con.execute("COMMIT")
             con.close()
-    assert took < 3.0, f"exited {took:.2f} s after SIGTERM:\n{dw.stderr()}"
+    # A writer that waited for the lock would hold the exit until the
+    # harness kills it (10 s); 5 s leaves room for ASan's exit-time leak
+    # check on a loaded machine.
+    assert took < 5.0, f"exited {took:.2f} s after SIGTERM:\n{dw.stderr()}"
     lost = stderr_lines(dw, r"attempt log: stopping:")
     assert len(lost) == 1, dw.stderr()
     assert "16 rows could not be written" in lost[0] and "are lost" in lost[0] and \
@@ -836,7 +856,10 @@ def report_env(module_dnswarden, dead_upstream, lists):
     for name, rdtype, tcp, family, source in LIVE:
         ask(dw, name, rdtype, tcp=tcp, family=family, source=source)
     wait_count(dw.database, len(HISTORY) + len(LIVE))
-    until = (int(time.time()) + 2) * 1000
+    # Every live row is in the file: the next whole second splits them
+    # from the noise below. Waiting for the wall clock to pass it is the
+    # point (rows carry the daemon's wall time), at most 1 s.
+    until = (int(time.time()) + 1) * 1000
     time.sleep(until / 1000 - time.time() + 0.05)
     rows = db_rows(dw.database, "WHERE ts < ?", (until,))
     assert len(rows) == len(HISTORY) + len(LIVE)
@@ -1165,14 +1188,20 @@ def test_all_queries_logs_miss_hit_and_blocked(nsd_shared, dnswarden, lists):
     while db_scalar(dw.database, "SELECT count(*) FROM queries") < 3:
         assert time.monotonic() < end, "no 3 rows in table queries after 3 s"
         time.sleep(0.02)
-    time.sleep(0.2)
+    # One more blocked query, written after any extra row for the three.
+    written_through(dw, "barrier.rule-b.test")
+    harness.wait_for(lambda: db_scalar(dw.database, "SELECT count(*) FROM queries WHERE "
+                                       "qname = 'barrier.rule-b.test'"),
+                     "the barrier's row in table queries")
     con = db_open(dw.database)
     try:
         cols = ["ts", "client", "client_name", "qname", "qtype", "rcode", "cached",
                 "blocked", "upstream", "duration_us", "transport"]
         qrows = [dict(zip(cols, r)) for r in con.execute(
-            f"SELECT {', '.join(cols)} FROM queries ORDER BY id")]
-        attempts = con.execute("SELECT qname, qtype FROM attempts").fetchall()
+            f"SELECT {', '.join(cols)} FROM queries WHERE qname != 'barrier.rule-b.test'"
+            " ORDER BY id")]
+        attempts = con.execute("SELECT qname, qtype FROM attempts "
+                               "WHERE qname != 'barrier.rule-b.test'").fetchall()
     finally:
         con.close()
     assert len(qrows) == 3, qrows

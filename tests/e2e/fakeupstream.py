@@ -120,7 +120,10 @@ class FakeUpstream:
         self.family = socket.AF_INET6 if ":" in addr else socket.AF_INET
         self._lock = threading.Lock()
         self._queries: List[Query] = []
-        self.replies_sent = 0  # UDP and TCP replies written, late ones too
+        # Replies written (or tried, when the peer had gone), late ones
+        # too, and when (time.monotonic()).
+        self.replies_sent = 0
+        self.reply_times: List[float] = []
         self._cond = threading.Condition(self._lock)
         self.records = {}  # (name lower with dot, rdtype text) -> (ttl, [rdata text])
         self.handler: Handler = self.answer_plan
@@ -245,6 +248,7 @@ class FakeUpstream:
     def _sent(self):
         with self._cond:
             self.replies_sent += 1
+            self.reply_times.append(time.monotonic())
             self._cond.notify_all()
 
     def _record(self, q: Query):
@@ -447,8 +451,10 @@ class FakeUpstream:
             try:
                 if isinstance(st, Reply):
                     data = render(st.data)
-                    conn.sendall(struct.pack("!H", len(data)) + data)
-                    self._sent()
+                    try:
+                        conn.sendall(struct.pack("!H", len(data)) + data)
+                    finally:
+                        self._sent()
                 elif isinstance(st, Raw):
                     conn.sendall(st.data)
                 elif isinstance(st, Close):

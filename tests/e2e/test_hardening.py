@@ -249,11 +249,18 @@ def test_rate_limit_drops_one_client_and_answers_another(fake_upstream, dnswarde
         assert len(late) <= 20 * (t1 - t0) + 1, f"answered after the flood: {late}"
         stats = dw.stats()
         assert stats.get("ratelimited") == 210 - len(got), stats
-        # A second later the bucket has refilled: answered again.
-        time.sleep(1.1)
-        a.send(harness.make_query("www.fake.test", "A", id=999).to_wire())
-        got = collect_udp(a, 1, 2.0)
-        assert 999 in got, "the client is still dropped a second after it stopped"
+        # Once it stops, the bucket refills (a token every 50 ms at 20
+        # qps): asked every 0.2 s, it is answered again well within 1 s.
+        stopped = time.monotonic()
+        ids = iter(range(999, 2000))
+
+        def answered():
+            a.send(harness.make_query("www.fake.test", "A", id=next(ids)).to_wire())
+            return collect_udp(a, 1, 0.2)
+        harness.wait_for(answered, "an answer once the client stopped flooding", timeout=3)
+        took = time.monotonic() - stopped
+        assert took < 1.5, f"the client was still dropped {took:.2f} s after it stopped " \
+            "(1 s and ASan's headroom)"
     finally:
         a.close()
 
@@ -275,9 +282,13 @@ def test_rate_limit_per_client_whatever_the_threads(fake_upstream, dnswarden):
             s.bind(("127.0.0.1", 0))
             s.sendto(harness.make_query("www.fake.test", "A", id=i).to_wire(),
                      (dw.addr, dw.port))
+        counted = lambda: sum(1 for s in socks if select.select([s], [], [], 0)[0])
+        # Every query read: answered or counted as dropped. The bucket is
+        # measured over the time until then (a loaded machine reads late).
+        harness.wait_for(lambda: counted() + dw.stats().get("ratelimited", 0) >= 200,
+                         "all 200 queries answered or counted as rate limited")
         elapsed = time.monotonic() - t0
-        time.sleep(0.5)
-        answered = sum(1 for s in socks if select.select([s], [], [], 0)[0])
+        answered = counted()
     finally:
         for s in socks:
             s.close()
@@ -330,7 +341,10 @@ def test_idle_tcp_connections_limit_and_timeout(fake_upstream, dnswarden):
             conns = []
             time.sleep(0.3)
         assert conns, f"could not open 300 connections in 0.35 s (took {fills})"
-        time.sleep(0.1)
+        # The 44 over the limit are closed when accepted; the rest only at
+        # the idle timeout, 3 s after t0.
+        harness.wait_for(lambda: sum(1 for c in conns if closed_by_peer(c)) >= 300 - 256,
+                         "the connections over the limit closed", timeout=2)
         closed = [c for c in conns if closed_by_peer(c)]
         assert len(closed) == 300 - 256, \
             f"{len(closed)} of 300 connections closed at once with a limit of 256"
@@ -417,7 +431,7 @@ def test_length_prefix_larger_than_data(fake_upstream, dnswarden, half_close):
     answered; closed at the idle timeout (500 ms) while the client keeps
     the connection open, at once (long before the 2 s timeout used then)
     when it has closed its side."""
-    idle = 2000 if half_close else 500
+    idle = 5000 if half_close else 500
     dw = dnswarden([fake_upstream], {"server": {"tcp_idle_timeout_ms": idle}})
     w = harness.make_query("www.fake.test", "A").to_wire()
     with socket.create_connection((dw.addr, dw.port), timeout=3) as s:
@@ -429,7 +443,8 @@ def test_length_prefix_larger_than_data(fake_upstream, dnswarden, half_close):
         assert took is not None, "connection with a short message not closed within 5 s"
         elapsed = time.monotonic() - t0
         if half_close:
-            assert elapsed < 1.5, f"closed after {elapsed:.2f} s: the client had finished"
+            # At once, not at the 5 s idle timeout (2.5 s: ASan on a loaded machine).
+            assert elapsed < 2.5, f"closed after {elapsed:.2f} s: the client had finished"
         else:
             assert elapsed >= 0.4, f"closed after {elapsed:.2f} s, before the idle timeout"
     assert fake_upstream.queries == [], "the incomplete message was processed"
@@ -512,7 +527,7 @@ def test_tcp_fallback_fault_servfail(fake_upstream, dnswarden, kind):
     assert [q.transport for q in fake_upstream.queries_for("multi.fake.test")][:2] == \
         ["udp", "tcp"]
     if kind == "slow":
-        time.sleep(1.0)  # the late answer arrives now
+        fake_upstream.wait_replies_sent(2)  # the late TCP answer arrives now
     assert dw.running()
     fake_upstream.mode_normal()
     r = dw.query("multi.fake.test", timeout=3)
@@ -656,9 +671,12 @@ def test_max_outstanding_sheds_load(fake_upstream, dnswarden):
         assert rdata_of(got[i][0], "A") == {f"198.51.100.{i}"}
         assert got[i][1] - t0 >= 0.9, "answered before the upstream's 1 s delay"
     assert len(shed) == 45
-    # Shed at once: every SERVFAIL comes before the upstream could answer.
-    last_shed = max(got[i][1] for i in shed) - t0
-    assert last_shed < 0.9, f"shed queries answered only after {last_shed:.2f} s"
+    # Shed at once: every SERVFAIL comes before the upstream answered (by
+    # order, not a clock bound, so a loaded machine cannot fail it).
+    last_shed = max(got[i][1] for i in shed)
+    first_reply = min(fake_upstream.reply_times)
+    assert last_shed < first_reply, \
+        f"shed queries answered {last_shed - first_reply:.2f} s after the upstream's reply"
     assert len(fake_upstream.queries) == 5, fake_upstream.queries
     stats = dw.stats()
     assert stats.get("overload_dropped") == 45, stats
@@ -688,9 +706,11 @@ def test_max_waiters_sheds_extra_identical_questions(fake_upstream, dnswarden):
     for i in ok:
         assert rdata_of(got[i][0], "A") == {"192.0.2.11", "192.0.2.12", "192.0.2.13"}
         assert got[i][1] - t0 >= 0.9
+    first_reply = min(fake_upstream.reply_times)
     for i in range(3, 11):
         assert got[i][0].rcode() == dns.rcode.SERVFAIL, got[i][0]
-        assert got[i][1] - t0 < 0.9, f"query {i} shed only after {got[i][1] - t0:.2f} s"
+        assert got[i][1] < first_reply, \
+            f"query {i} shed {got[i][1] - first_reply:.2f} s after the upstream's reply"
     assert len(fake_upstream.queries) == 1
     stats = dw.stats()
     assert stats.get("merged") == 1 and stats.get("overload_dropped") == 8, stats

@@ -69,7 +69,9 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export DNSWARDEN_TEST_OUTPUT=$logdir
 
 # 1. The plain build, warnings as errors.
-if setup build-test -Dwerror=true; then
+# A custom --sysconfdir, so that the default_config_path test checks that
+# the binary follows it rather than a path that happens to be the default.
+if setup build-test -Dwerror=true --sysconfdir=/opt/dnswarden-test/etc; then
 	count build 0
 	meson_tests build-test unit
 else

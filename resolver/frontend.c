@@ -29,6 +29,7 @@
 #define TCP_MAX_PENDING		64	/* queries one connection may have open */
 #define REQUESTS_PER_OUTSTANDING 4	/* waiting clients per upstream query */
 #define POLICY_SLOTS		256	/* clients whose policy is kept */
+#define DEBUG_LINES_PER_S	50	/* -v: query lines per second and thread */
 
 #define container_of(p, type, member) \
 	((type *)((char *)(p) - offsetof(type, member)))
@@ -114,6 +115,8 @@ struct frontend {
 	struct udpio		*io;
 	struct cookie		*cookie;	/* DNS Cookies */
 	struct policy_slot	 policies[POLICY_SLOTS];
+	bool			 verbose;	/* -v: a line per query */
+	struct log_ratelimit	 debug_rl;	/* ... at most this many */
 	uint8_t			 in[DNS_MAX_MSG];
 	uint8_t			 tmp[DNS_MAX_MSG];
 	uint8_t			 out[DNS_MAX_MSG + 512];
@@ -154,6 +157,8 @@ frontend_new(struct event_base *base, const struct config *cfg,
 	fe->bl_gen = 1;
 	fe->attempts = attempts;
 	fe->ctr = ctr;
+	fe->verbose = log_verbose();
+	fe->debug_rl.per_s = DEBUG_LINES_PER_S;
 	TAILQ_INIT(&fe->conns);
 	arc4random_buf(&seed, sizeof(seed));
 	fe->io = calloc(1, sizeof(*fe->io));
@@ -233,15 +238,99 @@ answer_error(struct frontend *fe, const struct client *cl,
 	client_send(fe, cl, fe->out, n);
 }
 
+static const char *
+rcode_text(uint8_t rcode)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL",
+	    "NXDOMAIN", "NOTIMP", "REFUSED" };
+
+	return rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] :
+	    "rcode";
+}
+
 /*
- * For log.all_queries: the answer to q becomes one row of the attempt log
- * (table queries), stamped with the query's arrival.
+ * Within the budget of lines per second: true, after saying how many
+ * lines the last flood held back.
+ */
+static bool
+query_debug_pass(struct frontend *fe)
+{
+	unsigned long held;
+	bool pass = log_ratelimit_pass(&fe->debug_rl, now_ms_monotonic(),
+	    &held);
+
+	if (held > 0)
+		log_debug("suppressed %lu query lines (more than %u a second)",
+		    held, fe->debug_rl.per_s);
+	return pass;
+}
+
+/*
+ * -v: what was decided for q, one line. No client address: the journal
+ * keeps lines longer than log.retention_days, and log.client_identity
+ * may promise less than an address; the policy tells clients apart.
+ */
+static void
+query_debug(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const char *what, const char *detail)
+{
+	static const struct { uint16_t t; const char *name; } types[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" },
+		{ 12, "PTR" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" },
+		{ 33, "SRV" }, { 64, "SVCB" }, { 65, "HTTPS" }, { 255, "ANY" },
+	};
+	char name[1024], type[16];
+	const char *policy;
+
+	if (!query_debug_pass(fe))
+		return;
+	dnsmsg_name_to_text(q->lname, q->qname_len, name, sizeof(name));
+	snprintf(type, sizeof(type), "TYPE%u", q->qtype);	/* RFC 3597 */
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i].t == q->qtype)
+			snprintf(type, sizeof(type), "%s", types[i].name);
+	policy = blocklist_policy_name(fe->bl, cl->policy);
+	log_debug("query %s %s%s%s: %s%s%s", name, type,
+	    policy ? " policy " : "", policy ? policy : "", what,
+	    detail ? " " : "", detail ? detail : "");
+}
+
+static void
+answer_debug(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, uint8_t rcode, bool cached,
+    const struct blocklist_match *m, const char *upstream)
+{
+	char detail[512];
+
+	if (m != NULL)
+		snprintf(detail, sizeof(detail), "by %s (%s)%s", m->rule,
+		    m->category, cached ? " in a cached answer" : "");
+	else if (cached)
+		snprintf(detail, sizeof(detail), "%s", rcode_text(rcode));
+	else if (upstream != NULL)
+		snprintf(detail, sizeof(detail), "%s %s %s",
+		    rcode == DNS_RCODE_SERVFAIL ? "no answer from" : "to",
+		    upstream, rcode_text(rcode));
+	else
+		snprintf(detail, sizeof(detail), "%s", rcode_text(rcode));
+	query_debug(fe, cl, q, m != NULL ? "blocked" : cached ? "cached" :
+	    rcode == DNS_RCODE_SERVFAIL ? "failed" : "forwarded", detail);
+}
+
+/*
+ * The answer to q as decided: with -v, a debug line; for
+ * log.all_queries, one row of the attempt log (table queries), stamped
+ * with the query's arrival. m: the block entry that matched, or NULL.
  */
 static void
 answer_record(struct frontend *fe, const struct client *cl,
-    const struct dns_query *q, uint8_t rcode, bool cached, bool blocked,
-    const char *upstream, uint64_t start_us)
+    const struct dns_query *q, uint8_t rcode, bool cached,
+    const struct blocklist_match *m, const char *upstream, uint64_t start_us)
 {
+	bool blocked = m != NULL;
+
+	if (__builtin_expect(fe->verbose, 0))
+		answer_debug(fe, cl, q, rcode, cached, m, upstream);
 	if (fe->attempts == NULL || !fe->cfg->log.all_queries)
 		return;
 	uint32_t took_us = (uint32_t)(now_us_monotonic() - start_us);
@@ -452,7 +541,7 @@ answer_blocked_logged(struct frontend *fe, const struct client *cl,
 	if (via_cname)
 		fe->ctr->blocked_cname++;
 	answer_blocked(fe, cl, q, m, via_cname);
-	answer_record(fe, cl, q, DNS_RCODE_NXDOMAIN, cached, true, NULL, start);
+	answer_record(fe, cl, q, DNS_RCODE_NXDOMAIN, cached, m, NULL, start);
 }
 
 /*
@@ -496,7 +585,7 @@ answer_from_cache(struct frontend *fe, const struct client *cl,
 	}
 	fe->ctr->cache_hits++;
 	answer_reply(fe, cl, q, fe->tmp, len);
-	answer_record(fe, cl, q, fe->tmp[3] & 0xf, true, false, NULL, start);
+	answer_record(fe, cl, q, fe->tmp[3] & 0xf, true, NULL, NULL, start);
 	return true;
 }
 
@@ -544,6 +633,9 @@ query_process(struct frontend *fe, struct client *cl,
 	cl->policy = client_policy(fe, &cl->peer);
 	if (!config_client_allowed(fe->cfg, (struct sockaddr *)&cl->peer)) {
 		fe->ctr->refused++;
+		if (__builtin_expect(fe->verbose, 0))
+			query_debug(fe, cl, &q, "refused:", "client not in "
+			    "allow_clients");
 		answer_error(fe, cl, &q, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED,
 		    "client not in allow_clients");
 		return;
@@ -583,6 +675,8 @@ query_process(struct frontend *fe, struct client *cl,
 		answer_blocked_logged(fe, cl, &q, &m, false, false, start);
 		return;
 	}
+	if (__builtin_expect(fe->verbose, 0) && m.allowed)
+		query_debug(fe, cl, &q, "allowed by", m.rule);
 	query_forward(fe, cl, &q, &key, start);
 }
 
@@ -618,7 +712,7 @@ answer_upstream_failed(struct frontend *fe, struct request *req,
 	snprintf(text, sizeof(text), "upstream %s", failed ? failed : "none");
 	answer_error(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL,
 	    failed ? upstream_fail_ede(why) : -1, failed ? text : NULL);
-	answer_record(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL, false, false,
+	answer_record(fe, &req->cl, &req->q, DNS_RCODE_SERVFAIL, false, NULL,
 	    failed, req->start_us);
 }
 
@@ -677,7 +771,7 @@ upstream_done_cb(void *arg, const struct cache_key *key, uint8_t *reply,
 		} else {
 			answer_reply(fe, &req->cl, &req->q, reply, len);
 			answer_record(fe, &req->cl, &req->q, reply[3] & 0xf,
-			    false, false, from, req->start_us);
+			    false, NULL, from, req->start_us);
 		}
 		request_free(req);
 	}

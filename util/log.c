@@ -15,6 +15,33 @@ log_set_verbose(bool v)
 	verbose = v;
 }
 
+bool
+log_verbose(void)
+{
+	return verbose;
+}
+
+bool
+log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now_ms,
+    unsigned long *was_suppressed)
+{
+	uint64_t sec = now_ms / 1000;
+
+	*was_suppressed = 0;
+	if (sec != rl->sec) {
+		*was_suppressed = rl->suppressed;
+		rl->sec = sec;
+		rl->lines = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->lines >= rl->per_s) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->lines++;
+	return true;
+}
+
 static void
 vlog(const char *prefix, const char *fmt, va_list ap, int errnum)
 {

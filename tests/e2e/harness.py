@@ -541,6 +541,7 @@ class Dnswarden:
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1")
         self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.env.update(env or {})
+        self.args = []  # more options for serve, e.g. ["-v"]
         self.proc: Optional[subprocess.Popen] = None
         self.stopped_rc: Optional[int] = None
         self.stopped_by_test = False
@@ -565,7 +566,7 @@ class Dnswarden:
                                "(set DNSWARDEN_BIN or build it)")
         self._err = open(self.stderr_path, "ab")
         since = len(self.stderr())
-        self.proc = subprocess.Popen([binary, "serve", "-c", str(self.config_path)],
+        self.proc = subprocess.Popen([binary, "serve", *self.args, "-c", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._err,
                                      stderr=self._err, env=self.env, cwd=self.dir)
         t0 = time.monotonic()

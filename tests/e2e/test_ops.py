@@ -390,3 +390,83 @@ def test_meson_install_says_new_default(workdir):
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0
     assert f"Keeping {conf}; the new default is {conf}.new" in res.stdout + res.stderr
+
+
+# --- -v: a debug line per query, rate-limited ------------------------------------
+
+def query_lines(dw, since=0):
+    return [ln for ln in dw.stderr()[since:].splitlines() if "debug: query " in ln]
+
+
+def test_verbose_logs_each_decision(workdir, fake_upstream, blocklist):
+    """With -v each answer says why: blocked (by which entry), forwarded (to
+    which upstream, with the rcode), cached, allowed, and no client address."""
+    lst = blocklist(BLOCKED, allow=["ok.escorts.test"])
+    dw = harness.Dnswarden(workdir / "verbose", [fake_upstream], blocklists=[lst],
+                           overrides={"server": {"threads": 1}})
+    dw.args = ["-v"]
+    try:
+        dw.start()
+        assert blocked(dw, "www.escorts.test")
+        assert rdata_of(dw.query("www.fake.test"), "A") == {"192.0.2.1"}
+        assert rdata_of(dw.query("www.fake.test"), "A") == {"192.0.2.1"}
+        dw.query("ok.escorts.test")
+        want = [
+            "query www.escorts.test A: blocked by escorts.test (commercial-sex)",
+            f"query www.fake.test A: forwarded to {fake_upstream.server} NOERROR",
+            "query www.fake.test A: cached NOERROR",
+            "query ok.escorts.test A: allowed by ok.escorts.test",
+        ]
+        assert harness.wait_for(lambda: len(query_lines(dw)) >= 5, "five query lines")
+        lines = query_lines(dw)
+        for w in want:
+            assert any(ln.endswith(w) for ln in lines), f"no '{w}' in:\n" + "\n".join(lines)
+        assert not any("127.0.0.1" in ln.split(": forwarded to")[0] for ln in lines), lines
+    finally:
+        dw.close()
+
+
+def test_verbose_flood_is_cut_with_a_count(workdir, fake_upstream, blocklist):
+    """A flood of queries gives at most 50 lines a second (one thread), then
+    one line saying how many were held back."""
+    lst = blocklist(BLOCKED)
+    dw = harness.Dnswarden(workdir / "flood", [fake_upstream], blocklists=[lst],
+                           overrides={"server": {"threads": 1, "rate_limit": {"qps": 0}}})
+    dw.args = ["-v"]
+    try:
+        dw.start()
+        sent = 400
+        t0 = time.monotonic()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.connect((dw.addr, dw.port))
+        for i in range(sent):
+            s.send(harness.make_query(f"n{i}.escorts.test", id=i).to_wire())
+        got = 0
+        while got < sent:
+            try:
+                s.recv(4096)
+            except socket.timeout:
+                break
+            got += 1
+        spanned = int(time.monotonic() - t0) + 2  # seconds the flood may cover
+        s.close()
+        # One more query in a later second reports the lines held back.
+        def reported():
+            dw.query("late.escorts.test")
+            return "suppressed" in dw.stderr()
+        assert harness.wait_for(reported, "a 'suppressed' line", timeout=10, interval=0.3)
+        flood = [ln for ln in query_lines(dw) if ".escorts.test A: blocked" in ln
+                 and "late." not in ln]
+        assert len(flood) <= 50 * spanned, len(flood)
+        assert len(flood) < got, (len(flood), got)
+        held = [int(m) for m in re.findall(r"suppressed (\d+) query lines", dw.stderr())]
+        assert held and sum(held) + len(flood) >= got, (held, len(flood), got)
+    finally:
+        dw.close()
+
+
+def test_quiet_without_verbose(dnswarden, fake_upstream):
+    dw = dnswarden([fake_upstream])
+    dw.query("www.fake.test")
+    assert not query_lines(dw), dw.stderr()

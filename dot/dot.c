@@ -1,12 +1,17 @@
 /*
  * dot: DNS over TLS to upstream resolvers. See dot.h.
  *
- * A connection is a libevent OpenSSL bufferevent. Queries are written to
- * it as soon as they come, even before the handshake is over (the
- * bufferevent holds them until then), and stay on the connection's list
- * until their answer arrives or the caller gives up. When the server
- * closes a connection that still has queries on it (RFC 7766 allows it
- * to, at any time), each of them is sent once more on another connection;
+ * A connection is a socket and an SSL object that this file drives
+ * itself: OpenSSL reads and writes through a BIO of ours over the
+ * connection's buffers, so that one read() takes every TLS record that
+ * has arrived and the queries of one loop turn leave in one record and
+ * one send() (libevent's OpenSSL bufferevent reads each record with two
+ * read() calls and re-arms the write event for each query). Queries are
+ * queued as soon as they come, even before the handshake is over, and
+ * stay on the connection's list until their answer arrives or the caller
+ * gives up. When the server closes a connection that still has queries
+ * on it (RFC 7766 allows it to, at any time), each of them is sent once
+ * more on another connection;
  * a second loss, a failed handshake or a certificate that does not match
  * fails the query, and the caller moves on to its next upstream.
  */
@@ -15,13 +20,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -37,6 +43,8 @@
 #define DOT_PAD_BLOCK		128	/* RFC 8467, section 4.1 */
 #define DOT_MAX_MSG		65535
 #define DOT_FRAME_MAX		1024	/* the longest query we send */
+#define DOT_READ_MAX		32768	/* bytes taken from the socket at once */
+#define DOT_WRITE_MAX		16384	/* plaintext given to SSL_write at once */
 #define DNS_TYPE_OPT		41
 #define EDNS_OPT_PADDING	12	/* RFC 7830 */
 
@@ -47,8 +55,18 @@ struct dot_ctx {
 struct dot_conn {
 	TAILQ_ENTRY(dot_conn)	 entry;
 	struct dot_upstream	*du;
-	struct bufferevent	*bev;
+	SSL			*ssl;
+	int			 fd;
+	struct event		*rev;	/* readable (persistent) */
+	struct event		*wev;	/* writable: connected, or room again */
+	struct event		*flush;	/* queries to send, once a loop turn */
 	struct event		*timer;	/* handshake, then idle */
+	struct evbuffer		*out;	/* from OpenSSL, to send */
+	struct evbuffer		*plain_in;	/* answers, decrypted */
+	struct evbuffer		*plain_out;	/* queries for OpenSSL */
+	size_t			 in_off, in_len;	/* in in[] */
+	bool			 connected;
+	bool			 busy;	/* answering: not to be closed */
 	struct dot_queries	 queries;	/* sent, waiting for answers */
 	unsigned		 inflight;
 	bool			 ready;	/* handshake done */
@@ -57,6 +75,7 @@ struct dot_conn {
 	uint16_t		 next_id;
 	/* The queries waiting on it by the low bits of their IDs. */
 	struct dot_query	*slot[DOT_SLOTS];
+	uint8_t			 in[DOT_READ_MAX];	/* from the socket */
 };
 TAILQ_HEAD(dot_conns, dot_conn);
 
@@ -76,9 +95,13 @@ struct dot_upstream {
 	bool			 failing;	/* said so in the log */
 	char			 version[16];	/* TLS version of the last connect */
 	uint8_t			 rbuf[DOT_MAX_MSG];
+	uint8_t			 tbuf[16384];	/* one TLS record's data */
 };
 
 static int	dot_ex_index = -1;	/* SSL ex_data slot: its upstream */
+static BIO_METHOD	*dot_bio_method;
+static pthread_once_t	 dot_once = PTHREAD_ONCE_INIT;
+static void	dot_init_once(void);
 
 static void	conn_close(struct dot_conn *, bool);
 
@@ -108,9 +131,7 @@ dot_ctx_new(const char *ca_file, char *err, size_t errlen)
 	struct dot_ctx *ctx;
 	int ok;
 
-	if (dot_ex_index == -1)
-		dot_ex_index = SSL_get_ex_new_index(0, "dnswarden dot", NULL,
-		    NULL, NULL);
+	pthread_once(&dot_once, dot_init_once);
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL ||
 	    (ctx->ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
 		snprintf(err, errlen, "cannot create a TLS context");
@@ -257,7 +278,113 @@ upstream_working(struct dot_upstream *du)
 	log_info("TLS upstream %s (%s) works again", du->text, du->tls_name);
 }
 
+/* --- the BIO between OpenSSL and the connection's buffers ------------- */
+
+/*
+ * OpenSSL reads and writes through this BIO, never the socket: reads come
+ * from what one read() of the socket brought in (all the records that
+ * arrived, where a socket BIO makes two read() calls a record), writes go
+ * to an evbuffer that is sent once a loop turn with the queries batched.
+ */
+static int
+bio_write(BIO *b, const char *data, int len)
+{
+	struct dot_conn *c = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (evbuffer_add(c->out, data, (size_t)len) == -1)
+		return -1;
+	return len;
+}
+
+static int
+bio_read(BIO *b, char *data, int len)
+{
+	struct dot_conn *c = BIO_get_data(b);
+	size_t n = c->in_len - c->in_off;
+
+	BIO_clear_retry_flags(b);
+	if (n == 0) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	if (n > (size_t)len)
+		n = (size_t)len;
+	memcpy(data, c->in + c->in_off, n);
+	c->in_off += n;
+	return (int)n;
+}
+
+static long
+bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct dot_conn *c = BIO_get_data(b);
+
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return c != NULL ? (long)(c->in_len - c->in_off) : 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+dot_init_once(void)
+{
+	BIO_METHOD *m;
+
+	dot_ex_index = SSL_get_ex_new_index(0, "dnswarden dot", NULL, NULL,
+	    NULL);
+	m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "dnswarden dot");
+	if (m == NULL || BIO_meth_set_write(m, bio_write) != 1 ||
+	    BIO_meth_set_read(m, bio_read) != 1 ||
+	    BIO_meth_set_ctrl(m, bio_ctrl) != 1 ||
+	    BIO_meth_set_create(m, bio_create) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	dot_bio_method = m;
+}
+
 /* --- connections ----------------------------------------------------- */
+
+/*
+ * Send what OpenSSL wrote for c, as far as the socket takes it; the rest
+ * when it is writable again. -1 when the connection is gone.
+ */
+static int
+conn_send(struct dot_conn *c)
+{
+	size_t len;
+	ssize_t n;
+
+	while ((len = evbuffer_get_length(c->out)) > 0) {
+		n = send(c->fd, evbuffer_pullup(c->out, -1), len, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				event_add(c->wev, NULL);
+				return 0;
+			}
+			return -1;
+		}
+		evbuffer_drain(c->out, (size_t)n);
+	}
+	return 0;
+}
 
 /*
  * Close c. A connection that ends well (idle, or closed by the server
@@ -268,17 +395,34 @@ static void
 conn_close(struct dot_conn *c, bool clean)
 {
 	struct dot_upstream *du = c->du;
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 
 	TAILQ_REMOVE(&du->conns, c, entry);
 	du->nconns--;
-	if (ssl != NULL) {
-		SSL_set_ex_data(ssl, dot_ex_index, NULL);
-		if (clean && c->ready && SSL_shutdown(ssl) < 0)
-			ERR_clear_error();
+	if (c->ssl != NULL) {
+		SSL_set_ex_data(c->ssl, dot_ex_index, NULL);
+		if (clean && c->ready) {
+			if (SSL_shutdown(c->ssl) < 0)
+				ERR_clear_error();
+			(void)conn_send(c);	/* the close_notify, if it fits */
+		}
+		SSL_free(c->ssl);	/* and the BIO */
 	}
-	bufferevent_free(c->bev);	/* frees the SSL and the socket */
-	event_free(c->timer);
+	if (c->fd != -1)
+		close(c->fd);
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->flush != NULL)
+		event_free(c->flush);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	if (c->plain_in != NULL)
+		evbuffer_free(c->plain_in);
+	if (c->plain_out != NULL)
+		evbuffer_free(c->plain_out);
 	free(c);
 }
 
@@ -286,9 +430,8 @@ conn_close(struct dot_conn *c, bool clean)
 static const char *
 conn_tls_error(struct dot_conn *c, char *buf, size_t len)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	unsigned long e = bufferevent_get_openssl_error(c->bev);
-	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	unsigned long e = ERR_peek_last_error();
+	long vr = c->ssl != NULL ? SSL_get_verify_result(c->ssl) : X509_V_OK;
 
 	if (vr != X509_V_OK)
 		snprintf(buf, len, "certificate not accepted: %s",
@@ -299,8 +442,7 @@ conn_tls_error(struct dot_conn *c, char *buf, size_t len)
 	else
 		snprintf(buf, len, "connection failed before the handshake "
 		    "ended");
-	while (bufferevent_get_openssl_error(c->bev) != 0)
-		;
+	ERR_clear_error();
 	return buf;
 }
 
@@ -350,12 +492,16 @@ conn_take(struct dot_conn *c, struct dot_query *q)
 	c->inflight--;
 }
 
-/* Put q on c and write it out (held by the bufferevent until the
- * handshake is over). */
+/*
+ * Put q on c. Its frame joins the others not yet sent; they go out
+ * together, in one TLS record and one send(), when the loop has run the
+ * callbacks it has ready (the queries that came in the same turn), or
+ * once the handshake is over.
+ */
 static void
 conn_put(struct dot_conn *c, struct dot_query *q)
 {
-	uint8_t frame[2 + DOT_FRAME_MAX];
+	uint8_t len[2] = { (uint8_t)(q->len >> 8), (uint8_t)q->len };
 
 	q->id = conn_new_id(c);
 	q->queued = false;
@@ -366,13 +512,43 @@ conn_put(struct dot_conn *c, struct dot_query *q)
 	c->slot[q->id & (DOT_SLOTS - 1)] = q;
 	c->inflight++;
 	c->du->st.queries++;
-	if (c->ready)
-		evtimer_del(c->timer);
-	/* One write, so that length and message go out in one TLS record. */
-	frame[0] = (uint8_t)(q->len >> 8);
-	frame[1] = (uint8_t)q->len;
-	memcpy(frame + 2, q->msg, q->len);
-	bufferevent_write(c->bev, frame, 2 + q->len);
+	evbuffer_add(c->plain_out, len, 2);
+	evbuffer_add(c->plain_out, q->msg, q->len);
+	if (c->ready) {
+		if (c->inflight == 1)
+			evtimer_del(c->timer);	/* it was idle */
+		event_active(c->flush, EV_WRITE, 0);	/* once a turn */
+	}
+}
+
+/* Encrypt the queries waiting in c->plain_out and send them. */
+static int
+conn_write(struct dot_conn *c)
+{
+	size_t len;
+	int n;
+
+	while ((len = evbuffer_get_length(c->plain_out)) > 0) {
+		if (len > DOT_WRITE_MAX)
+			len = DOT_WRITE_MAX;
+		n = SSL_write(c->ssl, evbuffer_pullup(c->plain_out,
+		    (ev_ssize_t)len), (int)len);
+		if (n <= 0) {
+			ERR_clear_error();
+			return -1;
+		}
+		evbuffer_drain(c->plain_out, (size_t)n);
+	}
+	return conn_send(c);
+}
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dot_conn *c = arg;
+
+	if (c->ready && conn_write(c) == -1)
+		conn_lost(c, "connection reset", false, false);
 }
 
 /* The answer msg on c: to the query with its ID, if one waits. */
@@ -396,14 +572,18 @@ conn_dispatch(struct dot_conn *c, uint8_t *msg, size_t len)
 	q->cb(q->arg, q, msg, len, NULL);
 }
 
-/* Take every whole message from in; c may be freed when it is done. */
+/*
+ * Take every whole message from in and answer its query. The callbacks
+ * may send and cancel queries, on c too, but do not close c meanwhile.
+ */
 static void
-conn_read(struct dot_conn *c, struct evbuffer *in)
+conn_dispatch_all(struct dot_conn *c, struct evbuffer *in)
 {
 	struct dot_upstream *du = c->du;
 	uint8_t lenbuf[2];
 	size_t mlen;
 
+	c->busy = true;
 	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
 		mlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
 		if (evbuffer_get_length(in) < 2 + mlen)
@@ -412,7 +592,15 @@ conn_read(struct dot_conn *c, struct evbuffer *in)
 		evbuffer_remove(in, du->rbuf, mlen);
 		conn_dispatch(c, du->rbuf, mlen);
 	}
-	du_drain(du);
+	c->busy = false;
+}
+
+/* After c lost queries: the waiting ones move up; an idle c waits to
+ * close, a stuck one closes. c may be freed. */
+static void
+conn_settle(struct dot_conn *c)
+{
+	du_drain(c->du);
 	if (c->inflight == 0 && c->ready) {
 		if (c->stuck)
 			conn_close(c, false);
@@ -421,12 +609,12 @@ conn_read(struct dot_conn *c, struct evbuffer *in)
 	}
 }
 
+/* Take every whole message from in; c may be freed when it is done. */
 static void
-read_cb(struct bufferevent *bev, void *arg)
+conn_read(struct dot_conn *c, struct evbuffer *in)
 {
-	struct dot_conn *c = arg;
-
-	conn_read(c, bufferevent_get_input(bev));
+	conn_dispatch_all(c, in);
+	conn_settle(c);
 }
 
 static int	conn_choose_put(struct dot_upstream *, struct dot_query *);
@@ -472,36 +660,146 @@ conn_lost(struct dot_conn *c, const char *why, bool handshake, bool eof)
 	du_drain(du);
 }
 
+/* The handshake of c has ended well. */
 static void
-event_cb(struct bufferevent *bev, short what, void *arg)
+conn_ready(struct dot_conn *c)
+{
+	struct dot_upstream *du = c->du;
+
+	c->ready = true;
+	evtimer_del(c->timer);
+	du->st.connects++;
+	if (SSL_session_reused(c->ssl))
+		du->st.resumed++;
+	snprintf(du->version, sizeof(du->version), "%s",
+	    SSL_get_version(c->ssl));
+	upstream_working(du);
+	if (c->inflight == 0)
+		conn_arm_idle(c);
+}
+
+/*
+ * Everything c has read so far through OpenSSL: the handshake until it
+ * ends, then the answers. eof: the server closed its side after that.
+ * c may be freed when it returns.
+ */
+static void
+conn_input(struct dot_conn *c, bool eof)
+{
+	char buf[256];
+	const char *why = NULL;
+	int n, err;
+
+	if (!c->ready) {
+		if ((n = SSL_do_handshake(c->ssl)) != 1) {
+			err = SSL_get_error(c->ssl, n);
+			if (err != SSL_ERROR_WANT_READ || eof ||
+			    conn_send(c) == -1)
+				conn_lost(c, conn_tls_error(c, buf,
+				    sizeof(buf)), true, false);
+			return;
+		}
+		conn_ready(c);
+		/* The queries that waited for it, then what came with it. */
+		if (conn_write(c) == -1) {
+			conn_lost(c, "connection reset", false, false);
+			return;
+		}
+	}
+	for (;;) {
+		n = SSL_read(c->ssl, c->du->tbuf, sizeof(c->du->tbuf));
+		if (n <= 0)
+			break;
+		evbuffer_add(c->plain_in, c->du->tbuf, (size_t)n);
+	}
+	switch ((err = SSL_get_error(c->ssl, n))) {
+	case SSL_ERROR_WANT_READ:
+		if (eof)	/* a clean TLS close is not required of it */
+			why = "connection closed by the server";
+		else if (conn_send(c) == -1)	/* say, a key update */
+			why = "connection reset";
+		break;
+	case SSL_ERROR_ZERO_RETURN:
+		why = "connection closed by the server";
+		eof = true;
+		break;
+	default:
+		why = "connection reset";
+		eof = false;
+		break;
+	}
+	ERR_clear_error();
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	if (why == NULL) {
+		conn_read(c, c->plain_in);
+		return;
+	}
+	/* Whatever came before the close is answered first. */
+	conn_dispatch_all(c, c->plain_in);
+	conn_lost(c, why, false, eof);
+}
+
+/* The socket is readable: one read() for all that arrived. */
+static void
+read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dot_conn *c = arg;
 	char buf[256];
+	ssize_t n;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
-		c->ready = true;
-		evtimer_del(c->timer);
-		c->du->st.connects++;
-		if (ssl != NULL && SSL_session_reused(ssl))
-			c->du->st.resumed++;
-		if (ssl != NULL)
-			snprintf(c->du->version, sizeof(c->du->version), "%s",
-			    SSL_get_version(ssl));
-		upstream_working(c->du);
-		if (c->inflight == 0)
-			conn_arm_idle(c);
+	if (c->in_off > 0) {		/* a part of a record, kept */
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->in_len == sizeof(c->in)) {	/* more than a record: never */
+		conn_lost(c, "TLS record too long", !c->ready, false);
 		return;
 	}
-	if (!c->ready) {
-		conn_lost(c, conn_tls_error(c, buf, sizeof(buf)), true, false);
+	n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		if (!c->ready)
+			conn_lost(c, conn_tls_error(c, buf, sizeof(buf)), true,
+			    false);
+		else
+			conn_lost(c, "connection reset", false, false);
 		return;
 	}
-	/* Whatever came before the close was read already. */
-	if (what & BEV_EVENT_EOF)
-		conn_lost(c, "connection closed by the server", false, true);
-	else
-		conn_lost(c, "connection reset", false, false);
+	c->in_len += (size_t)n;
+	conn_input(c, n == 0);
+}
+
+/* The socket is writable: the connect is done, or there is room again. */
+static void
+write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dot_conn *c = arg;
+	char buf[256];
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (!c->connected) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0) {
+			conn_lost(c, conn_tls_error(c, buf, sizeof(buf)), true,
+			    false);
+			return;
+		}
+		c->connected = true;
+		event_add(c->rev, NULL);
+		conn_input(c, false);	/* the ClientHello */
+		return;
+	}
+	if (conn_send(c) == -1) {
+		if (!c->ready)
+			conn_lost(c, conn_tls_error(c, buf, sizeof(buf)), true,
+			    false);
+		else
+			conn_lost(c, "connection reset", false, false);
+	}
 }
 
 /* A new connection to du, connecting; NULL on a local failure. */
@@ -509,63 +807,58 @@ static struct dot_conn *
 conn_open(struct dot_upstream *du)
 {
 	struct dot_conn *c;
-	SSL *ssl;
+	BIO *bio;
 	struct timeval tv = { du->lim.handshake_ms / 1000,
 	    (du->lim.handshake_ms % 1000) * 1000 };
+	int one = 1;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if (dot_bio_method == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	if ((ssl = SSL_new(du->ssl)) == NULL)
-		goto fail;
-	SSL_set_ex_data(ssl, dot_ex_index, du);
-	SSL_set_tlsext_host_name(ssl, du->tls_name);
-	if (SSL_set1_host(ssl, du->tls_name) != 1) {
-		SSL_free(ssl);
-		goto fail;
-	}
-	c->bev = bufferevent_openssl_socket_new(du->base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (c->bev == NULL) {
-		SSL_free(ssl);
-		goto fail;
-	}
-	/* A clean TLS close is not required of a server closing idle. */
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	if ((c->timer = evtimer_new(du->base, timer_cb, c)) == NULL) {
-		bufferevent_free(c->bev);
-		goto fail;
-	}
 	c->du = du;
+	c->fd = -1;
 	c->next_id = (uint16_t)arc4random();
 	TAILQ_INIT(&c->queries);
-	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&du->conns, c, entry);
 	du->nconns++;
-	if (bufferevent_socket_connect(c->bev,
-	    (const struct sockaddr *)&du->addr.ss, (int)du->addr.len) == -1) {
-		conn_close(c, false);
-		return NULL;
-	}
+	if ((c->out = evbuffer_new()) == NULL ||
+	    (c->plain_in = evbuffer_new()) == NULL ||
+	    (c->plain_out = evbuffer_new()) == NULL ||
+	    (c->ssl = SSL_new(du->ssl)) == NULL ||
+	    (bio = BIO_new(dot_bio_method)) == NULL)
+		goto fail;
+	BIO_set_data(bio, c);
+	SSL_set_bio(c->ssl, bio, bio);
+	SSL_set_ex_data(c->ssl, dot_ex_index, du);
+	SSL_set_connect_state(c->ssl);
+	if (SSL_set_tlsext_host_name(c->ssl, du->tls_name) != 1 ||
+	    SSL_set1_host(c->ssl, du->tls_name) != 1)
+		goto fail;
+	if (du->session != NULL)
+		SSL_set_session(c->ssl, du->session);
+	c->fd = socket(du->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (c->fd == -1 ||
+	    (c->rev = event_new(du->base, c->fd, EV_READ | EV_PERSIST,
+	    read_cb, c)) == NULL ||
+	    (c->wev = event_new(du->base, c->fd, EV_WRITE, write_cb, c)) ==
+	    NULL ||
+	    (c->flush = event_new(du->base, -1, 0, flush_cb, c)) == NULL ||
+	    (c->timer = evtimer_new(du->base, timer_cb, c)) == NULL)
+		goto fail;
 	/*
 	 * Queries are small and pipelined: without TCP_NODELAY, Nagle would
 	 * hold each one back until the previous one's ACK (RFC 7766, 6.2.3).
 	 */
-	int one = 1;
-	setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one));
-	/*
-	 * The session to resume goes in only now: libevent resets the SSL
-	 * (SSL_clear) when it gives it the socket, which drops a session
-	 * set before. The ClientHello leaves once the connect completes.
-	 */
-	if (du->session != NULL)
-		SSL_set_session(ssl, du->session);
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (const struct sockaddr *)&du->addr.ss,
+	    (socklen_t)du->addr.len) == -1 && errno != EINPROGRESS)
+		goto fail;
+	event_add(c->wev, NULL);	/* the connect is done */
 	evtimer_add(c->timer, &tv);
 	return c;
 fail:
-	free(c);
+	ERR_clear_error();
+	conn_close(c, false);
 	return NULL;
 }
 
@@ -666,13 +959,8 @@ dot_query_cancel(struct dot_query *q)
 	}
 	conn_take(c, q);
 	q->conn = NULL;
-	du_drain(du);
-	if (c->inflight == 0 && c->ready) {
-		if (c->stuck)
-			conn_close(c, false);
-		else
-			conn_arm_idle(c);
-	}
+	if (!c->busy)		/* else the reading of answers does it */
+		conn_settle(c);
 }
 
 void

@@ -491,7 +491,9 @@ def test_reload_adds_domain_without_gap(fake_upstream, dnswarden, blocklist):
     assert first_blocked is not None, "newsite.test never blocked after SIGHUP"
     assert len(sent) >= total
     slowest = max(t for _, t in got.values())
-    assert slowest < 1.0, f"a query waited {slowest:.3f} s during the reload"
+    # No query waits for the reload. A query takes milliseconds; 2 s is
+    # headroom for ASan on a machine shared with other jobs.
+    assert slowest < 2.0, f"a query waited {slowest:.3f} s during the reload"
     for i in sorted(got):
         m, _ = got[i]
         name = sent[i][0]
@@ -532,7 +534,8 @@ def test_reload_with_broken_blocklist_keeps_old(fake_upstream, dnswarden, workdi
     where = f"{path}:{line}:{col}:"
     assert dw.wait_stderr(where, since, timeout=5), \
         f"no error at {where} after SIGHUP:\n{dw.stderr()[since:]}"
-    time.sleep(0.2)
+    harness.wait_for(lambda: dw.stats().get("reload_failures") == 1,
+                     "the failed reload counted (done)")
     assert dw.running()
     assert_blocked(dw.query("old.test", edns=1232), "test-cat")
     assert_blocked(dw.query("x.old.test", tcp=True), "test-cat", edns=False)

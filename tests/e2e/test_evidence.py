@@ -218,7 +218,8 @@ def test_tcp_pipelining_over_rate_limit(fake_upstream, dnswarden):
     assert 5 <= ok <= 5 + int(took * 5) + 1, (ok, took)
     assert sorted(a.id for a in answers) == list(range(40))
     assert dw.stats().get("ratelimited") == 40 - ok
-    # Slowed down, the same connection is served again.
+    # Slowed down, the same connection is served again. The sleep is the
+    # stimulus: 0.5 s refills two tokens at 5 qps.
     time.sleep(0.5)
     s.sendall(frame("www.fake.test", qid=99))
     assert read_answer(s).rcode() == dns.rcode.NOERROR

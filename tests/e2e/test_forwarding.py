@@ -318,7 +318,9 @@ def test_servfail_when_upstream_refuses(dnswarden):
     t = time.monotonic()
     r = dw.query(WWW, timeout=8)
     assert r.rcode() == dns.rcode.SERVFAIL
-    assert time.monotonic() - t < 2, "waited for the timeout on a closed port"
+    # Under the 5 s timeout it would otherwise wait (4 s: ASan on a loaded
+    # machine); the counter below says it was an error, not a timeout.
+    assert time.monotonic() - t < 4, "waited for the timeout on a closed port"
     assert dw.stats()["upstream_errors"] >= 1
 
 
@@ -336,7 +338,9 @@ def test_bare_error_reply_fails_over(fake_upstream, nsd_shared, dnswarden):
     t = time.monotonic()
     r = dw.query(WWW, timeout=8)
     assert rdata_of(r, "A") == {"192.0.2.10"}
-    assert time.monotonic() - t < 2, "a bare REFUSED was taken for a forgery"
+    # A forgery is ignored, so the try would wait out its 5 s timeout (4 s
+    # bound: ASan on a loaded machine); the counters below say which.
+    assert time.monotonic() - t < 4, "a bare REFUSED was taken for a forgery"
     st = dw.stats()
     assert st["forged_replies"] == 0 and st["upstream_errors"] == 1
 

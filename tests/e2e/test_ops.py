@@ -206,11 +206,13 @@ def test_servfail_carries_ede_22_on_timeout(dnswarden, dead_port):
 def test_servfail_carries_ede_23_on_network_error(dnswarden):
     closed = harness.closed_port()
     dw = dnswarden([closed], timeout_ms=2000)
-    t = time.monotonic()
     r = dw.query("www.fake.test", edns=0, timeout=5)
     assert r.rcode() == dns.rcode.SERVFAIL
-    assert time.monotonic() - t < 1.5, "the port unreachable was not taken"
-    assert ede(r) == [(23, f"upstream {closed} (network error)")]
+    # Not a bound on time (0.5 s under the 2 s timeout was too close under
+    # ASan): a try that missed the port unreachable would end in a timeout,
+    # EDE 22, not 23.
+    assert ede(r) == [(23, f"upstream {closed} (network error)")], \
+        "the port unreachable was not taken"
 
 
 def test_servfail_row_names_the_upstream(dnswarden, dead_port):

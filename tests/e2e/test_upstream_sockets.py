@@ -258,9 +258,10 @@ def test_refused_port_moves_every_try_on_its_socket(nsd_shared, dnswarden):
     assert len(got) == 30
     for r in got.values():  # NSD's answer: no such names in its zone
         assert r.rcode() == dns.rcode.NXDOMAIN and r.authority, r
-    assert elapsed < 3, f"{elapsed:.1f} s: some tries waited for the 5 s timeout"
+    # Not a bound on elapsed time: the counter says whether a try waited
+    # for its 5 s timeout.
     st = dw.stats()
-    assert st["upstream_timeouts"] == 0, st
+    assert st["upstream_timeouts"] == 0, (st, f"{elapsed:.1f} s")
 
 
 def test_reply_too_large_for_the_buffer_asked_over_tcp(fake_upstream, dnswarden):
@@ -356,18 +357,20 @@ def test_answer_queued_before_a_socket_error_is_kept(fake_upstream, fake_upstrea
     assert len(qs) == 2 and qs[0].src == qs[1].src, "the tries did not share"
     dw.send_signal(signal.SIGSTOP)
     try:
-        time.sleep(0.6)  # qa's answer is now queued on the stopped daemon
+        fake_upstream.wait_replies_sent(1)  # qa's answer is queued on the stopped daemon
         icmp_port_unreachable(qs[0].src, ("127.0.0.1", fake_upstream.port))
+        # Not observable from here: give the kernel a moment to queue the
+        # error behind the answer before the daemon runs again.
         time.sleep(0.1)
     finally:
         dw.send_signal(signal.SIGCONT)
-    t = time.monotonic()
     got = {}
     while len(got) < 2:
         m = dns.message.from_wire(c.recv(65535))
         got[m.question[0].name.to_text()] = m
     c.close()
-    assert time.monotonic() - t < 2, "the waiting try sat out its timeout"
+    # No bound on the time: the counters below say whether the try sat
+    # out its 5 s timeout (and c's 4 s timeout would fail first).
     assert rdata_of(got["qa.fake.test."], "A") == {"192.0.2.71"}, \
         "the answer queued before the error was thrown away"
     assert rdata_of(got["qb.fake.test."], "A") == {"192.0.2.72"}
@@ -409,7 +412,8 @@ def test_out_of_descriptors_every_client_answered_and_said_once(fake_upstream, d
     assert len(warned) == 1 and "Too many open files" in warned[0], warned
     assert dw.stats()["upstream_errors"] == len(failed)
     # A second later the sockets are closed again: new names are answered,
-    # and a new shortage is said with the count of the ones not said.
+    # and a new shortage is said with the count of the ones not said. The
+    # sleep is the stimulus: the warning is written at most once a second.
     time.sleep(1.1)
     assert rdata_of(dw.query(failed[0], timeout=3), "A")
     got = ask_many(dw, failed[1:])

@@ -41,6 +41,8 @@ struct report_opts {
 	enum report_format	 format;
 	char			 client[REPORT_ARG_MAX]; /* attempts; "" any */
 	char			 site[REPORT_ARG_MAX];	 /* attempts; "" any */
+	char			 category[REPORT_ARG_MAX]; /* attempts; "" any */
+	char			 rule[REPORT_ARG_MAX];	 /* attempts; "" any */
 	int64_t			 before;	/* attempts: ids below; 0 all */
 	long			 limit;		/* attempts: rows; 0 all */
 	char			 tz[REPORT_ARG_MAX];	/* "" the local zone */
@@ -57,10 +59,10 @@ void	report_opts_init(struct report_opts *o, enum report_kind kind);
 
 /*
  * Set option name ("since", "until", "by", "top", "tz", "format",
- * "client", "site", "before", "limit": the long option without its
- * dashes, or the URL parameter) to value. Returns 0, or -1 with a
- * one-line reason in err (errlen bytes) for an unknown name or a value
- * that does not parse: a usage error. Dates are checked later, in
+ * "client", "site", "category", "rule", "before", "limit": the long
+ * option without its dashes, or the URL parameter) to value. Returns 0,
+ * or -1 with a one-line reason in err (errlen bytes) for an unknown name
+ * or a value that does not parse: a usage error. Dates are checked later, in
  * report_opts_finish(), once the zone is known.
  */
 int	report_opts_set(struct report_opts *o, const char *name,
@@ -137,6 +139,10 @@ struct report_rows {
 	size_t			 ngaps;		/* all gaps, may be more */
 	bool			 limit_reached;	/* attempts: --limit cut */
 	char			 title[600];	/* the table's first line */
+	char			 empty[1024];	/* attempts, no rows: which
+						   filter matched nothing
+						   ("no attempts for client
+						   X from A to B"); else "" */
 };
 
 /* A cell of r (row, column). */

@@ -22,9 +22,9 @@ usage(FILE *out, bool log)
 		fprintf(out, "usage: dnswarden log [-c FILE | --database FILE]"
 		    " [--since DATE] [--until DATE]\n"
 		    "                     [--client ADDR|NAME] [--site NAME]"
-		    " [--limit N] [--before ID]\n"
-		    "                     [--tz ZONE]"
-		    " [--format table|csv|json]\n");
+		    " [--category NAME] [--rule NAME]\n"
+		    "                     [--limit N] [--before ID]"
+		    " [--tz ZONE] [--format table|csv|json]\n");
 	else
 		fprintf(out, "usage: dnswarden report [-c FILE | --database"
 		    " FILE] [--since DATE] [--until DATE]\n"
@@ -64,6 +64,8 @@ cli_parse(int argc, char **argv, struct cli *c, bool log)
 		{ "top", required_argument, NULL, OPT_VALUE },
 		{ "client", required_argument, NULL, OPT_VALUE },
 		{ "site", required_argument, NULL, OPT_VALUE },
+		{ "category", required_argument, NULL, OPT_VALUE },
+		{ "rule", required_argument, NULL, OPT_VALUE },
 		{ "limit", required_argument, NULL, OPT_VALUE },
 		{ "before", required_argument, NULL, OPT_VALUE },
 		{ NULL, 0, NULL, 0 },
@@ -111,7 +113,8 @@ cli_parse(int argc, char **argv, struct cli *c, bool log)
 
 /*
  * The configuration, for log.database and the pseudonym key; NULL after
- * printing the diagnostics.
+ * printing the diagnostics. A reader's configuration (log: and clients:
+ * only, no upstreams, no key) is enough: HR need not see the daemon's.
  */
 static struct config *
 cli_config(const struct cli *c)
@@ -120,7 +123,7 @@ cli_config(const struct cli *c)
 	struct diag d;
 
 	diag_init(&d);
-	cfg = config_load(c->config, &d);
+	cfg = config_load_reader(c->config, &d);
 	if (cfg == NULL)
 		fputs(diag_text(&d), stderr);
 	diag_free(&d);
@@ -150,6 +153,9 @@ cli_report(struct cli *c, const char *path, const char *pseudonym_key)
 	}
 	report_write_warnings(rows, c->cmd[0] == 'l' ? "dnswarden log" :
 	    "dnswarden report", stderr);
+	/* Which filter matched nothing: on stderr, the output stays data. */
+	if (rows->empty[0] != '\0')
+		fprintf(stderr, "dnswarden %s: %s\n", c->cmd, rows->empty);
 	if (report_write(rows, c->o.format, stdout) == 0 &&
 	    fflush(stdout) == 0)
 		rc = 0;
@@ -180,6 +186,11 @@ cli_run(int argc, char **argv, bool log)
 		return 1;
 	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM)
 		key = cfg->log.pseudonym_key;
+	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM &&
+	    key == NULL && c.o.client[0] != '\0')
+		fprintf(stderr, "dnswarden %s: note: without the pseudonym key"
+		    " --client matches pseudonyms and names, not addresses\n",
+		    c.cmd);
 	rc = cli_report(&c, cfg->log.database, key);
 	config_free(cfg);
 	return rc;

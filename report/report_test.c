@@ -419,6 +419,113 @@ test_log(void)
 	CHECK(strstr(out, "2024-02-03") == NULL);
 }
 
+/* s ends with the line want (after the warnings about lost rows). */
+#define CHECK_LAST(s, want) do {					\
+	size_t sl = strlen(s), wl = strlen(want);			\
+	CHECK(sl >= wl && strcmp((s) + sl - wl, (want)) == 0 &&	\
+	    (sl == wl || (s)[sl - wl - 1] == '\n'));			\
+	if (sl < wl || strcmp((s) + sl - wl, (want)) != 0)		\
+		fprintf(stderr, "  got: %s", (s));			\
+} while (0)
+
+/*
+ * --category and --rule find imported rows (no site); a log that shows
+ * nothing says which filter matched nothing.
+ */
+static void
+test_log_filters(void)
+{
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--category",
+	    "Imported-List", "--format", "csv", NULL), 0);
+	CHECK_STR(out, LOG_COLS "\r\n"
+	    "2024-03-05T10:00:30Z,10.0.0.2,,www.imported.test,A,imported.test,"
+	    "imported-list,,udp,0,guests,8\r\n"
+	    "2024-03-05T10:00:00Z,10.0.0.2,,www.imported.test,A,imported.test,"
+	    "imported-list,,udp,0,guests,7\r\n");
+	CHECK(strstr(err, "no attempts") == NULL);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--rule", "other.net",
+	    "--category", "commercial-sex", "--format", "csv", NULL), 0);
+	CHECK(strstr(out, ",other.net,") != NULL && strstr(out, ",6\r\n") !=
+	    NULL && strstr(out, "example.com") == NULL);
+
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.9",
+	    "--site", "Example Site", NULL), 0);
+	CHECK_LAST(err, "dnswarden log: no attempts for client 10.0.0.9 from"
+	    " the first row to now\n");
+	CHECK(strstr(out, "Blocked attempts from") == out);
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--site", "Example Site",
+	    "--rule", "nope.test", "--format", "json", NULL), 0);
+	CHECK_STR(out, "[]\n");
+	CHECK_LAST(err, "dnswarden log: no attempts for rule nope.test from"
+	    " the first row to now\n");
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--category", "gambling",
+	    NULL), 0);
+	CHECK_LAST(err, "dnswarden log: no attempts in category gambling from"
+	    " the first row to now\n");
+	/* Each alone matches rows, together none. */
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.3",
+	    "--category", "imported-list", "--since", SINCE, NULL), 0);
+	CHECK_LAST(err, "dnswarden log: no attempts match --client 10.0.0.3"
+	    " and --category imported-list together from"
+	    " 2024-03-01T00:00:00Z to now\n");
+	/* An empty period is the period's fault, whatever the filters. */
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.9",
+	    "--since", "2030-01-01", NULL), 0);
+	CHECK_LAST(err, "dnswarden log: no attempts from 2030-01-01T00:00:00Z"
+	    " to now\n");
+	/* Past the last page. */
+	CHECK_INT(run(log_cmd, "log", "-c", conf, "--client", "10.0.0.3",
+	    "--before", "9", NULL), 0);
+	CHECK_LAST(err, "dnswarden log: no attempts before id 9 from the first"
+	    " row to now\n");
+	/* Unknown to report, which has no filters. */
+	CHECK_INT(run(report_cmd, "report", "-c", conf, "--rule", "x", NULL),
+	    2);
+}
+
+/*
+ * HR's configuration: log: and clients: only, no upstreams, no key. The
+ * same reports as from the daemon's configuration (which holds the key);
+ * only --client ADDR, which needs the key, cannot find a pseudonym.
+ */
+static void
+test_reader_config(void)
+{
+	char reader[300], text[600], want[sizeof(out)];
+
+	snprintf(reader, sizeof(reader), "%s/reader.yaml", tmpdir);
+	snprintf(text, sizeof(text), "log:\n  database: \"attempts.db\"\n"
+	    "  client_identity: pseudonym\n"
+	    "  pseudonym_key_file: \"%s/no-access.key\"\n"
+	    "clients:\n  - { network: \"10.0.0.0/24\", name: \"finance\" }\n",
+	    tmpdir);
+	write_file(reader, text);
+	for (int by = 0; by < 3; by++) {
+		const char *key = by == 0 ? "client" : by == 1 ? "site" : "day";
+
+		CHECK_INT(run(report_cmd, "report", "-c", conf_pseudo, "--by",
+		    key, "--format", "csv", NULL), 0);
+		snprintf(want, sizeof(want), "%s", out);
+		CHECK_INT(run(report_cmd, "report", "-c", reader, "--by", key,
+		    "--format", "csv", NULL), 0);
+		CHECK_STR(out, want);
+	}
+	CHECK_INT(run(log_cmd, "log", "-c", conf_pseudo, "--limit", "0",
+	    NULL), 0);
+	snprintf(want, sizeof(want), "%s", out);
+	CHECK_INT(run(log_cmd, "log", "-c", reader, "--limit", "0", NULL), 0);
+	CHECK_STR(out, want);
+	CHECK(strstr(want, "2024-02-03") != NULL);
+	/* The key's holder finds the address's rows; the reader is told
+	 * why it does not. */
+	CHECK_INT(run(log_cmd, "log", "-c", reader, "--client", "10.9.9.9",
+	    NULL), 0);
+	CHECK(strstr(err, "without the pseudonym key --client matches"
+	    " pseudonyms and names") != NULL);
+	CHECK_LAST(err, "dnswarden log: no attempts for client 10.9.9.9 from"
+	    " the first row to now\n");
+}
+
 /* --before ID: the page after the row ID, in the same order. */
 static void
 test_log_pages(void)
@@ -640,7 +747,9 @@ main(void)
 	RUN(test_time_zones);
 	RUN(test_empty);
 	RUN(test_log);
+	RUN(test_log_filters);
 	RUN(test_log_pages);
+	RUN(test_reader_config);
 	RUN(test_hostile_strings);
 	RUN(test_library);
 	RUN(test_errors);

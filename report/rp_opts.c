@@ -102,6 +102,10 @@ opts_set_kind(struct report_opts *o, const char *name, const char *value,
 		return value[0] == '\0' ? -1 : opt_copy(o->client, value);
 	else if (o->kind == REPORT_ATTEMPTS && strcmp(name, "site") == 0)
 		return value[0] == '\0' ? -1 : opt_copy(o->site, value);
+	else if (o->kind == REPORT_ATTEMPTS && strcmp(name, "category") == 0)
+		return value[0] == '\0' ? -1 : opt_copy(o->category, value);
+	else if (o->kind == REPORT_ATTEMPTS && strcmp(name, "rule") == 0)
+		return value[0] == '\0' ? -1 : opt_copy(o->rule, value);
 	else
 		*known = 0;
 	return 0;

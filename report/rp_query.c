@@ -348,6 +348,138 @@ static const struct report_column attempt_cols[] = {
 };
 
 /*
+ * The filters of `dnswarden log`, each a WHERE term on fixed parameters:
+ * ?3 the client (?4 its pseudonym), ?5 the site, ?8 the category, ?9 the
+ * rule. Imported lists' rows have no site: --category and --rule find
+ * them.
+ */
+enum { F_CLIENT, F_SITE, F_CATEGORY, F_RULE, F_N };
+
+static const struct rp_filter {
+	const char	*where;
+	const char	*what;		/* "no attempts <what> VALUE" */
+	const char	*option;
+} filters[F_N] = {
+	[F_CLIENT] = { "(client = ?3 OR client_name = ?3 OR client = ?4)",
+	    "for client", "--client" },
+	[F_SITE] = { "site = ?5 COLLATE NOCASE", "for site", "--site" },
+	[F_CATEGORY] = { "category = ?8 COLLATE NOCASE", "in category",
+	    "--category" },
+	[F_RULE] = { "rule = ?9 COLLATE NOCASE", "for rule", "--rule" },
+};
+
+static const char *
+filter_value(const struct report_opts *o, int f)
+{
+	const char *v[F_N] = { o->client, o->site, o->category, o->rule };
+
+	return v[f];
+}
+
+/* " AND term" for each filter given in o and in mask (bits 1 << F_*). */
+static void
+filters_where(const struct report_opts *o, unsigned mask, char *buf,
+    size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int f = 0; f < F_N; f++)
+		if ((mask & (1u << f)) && filter_value(o, f)[0] != '\0')
+			n += (size_t)snprintf(buf + n, len - n, " AND %s",
+			    filters[f].where);
+}
+
+static void
+filters_bind(sqlite3_stmt *st, const struct report_opts *o,
+    const char *pseudonym)
+{
+	sqlite3_bind_int64(st, 1, o->since);
+	sqlite3_bind_int64(st, 2, o->until);
+	/* A parameter the statement does not use is SQLITE_RANGE: no harm. */
+	if (o->client[0] != '\0')
+		sqlite3_bind_text(st, 3, o->client, -1, SQLITE_STATIC);
+	if (pseudonym[0] != '\0')
+		sqlite3_bind_text(st, 4, pseudonym, -1, SQLITE_STATIC);
+	if (o->site[0] != '\0')
+		sqlite3_bind_text(st, 5, o->site, -1, SQLITE_STATIC);
+	if (o->category[0] != '\0')
+		sqlite3_bind_text(st, 8, o->category, -1, SQLITE_STATIC);
+	if (o->rule[0] != '\0')
+		sqlite3_bind_text(st, 9, o->rule, -1, SQLITE_STATIC);
+}
+
+/* Does any row of the period pass the filters in mask? -1: error. */
+static int
+attempts_exist(struct report_db *d, const struct report_opts *o,
+    const char *pseudonym, unsigned mask)
+{
+	char sql[1024], where[512];
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	filters_where(o, mask, where, sizeof(where));
+	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM attempts"
+	    " WHERE ts >= ?1 AND ts < ?2%s)", where);
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	filters_bind(st, o, pseudonym);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * No rows: say why, in r->empty. The rule: when the period holds no
+ * attempt at all, the period; else the first filter (in the order
+ * --client, --site, --category, --rule) that alone matches nothing in
+ * the period; else the filters together; else --before (the last page).
+ */
+static void
+attempts_why_empty(struct report_db *d, const struct report_opts *o,
+    const char *pseudonym, const char *period, struct report_rows *r)
+{
+	size_t n = 0;
+	unsigned given = 0;
+	const char *and = "";
+
+	for (int f = 0; f < F_N; f++)
+		if (filter_value(o, f)[0] != '\0')
+			given |= 1u << f;
+	if (attempts_exist(d, o, pseudonym, 0) == 0) {
+		snprintf(r->empty, sizeof(r->empty), "no attempts %s", period);
+		return;
+	}
+	for (int f = 0; f < F_N; f++)
+		if ((given & (1u << f)) &&
+		    attempts_exist(d, o, pseudonym, 1u << f) == 0) {
+			snprintf(r->empty, sizeof(r->empty), "no attempts %s"
+			    " %s %s", filters[f].what, filter_value(o, f),
+			    period);
+			return;
+		}
+	if (given != 0 && attempts_exist(d, o, pseudonym, given) == 0) {
+		n = (size_t)snprintf(r->empty, sizeof(r->empty),
+		    "no attempts match");
+		for (int f = 0; f < F_N && n < sizeof(r->empty); f++)
+			if (given & (1u << f)) {
+				n += (size_t)snprintf(r->empty + n,
+				    sizeof(r->empty) - n, "%s %s %s", and,
+				    filters[f].option, filter_value(o, f));
+				and = " and";
+			}
+		if (n < sizeof(r->empty))
+			snprintf(r->empty + n, sizeof(r->empty) - n,
+			    " together %s", period);
+		return;
+	}
+	if (o->before > 0)
+		snprintf(r->empty, sizeof(r->empty), "no attempts before id %"
+		    PRId64 " %s", o->before, period);
+}
+
+/*
  * The rows of `dnswarden log`, newest first. --before ID pages: the rows
  * after ID in that order (ID itself may be gone, deleted by retention).
  */
@@ -357,32 +489,23 @@ attempts_query(struct report_db *d, const struct report_opts *o,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	char sql[1536];
+	char sql[1536], where[512];
 	int rc;
 
+	filters_where(o, ~0u, where, sizeof(where));
 	snprintf(sql, sizeof(sql), "SELECT ts, client, client_name, qname,"
 	    " qtype, rule, category, site, transport, %s, %s, id FROM attempts"
-	    " WHERE ts >= ?1 AND ts < ?2"
-	    " AND (?3 IS NULL OR client = ?3 OR client_name = ?3"
-	    " OR client = ?4)"
-	    " AND (?5 IS NULL OR site = ?5 COLLATE NOCASE)"
+	    " WHERE ts >= ?1 AND ts < ?2%s"
 	    " AND (?7 IS NULL OR (ts, id) < (coalesce((SELECT ts FROM attempts"
 	    " WHERE id = ?7), (SELECT ts FROM attempts WHERE id < ?7 ORDER BY"
 	    " id DESC LIMIT 1)), ?7))"
 	    " ORDER BY ts DESC, id DESC LIMIT ?6", verified_expr(d),
-	    policy_expr(d));
+	    policy_expr(d), where);
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1, o->since);
-	sqlite3_bind_int64(st, 2, o->until);
-	if (o->client[0] != '\0')
-		sqlite3_bind_text(st, 3, o->client, -1, SQLITE_STATIC);
-	if (pseudonym[0] != '\0')
-		sqlite3_bind_text(st, 4, pseudonym, -1, SQLITE_STATIC);
-	if (o->site[0] != '\0')
-		sqlite3_bind_text(st, 5, o->site, -1, SQLITE_STATIC);
+	filters_bind(st, o, pseudonym);
 	sqlite3_bind_int64(st, 6, o->limit > 0 ? o->limit : -1);
 	if (o->before > 0)
 		sqlite3_bind_int64(st, 7, o->before);
@@ -399,7 +522,7 @@ attempts_query(struct report_db *d, const struct report_opts *o,
 /* "Blocked attempts from 2024-05-01T00:00:00Z to now (times in UTC)..." */
 static void
 rows_title(struct report_rows *r, const struct report_opts *o,
-    const struct rp_tz *tz)
+    const struct rp_tz *tz, char *period, size_t plen)
 {
 	char from[64] = "the first row", to[64] = "now", extra[96] = "";
 
@@ -418,6 +541,7 @@ rows_title(struct report_rows *r, const struct report_opts *o,
 		snprintf(extra, sizeof(extra), ", by %s", rp_by_name(o->by));
 	snprintf(r->title, sizeof(r->title), "Blocked attempts from %s to %s"
 	    " (times in %s)%s", from, to, tz->label, extra);
+	snprintf(period, plen, "from %s to %s", from, to);
 }
 
 int
@@ -425,7 +549,7 @@ report_run(struct report_db *d, const struct report_opts *o,
     const char *pseudonym_key, struct report_rows **out, char *err,
     size_t errlen)
 {
-	char pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1] = "";
+	char pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1] = "", period[160];
 	struct report_rows *r;
 	struct rp_tz tz;
 	int rc;
@@ -449,12 +573,14 @@ report_run(struct report_db *d, const struct report_opts *o,
 		rc = counts_query(d, o, &tz, r, err, errlen);
 	if (rc == 0 && d->has_gaps)
 		rows_gaps(r, d->db, o, &tz);
+	rows_title(r, o, &tz, period, sizeof(period));
+	if (rc == 0 && o->kind == REPORT_ATTEMPTS && r->nrows == 0)
+		attempts_why_empty(d, o, pseudonym, period, r);
 	sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
 	if (rc == -1) {
 		report_rows_free(r);
 		return -1;
 	}
-	rows_title(r, o, &tz);
 	*out = r;
 	return 0;
 }

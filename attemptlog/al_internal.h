@@ -44,6 +44,8 @@
 #define AL_OPEN_WAIT_MS		1000	/* start-up waits for the first open */
 #define AL_EXPIRE_ROWS		1000	/* rows deleted per transaction */
 #define AL_EXPIRE_EVERY_MS	(24 * 3600 * 1000LL)
+#define AL_SUMS_STEP_ROWS	4096	/* rows counted per step, catching up */
+#define AL_SUMS_REPORT_MS	10000	/* progress while catching up */
 #define AL_QNAME_TEXT		1024	/* 255 wire bytes, each up to \DDD */
 #define AL_CLIENT_TEXT		64
 #define AL_CLIENT_CACHE		256	/* formatted clients kept, a power of 2 */
@@ -202,6 +204,8 @@ struct al_writer {
 	int64_t			 expire_cutoff;	/* wall ms; 0: pass not running */
 
 	uint64_t		 expired;	/* rows deleted this pass */
+	long			 sums_left;	/* rows the summaries lack */
+	int64_t			 sums_report_at; /* next progress line */
 	uint64_t		 fails;		/* failed opens and writes */
 	bool			 stop_seen;	/* close() was seen */
 	uint64_t		 fails_at_stop;	/* fails when it was */

@@ -200,6 +200,8 @@ al_writer_until(struct attemptlog *al, int64_t now)
 	if (w->sink == NULL)
 		return now >= w->retry_at || (al->stopping && !w->stop_seen) ?
 		    0 : w->retry_at;
+	if (w->sums_left > 0 && !al->stopping)
+		return 0;
 	if (rows) {
 		if (al->stopping || al->attempts.count >= AL_BATCH_MAX ||
 		    al->queries.count >= AL_BATCH_MAX ||
@@ -441,6 +443,43 @@ al_writer_log_drops(struct attemptlog *al, bool final)
 	w->drops_logged_at = now;
 }
 
+/*
+ * One step of the summaries' background work, between batches: after an
+ * upgrade or a crash, counting rows from the table (with progress every
+ * AL_SUMS_REPORT_MS on a large file); otherwise writing the counts kept
+ * in memory when due.
+ */
+static void
+al_writer_maintain(struct attemptlog *al)
+{
+	struct al_writer *w = &al->w;
+	int64_t now = al_now_mono(al);
+	long left;
+
+	if (w->sink == NULL || w->ops->maintain == NULL)
+		return;
+	left = w->ops->maintain(w->sink, AL_SUMS_STEP_ROWS, al_now_wall(al));
+	if (left < 0) {
+		w->sums_left = 0;
+		al_writer_failed(al, w->ops->error(w->sink));
+		return;
+	}
+	if (left > 0 && w->sums_left == 0) {
+		log_info("attempt log: %s: counting rows for the reports"
+		    " (table attempt_sums), %d at a time between writes, %ld"
+		    " left; reports read the rows meanwhile", al->path,
+		    AL_SUMS_STEP_ROWS, left);
+		w->sums_report_at = now + AL_SUMS_REPORT_MS;
+	} else if (left > 0 && now >= w->sums_report_at) {
+		log_info("attempt log: %s: %ld rows left to count", al->path,
+		    left);
+		w->sums_report_at = now + AL_SUMS_REPORT_MS;
+	} else if (left == 0 && w->sums_left > 0)
+		log_info("attempt log: %s: counts for the reports up to date",
+		    al->path);
+	w->sums_left = left;
+}
+
 /* One short retention step, between batches. */
 static void
 al_writer_expire(struct attemptlog *al)
@@ -592,8 +631,10 @@ al_writer_main(void *arg)
 		if (t.stopping) {
 			if (al_writer_done(al))
 				break;
-		} else
+		} else {
+			al_writer_maintain(al);
 			al_writer_expire(al);
+		}
 	}
 	w->ops->close(w->sink);
 	w->sink = NULL;

@@ -1366,6 +1366,118 @@ test_retention(void)
 	config_free(cfg);
 }
 
+/* ---- the summaries (table attempt_sums) ---- */
+
+/* Rows whose visit is not what the window over all rows says: none. */
+static long long
+sums_wrong_visits(sqlite3 *db)
+{
+	return db_int(db, "WITH r AS (SELECT visit, ts - lag(ts) OVER"
+	    " (PARTITION BY client, rule ORDER BY ts, id) AS gap FROM"
+	    " attempts) SELECT count(*) FROM r WHERE visit IS NOT"
+	    " (gap IS NULL OR gap > 60000)");
+}
+
+/* Keys of attempt_sums that differ from a GROUP BY of the rows. */
+static long long
+sums_wrong(sqlite3 *db)
+{
+	static const char *const from_rows[] = {
+		"SELECT 0, 0, ts / 1000 / 900 * 900, coalesce(policy, ''),"
+		" '', '' %s GROUP BY 3, 4",
+		"SELECT 1, 1, ts / 1000 / 86400 * 86400, client,"
+		" coalesce(client_name, ''), '' %s GROUP BY 3, 4, 5",
+		"SELECT 1, 2, CAST(strftime('%%s', ts / 1000, 'unixepoch',"
+		" 'start of month') AS INTEGER), client,"
+		" coalesce(client_name, ''), '' %s GROUP BY 3, 4, 5",
+		"SELECT 2, 1, ts / 1000 / 86400 * 86400, rule, category,"
+		" coalesce(site, '') %s GROUP BY 3, 4, 5, 6",
+		"SELECT 2, 2, CAST(strftime('%%s', ts / 1000, 'unixepoch',"
+		" 'start of month') AS INTEGER), rule, category,"
+		" coalesce(site, '') %s GROUP BY 3, 4, 5, 6",
+	};
+	static const char counts[] = ", count(*), sum(visit), sum(verified)"
+	    " FROM attempts";
+	long long wrong = 0;
+	char q[512], sql[2048];
+
+	for (size_t i = 0; i < sizeof(from_rows) / sizeof(from_rows[0]);
+	    i++) {
+		snprintf(q, sizeof(q), from_rows[i], counts);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT"
+		    " SELECT * FROM attempt_sums WHERE kind = %d AND grain ="
+		    " %d)", q, i == 0 ? 0 : i < 3 ? 1 : 2,
+		    i == 0 ? 0 : i % 2 ? 1 : 2);
+		wrong += db_int(db, sql);
+	}
+	/* and nothing more than those keys */
+	wrong += db_int(db, "SELECT (SELECT count(*) FROM attempt_sums) -"
+	    " (SELECT count(*) FROM (SELECT DISTINCT ts / 1000 / 900, policy"
+	    " FROM attempts)) - (SELECT count(*) FROM (SELECT DISTINCT"
+	    " ts / 1000 / 86400, client, client_name FROM attempts)) -"
+	    " (SELECT count(*) FROM (SELECT DISTINCT strftime('%Y-%m', ts /"
+	    " 1000, 'unixepoch'), client, client_name FROM attempts)) -"
+	    " (SELECT count(*) FROM (SELECT DISTINCT ts / 1000 / 86400, rule,"
+	    " category, site FROM attempts)) - (SELECT count(*) FROM (SELECT"
+	    " DISTINCT strftime('%Y-%m', ts / 1000, 'unixepoch'), rule,"
+	    " category, site FROM attempts))");
+	return wrong;
+}
+
+/*
+ * The writer decides each row's visit as it writes it, and the counts it
+ * keeps are those of the rows; an upgraded file (its rows without visit)
+ * gets both, worked through in steps while new rows are written.
+ */
+static void
+test_sums(void)
+{
+	struct config *cfg = test_config("sums.db", 20000);
+	static const char *const clients[] = { "10.0.0.1", "10.0.0.2",
+	    "10.0.0.3", "2001:db8::7" };
+	int64_t ts = 1700000000000LL - 40LL * 86400 * 1000;
+	struct attemptlog *al;
+	sqlite3 *db;
+	char sql[256];
+
+	cfg->log.retention_days = 0;
+	add_client(cfg, "10.0.0.2/32", "finance");
+	al = attemptlog_open(cfg);
+	for (int i = 0; i < 6000; i++) {
+		/* Gaps of 0 to 28 s, and a jump of a day now and then. */
+		ts += (i * 37 % 29) * 1000 + (i % 500 == 0 ? 86400000LL : 0);
+		append(al, ts, clients[i * 7 % 4], i % 3 ? "www.example.com" :
+		    "x.imported.test", i % 5 ? 1 : 28, i % 3 ? &match_site :
+		    &match_import);
+	}
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 6000);
+	CHECK_INT(sums_wrong_visits(db), 0);
+	CHECK_INT(sums_wrong(db), 0);
+	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"),
+	    6000);
+	/* Back to version 3: no visit, no summaries. */
+	CHECK_INT(sqlite3_exec(db, "ALTER TABLE attempts DROP COLUMN visit;"
+	    "DROP TABLE attempt_sums; DROP TABLE attempt_sums_state;"
+	    "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	al = attemptlog_open(cfg);
+	append(al, ts + 1000, clients[0], "www.example.com", 1, &match_site);
+	snprintf(sql, sizeof(sql), "SELECT covered_id FROM"
+	    " attempt_sums_state");
+	CHECK_INT(db_wait_int(cfg->log.database, sql, 6001), 6001);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts WHERE visit IS"
+	    " NULL"), 0);
+	CHECK_INT(sums_wrong_visits(db), 0);
+	CHECK_INT(sums_wrong(db), 0);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
 /* ---- the writer on a clock the test moves ---- */
 
 static struct {
@@ -1464,6 +1576,7 @@ main(void)
 	RUN(test_disk_full);
 	RUN(test_readonly_file);
 	RUN(test_retention);
+	RUN(test_sums);
 	RUN(test_writer_clock);
 	{
 		char cmd[600];

@@ -20,7 +20,29 @@
 #include <stdint.h>
 
 /* The schema version a sink writes (PRAGMA user_version for SQLite). */
-#define SINK_SCHEMA_VERSION	3
+#define SINK_SCHEMA_VERSION	4
+
+/*
+ * Table attempt_sums (version 4): counts of rows, attempts (rows whose
+ * visit is 1) and verified rows per (kind, grain, t, k1, k2, k3), kept by
+ * the writer as it writes the rows; rows with id <= attempt_sums_state.
+ * covered_id are in it, later ones not yet. t is the start of the period
+ * in Unix seconds (UTC); text keys hold "" for NULL. The report library
+ * reads it (../report/rp_query.c); docs/reports.md describes it.
+ */
+#define SINK_SUM_TIME		0	/* k1 policy; grain QUARTER */
+#define SINK_SUM_CLIENT		1	/* k1 client, k2 client_name; DAY, MONTH */
+#define SINK_SUM_RULE		2	/* k1 rule, k2 category, k3 site; DAY, MONTH */
+
+#define SINK_GRAIN_QUARTER	0	/* 15 minutes: every zone's offset is
+					   a multiple of it */
+#define SINK_GRAIN_DAY		1	/* UTC day */
+#define SINK_GRAIN_MONTH	2	/* UTC calendar month */
+#define SINK_QUARTER_S		900
+
+/* A row starts an attempt when its client's last row for its rule is
+ * more than this much older, or there is none (docs/reports.md). */
+#define SINK_VISIT_GAP_MS	60000
 
 /* len bytes at s, not NUL-terminated; s NULL: SQL NULL. */
 struct sink_str {
@@ -112,6 +134,18 @@ struct sink_ops {
 	 */
 	long		 (*expire)(struct sink *s, int64_t before_ms,
 			    unsigned max_rows);
+
+	/*
+	 * Background work, in one short transaction of at most max_rows
+	 * rows: bring table attempt_sums up to the last row (after an
+	 * upgrade or a crash; on a file of an earlier version this decides
+	 * the column visit of its rows too), or write the counts kept in
+	 * memory when they are due at now_ms (wall). Returns the rows still
+	 * to work through after this step (0: up to date), or -1. NULL: the
+	 * sink has none.
+	 */
+	long		 (*maintain)(struct sink *s, unsigned max_rows,
+			    int64_t now_ms);
 
 	/* The reason for the last failure ("" if none); owned by s. */
 	const char	*(*error)(struct sink *s);

@@ -8,6 +8,10 @@
  *   3  attempts and queries gain verified and policy (the evidence and
  *      policies of ../docs/reports.md); older rows get verified = 1 for
  *      TCP, the one proof they had, and no policy
+ *   4  attempts gains visit (1: the row starts an attempt), tables
+ *      attempt_sums and attempt_sums_state hold the counts the reports
+ *      read (sink.h); older rows get visit NULL and are worked through
+ *      by maintain(), a few thousand per step, after the upgrade
  * Version 0 on a file that already has table attempts is read as 1.
  */
 #include <sys/stat.h>
@@ -24,6 +28,7 @@
 
 #include <sqlite3.h>
 
+#include "al_sums.h"
 #include "log.h"
 #include "sink.h"
 #include "sqlite_fdvfs.h"
@@ -41,6 +46,28 @@
 #define SINK_XSTR(x)		SINK_STR(x)
 #define SINK_SCHEMA_VERSION_TEXT	SINK_XSTR(SINK_SCHEMA_VERSION)
 
+/*
+ * The summaries (version 4). WITHOUT ROWID: the key is the table, which
+ * reports read by (kind, grain, t) ranges. covered_id: the rows up to it
+ * are counted in attempt_sums.
+ */
+#define SCHEMA_SUMS \
+	"CREATE TABLE attempt_sums (" \
+	" kind INTEGER NOT NULL," \
+	" grain INTEGER NOT NULL," \
+	" t INTEGER NOT NULL," \
+	" k1 TEXT NOT NULL," \
+	" k2 TEXT NOT NULL," \
+	" k3 TEXT NOT NULL," \
+	" queries INTEGER NOT NULL," \
+	" attempts INTEGER NOT NULL," \
+	" verified INTEGER NOT NULL," \
+	" PRIMARY KEY (kind, grain, t, k1, k2, k3)) WITHOUT ROWID;" \
+	"CREATE TABLE attempt_sums_state (" \
+	" id INTEGER PRIMARY KEY CHECK (id = 1)," \
+	" covered_id INTEGER NOT NULL);" \
+	"INSERT INTO attempt_sums_state VALUES (1, 0);"
+
 /* A new file, at SINK_SCHEMA_VERSION. */
 static const char schema_new[] =
 	"CREATE TABLE attempts ("
@@ -55,8 +82,10 @@ static const char schema_new[] =
 	" site TEXT,"
 	" transport TEXT NOT NULL,"
 	" verified INTEGER NOT NULL DEFAULT 0,"
-	" policy TEXT);"
+	" policy TEXT,"
+	" visit INTEGER);"
 	"CREATE INDEX attempts_ts ON attempts(ts);"
+	SCHEMA_SUMS
 	"CREATE TABLE queries ("
 	" id INTEGER PRIMARY KEY,"
 	" ts INTEGER NOT NULL,"
@@ -121,6 +150,12 @@ static const char *const schema_upgrade[] = {
 	"ALTER TABLE queries ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE queries ADD COLUMN policy TEXT;"
 	"UPDATE queries SET verified = 1 WHERE transport = 'tcp';",
+	/*
+	 * 3 -> 4: quick whatever the size; the rows' visit and their
+	 * counts come after, in maintain() steps.
+	 */
+	"ALTER TABLE attempts ADD COLUMN visit INTEGER;"
+	SCHEMA_SUMS,
 };
 _Static_assert(sizeof(schema_upgrade) / sizeof(schema_upgrade[0]) ==
     SINK_SCHEMA_VERSION - 1, "an upgrade for every older version");
@@ -131,11 +166,11 @@ _Static_assert(sizeof(schema_upgrade) / sizeof(schema_upgrade[0]) ==
  * inserting the row itself.
  */
 #define SINK_SQLITE_ROWS	32
-#define ATTEMPT_COLS		11
+#define ATTEMPT_COLS		12
 #define QUERY_COLS		13
 static const char insert_attempt_sql[] =
 	"INSERT INTO attempts (ts, client, client_name, qname, qtype, rule,"
-	" category, site, transport, verified, policy) VALUES ";
+	" category, site, transport, verified, policy, visit) VALUES ";
 static const char insert_query_sql[] =
 	"INSERT INTO queries (ts, client, client_name, qname, qtype, rcode,"
 	" cached, blocked, upstream, duration_us, transport, verified,"
@@ -152,6 +187,31 @@ static const char expire_queries_sql[] =
 	" (SELECT id FROM queries WHERE ts < ?1 LIMIT ?2)";
 static const char expire_gaps_sql[] =
 	"DELETE FROM log_gaps WHERE ts_end < ?1";
+static const char upsert_sum_sql[] =
+	"INSERT INTO attempt_sums (kind, grain, t, k1, k2, k3, queries,"
+	" attempts, verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	" ON CONFLICT (kind, grain, t, k1, k2, k3) DO UPDATE SET"
+	" queries = queries + excluded.queries,"
+	" attempts = attempts + excluded.attempts,"
+	" verified = verified + excluded.verified";
+static const char set_covered_sql[] =
+	"UPDATE attempt_sums_state SET covered_id = ?1";
+/* Catching up: the rows not yet counted, in the order they were written. */
+static const char uncounted_sql[] =
+	"SELECT id, ts, client, client_name, rule, category, site, verified,"
+	" policy, visit FROM attempts WHERE id > ?1 ORDER BY id LIMIT ?2";
+static const char set_visit_sql[] =
+	"UPDATE attempts SET visit = ?2 WHERE id = ?1";
+
+/*
+ * Counts wait in memory at most this long, or this many keys, before
+ * they are written: one UPSERT per key and flush instead of per row, for
+ * about 2 % of the rows' own cost. Reports add the rows not yet counted
+ * (id > covered_id) from the table itself, so nothing is missing
+ * meanwhile, and a crash loses nothing (the next open counts them again).
+ */
+#define SINK_SUMS_FLUSH_MS	2000
+#define SINK_SUMS_MAX_KEYS	16384
 
 struct sink {
 	sqlite3		*db;
@@ -163,10 +223,33 @@ struct sink {
 	sqlite3_stmt	*exp_attempts;
 	sqlite3_stmt	*exp_queries;
 	sqlite3_stmt	*exp_gaps;
+	sqlite3_stmt	*upsert_sum;
+	sqlite3_stmt	*set_covered;
+	sqlite3_stmt	*uncounted;
+	sqlite3_stmt	*set_visit;
+
+	/* Which rows start an attempt: for new rows, and for old rows that
+	 * an upgrade left with visit NULL (counted in id order). */
+	struct al_visits *visits;
+	struct al_visits *old_visits;	/* NULL until catching up */
+	uint8_t		*batch_visit;	/* the batch's rows', as inserted */
+	size_t		 batch_visit_cap;
+
+	/*
+	 * Counts of rows covered_id < id <= counted_id, not yet in
+	 * attempt_sums. Only while caught up (live); before, maintain()
+	 * counts the rows from the table.
+	 */
+	struct al_sums	*sums;
+	int64_t		 covered_id;	/* as in attempt_sums_state */
+	int64_t		 counted_id;
+	bool		 live;
+	int64_t		 sums_since;	/* wall ms of the oldest pending count */
 	char		 err[512];
 };
 
 static void	sqlite_close(struct sink *s);
+static int	sums_open(struct sink *s);
 
 /* "what: sqlite message (errno text)": the OS cause matters most to admins. */
 static void
@@ -421,6 +504,10 @@ sqlite_prepare(struct sink *s)
 		{ &s->exp_attempts, expire_attempts_sql },
 		{ &s->exp_queries, expire_queries_sql },
 		{ &s->exp_gaps, expire_gaps_sql },
+		{ &s->upsert_sum, upsert_sum_sql },
+		{ &s->set_covered, set_covered_sql },
+		{ &s->uncounted, uncounted_sql },
+		{ &s->set_visit, set_visit_sql },
 	};
 
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
@@ -460,7 +547,9 @@ sqlite_setup(struct sink *s, const char *path)
 		return -1;
 	if (sqlite_migrate(s, path) == -1)
 		return -1;
-	return sqlite_prepare(s);
+	if (sqlite_prepare(s) == -1)
+		return -1;
+	return sums_open(s);
 }
 
 static struct sink *
@@ -521,7 +610,8 @@ sqlite_step_insert(struct sink *s, sqlite3_stmt *st, const char *what)
 
 /* Bind row a to parameters base + 1 to base + ATTEMPT_COLS. */
 static void
-bind_attempt(sqlite3_stmt *st, int base, const struct sink_attempt *a)
+bind_attempt(sqlite3_stmt *st, int base, const struct sink_attempt *a,
+    bool visit)
 {
 	sqlite3_bind_int64(st, base + 1, a->ts_ms);
 	bind_str(st, base + 2, a->client);
@@ -534,6 +624,7 @@ bind_attempt(sqlite3_stmt *st, int base, const struct sink_attempt *a)
 	bind_str(st, base + 9, a->transport);
 	sqlite3_bind_int(st, base + 10, a->verified);
 	bind_str(st, base + 11, a->policy);
+	sqlite3_bind_int(st, base + 12, visit);
 }
 
 static void
@@ -559,17 +650,20 @@ struct insert_kind {
 	const char	*what;		/* for the error message */
 	size_t		 size;		/* sizeof one row */
 	int		 cols;		/* parameters per row */
-	void		(*bind)(sqlite3_stmt *, int, const void *);
+	void		(*bind)(struct sink *, sqlite3_stmt *, int,
+			    const void *, size_t);
 };
 
 static void
-bind_attempt_any(sqlite3_stmt *st, int base, const void *row)
+bind_attempt_any(struct sink *s, sqlite3_stmt *st, int base,
+    const void *row, size_t i)
 {
-	bind_attempt(st, base, row);
+	bind_attempt(st, base, row, s->batch_visit[i]);
 }
 
 static void
-bind_query_any(sqlite3_stmt *st, int base, const void *row)
+bind_query_any(struct sink *s, sqlite3_stmt *st, int base, const void *row,
+    size_t i)
 {
 	bind_query(st, base, row);
 }
@@ -596,13 +690,13 @@ sqlite_insert_rows(struct sink *s, const struct insert_kind *k,
 
 	for (; n - i >= SINK_SQLITE_ROWS; i += SINK_SQLITE_ROWS) {
 		for (int r = 0; r < SINK_SQLITE_ROWS; r++)
-			k->bind(many, r * k->cols,
-			    p + (i + (size_t)r) * k->size);
+			k->bind(s, many, r * k->cols,
+			    p + (i + (size_t)r) * k->size, i + (size_t)r);
 		if (sqlite_step_insert(s, many, k->what) == -1)
 			return -1;
 	}
 	for (; i < n; i++) {
-		k->bind(one, 0, p + i * k->size);
+		k->bind(s, one, 0, p + i * k->size, i);
 		if (sqlite_step_insert(s, one, k->what) == -1)
 			return -1;
 	}
@@ -623,8 +717,10 @@ sqlite_insert_gap(struct sink *s, const struct sink_gap *g, int64_t now)
 	return sqlite_step_insert(s, st, "cannot insert into log_gaps");
 }
 
+/* The id of the batch's last attempt row, for the counts. */
 static int
-sqlite_write_rows(struct sink *s, const struct sink_batch *b)
+sqlite_write_rows(struct sink *s, const struct sink_batch *b,
+    int64_t *last_id)
 {
 	for (size_t i = 0; i < b->ngaps; i++)
 		if (sqlite_insert_gap(s, &b->gaps[i], b->now_ms) == -1)
@@ -632,23 +728,404 @@ sqlite_write_rows(struct sink *s, const struct sink_batch *b)
 	if (sqlite_insert_rows(s, &insert_attempts, s->ins_attempts,
 	    s->ins_attempt, b->attempts, b->nattempts) == -1)
 		return -1;
+	*last_id = sqlite3_last_insert_rowid(s->db);
 	return sqlite_insert_rows(s, &insert_queries, s->ins_queries,
 	    s->ins_query, b->queries, b->nqueries);
+}
+
+/* ---- summaries (table attempt_sums) ---- */
+
+static int
+sums_upsert(struct sink *s, const struct al_sum *m)
+{
+	sqlite3_stmt *st = s->upsert_sum;
+
+	sqlite3_bind_int(st, 1, m->kind);
+	sqlite3_bind_int(st, 2, m->grain);
+	sqlite3_bind_int64(st, 3, m->t);
+	for (int k = 0; k < 3; k++)
+		sqlite3_bind_text(st, 4 + k, m->k[k].s, (int)m->k[k].len,
+		    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, m->queries);
+	sqlite3_bind_int64(st, 8, m->attempts);
+	sqlite3_bind_int64(st, 9, m->verified);
+	return sqlite_step_insert(s, st, "cannot update attempt_sums");
+}
+
+/* In the open transaction: the pending counts, and covered_id = to. */
+static int
+sums_write(struct sink *s, int64_t to)
+{
+	size_t n = al_sums_count(s->sums);
+
+	for (size_t i = 0; i < n; i++)
+		if (sums_upsert(s, al_sums_get(s->sums, i)) == -1)
+			return -1;
+	sqlite3_bind_int64(s->set_covered, 1, to);
+	return sqlite_step_insert(s, s->set_covered,
+	    "cannot update attempt_sums_state");
+}
+
+/* After the commit of sums_write(s, to). */
+static void
+sums_written(struct sink *s, int64_t to)
+{
+	al_sums_clear(s->sums);
+	s->covered_id = to;
+}
+
+static bool
+sums_due(const struct sink *s, int64_t now_ms)
+{
+	return s->live && s->counted_id > s->covered_id &&
+	    (al_sums_count(s->sums) >= SINK_SUMS_MAX_KEYS ||
+	    now_ms - s->sums_since >= SINK_SUMS_FLUSH_MS ||
+	    now_ms < s->sums_since);
+}
+
+/* Stop counting in memory: maintain() counts from the table instead. */
+static void
+sums_fall_back(struct sink *s, int64_t covered)
+{
+	al_sums_clear(s->sums);
+	s->live = false;
+	s->covered_id = s->counted_id = covered;
+}
+
+/* Which of the batch's rows start an attempt, into s->batch_visit. */
+static int
+batch_visits(struct sink *s, const struct sink_batch *b)
+{
+	if (b->nattempts > s->batch_visit_cap) {
+		uint8_t *n = realloc(s->batch_visit, b->nattempts);
+
+		if (n == NULL) {
+			snprintf(s->err, sizeof(s->err), "out of memory");
+			return -1;
+		}
+		s->batch_visit = n;
+		s->batch_visit_cap = b->nattempts;
+	}
+	for (size_t i = 0; i < b->nattempts; i++) {
+		const struct sink_attempt *a = &b->attempts[i];
+		int r = al_visits_step(s->visits, al_visits_key(s->visits,
+		    a->client, a->rule), a->ts_ms);
+
+		if (r == -1) {
+			snprintf(s->err, sizeof(s->err), "out of memory");
+			return -1;
+		}
+		s->batch_visit[i] = (uint8_t)r;
+	}
+	return 0;
+}
+
+/* The batch is committed as rows first_id .. last_id: count them. */
+static void
+sums_count_batch(struct sink *s, const struct sink_batch *b,
+    int64_t last_id)
+{
+	int64_t first_id = last_id - (int64_t)b->nattempts + 1;
+
+	if (!s->live || b->nattempts == 0)
+		return;
+	if (first_id != s->counted_id + 1) {
+		/* Another writer, or ids reused after every row expired. */
+		sums_fall_back(s, first_id <= s->covered_id ? first_id - 1 :
+		    s->covered_id);
+		return;
+	}
+	if (s->counted_id == s->covered_id)
+		s->sums_since = b->now_ms;
+	for (size_t i = 0; i < b->nattempts; i++)
+		if (al_sums_add(s->sums, &b->attempts[i],
+		    s->batch_visit[i]) == -1) {
+			sums_fall_back(s, s->covered_id);
+			return;
+		}
+	s->counted_id = last_id;
 }
 
 static int
 sqlite_write_batch(struct sink *s, const struct sink_batch *b)
 {
+	int64_t last_id = 0;
+	bool flush;
+
 	s->err[0] = '\0';
-	if (sqlite_begin(s) == -1)
+	/* On failure the writer closes the sink: the next open starts the
+	 * visits and counts again from the file. */
+	if (batch_visits(s, b) == -1 || sqlite_begin(s) == -1)
 		return -1;
-	if (sqlite_write_rows(s, b) == 0 &&
-	    sqlite_exec(s, "COMMIT", "cannot commit") == 0)
+	flush = sums_due(s, b->now_ms);
+	if ((!flush || sums_write(s, s->counted_id) == 0) &&
+	    sqlite_write_rows(s, b, &last_id) == 0 &&
+	    sqlite_exec(s, "COMMIT", "cannot commit") == 0) {
+		if (flush)
+			sums_written(s, s->counted_id);
+		sums_count_batch(s, b, last_id);
 		return 0;
+	}
 	/* A failed COMMIT may already have rolled back. */
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* Load v with the last time of each (client, rule) that sql returns. */
+static int
+visits_seed(struct sink *s, struct al_visits *v, const char *sql,
+    int64_t param)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sink_error(s, "cannot read recent rows");
+		return -1;
+	}
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, param);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sink_str c = { (const char *)sqlite3_column_text(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0) };
+		struct sink_str r = { (const char *)sqlite3_column_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1) };
+
+		if (c.s == NULL || r.s == NULL)
+			continue;
+		if (al_visits_step(v, al_visits_key(v, c, r),
+		    sqlite3_column_int64(st, 2)) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(s->err, sizeof(s->err), "cannot read recent rows: %s",
+		    rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* At open: where the counts stand, and the last minute's visits. */
+static int
+sums_open(struct sink *s)
+{
+	long long covered, max_id;
+
+	if ((s->visits = al_visits_new()) == NULL ||
+	    (s->sums = al_sums_new()) == NULL) {
+		snprintf(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	covered = sqlite_int(s, "SELECT covered_id FROM attempt_sums_state");
+	max_id = sqlite_int(s, "SELECT coalesce(max(id), 0) FROM attempts");
+	if (covered < 0 || max_id < 0)
+		return -1;
+	s->live = covered == max_id;
+	/* Every row expired and ids begin again: maintain() writes it. */
+	if (covered > max_id)
+		covered = max_id;
+	s->covered_id = s->counted_id = covered;
+	return visits_seed(s, s->visits, "SELECT client, rule, max(ts) FROM"
+	    " attempts WHERE ts >= (SELECT max(ts) FROM attempts) - "
+	    SINK_XSTR(SINK_VISIT_GAP_MS) " GROUP BY client, rule", 0);
+}
+
+/* Column i of st as a sink_str (NULL stays NULL). */
+static struct sink_str
+column_str(sqlite3_stmt *st, int i)
+{
+	struct sink_str v = { (const char *)sqlite3_column_text(st, i), 0 };
+
+	v.len = (size_t)sqlite3_column_bytes(st, i);
+	return v;
+}
+
+struct visit_fix {
+	int64_t		id;
+	int		visit;
+};
+
+/*
+ * Count up to max_rows rows after covered_id from the table, deciding
+ * the visit of rows an upgrade left without one; *last: the last id read.
+ */
+static int
+sums_read_rows(struct sink *s, unsigned max_rows, struct visit_fix *fix,
+    size_t *nfix, int64_t *last, unsigned *nread)
+{
+	sqlite3_stmt *st = s->uncounted;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, s->covered_id);
+	sqlite3_bind_int64(st, 2, max_rows);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sink_attempt a = {
+			.ts_ms = sqlite3_column_int64(st, 1),
+			.client = column_str(st, 2),
+			.client_name = column_str(st, 3),
+			.rule = column_str(st, 4),
+			.category = column_str(st, 5),
+			.site = column_str(st, 6),
+			.verified = sqlite3_column_int(st, 7) != 0,
+			.policy = column_str(st, 8),
+		};
+		int v = al_visits_step(s->old_visits, al_visits_key(
+		    s->old_visits, a.client, a.rule), a.ts_ms);
+
+		*last = sqlite3_column_int64(st, 0);
+		if (v == -1)
+			break;
+		if (sqlite3_column_type(st, 9) == SQLITE_NULL) {
+			fix[*nfix].id = *last;
+			fix[(*nfix)++].visit = v;
+		} else
+			v = sqlite3_column_int(st, 9) != 0;
+		if (al_sums_add(s->sums, &a, v) == -1)
+			break;
+		(*nread)++;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	if (rc != SQLITE_DONE) {
+		sink_error(s, "cannot read attempts");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sums_fix_visits(struct sink *s, const struct visit_fix *fix, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_int64(s->set_visit, 1, fix[i].id);
+		sqlite3_bind_int(s->set_visit, 2, fix[i].visit);
+		if (sqlite_step_insert(s, s->set_visit,
+		    "cannot update attempts") == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One step of counting rows from the table; the rows left after it. */
+static long
+sums_catch_up(struct sink *s, unsigned max_rows)
+{
+	struct visit_fix *fix = calloc(max_rows ? max_rows : 1, sizeof(*fix));
+	int64_t last = s->covered_id;
+	unsigned nread = 0;
+	size_t nfix = 0;
+	long long left = -1;
+
+	if (fix == NULL) {
+		snprintf(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	if (sqlite_begin(s) == -1)
+		goto fail;
+	if (s->old_visits == NULL) {
+		if ((s->old_visits = al_visits_new()) == NULL) {
+			snprintf(s->err, sizeof(s->err), "out of memory");
+			goto fail;
+		}
+		if (visits_seed(s, s->old_visits, "SELECT client, rule,"
+		    " max(ts) FROM attempts WHERE id <= ?1 AND ts >= (SELECT ts"
+		    " FROM attempts WHERE id > ?1 ORDER BY id LIMIT 1) - "
+		    SINK_XSTR(SINK_VISIT_GAP_MS) " GROUP BY client, rule",
+		    s->covered_id) == -1)
+			goto fail;
+	}
+	if (sums_read_rows(s, max_rows, fix, &nfix, &last, &nread) == -1 ||
+	    sums_fix_visits(s, fix, nfix) == -1 || sums_write(s, last) == -1)
+		goto fail;
+	left = sqlite_int(s, "SELECT coalesce(max(id), 0) FROM attempts");
+	if (left < 0 || sqlite_exec(s, "COMMIT", "cannot commit") == -1)
+		goto fail;
+	free(fix);
+	sums_written(s, last);
+	left = left > last ? left - last : 0;
+	if (nread < max_rows) {
+		/* Up to date: from now on the writer counts as it writes. */
+		s->live = true;
+		s->counted_id = last;
+		al_visits_free(s->old_visits);
+		s->old_visits = NULL;
+		left = 0;
+	}
+	return (long)left;
+fail:
+	free(fix);
+	/* The counts and visits read are gone with the transaction. */
+	al_sums_clear(s->sums);
+	al_visits_free(s->old_visits);
+	s->old_visits = NULL;
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static long
+sqlite_maintain(struct sink *s, unsigned max_rows, int64_t now_ms)
+{
+	s->err[0] = '\0';
+	if (!s->live)
+		return sums_catch_up(s, max_rows);
+	if (!sums_due(s, now_ms))
+		return 0;
+	if (sqlite_begin(s) == -1)
+		return -1;
+	if (sums_write(s, s->counted_id) == 0 &&
+	    sqlite_exec(s, "COMMIT", "cannot commit") == 0) {
+		sums_written(s, s->counted_id);
+		return 0;
+	}
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/*
+ * Retention of the counts, in the transaction deleting the rows before
+ * day (Unix s, a UTC day's start): the days and quarters before it go,
+ * and so do the months; the month that day is in keeps the counts of its
+ * days from day on. Run again, it finds nothing more to do.
+ */
+static int
+sums_expire(struct sink *s, int64_t day)
+{
+	long long d = day, m = al_sums_month(day);
+	char sql[1536];
+
+	snprintf(sql, sizeof(sql),
+	    "UPDATE attempt_sums AS m SET queries = m.queries - d.q,"
+	    " attempts = m.attempts - d.a, verified = m.verified - d.v"
+	    " FROM (SELECT kind, k1, k2, k3, sum(queries) AS q,"
+	    " sum(attempts) AS a, sum(verified) AS v FROM attempt_sums"
+	    " WHERE kind IN (%d, %d) AND grain = %d AND t >= %lld AND t < %lld"
+	    " GROUP BY kind, k1, k2, k3) AS d WHERE m.kind = d.kind AND"
+	    " m.grain = %d AND m.t = %lld AND m.k1 = d.k1 AND m.k2 = d.k2 AND"
+	    " m.k3 = d.k3;"
+	    "DELETE FROM attempt_sums WHERE kind IN (%d, %d) AND grain = %d"
+	    " AND t = %lld AND queries <= 0;"
+	    "DELETE FROM attempt_sums WHERE kind IN (%d, %d) AND grain = %d"
+	    " AND t < %lld;"
+	    "DELETE FROM attempt_sums WHERE kind IN (%d, %d) AND grain = %d"
+	    " AND t < %lld;"
+	    "DELETE FROM attempt_sums WHERE kind = %d AND grain = %d"
+	    " AND t < %lld;",
+	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_DAY, m, d,
+	    SINK_GRAIN_MONTH, m,
+	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_MONTH, m,
+	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_DAY, d,
+	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_MONTH, m,
+	    SINK_SUM_TIME, SINK_GRAIN_QUARTER, d);
+	return sqlite_exec(s, sql, "cannot delete expired counts");
 }
 
 /* Run one bound DELETE; the rows it removed, or -1. */
@@ -670,14 +1147,25 @@ sqlite_delete(struct sink *s, sqlite3_stmt *st, int64_t before,
 	return sqlite3_changes(s->db);
 }
 
+/*
+ * Rows go by whole UTC days (before the day before_ms is in), so that
+ * the counts of a day and its rows go together.
+ */
 static long
 sqlite_expire(struct sink *s, int64_t before_ms, unsigned max_rows)
 {
+	int64_t day = al_sums_day(before_ms / 1000);
+	bool flush = s->live && s->counted_id > s->covered_id;
 	long n, total = 0;
 
 	s->err[0] = '\0';
+	before_ms = day * 1000;
 	if (sqlite_begin(s) == -1)
 		return -1;
+	/* Pending counts first: they may hold rows of the days going. */
+	if ((flush && sums_write(s, s->counted_id) == -1) ||
+	    sums_expire(s, day) == -1)
+		goto fail;
 	if ((n = sqlite_delete(s, s->exp_attempts, before_ms, max_rows)) < 0)
 		goto fail;
 	total += n;
@@ -693,6 +1181,8 @@ sqlite_expire(struct sink *s, int64_t before_ms, unsigned max_rows)
 		goto fail;
 	if (sqlite_exec(s, "COMMIT", "cannot commit") == -1)
 		goto fail;
+	if (flush)
+		sums_written(s, s->counted_id);
 	return total;
 fail:
 	if (!sqlite3_get_autocommit(s->db))
@@ -711,6 +1201,22 @@ sqlite_close(struct sink *s)
 {
 	if (s == NULL)
 		return;
+	/* The pending counts, or the next open counts their rows again. */
+	if (s->db != NULL && s->sums != NULL && s->live &&
+	    s->counted_id > s->covered_id && sqlite_begin(s) == 0) {
+		if (sums_write(s, s->counted_id) == 0)
+			sqlite_exec(s, "COMMIT", "cannot commit");
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	al_visits_free(s->visits);
+	al_visits_free(s->old_visits);
+	al_sums_free(s->sums);
+	free(s->batch_visit);
+	sqlite3_finalize(s->upsert_sum);
+	sqlite3_finalize(s->set_covered);
+	sqlite3_finalize(s->uncounted);
+	sqlite3_finalize(s->set_visit);
 	sqlite3_finalize(s->ins_attempt);
 	sqlite3_finalize(s->ins_attempts);
 	sqlite3_finalize(s->ins_query);
@@ -743,6 +1249,7 @@ const struct sink_ops sink_sqlite_ops = {
 	.open = sqlite_open,
 	.write_batch = sqlite_write_batch,
 	.expire = sqlite_expire,
+	.maintain = sqlite_maintain,
 	.error = sqlite_error,
 	.close = sqlite_close,
 };

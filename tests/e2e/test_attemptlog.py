@@ -38,14 +38,15 @@ import harness
 NOLIMIT = {"rate_limit": {"qps": 0}}
 CLIENTS = [{"network": "127.0.0.2/31", "name": "finance"},
            {"network": "::1/128", "name": "v6-desk"}]
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 GAP_MS = 60000  # queries of one client for one rule this close: one attempt
 
 ATTEMPT_COLUMNS = [  # (name, type, NOT NULL) as docs/reports.md lists them
     ("id", "INTEGER", False), ("ts", "INTEGER", True), ("client", "TEXT", True),
     ("client_name", "TEXT", False), ("qname", "TEXT", True), ("qtype", "TEXT", True),
     ("rule", "TEXT", True), ("category", "TEXT", True), ("site", "TEXT", False),
-    ("transport", "TEXT", True), ("verified", "INTEGER", True), ("policy", "TEXT", False)]
+    ("transport", "TEXT", True), ("verified", "INTEGER", True), ("policy", "TEXT", False),
+    ("visit", "INTEGER", False)]
 ROW_FIELDS = [c[0] for c in ATTEMPT_COLUMNS]
 
 

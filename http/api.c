@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "build_config.h"
+#include "clock.h"
 #include "http_data.h"
 #include "http_internal.h"
 #include "netaddr.h"
@@ -121,23 +122,19 @@ api_check(struct http_req *r, const char *const allowed[])
 	return 0;
 }
 
-/* Send rows in o's format: CSV as an attachment named name, or JSON. */
+/* Send text in format f: CSV as an attachment named name, or JSON. */
 static void
-api_send_rows(struct http_req *r, const struct report_rows *rows,
+api_send_text(struct http_req *r, const char *text, size_t len,
     enum report_format f, const char *name)
 {
 	struct evbuffer	*b;
-	char		*text, disp[128];
-	size_t		 len;
+	char		 disp[128];
 
-	if ((text = report_write_buffer(rows, f, &len)) == NULL ||
-	    (b = evbuffer_new()) == NULL) {
-		free(text);
+	if ((b = evbuffer_new()) == NULL) {
 		http_reply_error(r, 500, "out of memory");
 		return;
 	}
 	evbuffer_add(b, text, len);
-	free(text);
 	if (f == REPORT_CSV) {
 		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"",
 		    name);
@@ -146,6 +143,75 @@ api_send_rows(struct http_req *r, const struct report_rows *rows,
 	http_reply(r, 200, f == REPORT_CSV ? "text/csv; charset=utf-8" :
 	    "application/json", b);
 	evbuffer_free(b);
+}
+
+/*
+ * The report cache. A report reads every attempt row of its period (the
+ * attempts are counted from them), so a dashboard that many people, or a
+ * script on many machines, keep open would make the console's one thread
+ * run the same scan for each of them. Counts of a period move little in a
+ * second: an answer is shared for HTTP_REPORT_CACHE_MS, or for ten times
+ * what it took to compute when that is longer (at most a minute), so
+ * that recomputing one report takes at most a tenth of the thread while
+ * it is read; keyed by the parameters as given. Attempt lists are never
+ * cached. Each read is still audited.
+ */
+static int
+cache_key(const struct http_req *r, enum report_kind kind, char *key,
+    size_t len)
+{
+	size_t	n;
+
+	n = (size_t)snprintf(key, len, "%d", (int)kind);
+	for (size_t i = 0; i < r->params.n && n < len; i++)
+		n += (size_t)snprintf(key + n, len - n, "&%s=%s",
+		    r->params.key[i], r->params.value[i]);
+	return n < len ? 0 : -1;
+}
+
+static struct http_report_cached *
+cache_find(struct http *h, const char *key, int64_t now)
+{
+	for (size_t i = 0; i < HTTP_REPORT_CACHE; i++)
+		if (h->rcache[i].key[0] != '\0' &&
+		    now >= h->rcache[i].made_ms &&
+		    now - h->rcache[i].made_ms < h->rcache[i].keep_ms &&
+		    strcmp(h->rcache[i].key, key) == 0)
+			return &h->rcache[i];
+	return NULL;
+}
+
+/* Keep text (taken over) under key, in the oldest slot. */
+static void
+cache_put(struct http *h, const char *key, int64_t now, int64_t cost_ms,
+    char *text, size_t len, enum report_format f)
+{
+	struct http_report_cached *c = &h->rcache[0];
+
+	for (size_t i = 1; i < HTTP_REPORT_CACHE; i++)
+		if (h->rcache[i].made_ms < c->made_ms)
+			c = &h->rcache[i];
+	free(c->body);
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	c->made_ms = now;
+	c->keep_ms = cost_ms * HTTP_REPORT_CACHE_COST;
+	if (c->keep_ms < HTTP_REPORT_CACHE_MS)
+		c->keep_ms = HTTP_REPORT_CACHE_MS;
+	if (c->keep_ms > HTTP_REPORT_CACHE_MAX_MS)
+		c->keep_ms = HTTP_REPORT_CACHE_MAX_MS;
+	c->body = text;
+	c->len = len;
+	c->format = f;
+}
+
+void
+http_report_cache_free(struct http *h)
+{
+	for (size_t i = 0; i < HTTP_REPORT_CACHE; i++) {
+		free(h->rcache[i].body);
+		h->rcache[i].body = NULL;
+		h->rcache[i].key[0] = '\0';
+	}
 }
 
 /*
@@ -159,7 +225,12 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 	static const char *const json[] = { "format", "json", NULL };
 	struct report_opts	 o;
 	struct report_rows	*rows;
-	char			 err[512], detail[512];
+	struct http_report_cached *c = NULL;
+	char			 err[512], detail[512], key[HTTP_REPORT_KEY];
+	char			*text;
+	size_t			 len;
+	bool			 cacheable;
+	int64_t			 t0;
 
 	if (http_data_opts(&o, kind, &r->params, json, err, sizeof(err)) ==
 	    -1) {
@@ -178,12 +249,29 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 	}
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, action, detail);
+	cacheable = kind == REPORT_COUNTS &&
+	    cache_key(r, kind, key, sizeof(key)) == 0;
+	if (cacheable && (c = cache_find(r->h, key, r->now_ms)) != NULL) {
+		api_send_text(r, c->body, c->len, c->format, name);
+		return;
+	}
+	t0 = now_ms_monotonic();
 	if (http_data_run(r->h, &o, &rows, err, sizeof(err)) == -1) {
 		http_reply_error(r, 503, err);
 		return;
 	}
-	api_send_rows(r, rows, o.format, name);
+	text = report_write_buffer(rows, o.format, &len);
 	report_rows_free(rows);
+	if (text == NULL) {
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	api_send_text(r, text, len, o.format, name);
+	if (cacheable)
+		cache_put(r->h, key, r->now_ms, now_ms_monotonic() - t0, text,
+		    len, o.format);
+	else
+		free(text);
 }
 
 void

@@ -42,6 +42,11 @@
 #define HTTP_PARAMS_MAX		16
 #define HTTP_PARAM_LEN		256	/* longest value, after decoding */
 #define HTTP_HEX_ID		64	/* hex digits in a session or CSRF id */
+#define HTTP_REPORT_CACHE	16	/* report answers kept for 1 s, or */
+#define HTTP_REPORT_CACHE_MS	1000
+#define HTTP_REPORT_CACHE_COST	10	/* ... 10 times what one cost, */
+#define HTTP_REPORT_CACHE_MAX_MS 60000	/* ... at most a minute */
+#define HTTP_REPORT_KEY		1024	/* longest parameter list cached */
 
 #define ROLE(r)		(1u << (r))
 #define ROLES_ANY	(ROLE(HTTP_ROLE_ADMIN) | ROLE(HTTP_ROLE_SECURITY) | \
@@ -80,6 +85,19 @@ struct http_params {
 	char		value[HTTP_PARAMS_MAX][HTTP_PARAM_LEN + 1];
 };
 
+/*
+ * One report answer as sent: readers who ask for the same report within
+ * HTTP_REPORT_CACHE_MS share one query (see api.c).
+ */
+struct http_report_cached {
+	char		 key[HTTP_REPORT_KEY];	/* "" when the slot is free */
+	int64_t		 made_ms;
+	int64_t		 keep_ms;		/* fresh until made_ms + this */
+	char		*body;
+	size_t		 len;
+	enum report_format format;
+};
+
 /* An open connection; we hold a reference to its bufferevent. */
 struct http_conn {
 	struct bufferevent	*bev;
@@ -113,6 +131,7 @@ struct http {
 	sqlite3			*wdb;		/* audit rows only */
 	int64_t			 started_ms;
 	struct http_auth	 auth;
+	struct http_report_cached rcache[HTTP_REPORT_CACHE];
 };
 
 /* One request, as a handler sees it. */
@@ -242,6 +261,9 @@ void	http_api_status(struct http_req *r);
 void	http_api_report(struct http_req *r);
 void	http_api_attempts(struct http_req *r);
 void	http_api_lookup(struct http_req *r);
+
+/* Free the cached report answers. */
+void	http_report_cache_free(struct http *h);
 
 /* What /api/v1/status answers, as a new object (the caller frees it). */
 struct json_t;

@@ -528,6 +528,9 @@ http_start(struct http *h, const char *dbpath)
 		return -1;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* For top -H, perf and bench/console_load.sh: its CPU is the
+	 * console's, apart from the DNS path's. */
+	pthread_setname_np(h->thread, "dw-console");
 	h->started = true;
 	for (size_t i = 0; i < h->cfg->http.nusers; i++)
 		if (h->cfg->http.users[i].password == NULL)
@@ -580,6 +583,7 @@ http_free(struct http *h)
 		event_base_free(h->base);
 	if (h->ssl_ctx != NULL)
 		SSL_CTX_free(h->ssl_ctx);
+	http_report_cache_free(h);
 	report_db_close(h->report_db);
 	sqlite3_close(h->rdb);
 	sqlite3_close(h->wdb);

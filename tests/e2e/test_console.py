@@ -197,6 +197,20 @@ def test_report_json_same_rows_as_cli(con):
     assert r.json() == json.loads(cli.stdout)
 
 
+def test_report_shared_answer_still_audited_each_read(con):
+    # Readers of one report within a second share one query's answer
+    # (docs/console.md): the same bytes, and one audit row per read.
+    c = con.client("hr1")
+    q = "/api/v1/report?by=category&since=2000-01-01&top=7"
+    before = len([a for a in con.session("admin1").get("/api/v1/audit?limit=1000").json()
+                  if a["detail"] == "by=category since=2000-01-01 top=7"])
+    bodies = {c.get(q).body for _ in range(3)}
+    assert len(bodies) == 1
+    rows = [a for a in con.session("admin1").get("/api/v1/audit?limit=1000").json()
+            if a["detail"] == "by=category since=2000-01-01 top=7"]
+    assert len(rows) == before + 3
+
+
 def test_report_by_day_has_the_history(con):
     rows = con.client("hr1").get("/api/v1/report?by=day").json()
     got = {r["day"]: r["attempts"] for r in rows}

@@ -1,0 +1,43 @@
+#!/bin/bash
+# console_load.sh: the console under load beside the DNS path (issue 13).
+# 50 API clients read reports (kept-alive connections, an hr token) while
+# dnsperf sends blocked queries at a fixed rate; four phases in one run,
+# A B B A (A: DNS alone, B: DNS and the clients), so that each order is
+# measured. The figures to compare are the DNS path's CPU time per answer
+# (every thread but the console's, from /proc/PID/task/*/schedstat) and
+# dnsperf's per-answer latency; the machine may be shared, and the
+# clients themselves take CPU, so wall-clock figures are noisier. The
+# API's latency (p50, p99, max), errors and the console thread's CPU per
+# request are printed for the B phases. Everything runs on 127.0.0.1 in a
+# temporary directory; a run takes about a minute.
+#
+# usage: bench/console_load.sh [--dnswarden BIN] [console_load.py options]
+#   --dnswarden BIN  use this binary instead of building build-bench
+#   --clients N      API clients (50)       --dur S     s per phase (10)
+#   --rate QPS       DNS queries/s (2000)   --history N attempts already
+#                    in the log (20000)     --count N   blocklist names
+#   --out FILE       also write the table   --perf DIR  perf record the
+#                    console thread under load afterwards
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$BENCH")
+DWBIN=""
+ARGS=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--dnswarden) DWBIN=$2; shift ;;
+	*) ARGS+=("$1") ;;
+	esac
+	shift
+done
+for tool in dnsperf python3; do
+	command -v "$tool" >/dev/null || { echo "$tool is missing (scripts/deps.sh)" >&2; exit 1; }
+done
+if [ -z "$DWBIN" ]; then
+	[ -d "$ROOT/build-bench" ] || meson setup "$ROOT/build-bench" \
+	    -Dbuildtype=release >/dev/null
+	ninja -C "$ROOT/build-bench" resolver/dnswarden >/dev/null
+	DWBIN="$ROOT/build-bench/resolver/dnswarden"
+fi
+exec /usr/bin/python3 "$BENCH/console_load.py" --bin "$DWBIN" "${ARGS[@]}"

@@ -4,8 +4,8 @@
  * A connection is a socket and an SSL object that this file drives
  * itself: OpenSSL reads and writes through a BIO of ours over the
  * connection's buffers, so that one read() takes every TLS record that
- * has arrived and the queries of one loop turn leave in one record and
- * one send() (libevent's OpenSSL bufferevent reads each record with two
+ * has arrived and the queries of one loop turn, a TLS record each, leave
+ * in one send() (libevent's OpenSSL bufferevent reads each record with two
  * read() calls and re-arms the write event for each query). Queries are
  * queued as soon as they come, even before the handshake is over, and
  * stay on the connection's list until their answer arrives or the caller
@@ -44,7 +44,6 @@
 #define DOT_MAX_MSG		65535
 #define DOT_FRAME_MAX		1024	/* the longest query we send */
 #define DOT_READ_MAX		32768	/* bytes taken from the socket at once */
-#define DOT_WRITE_MAX		16384	/* plaintext given to SSL_write at once */
 #define DNS_TYPE_OPT		41
 #define EDNS_OPT_PADDING	12	/* RFC 7830 */
 
@@ -63,10 +62,10 @@ struct dot_conn {
 	struct event		*timer;	/* handshake, then idle */
 	struct evbuffer		*out;	/* from OpenSSL, to send */
 	struct evbuffer		*plain_in;	/* answers, decrypted */
-	struct evbuffer		*plain_out;	/* queries for OpenSSL */
 	size_t			 in_off, in_len;	/* in in[] */
 	bool			 connected;
 	bool			 busy;	/* answering: not to be closed */
+	bool			 broken;	/* a query could not be encrypted */
 	struct dot_queries	 queries;	/* sent, waiting for answers */
 	unsigned		 inflight;
 	bool			 ready;	/* handshake done */
@@ -284,7 +283,8 @@ upstream_working(struct dot_upstream *du)
  * OpenSSL reads and writes through this BIO, never the socket: reads come
  * from what one read() of the socket brought in (all the records that
  * arrived, where a socket BIO makes two read() calls a record), writes go
- * to an evbuffer that is sent once a loop turn with the queries batched.
+ * to an evbuffer that is sent once a loop turn, the records of all the
+ * queries of that turn in one send().
  */
 static int
 bio_write(BIO *b, const char *data, int len)
@@ -367,11 +367,15 @@ dot_init_once(void)
 static int
 conn_send(struct dot_conn *c)
 {
-	size_t len;
+	struct evbuffer_iovec v[16];
+	struct msghdr mh = { .msg_iov = (struct iovec *)v };
 	ssize_t n;
 
-	while ((len = evbuffer_get_length(c->out)) > 0) {
-		n = send(c->fd, evbuffer_pullup(c->out, -1), len, MSG_NOSIGNAL);
+	while (evbuffer_get_length(c->out) > 0) {
+		mh.msg_iovlen = (size_t)evbuffer_peek(c->out, -1, NULL, v, 16);
+		if (mh.msg_iovlen > 16)
+			mh.msg_iovlen = 16;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -421,8 +425,6 @@ conn_close(struct dot_conn *c, bool clean)
 		evbuffer_free(c->out);
 	if (c->plain_in != NULL)
 		evbuffer_free(c->plain_in);
-	if (c->plain_out != NULL)
-		evbuffer_free(c->plain_out);
 	free(c);
 }
 
@@ -493,16 +495,36 @@ conn_take(struct dot_conn *c, struct dot_query *q)
 }
 
 /*
- * Put q on c. Its frame joins the others not yet sent; they go out
- * together, in one TLS record and one send(), when the loop has run the
- * callbacks it has ready (the queries that came in the same turn), or
- * once the handshake is over.
+ * Encrypt q's frame (length and message: one SSL_write, so one TLS
+ * record) into c->out. A record of its own for each query, not one for
+ * all the queries of a loop turn: a server that, like NSD, waits for its
+ * socket to be readable before it reads the next query would not see
+ * the queries left in its TLS buffer until we sent more.
+ */
+static int
+conn_encrypt(struct dot_conn *c, const struct dot_query *q)
+{
+	uint8_t frame[2 + DOT_FRAME_MAX];
+
+	frame[0] = (uint8_t)(q->len >> 8);
+	frame[1] = (uint8_t)q->len;
+	memcpy(frame + 2, q->msg, q->len);
+	if (SSL_write(c->ssl, frame, (int)(2 + q->len)) <= 0) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Put q on c. Once the handshake is over its record joins the others of
+ * this loop turn, to leave in one send() when the loop has run the
+ * callbacks it has ready (the queries that came in the same turn); before
+ * that it waits on c's list.
  */
 static void
 conn_put(struct dot_conn *c, struct dot_query *q)
 {
-	uint8_t len[2] = { (uint8_t)(q->len >> 8), (uint8_t)q->len };
-
 	q->id = conn_new_id(c);
 	q->queued = false;
 	q->msg[0] = (uint8_t)(q->id >> 8);
@@ -512,33 +534,24 @@ conn_put(struct dot_conn *c, struct dot_query *q)
 	c->slot[q->id & (DOT_SLOTS - 1)] = q;
 	c->inflight++;
 	c->du->st.queries++;
-	evbuffer_add(c->plain_out, len, 2);
-	evbuffer_add(c->plain_out, q->msg, q->len);
-	if (c->ready) {
-		if (c->inflight == 1)
-			evtimer_del(c->timer);	/* it was idle */
-		event_active(c->flush, EV_WRITE, 0);	/* once a turn */
-	}
+	if (!c->ready)
+		return;
+	if (c->inflight == 1)
+		evtimer_del(c->timer);	/* it was idle */
+	if (conn_encrypt(c, q) == -1)
+		c->broken = true;	/* the flush says so */
+	event_active(c->flush, EV_WRITE, 0);	/* once a turn */
 }
 
-/* Encrypt the queries waiting in c->plain_out and send them. */
+/* The handshake is over: send the queries that waited for it. */
 static int
-conn_write(struct dot_conn *c)
+conn_write_waiting(struct dot_conn *c)
 {
-	size_t len;
-	int n;
+	struct dot_query *q;
 
-	while ((len = evbuffer_get_length(c->plain_out)) > 0) {
-		if (len > DOT_WRITE_MAX)
-			len = DOT_WRITE_MAX;
-		n = SSL_write(c->ssl, evbuffer_pullup(c->plain_out,
-		    (ev_ssize_t)len), (int)len);
-		if (n <= 0) {
-			ERR_clear_error();
+	TAILQ_FOREACH(q, &c->queries, entry)
+		if (conn_encrypt(c, q) == -1)
 			return -1;
-		}
-		evbuffer_drain(c->plain_out, (size_t)n);
-	}
 	return conn_send(c);
 }
 
@@ -547,7 +560,7 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dot_conn *c = arg;
 
-	if (c->ready && conn_write(c) == -1)
+	if (c->broken || conn_send(c) == -1)
 		conn_lost(c, "connection reset", false, false);
 }
 
@@ -701,7 +714,7 @@ conn_input(struct dot_conn *c, bool eof)
 		}
 		conn_ready(c);
 		/* The queries that waited for it, then what came with it. */
-		if (conn_write(c) == -1) {
+		if (conn_write_waiting(c) == -1) {
 			conn_lost(c, "connection reset", false, false);
 			return;
 		}
@@ -822,7 +835,6 @@ conn_open(struct dot_upstream *du)
 	du->nconns++;
 	if ((c->out = evbuffer_new()) == NULL ||
 	    (c->plain_in = evbuffer_new()) == NULL ||
-	    (c->plain_out = evbuffer_new()) == NULL ||
 	    (c->ssl = SSL_new(du->ssl)) == NULL ||
 	    (bio = BIO_new(dot_bio_method)) == NULL)
 		goto fail;

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -256,6 +257,8 @@ enum srv_mode {
 	SRV_PIECES,	/* 1 to 7 bytes a send(), records cut anywhere */
 	SRV_CLOSE,	/* all answers, close_notify and FIN at once */
 	SRV_DIRTY,	/* all answers and FIN, no close_notify */
+	SRV_POLL,	/* like NSD: answers each query, then waits for its
+			   socket to be readable before it reads the next */
 };
 
 struct tls_srv {
@@ -268,6 +271,46 @@ struct tls_srv {
 };
 
 #define SRV_MAXQ	100
+
+/* SSL_read exactly len bytes; -1 when the connection ends first. */
+static int
+srv_read(SSL *ssl, uint8_t *buf, size_t len)
+{
+	int n;
+
+	for (size_t have = 0; have < len; have += (size_t)n)
+		if ((n = SSL_read(ssl, buf + have, (int)(len - have))) <= 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * Each query read and answered in turn, and before reading the next one
+ * a wait of at most 2 s for the socket to be readable, whatever OpenSSL
+ * holds already: a query that shares a TLS record with the one before
+ * is seen late, or (when the client sends nothing more) never.
+ */
+static void
+srv_poll_loop(struct tls_srv *t, SSL *ssl, int fd)
+{
+	uint8_t buf[2 + 1024];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len;
+
+	for (int i = 0; i < t->nq; i++) {
+		if (poll(&pfd, 1, 2000) != 1 || srv_read(ssl, buf, 2) == -1)
+			return;
+		len = (size_t)buf[0] << 8 | buf[1];
+		if (len > 1024 || srv_read(ssl, buf + 2, len) == -1)
+			return;
+		buf[4] |= 0x80;
+		if (SSL_write(ssl, buf, (int)(2 + len)) <= 0)
+			return;
+		t->answered++;
+	}
+	while (recv(fd, buf, 1, 0) > 0)		/* until the client closes */
+		;
+}
 
 /* One TLS connection: read nq framed queries, answer them last first. */
 static void *
@@ -291,6 +334,10 @@ srv_main(void *arg)
 	    BIO_new_socket(fd, BIO_NOCLOSE));
 	if (SSL_accept(ssl) != 1)
 		goto out;
+	if (t->mode == SRV_POLL) {
+		srv_poll_loop(t, ssl, fd);
+		goto out;
+	}
 	while (nq < t->nq) {
 		if ((n = SSL_read(ssl, qbuf + have, sizeof(qbuf) - have)) <= 0)
 			goto out;
@@ -419,7 +466,7 @@ tls_case(enum srv_mode mode, int nq, size_t extra)
 	socklen_t slen = sizeof(*sin);
 	struct dot_limits lim = { 1, 5000, 5000 };
 	struct timeval tick = { 0, 2000 }, limit = { 10, 0 };
-	struct tls_run r = { .want = nq, .until_closed = mode >= SRV_CLOSE };
+	struct tls_run r = { .want = nq, .until_closed = (mode == SRV_CLOSE || mode == SRV_DIRTY) };
 	struct dot_ctx *ctx;
 	struct dot_stats st;
 	struct event *check;
@@ -479,7 +526,7 @@ tls_case(enum srv_mode mode, int nq, size_t extra)
 	CHECK_INT(st.failures, 0);
 	CHECK_INT(st.connects, 1);
 	CHECK_INT(st.reconnects, 0);
-	CHECK_INT(st.open, mode >= SRV_CLOSE ? 0 : 1);
+	CHECK_INT(st.open, (mode == SRV_CLOSE || mode == SRV_DIRTY) ? 0 : 1);
 	dot_upstream_free(r.du);	/* the server sees the close */
 	pthread_join(th, NULL);
 	event_free(check);
@@ -517,6 +564,14 @@ test_tls_answers_then_fin(void)
 	tls_case(SRV_DIRTY, 10, 0);
 }
 
+/* Queries sent in one loop turn reach a server that reads one, answers
+ * it and waits for its socket: a TLS record each, not one for all. */
+static void
+test_tls_server_reading_one_query_a_wakeup(void)
+{
+	tls_case(SRV_POLL, 20, 0);
+}
+
 int
 main(void)
 {
@@ -530,5 +585,6 @@ main(void)
 	RUN(test_tls_records_in_pieces);
 	RUN(test_tls_answers_then_close_notify);
 	RUN(test_tls_answers_then_fin);
+	RUN(test_tls_server_reading_one_query_a_wakeup);
 	UNIT_DONE();
 }

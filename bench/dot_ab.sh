@@ -208,6 +208,7 @@ run_bin() {	# INDEX
 	port=$(free_port)
 	conf "$T/dot.yaml" "$port" \
 	    "{ address: \"127.0.0.1:$NSD_TLS_PORT\", tls_name: \"dot.bench.test\" }"
+	rm -f "$T/dw-dot.log"
 	start "$T/dw-dot.log" "$port" "$PROBE_BLOCKED" NXDOMAIN \
 	    "$bin" serve -c "$T/dot.yaml"
 	awk 'BEGIN { for (i = 0; i < 5000; i++) printf "w%d.bench.test A\n", i }' \
@@ -229,9 +230,14 @@ run_bin() {	# INDEX
 		grep -E 'completed' "$PERFDIR/dnsperf-$i.txt" >>"$PERFDIR/stat-$i.txt" || true
 	fi
 	r=$(measure "$SPID" "$port")
+	kill -USR1 "$SPID"
+	sleep 0.3
 	stop_pid "$SPID"
 	DOT[$i]+="${r%% *} "
-	say "$(basename "$(dirname "$(dirname "$bin")")")[$i] DoT miss: $r"
+	say "$(basename "$(dirname "$(dirname "$bin")")")[$i] DoT miss: $r; $(
+	    awk '/Response codes:/ { sub(/.*codes: */, ""); printf "%s; ", $0 }' \
+	    "$T/dnsperf.txt")$(awk '/stats: upstream .* tls_/ {
+	    printf "%s=%s ", $5, $6 }' "$T/dw-dot.log")"
 }
 
 for r in $(seq "$ROUNDS"); do

@@ -213,9 +213,57 @@ db_wait_int(const char *path, const char *sql, long long want)
 	return v;
 }
 
+/*
+ * The clock of the tests that wait for the writer's retry of a failed
+ * database (every second) or its idle time: the system's monotonic clock
+ * plus what the *_moving() waits added. They move it on 100 ms for each
+ * 10 ms they poll, so a retry comes after about 0.1 s instead of a
+ * second, and still only after the failure it follows (the writer sets
+ * its retry time on this clock). Wall time stays the system's.
+ */
+static int64_t moved_ms;
+
+static int64_t
+moving_mono_ms(void *arg)
+{
+	(void)arg;
+	return (int64_t)(now_us_monotonic() / 1000) +
+	    __atomic_load_n(&moved_ms, __ATOMIC_RELAXED);
+}
+
+static int64_t
+moving_wall_ms(void *arg)
+{
+	(void)arg;
+	return now_ms_wall();
+}
+
+static const struct attemptlog_clock moving_clock = {
+	moving_mono_ms, moving_wall_ms, NULL
+};
+
+/* An attempt log on the moving clock, on ops (NULL: SQLite). */
+static struct attemptlog *
+open_moving(const struct config *cfg, const struct sink_ops *ops)
+{
+	return attemptlog_open_clock(cfg, ops != NULL ? ops :
+	    &sink_sqlite_ops, &moving_clock);
+}
+
+/* 10 ms pass; 100 ms on the moving clock when move (the writer is told). */
+static void
+poll_pause(struct attemptlog *al, bool move)
+{
+	if (move) {
+		__atomic_add_fetch(&moved_ms, 100, __ATOMIC_RELAXED);
+		attemptlog_time_passed(al);
+	}
+	sleep_ms(10);
+}
+
 /* Poll the writer's counters until n rows are written (or 10 s pass). */
 static void
-wait_written(struct attemptlog *al, uint64_t n)
+wait_written_how(struct attemptlog *al, uint64_t n, bool move)
 {
 	struct attemptlog_stats st;
 
@@ -223,8 +271,21 @@ wait_written(struct attemptlog *al, uint64_t n)
 		attemptlog_get_stats(al, &st);
 		if (st.written >= n)
 			return;
-		sleep_ms(10);
+		poll_pause(al, move);
 	}
+}
+
+static void
+wait_written(struct attemptlog *al, uint64_t n)
+{
+	wait_written_how(al, n, false);
+}
+
+/* The same, moving the clock (al from open_moving()): through a retry. */
+static void
+wait_written_moving(struct attemptlog *al, uint64_t n)
+{
+	wait_written_how(al, n, true);
 }
 
 /*
@@ -234,7 +295,7 @@ wait_written(struct attemptlog *al, uint64_t n)
  * CHECK fails).
  */
 static void
-wait_write_errors(struct attemptlog *al, uint64_t n)
+wait_write_errors_how(struct attemptlog *al, uint64_t n, bool move)
 {
 	struct attemptlog_stats st;
 
@@ -242,8 +303,21 @@ wait_write_errors(struct attemptlog *al, uint64_t n)
 		attemptlog_get_stats(al, &st);
 		if (st.write_errors >= n)
 			return;
-		sleep_ms(10);
+		poll_pause(al, move);
 	}
+}
+
+static void
+wait_write_errors(struct attemptlog *al, uint64_t n)
+{
+	wait_write_errors_how(al, n, false);
+}
+
+/* The same, moving the clock (al from open_moving()): through a retry. */
+static void
+wait_write_errors_moving(struct attemptlog *al, uint64_t n)
+{
+	wait_write_errors_how(al, n, true);
 }
 
 /* ---- a fake sink the test can hold or fail ---- */
@@ -445,7 +519,7 @@ test_overflow_counted(void)
 	struct attemptlog *al;
 
 	fake_reset(true);
-	al = attemptlog_open_sink(cfg, &fake_ops);
+	al = open_moving(cfg, &fake_ops);
 	for (int i = 0; i < 100; i++)
 		append(al, 5000 + i, "10.0.0.1", "example.com", 1,
 		    &match_site);
@@ -454,12 +528,12 @@ test_overflow_counted(void)
 	CHECK_INT(st.dropped, 84);
 	CHECK_INT(st.pending, 16);
 	CHECK_INT(st.written, 0);
-	wait_write_errors(al, 2);	/* the first try and a retry */
+	wait_write_errors_moving(al, 2);	/* the first try and a retry */
 	attemptlog_get_stats(al, &st);
 	CHECK(st.write_errors >= 1);
 	CHECK_INT(st.pending, 16);
 	fake_set_fail(false);
-	wait_written(al, 16);
+	wait_written_moving(al, 16);
 	attemptlog_get_stats(al, &st);
 	CHECK_INT(st.written, 16);
 	CHECK_INT(st.pending, 0);
@@ -887,15 +961,15 @@ test_ring_wraps(void)
 	fake_reset(true);
 	fake.check = wrap_check;
 	wrap_bad = 0;
-	al = attemptlog_open_sink(cfg, &fake_ops);
+	al = open_moving(cfg, &fake_ops);
 	for (int i = 0; i < 5000; i++)
 		wrap_append(al, i);
-	wait_write_errors(al, 2);	/* the first try and a retry */
+	wait_write_errors_moving(al, 2);	/* the first try and a retry */
 	fake_set_fail(false);
 	for (int i = 5000; i < 20000; i++) {
 		wrap_append(al, i);
-		if (i % 2000 == 0)
-			sleep_ms(20);	/* let the writer empty the queue */
+		if (i % 2000 == 0)	/* the writer empties the queue: wraps */
+			wait_written_moving(al, (uint64_t)i + 1);
 	}
 	attemptlog_get_stats(al, &st);
 	CHECK_INT(st.dropped, 0);
@@ -924,7 +998,7 @@ test_memory_released(void)
 	long before, full, after = -1;
 
 	fake_reset(true);
-	al = attemptlog_open_sink(cfg, &fake_ops);
+	al = open_moving(cfg, &fake_ops);
 	before = rss_anon_kb();
 	for (int i = 0; i < 65536; i++)
 		append(al, i, "10.0.0.1", "www.example.com", 1, &match_site);
@@ -936,12 +1010,12 @@ test_memory_released(void)
 	    full - before, (full - before) * 1024.0 / 65536);
 	CHECK(UNDER_TSAN || full - before < 65536 * 120 / 1024);
 	fake_set_fail(false);
-	wait_written(al, 65536);
+	wait_written_moving(al, 65536);
 	for (int i = 0; i < 300; i++) {		/* AL_IDLE_MS, then unmap */
 		after = rss_anon_kb();
 		if (after - before < 1024 && !UNDER_TSAN)
 			break;
-		sleep_ms(10);
+		poll_pause(al, true);
 	}
 	fprintf(stderr, "  after the drain: %ld kB%s\n", after - before,
 	    UNDER_TSAN ? " (not checked under ThreadSanitizer)" : "");
@@ -1157,7 +1231,7 @@ test_directory_is_file(void)
 	if ((f = fopen(dir, "w")) != NULL)
 		fclose(f);
 
-	al = attemptlog_open(cfg);
+	al = open_moving(cfg, NULL);
 	for (int i = 0; i < 10; i++)
 		append(al, now_ms_wall(), "10.0.0.1", "example.com", 1,
 		    &match_site);
@@ -1167,6 +1241,7 @@ test_directory_is_file(void)
 	CHECK_INT(st.pending, 10);
 	CHECK(st.write_errors >= 1);
 	unlink(dir);		/* the writer makes the directory itself */
+	wait_written_moving(al, 10);	/* at the next retry */
 	CHECK_INT(db_wait_int(db_path, "SELECT count(*) FROM attempts", 10),
 	    10);
 	attemptlog_get_stats(al, &st);
@@ -1190,7 +1265,7 @@ test_locked_by_other(void)
 	struct attemptlog *al;
 	sqlite3 *other;
 
-	al = attemptlog_open(cfg);
+	al = open_moving(cfg, NULL);
 	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	CHECK_INT(db_wait_int(cfg->log.database,
 	    "SELECT count(*) FROM attempts", 1), 1);
@@ -1207,6 +1282,7 @@ test_locked_by_other(void)
 	CHECK(st.write_errors >= 1);
 	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(other);
+	wait_written_moving(al, 6);	/* at the next retry */
 	CHECK_INT(db_wait_int(cfg->log.database,
 	    "SELECT count(*) FROM attempts", 6), 6);
 	attemptlog_close(al);
@@ -1228,7 +1304,7 @@ test_disk_full(void)
 
 	signal(SIGXFSZ, SIG_IGN);
 	getrlimit(RLIMIT_FSIZE, &old);
-	al = attemptlog_open(cfg);
+	al = open_moving(cfg, NULL);
 	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	wait_written(al, 1);
 	rl = old;
@@ -1246,7 +1322,7 @@ test_disk_full(void)
 	CHECK(st.write_errors > 0);
 	CHECK(st.pending > 0);
 	setrlimit(RLIMIT_FSIZE, &old);
-	wait_written(al, 15001);
+	wait_written_moving(al, 15001);	/* at the next retry */
 	attemptlog_get_stats(al, &st);
 	CHECK_INT(st.written, 15001);
 	CHECK_INT(st.dropped, 0);
@@ -1274,7 +1350,7 @@ readonly_file_body(const char *sub)
 	wait_written(al, 1);
 	attemptlog_close(al);
 	chmod(cfg->log.database, 0440);
-	al = attemptlog_open(cfg);
+	al = open_moving(cfg, NULL);
 	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
 	wait_write_errors(al, 1);
 	attemptlog_get_stats(al, &st);
@@ -1282,7 +1358,7 @@ readonly_file_body(const char *sub)
 	CHECK_INT(st.pending, 1);
 	CHECK(st.write_errors >= 1);
 	chmod(cfg->log.database, 0640);
-	wait_written(al, 1);
+	wait_written_moving(al, 1);	/* at the next retry */
 	attemptlog_get_stats(al, &st);
 	CHECK_INT(st.written, 1);
 	attemptlog_close(al);

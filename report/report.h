@@ -48,6 +48,8 @@ struct report_opts {
 	char			 tz[REPORT_ARG_MAX];	/* "" the local zone */
 	char			 since_arg[REPORT_ARG_MAX]; /* as given */
 	char			 until_arg[REPORT_ARG_MAX];
+	bool			 scan;		/* counts: from every row, not
+						   the summaries (tests, bench) */
 
 	/* Set by report_opts_finish() from the above. */
 	int64_t			 since;		/* Unix ms, inclusive */

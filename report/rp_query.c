@@ -10,9 +10,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "attemptlog.h"
 #include "rp_internal.h"
@@ -338,6 +340,291 @@ counts_query(struct report_db *d, const struct report_opts *o,
 	return rc;
 }
 
+/* ---- counts from the summaries ---- */
+
+/*
+ * Table attempt_sums (../attemptlog/sink.h) holds the counts of the rows
+ * up to covered_id per quarter hour (kind TIME), and per UTC day and
+ * month (kinds CLIENT and RULE). A report reads whole periods from it,
+ * the rows of the stretches at either end that are not a whole period,
+ * and the rows after covered_id, all as rows of one shape (r below), and
+ * groups them as the scan does. An end with no row beyond it (no --since
+ * or --until, or one past the data) needs no stretch: the periods there
+ * hold no rows outside the report's.
+ */
+#define SUMS_NONE	INT64_MIN	/* an open end */
+
+struct sums_sql {
+	char	*buf;
+	size_t	 len, cap;
+	bool	 oom;
+};
+
+static void
+sums_add(struct sums_sql *q, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+sums_add(struct sums_sql *q, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(q->buf + q->len, q->cap - q->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			q->oom = true;
+			return;
+		}
+		if ((size_t)n < q->cap - q->len)
+			break;
+		size_t ncap = (q->cap + (size_t)n + 1) * 2;
+		char *nb = realloc(q->buf, ncap);
+
+		if (nb == NULL) {
+			q->oom = true;
+			return;
+		}
+		q->buf = nb;
+		q->cap = ncap;
+	}
+	q->len += (size_t)n;
+}
+
+static const char *const sums_cols[] = {
+	/* SINK_SUM_TIME */
+	"NULL, NULL, NULL, NULL, NULL, NULLIF(k1, '')",
+	/* SINK_SUM_CLIENT */
+	"k1, NULLIF(k2, ''), NULL, NULL, NULL, NULL",
+	/* SINK_SUM_RULE */
+	"NULL, NULL, k1, k2, NULLIF(k3, ''), NULL",
+};
+
+/* The summaries of kind, grain with from <= t < to (Unix s). */
+static void
+sums_part(struct sums_sql *q, int kind, int grain, int64_t from, int64_t to)
+{
+	sums_add(q, " UNION ALL SELECT t * 1000, %s, queries, attempts,"
+	    " verified FROM attempt_sums WHERE kind = %d AND grain = %d",
+	    sums_cols[kind], kind, grain);
+	if (from != SUMS_NONE)
+		sums_add(q, " AND t >= %" PRId64, from);
+	if (to != SUMS_NONE)
+		sums_add(q, " AND t < %" PRId64, to);
+}
+
+/* The counted rows with from <= ts < to (Unix ms). */
+static void
+rows_part(struct sums_sql *q, int64_t from, int64_t to, int64_t covered)
+{
+	if (from >= to)
+		return;
+	sums_add(q, " UNION ALL SELECT ts, client, client_name, rule,"
+	    " category, site, policy, 1, visit, verified FROM attempts WHERE"
+	    " ts >= %" PRId64 " AND ts < %" PRId64 " AND +id <= %" PRId64,
+	    from, to, covered);
+}
+
+static int64_t
+floor_to(int64_t t, int64_t step)
+{
+	int64_t r = t % step;
+
+	return r < 0 ? t - r - step : t - r;
+}
+
+static int64_t
+ceil_to(int64_t t, int64_t step)
+{
+	int64_t f = floor_to(t, step);
+
+	return f == t ? t : f + step;
+}
+
+/* Start of the UTC month of t (Unix s), and of the one after it. */
+static int64_t
+month_floor(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	return (int64_t)timegm(&tm);
+}
+
+static int64_t
+month_ceil(int64_t t)
+{
+	time_t tt = (time_t)month_floor(t);
+	struct tm tm;
+
+	if (tt == t)
+		return t;
+	gmtime_r(&tt, &tm);
+	tm.tm_mon++;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * [a, b) in ms (SUMS_NONE: open) as quarter hours and rows: the kind
+ * TIME that totals, days, weeks, months and policies read.
+ */
+static void
+sums_plan_quarters(struct sums_sql *q, int64_t a, int64_t b, int64_t cov)
+{
+	const int64_t step = SINK_QUARTER_S * 1000LL;
+	int64_t qa = a == SUMS_NONE ? SUMS_NONE : ceil_to(a, step);
+	int64_t qb = b == SUMS_NONE ? SUMS_NONE : floor_to(b, step);
+
+	if (qa != SUMS_NONE && qb != SUMS_NONE && qa >= qb) {
+		rows_part(q, a, b, cov);
+		return;
+	}
+	if (a != SUMS_NONE)
+		rows_part(q, a, qa, cov);
+	sums_part(q, SINK_SUM_TIME, SINK_GRAIN_QUARTER,
+	    qa == SUMS_NONE ? SUMS_NONE : qa / 1000,
+	    qb == SUMS_NONE ? SUMS_NONE : qb / 1000);
+	if (b != SUMS_NONE)
+		rows_part(q, qb, b, cov);
+}
+
+/* [a, b) in ms as months, days and rows, for kind CLIENT or RULE. */
+static void
+sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
+    int64_t cov)
+{
+	const int64_t day = 86400000LL;
+	int64_t da = a == SUMS_NONE ? SUMS_NONE : ceil_to(a, day) / 1000;
+	int64_t db = b == SUMS_NONE ? SUMS_NONE : floor_to(b, day) / 1000;
+	int64_t ma, mb;
+
+	if (da != SUMS_NONE && db != SUMS_NONE && da >= db) {
+		rows_part(q, a, b, cov);
+		return;
+	}
+	if (a != SUMS_NONE)
+		rows_part(q, a, da * 1000, cov);
+	if (b != SUMS_NONE)
+		rows_part(q, db * 1000, b, cov);
+	ma = da == SUMS_NONE ? SUMS_NONE : month_ceil(da);
+	mb = db == SUMS_NONE ? SUMS_NONE : month_floor(db);
+	if (ma != SUMS_NONE && mb != SUMS_NONE && ma >= mb) {
+		sums_part(q, kind, SINK_GRAIN_DAY, da, db);
+		return;
+	}
+	if (da != SUMS_NONE && da < ma)
+		sums_part(q, kind, SINK_GRAIN_DAY, da, ma);
+	sums_part(q, kind, SINK_GRAIN_MONTH, ma, mb);
+	if (db != SUMS_NONE && mb < db)
+		sums_part(q, kind, SINK_GRAIN_DAY, mb, db);
+}
+
+/*
+ * Whether the summaries can answer: version 4, and no row after
+ * covered_id without its visit (an upgrade still working through the
+ * file). *covered, *min_ts, *max_ts (SUMS_NONE: no rows) for the plan.
+ */
+static bool
+sums_usable(struct report_db *d, int64_t *covered, int64_t *min_ts,
+    int64_t *max_ts)
+{
+	sqlite3_stmt *st;
+	bool ok = false;
+
+	if (d->version < 4 || sqlite3_prepare_v2(d->db, "SELECT s.covered_id,"
+	    " (SELECT min(ts) FROM attempts), (SELECT max(ts) FROM attempts),"
+	    " EXISTS (SELECT 1 FROM attempts WHERE id > s.covered_id AND"
+	    " visit IS NULL) FROM attempt_sums_state AS s", -1, &st,
+	    NULL) != SQLITE_OK)
+		return false;
+	if (sqlite3_step(st) == SQLITE_ROW && !sqlite3_column_int(st, 3)) {
+		*covered = sqlite3_column_int64(st, 0);
+		*min_ts = sqlite3_column_type(st, 1) == SQLITE_NULL ?
+		    SUMS_NONE : sqlite3_column_int64(st, 1);
+		*max_ts = sqlite3_column_type(st, 2) == SQLITE_NULL ?
+		    SUMS_NONE : sqlite3_column_int64(st, 2);
+		ok = true;
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* The rows of r, the report's input, from the summaries (see above). */
+static void
+sums_source(struct sums_sql *q, enum report_by by, int64_t since,
+    int64_t until, int64_t covered, int64_t min_ts, int64_t max_ts)
+{
+	int64_t a = min_ts == SUMS_NONE || since <= min_ts ? SUMS_NONE : since;
+	int64_t b = max_ts == SUMS_NONE || until > max_ts ? SUMS_NONE : until;
+
+	/* The rows not yet counted: by rowid, the ts index not wanted. */
+	sums_add(q, "SELECT ts, client, client_name, rule, category, site,"
+	    " policy, 1, visit, verified FROM attempts NOT INDEXED WHERE"
+	    " id > %" PRId64 " AND ts >= %" PRId64 " AND ts < %" PRId64,
+	    covered, since, until);
+	switch (by) {
+	case REPORT_BY_CLIENT:
+		sums_plan_days(q, SINK_SUM_CLIENT, a, b, covered);
+		break;
+	case REPORT_BY_CATEGORY:
+	case REPORT_BY_SITE:
+	case REPORT_BY_DOMAIN:
+		sums_plan_days(q, SINK_SUM_RULE, a, b, covered);
+		break;
+	default:
+		sums_plan_quarters(q, a, b, covered);
+		break;
+	}
+}
+
+static int
+counts_query_sums(struct report_db *d, const struct report_opts *o,
+    const struct rp_tz *tz, struct report_rows *r, int64_t covered,
+    int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
+{
+	const struct by_def *by = &by_defs[o->by];
+	struct sums_sql q = { 0 };
+	char select[512], zone[64];
+	sqlite3_stmt *st;
+	int rc;
+
+	rp_tz_modifier(tz, zone, sizeof(zone));
+	expand_zone(by->select, zone, select, sizeof(select));
+	sums_add(&q, "WITH r (ts, client, client_name, rule, category, site,"
+	    " policy, queries, attempts, verified) AS (");
+	sums_source(&q, o->by, o->since, o->until, covered, min_ts, max_ts);
+	sums_add(&q, "), g AS (SELECT %s coalesce(sum(queries), 0) AS"
+	    " queries, coalesce(sum(attempts), 0) AS attempts,"
+	    " coalesce(sum(verified), 0) AS verified_queries,"
+	    " coalesce(sum(queries), 0) - coalesce(sum(verified), 0) AS"
+	    " unverified_queries FROM r %s"
+	    " ORDER BY attempts DESC, queries DESC, 1 LIMIT ?1)"
+	    " SELECT * FROM g ORDER BY %s", select, by->group,
+	    by->by_time ? "1" : "attempts DESC, queries DESC, 1");
+	if (q.oom) {
+		free(q.buf);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = sqlite3_prepare_v2(d->db, q.buf, -1, &st, NULL);
+	free(q.buf);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, o->top > 0 ? o->top : -1);
+	r->cols = by->cols;
+	r->ncols = by->ncols;
+	rc = rows_fill(r, d->db, st, tz, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---- attempts ---- */
 
 static const struct report_column attempt_cols[] = {
@@ -550,6 +837,7 @@ report_run(struct report_db *d, const struct report_opts *o,
     size_t errlen)
 {
 	char pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1] = "", period[160];
+	int64_t covered, min_ts, max_ts;
 	struct report_rows *r;
 	struct rp_tz tz;
 	int rc;
@@ -569,6 +857,9 @@ report_run(struct report_db *d, const struct report_opts *o,
 	sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
 	if (o->kind == REPORT_ATTEMPTS)
 		rc = attempts_query(d, o, pseudonym, &tz, r, err, errlen);
+	else if (!o->scan && sums_usable(d, &covered, &min_ts, &max_ts))
+		rc = counts_query_sums(d, o, &tz, r, covered, min_ts, max_ts,
+		    err, errlen);
 	else
 		rc = counts_query(d, o, &tz, r, err, errlen);
 	if (rc == 0 && d->has_gaps)

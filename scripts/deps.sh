@@ -6,9 +6,11 @@ libyaml-dev libsqlite3-dev libssl-dev libcrypt-dev libjansson-dev libjs-chart.js
 libcurl4-openssl-dev libsystemd-dev"
 # autoconf automake libtool: scripts/genreport.sh builds ISC's genreport.
 # python3-cryptography: the tests' certificate authority; unbound: a DoT server.
+# systemd-container: tests/systemd_boot.sh boots systemd with the unit.
 DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
 libclang-rt-14-dev ldnsutils autoconf automake libtool python3-cryptography
-unbound chromium chromium-driver python3-selenium python3-prometheus-client"
+unbound chromium chromium-driver python3-selenium python3-prometheus-client
+systemd-container"
 DEPS_BENCH="dnsperf dnsmasq-base unbound linux-perf valgrind"
 
 deps_install() {

@@ -115,6 +115,18 @@ else
 	count build-asan 1
 fi
 
+# 2b. The unit under a real systemd booted in a container (about 10 s):
+# start, READY, reload, a failed reload, stop. Needs root.
+if [ "$(id -u)" = 0 ] && [ -x build-test/resolver/dnswarden ]; then
+	tests/systemd_boot.sh build-test >"$logdir/systemd-boot.log" 2>&1
+	rc=$?
+	count systemd-boot "$rc"
+	[ "$rc" -ne 0 ] && tail -30 "$logdir/systemd-boot.log"
+else
+	skipped=$((skipped + 1))
+	echo "SKIP systemd-boot: needs root and the plain build"
+fi
+
 # 3. Fuzzing: each target for a short while under the sanitizers, from a
 # fixed seed (FUZZ_SEED, default 1): the test run repeats inputs already
 # tried rather than exploring, so that it fails for a change in the code,

@@ -1,0 +1,120 @@
+#!/bin/bash
+# systemd_boot.sh: dnswarden's unit under a real systemd, booted in a
+# container (systemd-nspawn --volatile=yes over this machine's /usr, so no
+# image to build). It checks what the stub-notify e2e tests cannot: that
+# the unit as shipped starts (Type=notify, the sandbox, the user made by
+# sysusers, StateDirectory), answers, reloads, fails "systemctl reload" on a
+# broken blocklist while the old list stays in force, names its state in
+# "systemctl status", stops cleanly, and what "systemd-analyze security"
+# gives it. About 10 s; not in scripts/test.sh (it needs root and
+# systemd-container), run on demand:
+#
+#   tests/systemd_boot.sh [BUILDDIR]        (default: build)
+#
+# Prints one "PASS name" or "FAIL name" per check, exits 1 on any FAIL.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build}
+for tool in systemd-nspawn python3; do
+	command -v "$tool" >/dev/null ||
+	    { echo "systemd_boot.sh: needs $tool (apt-get install systemd-container)" >&2; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { echo "systemd_boot.sh: run as root" >&2; exit 2; }
+[ -x "$B/resolver/dnswarden" ] && [ -f "$B/dist/dnswarden.service" ] ||
+    { echo "systemd_boot.sh: build $B first" >&2; exit 2; }
+
+T=$(mktemp -d /tmp/systemd_boot.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# The root is a tmpfs: /etc, /opt, /var are the container's own.
+mkdir -p "$T/system/multi-user.target.wants" "$T/out" "$T/dw" "$T/sysusers"
+cp "$B/resolver/dnswarden" "$T/dw/dnswarden"
+cp dist/dnswarden.sysusers "$T/sysusers/dnswarden.conf"
+sed -e "s|^ExecStartPre=.*dnswarden |ExecStartPre=/opt/dw/dnswarden |" \
+    -e "s|^ExecStart=.*dnswarden |ExecStart=/opt/dw/dnswarden |" \
+    -e "s|^ExecReload=.*dnswarden |ExecReload=/opt/dw/dnswarden |" \
+    -e "s| -c [^ ]*dnswarden.yaml| -c /etc/dnswarden/dnswarden.yaml|" \
+    "$B/dist/dnswarden.service" >"$T/system/dnswarden.service"
+cat >"$T/dw/sites.yaml" <<YAML
+categories:
+  - name: commercial-sex
+    sites:
+      - name: Example Escorts
+        domains: [escorts.test]
+YAML
+cat >"$T/dw/dnswarden.yaml" <<YAML
+server:
+  listen: ["127.0.0.1:$PORT"]
+  allow_clients: ["127.0.0.0/8"]
+upstreams: ["127.0.0.1:9"]
+blocklist:
+  files: ["/etc/dnswarden/sites.yaml"]
+log:
+  database: "/var/lib/dnswarden/attempts.db"
+YAML
+cat >"$T/dw/query.py" <<'PY'
+import socket, struct, sys
+# A query for sys.argv[2] A; prints the rcode of the answer.
+name = sys.argv[2]
+q = struct.pack(">HHHHHH", 4711, 0x0100, 1, 0, 0, 0) + b"".join(
+    bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
+print(s.recv(512)[3] & 0xF)
+PY
+cat >"$T/probe.sh" <<PROBE
+#!/bin/sh
+# Runs inside the container, once it has booted.
+o=/out/result
+check() { if eval "\$2"; then echo "PASS \$1"; else echo "FAIL \$1"; fi >>\$o; }
+mkdir -p /etc/dnswarden
+cp /opt/dw/dnswarden.yaml /opt/dw/sites.yaml /etc/dnswarden/
+chown root:dnswarden /etc/dnswarden/dnswarden.yaml /etc/dnswarden/sites.yaml
+chmod 640 /etc/dnswarden/dnswarden.yaml /etc/dnswarden/sites.yaml
+check user-from-sysusers "getent passwd dnswarden >/dev/null"
+check start "systemctl start dnswarden"
+check active "systemctl is-active -q dnswarden"
+check ready-status "systemctl show -p StatusText dnswarden | grep -q serving"
+check blocks "[ \\\$(python3 /opt/dw/query.py $PORT www.escorts.test) = 3 ]"
+check runs-as-dnswarden "[ \\\$(ps -o user= -p \\\$(systemctl show -p MainPID --value dnswarden)) = dnswarden ]"
+check database-made "[ -s /var/lib/dnswarden/attempts.db ]"
+check reload-ok "systemctl reload dnswarden"
+printf 'categories:\n  - name: [broken\n' >/etc/dnswarden/sites.yaml
+check reload-broken-fails "! systemctl reload dnswarden"
+check still-active "systemctl is-active -q dnswarden"
+check old-list-kept "[ \\\$(python3 /opt/dw/query.py $PORT www.escorts.test) = 3 ]"
+check stop "systemctl stop dnswarden"
+check stopped-clean "[ \\\$(systemctl show -p Result --value dnswarden) = success ]"
+journalctl -u dnswarden -o cat --no-pager >/out/journal 2>&1
+systemd-analyze security dnswarden.service 2>/dev/null | tail -1 >/out/security
+ls -la /etc/dnswarden /var/lib/dnswarden >/out/files 2>&1
+systemctl poweroff
+PROBE
+chmod +x "$T/probe.sh"
+cat >"$T/system/probe.service" <<UNIT
+[Unit]
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/opt/probe.sh
+UNIT
+ln -s ../probe.service "$T/system/multi-user.target.wants/probe.service"
+
+start=$(date +%s)
+timeout 120 systemd-nspawn --volatile=yes -D / -b --console=pipe -q \
+    --register=no --keep-unit \
+    --bind="$T/system:/etc/systemd/system" --bind="$T/out:/out" \
+    --bind-ro="$T/dw:/opt/dw" --bind-ro="$T/probe.sh:/opt/probe.sh" \
+    --bind-ro="$T/sysusers:/etc/sysusers.d" </dev/null >"$T/boot.log" 2>&1
+echo "booted, tested and stopped in $(( $(date +%s) - start )) s"
+if [ ! -s "$T/out/result" ]; then
+	echo "FAIL boot: no result"; tail -20 "$T/boot.log"; exit 1
+fi
+cat "$T/out/result"
+echo "systemd-analyze security: $(cat "$T/out/security" 2>/dev/null)"
+if grep -q '^FAIL' "$T/out/result"; then
+	echo "--- journal of dnswarden.service"; cat "$T/out/journal"
+	exit 1
+fi

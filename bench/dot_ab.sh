@@ -198,6 +198,7 @@ PERFED=" "
 run_bin() {	# INDEX
 	local i=$1 bin=${BINS[$1]} port r
 	port=$(free_port)
+	rm -f "$T"/attempts.db*	# the builds' log schemas may differ
 	conf "$T/udp.yaml" "$port" "\"127.0.0.1:$NSD_PORT\""
 	start "$T/dw-udp.log" "$port" "$PROBE_BLOCKED" NXDOMAIN \
 	    "$bin" serve -c "$T/udp.yaml"
@@ -208,7 +209,7 @@ run_bin() {	# INDEX
 	port=$(free_port)
 	conf "$T/dot.yaml" "$port" \
 	    "{ address: \"127.0.0.1:$NSD_TLS_PORT\", tls_name: \"dot.bench.test\" }"
-	rm -f "$T/dw-dot.log"
+	rm -f "$T/dw-dot.log" "$T"/attempts.db*
 	start "$T/dw-dot.log" "$port" "$PROBE_BLOCKED" NXDOMAIN \
 	    "$bin" serve -c "$T/dot.yaml"
 	awk 'BEGIN { for (i = 0; i < 5000; i++) printf "w%d.bench.test A\n", i }' \

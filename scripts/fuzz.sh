@@ -4,8 +4,8 @@
 #   scripts/fuzz.sh [options] TARGET SECONDS [LIBFUZZER-ARGS...]
 #   scripts/fuzz.sh --build
 #
-# TARGET is query, reply, config, blocklist, frontend or dot
-# (tests/fuzz/fuzz_TARGET.c).
+# TARGET is query, reply, config, blocklist, frontend, dot, report, http
+# or control (tests/fuzz/fuzz_TARGET.c).
 # The run works on a copy of tests/fuzz/corpus/TARGET in a temporary
 # directory; the committed corpus changes only with --merge. Exits 0 when
 # the run found nothing, 1 on any finding (crash, leak, sanitizer report,

@@ -147,20 +147,46 @@ page_run(struct http_req *r, struct evbuffer *b, const struct report_opts *o)
 	return NULL;
 }
 
+/* True if column name is shown: every one but id, or those in only. */
+static bool
+page_col_shown(const char *name, const char *const only[])
+{
+	if (strcmp(name, "id") == 0)
+		return false;
+	if (only == NULL)
+		return true;
+	for (size_t i = 0; only[i] != NULL; i++)
+		if (strcmp(only[i], name) == 0)
+			return true;
+	return false;
+}
+
 /*
- * rows as a table (the id column left out). With link, each client
- * links to that client's attempts.
+ * rows as a table, the id column left out (only: the columns to show, or
+ * NULL for all). With link, each client links to that client's attempts.
+ * A text cell carries its value as a title too: the style sheet cuts a
+ * long name short with an ellipsis, and the title shows it whole.
  */
 static void
 page_table(struct evbuffer *b, const struct report_rows *rows,
-    const char *cls, bool link)
+    const char *cls, bool link, const char *const only[])
 {
-	char	buf[32];
+	char	buf[32], label[64];
+	int	ncols = 0;
 
-	html_printf(b, "<table class=\"%s\"><thead><tr>", cls);
-	for (size_t c = 0; c < rows->ncols; c++)
-		if (strcmp(rows->cols[c].name, "id") != 0)
-			html_printf(b, "<th>%s</th>", rows->cols[c].name);
+	/* A wide table scrolls in its own box, never the whole page. */
+	html_printf(b, "<div class=\"scroll\"><table class=\"%s\"><thead>"
+	    "<tr>", cls);
+	for (size_t c = 0; c < rows->ncols; c++) {
+		if (!page_col_shown(rows->cols[c].name, only))
+			continue;
+		/* "verified_queries" as "verified queries": it may wrap. */
+		snprintf(label, sizeof(label), "%s", rows->cols[c].name);
+		for (char *u = label; (u = strchr(u, '_')) != NULL; u++)
+			*u = ' ';
+		html_printf(b, "<th>%s</th>", label);
+		ncols++;
+	}
 	html_printf(b, "</tr></thead><tbody>");
 	for (size_t i = 0; i < rows->nrows; i++) {
 		html_printf(b, "<tr>");
@@ -169,22 +195,24 @@ page_table(struct evbuffer *b, const struct report_rows *rows,
 			const char *v = http_data_cell(rows, i, c, buf,
 			    sizeof(buf));
 
-			if (strcmp(name, "id") == 0)
+			if (!page_col_shown(name, only))
 				continue;
 			if (link && strcmp(name, "client") == 0)
-				html_printf(b, "<td><a class=\"client\" href="
-				    "\"/attempts?client=%u\">%s</a></td>", v, v);
+				html_printf(b, "<td class=\"text\" title=\"%s\">"
+				    "<a class=\"client\" href=\"/attempts?client="
+				    "%u\">%s</a></td>", v, v, v);
+			else if (rows->cols[c].type == REPORT_T_INT)
+				html_printf(b, "<td class=\"num\">%s</td>", v);
 			else
-				html_printf(b, rows->cols[c].type ==
-				    REPORT_T_INT ? "<td class=\"num\">%s</td>" :
-				    "<td>%s</td>", v);
+				html_printf(b, "<td class=\"text\" title=\"%s\">"
+				    "%s</td>", v, v);
 		}
 		html_printf(b, "</tr>");
 	}
 	if (rows->nrows == 0)
 		html_printf(b, "<tr><td colspan=\"%d\">no blocked attempts"
-		    "</td></tr>", (int)rows->ncols);
-	html_printf(b, "</tbody></table>");
+		    "</td></tr>", ncols);
+	html_printf(b, "</tbody></table></div>");
 	if (rows->rows_lost > 0)
 		html_printf(b, "<p class=\"error\">%L rows in this period were"
 		    " never logged: the counts are too low</p>",
@@ -224,7 +252,7 @@ page_chart(struct http_req *r, struct evbuffer *b)
 	    " data-labels=\"%s\" data-values=\"%s\"></canvas></div>"
 	    "<details><summary>the numbers</summary>", l ? l : "[]",
 	    v ? v : "[]");
-	page_table(b, rows, "daily", false);
+	page_table(b, rows, "daily", false, NULL);
 	html_printf(b, "</details></section>");
 	free(l);
 	free(v);
@@ -238,13 +266,17 @@ page_top(struct http_req *r, struct evbuffer *b, const char *by,
     const char *title)
 {
 	const char *const	 extra[] = { "by", by, "top", "10", NULL };
+	/* A half-width panel: the name, what it is, and the two counts;
+	 * the Reports page has every column. */
+	static const char *const cols[] = { "site", "category", "client",
+	    "client_name", "queries", "attempts", NULL };
 	struct report_opts	 o;
 	struct report_rows	*rows;
 
 	html_printf(b, "<section><h2>%s</h2>", title);
 	if (page_opts(r, b, &o, REPORT_COUNTS, 30, extra) == 0 &&
 	    (rows = page_run(r, b, &o)) != NULL) {
-		page_table(b, rows, by, false);
+		page_table(b, rows, by, false, cols);
 		report_rows_free(rows);
 	}
 	html_printf(b, "</section>");
@@ -306,7 +338,7 @@ page_overview(struct http_req *r, struct evbuffer *b)
 		html_printf(b, "<section><h2>Recent attempts</h2>");
 		if (page_opts(r, b, &o, REPORT_ATTEMPTS, 30, recent) == 0 &&
 		    (rows = page_run(r, b, &o)) != NULL) {
-			page_table(b, rows, "attempts", true);
+			page_table(b, rows, "attempts", true, NULL);
 			report_rows_free(rows);
 		}
 		html_printf(b, "</section>");
@@ -354,7 +386,7 @@ page_reports(struct http_req *r, struct evbuffer *b)
 		html_printf(b, "&amp;until=%u", until);
 	html_printf(b, "&amp;format=csv\" download>Download CSV</a></p>");
 	if ((rows = page_run(r, b, &o)) != NULL) {
-		page_table(b, rows, "report", false);
+		page_table(b, rows, "report", false, NULL);
 		report_rows_free(rows);
 	}
 }
@@ -400,7 +432,7 @@ page_attempts(struct http_req *r, struct evbuffer *b)
 	http_audit(r, "read attempts", detail);
 	if ((rows = page_run(r, b, &o)) == NULL)
 		return;
-	page_table(b, rows, "attempts", true);
+	page_table(b, rows, "attempts", true, NULL);
 	int ic = http_data_col(rows, "id");
 	if (rows->limit_reached && ic >= 0) {
 		html_printf(b, "<p><a id=\"older\" href=\"/attempts?before=%L",

@@ -25,6 +25,9 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 SAMPLE = harness.REPO / "blocklist" / "sample-sites.yaml"
 EXTRA_DAYS_AGO = 4
 EXTRA_ROWS = 60     # 2 minutes apart: 60 attempts, more than a page of 50
+# One more attempt that day, from a client whose name is longer than a
+# half-width panel's column: it must be cut short, not widen the panel.
+LONG_CLIENT = "2001:db8:4a5b:6c7d:8e9f:a0b1:c2d3:e4f5"
 
 
 def out_dir() -> Path:
@@ -64,6 +67,7 @@ def con(nsd_shared):
     d.chmod(0o755)
     extra = [(EXTRA_DAYS_AGO, i * 120, "10.0.0.9", "www.backpage.com")
              for i in range(EXTRA_ROWS)]
+    extra.append((EXTRA_DAYS_AGO, EXTRA_ROWS * 120, LONG_CLIENT, "www.backpage.com"))
     c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE], extra=extra)
     yield c
     c.close()
@@ -113,7 +117,7 @@ def test_hr_chart_csv_and_refused_attempts(browser, con):
         "const c = window.Chart && Chart.getChart('chart');"
         "return c ? {labels: c.data.labels, values: c.data.datasets[0].data} : null;"))
     days = dict(EXPECTED_DAYS)
-    days[EXTRA_DAYS_AGO] = EXTRA_ROWS
+    days[EXTRA_DAYS_AGO] = EXTRA_ROWS + 1
     want = {time.strftime("%Y-%m-%d", time.gmtime(day_start(d) / 1000)): n
             for d, n in days.items()}
     assert dict(zip(data["labels"], data["values"])) == want
@@ -150,11 +154,25 @@ def test_hr_chart_csv_and_refused_attempts(browser, con):
 def test_security_pages_through_attempts(browser, con):
     drv = browser
     login(drv, con, "sec1")
+    # Every table fits its panel and the page needs no sideways scroll;
+    # a long name is cut short with an ellipsis, and its cell's title holds it.
+    wide = drv.execute_script(
+        "return [...document.querySelectorAll('.cols section')]"
+        ".filter(s => s.scrollWidth > s.clientWidth + 1)"
+        ".map(s => s.querySelector('h2').textContent)")
+    assert wide == []
+    assert drv.execute_script("const e = document.documentElement;"
+                              "return e.scrollWidth <= e.clientWidth")
+    cell = drv.find_element(By.CSS_SELECTOR, f'table.client td[title="{LONG_CLIENT}"]')
+    assert cell.value_of_css_property("text-overflow") == "ellipsis"
     shot(drv, "overview-security")
     drv.get(con.url + "/attempts")
     wait(drv, EC.presence_of_element_located((By.CSS_SELECTOR, "table.attempts")))
     rows = drv.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")
     assert len(rows) == 50
+    # Eleven columns scroll in the table's own box, not the whole page.
+    assert drv.execute_script("const e = document.documentElement;"
+                              "return e.scrollWidth <= e.clientWidth")
     # The name with a script tag is shown as text, and ran nowhere.
     assert "x<script>alert(1)</script>.backpage.com" in drv.find_element(
         By.CSS_SELECTOR, "table.attempts").text
@@ -163,7 +181,7 @@ def test_security_pages_through_attempts(browser, con):
     drv.find_element(By.ID, "older").click()
     wait(drv, EC.url_contains("before="))
     rows2 = drv.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")
-    assert len(rows2) == 7 + EXTRA_ROWS - 50
+    assert len(rows2) == 7 + EXTRA_ROWS + 1 - 50
     shot(drv, "attempts-older")
     # Each client links to that client's attempts.
     drv.find_element(By.CSS_SELECTOR, "a.client").click()

@@ -271,7 +271,7 @@ query_debug_pass(struct frontend *fe)
  * may promise less than an address; the policy tells clients apart.
  */
 static void
-query_debug(struct frontend *fe, const struct client *cl,
+query_debug_write(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, const char *what, const char *detail)
 {
 	static const struct { uint16_t t; const char *name; } types[] = {
@@ -282,8 +282,6 @@ query_debug(struct frontend *fe, const struct client *cl,
 	char name[1024], type[16];
 	const char *policy;
 
-	if (!query_debug_pass(fe))
-		return;
 	dnsmsg_name_to_text(q->lname, q->qname_len, name, sizeof(name));
 	snprintf(type, sizeof(type), "TYPE%u", q->qtype);	/* RFC 3597 */
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -295,6 +293,15 @@ query_debug(struct frontend *fe, const struct client *cl,
 	    detail ? " " : "", detail ? detail : "");
 }
 
+/* Within the budget: the line; over it, only counted. */
+static void
+query_debug(struct frontend *fe, const struct client *cl,
+    const struct dns_query *q, const char *what, const char *detail)
+{
+	if (query_debug_pass(fe))
+		query_debug_write(fe, cl, q, what, detail);
+}
+
 static void
 answer_debug(struct frontend *fe, const struct client *cl,
     const struct dns_query *q, uint8_t rcode, bool cached,
@@ -302,6 +309,9 @@ answer_debug(struct frontend *fe, const struct client *cl,
 {
 	char detail[512];
 
+	/* A flood's lines are counted before anything is formatted. */
+	if (!query_debug_pass(fe))
+		return;
 	if (m != NULL)
 		snprintf(detail, sizeof(detail), "by %s (%s)%s", m->rule,
 		    m->category, cached ? " in a cached answer" : "");
@@ -313,8 +323,9 @@ answer_debug(struct frontend *fe, const struct client *cl,
 		    upstream, rcode_text(rcode));
 	else
 		snprintf(detail, sizeof(detail), "%s", rcode_text(rcode));
-	query_debug(fe, cl, q, m != NULL ? "blocked" : cached ? "cached" :
-	    rcode == DNS_RCODE_SERVFAIL ? "failed" : "forwarded", detail);
+	query_debug_write(fe, cl, q, m != NULL ? "blocked" : cached ?
+	    "cached" : rcode == DNS_RCODE_SERVFAIL ? "failed" : "forwarded",
+	    detail);
 }
 
 /*

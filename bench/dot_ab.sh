@@ -20,8 +20,9 @@
 # usage: bench/dot_ab.sh [--rounds N] [--dur S] [--perf DIR] BIN_A [BIN_B]
 #   --rounds N  rounds (default 2: with two binaries, both orders)
 #   --dur S     seconds per dnsperf run (default 5)
-#   --perf DIR  also "perf stat" the DoT miss run of each binary once
-#               (syscalls per answer) into DIR
+#   --perf DIR  also profile the UDP and the DoT miss of each binary once,
+#               in a run of their own: perf stat (system calls) and perf
+#               record (call graphs) into DIR
 # Needs nsd, dnsperf, openssl, python3; dnswarden runs with user: root.
 set -euo pipefail
 
@@ -193,6 +194,26 @@ log:
 EOF
 }
 
+# profile PID PORT TAG: during one dnsperf miss run, perf stat (system
+# calls per answer) for 4 s, then perf record (call graphs) for 3 s.
+profile() {
+	local pid=$1 port=$2 tag=$3
+	awk 'BEGIN { for (i = 0; i < 1200000; i++) printf "p%d.bench.test A\n", i }' \
+	    >"$T/p.txt"
+	taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$T/p.txt" -n 1 \
+	    -c 8 -l 9 >"$PERFDIR/dnsperf-$tag.txt" 2>&1 &
+	sleep 1
+	perf stat -p "$pid" -o "$PERFDIR/stat-$tag.txt" \
+	    -e task-clock,context-switches,raw_syscalls:sys_enter \
+	    -e 'syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendto,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait' \
+	    -- sleep 4 >/dev/null 2>&1 || true
+	perf record -q -F 2999 -g -p "$pid" -o "$PERFDIR/perf-$tag.data" \
+	    -- sleep 3 >/dev/null 2>&1 || true
+	wait
+	grep -E 'completed|Queries per second' "$PERFDIR/dnsperf-$tag.txt" \
+	    >>"$PERFDIR/stat-$tag.txt" || true
+}
+
 declare -A UDP DOT
 PERFED=" "
 run_bin() {	# INDEX
@@ -203,6 +224,8 @@ run_bin() {	# INDEX
 	start "$T/dw-udp.log" "$port" "$PROBE_BLOCKED" NXDOMAIN \
 	    "$bin" serve -c "$T/udp.yaml"
 	r=$(measure "$SPID" "$port")
+	[ -n "$PERFDIR" ] && [[ "$PERFED" != *" $i "* ]] &&
+	    profile "$SPID" "$port" "udp-$i"
 	stop_pid "$SPID"
 	UDP[$i]+="${r%% *} "
 	say "$(basename "$(dirname "$(dirname "$bin")")")[$i] UDP miss: $r (us/answer answers others%)"
@@ -218,17 +241,7 @@ run_bin() {	# INDEX
 	    -Q 2000 -l 1 -c 8 >/dev/null 2>&1 || true
 	if [ -n "$PERFDIR" ] && [[ "$PERFED" != *" $i "* ]]; then
 		PERFED+="$i "
-		awk 'BEGIN { for (i = 0; i < 600000; i++) printf "p%d.bench.test A\n", i }' \
-		    >"$T/p.txt"
-		taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$T/p.txt" -n 1 \
-		    -c 8 -l 6 >"$PERFDIR/dnsperf-$i.txt" 2>&1 &
-		sleep 1
-		perf stat -p "$SPID" -o "$PERFDIR/stat-$i.txt" \
-		    -e task-clock,context-switches,raw_syscalls:sys_enter \
-		    -e 'syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendto,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmmsg' \
-		    -- sleep 4 >/dev/null 2>&1 || true
-		wait
-		grep -E 'completed' "$PERFDIR/dnsperf-$i.txt" >>"$PERFDIR/stat-$i.txt" || true
+		profile "$SPID" "$port" "dot-$i"
 	fi
 	r=$(measure "$SPID" "$port")
 	kill -USR1 "$SPID"

@@ -2,8 +2,8 @@
  * al_sums: the visit table and the pending counts. See al_sums.h.
  *
  * Both are open-addressing tables with linear probing. Per row the sink
- * hashes three strings (client, rule, policy) once and then touches six
- * slots: the visit rule's and five counts. A count is written to SQLite
+ * hashes three strings (client, rule, policy) once and then touches eight
+ * slots: the visit rule's and seven counts. A count is written to SQLite
  * once per key and flush, not once per row: a row costs memory lookups,
  * not an UPSERT.
  */
@@ -413,9 +413,19 @@ al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
 	k.kind = SINK_SUM_TIME;
 	k.grain = SINK_GRAIN_QUARTER;
 	k.t = floor_to(t, SINK_QUARTER_S);
+	k.k[0] = k.k[1] = k.k[2] = none;
+	if (sums_bump(s, s->seed, &k) == -1)
+		return -1;
+
+	k.kind = SINK_SUM_POLICY;
 	k.k[0] = nonnull(a->policy);
-	k.k[1] = k.k[2] = none;
 	hp = hash_str(s->seed, k.k[0]);
+	k.grain = SINK_GRAIN_DAY;
+	k.t = day;
+	if (sums_bump(s, hp, &k) == -1)
+		return -1;
+	k.grain = SINK_GRAIN_MONTH;
+	k.t = month;
 	if (sums_bump(s, hp, &k) == -1)
 		return -1;
 

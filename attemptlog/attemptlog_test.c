@@ -1459,8 +1459,12 @@ static long long
 sums_wrong(sqlite3 *db)
 {
 	static const char *const from_rows[] = {
-		"SELECT 0, 0, ts / 1000 / 900 * 900, coalesce(policy, ''),"
+		"SELECT 0, 0, ts / 1000 / 900 * 900, '', '', '' %s GROUP BY 3",
+		"SELECT 3, 1, ts / 1000 / 86400 * 86400, coalesce(policy, ''),"
 		" '', '' %s GROUP BY 3, 4",
+		"SELECT 3, 2, CAST(strftime('%%s', ts / 1000, 'unixepoch',"
+		" 'start of month') AS INTEGER), coalesce(policy, ''), '', ''"
+		" %s GROUP BY 3, 4",
 		"SELECT 1, 1, ts / 1000 / 86400 * 86400, client,"
 		" coalesce(client_name, ''), '' %s GROUP BY 3, 4, 5",
 		"SELECT 1, 2, CAST(strftime('%%s', ts / 1000, 'unixepoch',"
@@ -1472,6 +1476,8 @@ sums_wrong(sqlite3 *db)
 		" 'start of month') AS INTEGER), rule, category,"
 		" coalesce(site, '') %s GROUP BY 3, 4, 5, 6",
 	};
+	static const int kinds[][2] = { { 0, 0 }, { 3, 1 }, { 3, 2 },
+	    { 1, 1 }, { 1, 2 }, { 2, 1 }, { 2, 2 } };
 	static const char counts[] = ", count(*), sum(visit), sum(verified)"
 	    " FROM attempts";
 	long long wrong = 0;
@@ -1482,14 +1488,16 @@ sums_wrong(sqlite3 *db)
 		snprintf(q, sizeof(q), from_rows[i], counts);
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT"
 		    " SELECT * FROM attempt_sums WHERE kind = %d AND grain ="
-		    " %d)", q, i == 0 ? 0 : i < 3 ? 1 : 2,
-		    i == 0 ? 0 : i % 2 ? 1 : 2);
+		    " %d)", q, kinds[i][0], kinds[i][1]);
 		wrong += db_int(db, sql);
 	}
 	/* and nothing more than those keys */
 	wrong += db_int(db, "SELECT (SELECT count(*) FROM attempt_sums) -"
-	    " (SELECT count(*) FROM (SELECT DISTINCT ts / 1000 / 900, policy"
+	    " (SELECT count(*) FROM (SELECT DISTINCT ts / 1000 / 900"
 	    " FROM attempts)) - (SELECT count(*) FROM (SELECT DISTINCT"
+	    " ts / 1000 / 86400, policy FROM attempts)) - (SELECT count(*)"
+	    " FROM (SELECT DISTINCT strftime('%Y-%m', ts / 1000, 'unixepoch'),"
+	    " policy FROM attempts)) - (SELECT count(*) FROM (SELECT DISTINCT"
 	    " ts / 1000 / 86400, client, client_name FROM attempts)) -"
 	    " (SELECT count(*) FROM (SELECT DISTINCT strftime('%Y-%m', ts /"
 	    " 1000, 'unixepoch'), client, client_name FROM attempts)) -"

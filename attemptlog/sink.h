@@ -30,9 +30,10 @@
  * in Unix seconds (UTC); text keys hold "" for NULL. The report library
  * reads it (../report/rp_query.c); docs/reports.md describes it.
  */
-#define SINK_SUM_TIME		0	/* k1 policy; grain QUARTER */
+#define SINK_SUM_TIME		0	/* totals; grain QUARTER */
 #define SINK_SUM_CLIENT		1	/* k1 client, k2 client_name; DAY, MONTH */
 #define SINK_SUM_RULE		2	/* k1 rule, k2 category, k3 site; DAY, MONTH */
+#define SINK_SUM_POLICY		3	/* k1 policy; DAY, MONTH */
 
 #define SINK_GRAIN_QUARTER	0	/* 15 minutes: every zone's offset is
 					   a multiple of it */

@@ -1102,29 +1102,29 @@ sums_expire(struct sink *s, int64_t day)
 	long long d = day, m = al_sums_month(day);
 	char sql[1536];
 
+#define KINDS	SINK_XSTR(SINK_SUM_CLIENT) ", " SINK_XSTR(SINK_SUM_RULE) ", " \
+		SINK_XSTR(SINK_SUM_POLICY)
 	snprintf(sql, sizeof(sql),
 	    "UPDATE attempt_sums AS m SET queries = m.queries - d.q,"
 	    " attempts = m.attempts - d.a, verified = m.verified - d.v"
 	    " FROM (SELECT kind, k1, k2, k3, sum(queries) AS q,"
 	    " sum(attempts) AS a, sum(verified) AS v FROM attempt_sums"
-	    " WHERE kind IN (%d, %d) AND grain = %d AND t >= %lld AND t < %lld"
-	    " GROUP BY kind, k1, k2, k3) AS d WHERE m.kind = d.kind AND"
-	    " m.grain = %d AND m.t = %lld AND m.k1 = d.k1 AND m.k2 = d.k2 AND"
-	    " m.k3 = d.k3;"
-	    "DELETE FROM attempt_sums WHERE kind IN (%d, %d) AND grain = %d"
+	    " WHERE kind IN (" KINDS ") AND grain = %d AND t >= %lld AND"
+	    " t < %lld GROUP BY kind, k1, k2, k3) AS d WHERE m.kind = d.kind"
+	    " AND m.grain = %d AND m.t = %lld AND m.k1 = d.k1 AND m.k2 = d.k2"
+	    " AND m.k3 = d.k3;"
+	    "DELETE FROM attempt_sums WHERE kind IN (" KINDS ") AND grain = %d"
 	    " AND t = %lld AND queries <= 0;"
-	    "DELETE FROM attempt_sums WHERE kind IN (%d, %d) AND grain = %d"
+	    "DELETE FROM attempt_sums WHERE kind IN (" KINDS ") AND grain = %d"
 	    " AND t < %lld;"
-	    "DELETE FROM attempt_sums WHERE kind IN (%d, %d) AND grain = %d"
+	    "DELETE FROM attempt_sums WHERE kind IN (" KINDS ") AND grain = %d"
 	    " AND t < %lld;"
 	    "DELETE FROM attempt_sums WHERE kind = %d AND grain = %d"
 	    " AND t < %lld;",
-	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_DAY, m, d,
-	    SINK_GRAIN_MONTH, m,
-	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_MONTH, m,
-	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_DAY, d,
-	    SINK_SUM_CLIENT, SINK_SUM_RULE, SINK_GRAIN_MONTH, m,
+	    SINK_GRAIN_DAY, m, d, SINK_GRAIN_MONTH, m,
+	    SINK_GRAIN_MONTH, m, SINK_GRAIN_DAY, d, SINK_GRAIN_MONTH, m,
 	    SINK_SUM_TIME, SINK_GRAIN_QUARTER, d);
+#undef KINDS
 	return sqlite_exec(s, sql, "cannot delete expired counts");
 }
 

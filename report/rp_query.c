@@ -93,6 +93,8 @@ report_db_open(const char *path, char *err, size_t errlen)
 	sqlite3_db_config(d->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	/* The server's writer holds its lock for milliseconds at a time. */
 	sqlite3_busy_timeout(d->db, RP_BUSY_MS);
+	/* Pages mapped, not copied: a report reads megabytes of summaries. */
+	sqlite3_exec(d->db, "PRAGMA mmap_size = 1073741824", NULL, NULL, NULL);
 	if (rp_check_schema(d, path, err, errlen) == -1) {
 		report_db_close(d);
 		return NULL;
@@ -345,7 +347,7 @@ counts_query(struct report_db *d, const struct report_opts *o,
 /*
  * Table attempt_sums (../attemptlog/sink.h) holds the counts of the rows
  * up to covered_id per quarter hour (kind TIME), and per UTC day and
- * month (kinds CLIENT and RULE). A report reads whole periods from it,
+ * month (kinds CLIENT, RULE and POLICY). A report reads whole periods from it,
  * the rows of the stretches at either end that are not a whole period,
  * and the rows after covered_id, all as rows of one shape (r below), and
  * groups them as the scan does. An end with no row beyond it (no --since
@@ -394,12 +396,10 @@ sums_add(struct sums_sql *q, const char *fmt, ...)
 }
 
 static const char *const sums_cols[] = {
-	/* SINK_SUM_TIME */
-	"NULL, NULL, NULL, NULL, NULL, NULLIF(k1, '')",
-	/* SINK_SUM_CLIENT */
-	"k1, NULLIF(k2, ''), NULL, NULL, NULL, NULL",
-	/* SINK_SUM_RULE */
-	"NULL, NULL, k1, k2, NULLIF(k3, ''), NULL",
+	[SINK_SUM_TIME] = "NULL, NULL, NULL, NULL, NULL, NULL",
+	[SINK_SUM_CLIENT] = "k1, NULLIF(k2, ''), NULL, NULL, NULL, NULL",
+	[SINK_SUM_RULE] = "NULL, NULL, k1, k2, NULLIF(k3, ''), NULL",
+	[SINK_SUM_POLICY] = "NULL, NULL, NULL, NULL, NULL, NULLIF(k1, '')",
 };
 
 /* The summaries of kind, grain with from <= t < to (Unix s). */
@@ -471,7 +471,7 @@ month_ceil(int64_t t)
 
 /*
  * [a, b) in ms (SUMS_NONE: open) as quarter hours and rows: the kind
- * TIME that totals, days, weeks, months and policies read.
+ * TIME that totals, days, weeks and months read.
  */
 static void
 sums_plan_quarters(struct sums_sql *q, int64_t a, int64_t b, int64_t cov)
@@ -493,7 +493,7 @@ sums_plan_quarters(struct sums_sql *q, int64_t a, int64_t b, int64_t cov)
 		rows_part(q, qb, b, cov);
 }
 
-/* [a, b) in ms as months, days and rows, for kind CLIENT or RULE. */
+/* [a, b) in ms as months, days and rows, for kind CLIENT, RULE, POLICY. */
 static void
 sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
     int64_t cov)
@@ -576,10 +576,40 @@ sums_source(struct sums_sql *q, enum report_by by, int64_t since,
 	case REPORT_BY_DOMAIN:
 		sums_plan_days(q, SINK_SUM_RULE, a, b, covered);
 		break;
+	case REPORT_BY_POLICY:
+		sums_plan_days(q, SINK_SUM_POLICY, a, b, covered);
+		break;
 	default:
 		sums_plan_quarters(q, a, b, covered);
 		break;
 	}
+}
+
+/*
+ * Days, weeks and months: the quarter hours summed into the zone's days
+ * first (a fixed offset: arithmetic), or into quarter hours (a zone
+ * with daylight saving time: its days begin on a quarter hour too), so
+ * that the date functions run once a bucket, not once a summary row.
+ * Each bucket's ts is an instant inside its day.
+ */
+static void
+sums_time_buckets(struct sums_sql *q, enum report_by by,
+    const struct rp_tz *tz)
+{
+	long off = tz->kind == RP_TZ_LOCAL ? 0 : tz->offset;
+	long step = tz->kind == RP_TZ_LOCAL ? SINK_QUARTER_S : 86400;
+
+	if (by != REPORT_BY_DAY && by != REPORT_BY_WEEK &&
+	    by != REPORT_BY_MONTH) {
+		sums_add(q, "), r AS (SELECT * FROM r0");
+		return;
+	}
+	sums_add(q, "), r AS (SELECT (b * %ld - %ld) * 1000 AS ts, NULL AS"
+	    " client, NULL AS client_name, NULL AS rule, NULL AS category,"
+	    " NULL AS site, NULL AS policy, sum(queries) AS queries,"
+	    " sum(attempts) AS attempts, sum(verified) AS verified FROM"
+	    " (SELECT (ts / 1000 + %ld) / %ld AS b, queries, attempts,"
+	    " verified FROM r0) GROUP BY b", step, off, off, step);
 }
 
 static int
@@ -595,9 +625,10 @@ counts_query_sums(struct report_db *d, const struct report_opts *o,
 
 	rp_tz_modifier(tz, zone, sizeof(zone));
 	expand_zone(by->select, zone, select, sizeof(select));
-	sums_add(&q, "WITH r (ts, client, client_name, rule, category, site,"
+	sums_add(&q, "WITH r0 (ts, client, client_name, rule, category, site,"
 	    " policy, queries, attempts, verified) AS (");
 	sums_source(&q, o->by, o->since, o->until, covered, min_ts, max_ts);
+	sums_time_buckets(&q, o->by, tz);
 	sums_add(&q, "), g AS (SELECT %s coalesce(sum(queries), 0) AS"
 	    " queries, coalesce(sum(attempts), 0) AS attempts,"
 	    " coalesce(sum(verified), 0) AS verified_queries,"

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
 #include "fileopen.h"
 #include "config_http.h"
@@ -569,6 +571,73 @@ key_database(struct config_parse *cp, const struct config_key *k,
 	cfg->log.database = path;
 }
 
+/*
+ * log.central.postgresql: parsed here with libpq's own parser, so that
+ * `check` names a string the shipper could not use, with its position.
+ */
+static void
+key_conninfo(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	PQconninfoOption	*opts;
+	const char		*s;
+	char			*why = NULL, *copy;
+
+	if (yamlutil_is_null(v)) {
+		free(cp->cfg->log.central_conninfo);
+		cp->cfg->log.central_conninfo = NULL;
+		return;
+	}
+	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+		return;
+	if (s[0] == '\0' || strcmp(s, "off") == 0) {
+		free(cp->cfg->log.central_conninfo);
+		cp->cfg->log.central_conninfo = NULL;
+		return;
+	}
+	if ((opts = PQconninfoParse(s, &why)) == NULL) {
+		size_t n = why ? strlen(why) : 0;
+
+		while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+			why[--n] = '\0';
+		yamlutil_error(cp->d, cp->file, v, "log.central.postgresql is "
+		    "not a libpq connection string: %s", why && why[0] ? why :
+		    "out of memory");
+		PQfreemem(why);
+		return;
+	}
+	PQconninfoFree(opts);
+	if ((copy = strdup(s)) == NULL) {
+		config_oom(cp, v);
+		return;
+	}
+	free(cp->cfg->log.central_conninfo);
+	cp->cfg->log.central_conninfo = copy;
+}
+
+/* log.central.instance: a name for this site's rows, printable. */
+static void
+key_instance(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	const char	*s;
+
+	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+		return;
+	if (s[0] == '\0' || strlen(s) > CONFIG_INSTANCE_MAX) {
+		yamlutil_error(cp->d, cp->file, v, "instance must be 1 to %d "
+		    "characters long", CONFIG_INSTANCE_MAX);
+		return;
+	}
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			yamlutil_error(cp->d, cp->file, v, "instance must not "
+			    "hold control characters");
+			return;
+		}
+	key_string(cp, k, v);
+}
+
 static void
 key_tls_ca_file(struct config_parse *cp, const struct config_key *k,
     yaml_node_t *v)
@@ -1066,6 +1135,12 @@ static const struct config_key blocklist_keys[] = {
 	{ NULL }
 };
 
+static const struct config_key central_keys[] = {
+	{ "postgresql", key_conninfo },
+	{ "instance", key_instance, F(log.central_instance) },
+	{ NULL }
+};
+
 static const struct config_key log_keys[] = {
 	{ "database", key_database },
 	{ "retention_days", key_unsigned, F(log.retention_days), 0, 36500 },
@@ -1077,6 +1152,7 @@ static const struct config_key log_keys[] = {
 	    F(log.pseudonym_key_file) },
 	{ "queue_size", key_unsigned, F(log.queue_size), 16, 16777216 },
 	{ "required", key_bool, F(log.required) },
+	{ "central", key_section, .sub = central_keys, .path = "log.central" },
 	{ NULL }
 };
 
@@ -1204,6 +1280,28 @@ config_upstream_loops(const struct config *cfg, const struct netaddr *up)
 	return false;
 }
 
+/* log.central.instance defaults to the host name. */
+static void
+config_central_instance(struct config_parse *cp)
+{
+	struct config	*cfg = cp->cfg;
+	char		 host[256];
+
+	if (cfg->log.central_conninfo == NULL ||
+	    cfg->log.central_instance != NULL)
+		return;
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0') {
+		diag_error(cp->d, cp->file, 0, 0, "log.central.instance is not "
+		    "set and the host name cannot be read: set it");
+		return;
+	}
+	host[sizeof(host) - 1] = '\0';
+	if (strlen(host) > CONFIG_INSTANCE_MAX)
+		host[CONFIG_INSTANCE_MAX] = '\0';
+	if ((cfg->log.central_instance = strdup(host)) == NULL)
+		diag_error(cp->d, cp->file, 0, 0, "out of memory");
+}
+
 /* Rules that involve more than one key, checked once the walk is done. */
 static void
 config_check(struct config_parse *cp)
@@ -1212,6 +1310,7 @@ config_check(struct config_parse *cp)
 	size_t		 i;
 
 	config_policies(cp, cp->policies_node);
+	config_central_instance(cp);
 	if (cp->pseudonym_node != NULL && cfg->log.pseudonym_key_file != NULL)
 		yamlutil_error(cp->d, cp->file, cp->key_file_node,
 		    "pseudonym_key and pseudonym_key_file both given; keep "
@@ -1430,6 +1529,8 @@ config_free(struct config *cfg)
 	free(cfg->upstreams);
 	free(cfg->tls_ca_file);
 	free(cfg->log.database);
+	free(cfg->log.central_conninfo);
+	free(cfg->log.central_instance);
 	if (cfg->log.pseudonym_key != NULL) {
 		/* A secret: don't leave it in freed memory. */
 		explicit_bzero(cfg->log.pseudonym_key,

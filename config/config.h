@@ -103,6 +103,9 @@ struct config_http {
 	size_t				 ntokens;
 };
 
+/* Longest log.central.instance. */
+#define CONFIG_INSTANCE_MAX	64
+
 struct config {
 	char	*path;			/* the file loaded, as given */
 	char	*dir;			/* its directory, for relative paths */
@@ -159,6 +162,11 @@ struct config {
 		char			*pseudonym_key_file; /* where it was read */
 		unsigned		 queue_size;	/* rows waiting for the writer */
 		bool			 required;	/* refuse to serve without it */
+		/* log.central: ship every attempt to PostgreSQL (central/). */
+		char			*central_conninfo; /* libpq string;
+							      NULL: off */
+		char			*central_instance; /* default: host
+							      name */
 	} log;
 
 	struct config_client	*clients;

@@ -3,14 +3,15 @@
 
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libldns-dev libevent-dev
 libyaml-dev libsqlite3-dev libssl-dev libcrypt-dev libjansson-dev libjs-chart.js libidn2-dev
-libcurl4-openssl-dev libsystemd-dev"
+libcurl4-openssl-dev libsystemd-dev libpq-dev"
 # autoconf automake libtool: scripts/genreport.sh builds ISC's genreport.
 # python3-cryptography: the tests' certificate authority; unbound: a DoT server.
 # systemd-container: tests/systemd_boot.sh boots systemd with the unit.
+# postgresql-15: the central log's tests start a real server (initdb, pg_ctl).
 DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
 libclang-rt-14-dev ldnsutils autoconf automake libtool python3-cryptography
 unbound chromium chromium-driver python3-selenium python3-prometheus-client
-systemd-container"
+systemd-container postgresql-15"
 DEPS_BENCH="dnsperf dnsmasq-base unbound linux-perf valgrind"
 
 deps_install() {

@@ -1442,6 +1442,49 @@ test_retention(void)
 	config_free(cfg);
 }
 
+/*
+ * Rows the central shipper has not sent yet (central_outbox, ../central/)
+ * stay past their retention, and so does the last one it sent: ids must
+ * never start again under rows the central database holds.
+ */
+static void
+test_retention_holds_unshipped(void)
+{
+	struct config *cfg = test_config("outbox.db", 100);
+	int64_t old = now_ms_wall() - 400LL * 86400 * 1000;
+	struct attemptlog *al;
+	sqlite3 *db;
+	char sql[256];
+
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);		/* creates the schema */
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	for (int i = 0; i < 100; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO attempts (ts, client,"
+		    " qname, qtype, rule, category, transport) VALUES (%lld,"
+		    " 'c', 'q', 'A', 'r', 'k', 'udp')", (long long)old + i);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	/* Two shippers: the one behind (id 40 sent) decides. */
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO central_outbox VALUES"
+	    " ('site-a', 70), ('site-b', 40)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+
+	cfg->log.retention_days = 365;
+	al = attemptlog_open(cfg);
+	append(al, now_ms_wall(), "10.0.0.1", "example.com", 1, &match_site);
+	/* Ids 1 to 39 go; 40 to 100 stay, and the new row. */
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT count(*) FROM attempts", 62), 62);
+	CHECK_INT(db_wait_int(cfg->log.database,
+	    "SELECT min(id) FROM attempts", 40), 40);
+	attemptlog_close(al);
+	config_free(cfg);
+}
+
 /* ---- the summaries (table attempt_sums) ---- */
 
 /* Rows whose visit is not what the window over all rows says: none. */
@@ -1660,6 +1703,7 @@ main(void)
 	RUN(test_disk_full);
 	RUN(test_readonly_file);
 	RUN(test_retention);
+	RUN(test_retention_holds_unshipped);
 	RUN(test_sums);
 	RUN(test_writer_clock);
 	{

@@ -178,10 +178,29 @@ static const char insert_query_sql[] =
 static const char insert_gap_sql[] =
 	"INSERT INTO log_gaps (ts_start, ts_end, rows_dropped, table_name,"
 	" reason, logged_at) VALUES (?,?,?,?,?,?)";
+/*
+ * Table central_outbox: how far each central shipper (../central/) got.
+ * Rows from its shipped_id on wait for it, so retention keeps them; the
+ * last shipped row stays too, so that ids never start again at 1 under
+ * rows the central database already holds.
+ */
+#define OUTBOX_HOLD \
+	" AND id < (SELECT coalesce(min(shipped_id), 9223372036854775807)" \
+	" FROM central_outbox)"
+static const char schema_outbox[] =
+	"CREATE TABLE IF NOT EXISTS central_outbox ("
+	" instance TEXT PRIMARY KEY,"
+	" shipped_id INTEGER NOT NULL)";
 /* By rowid through the ts index: each step touches at most ?2 rows. */
 static const char expire_attempts_sql[] =
 	"DELETE FROM attempts WHERE id IN"
-	" (SELECT id FROM attempts WHERE ts < ?1 LIMIT ?2)";
+	" (SELECT id FROM attempts WHERE ts < ?1" OUTBOX_HOLD " LIMIT ?2)";
+/* What retention kept back for the shipper, to say so. */
+static const char outbox_held_sql[] =
+	"SELECT count(*), (SELECT group_concat(instance, ', ') FROM"
+	" central_outbox) FROM attempts WHERE ts < ?1 AND id >"
+	" (SELECT coalesce(min(shipped_id), 9223372036854775807)"
+	" FROM central_outbox)";
 static const char expire_queries_sql[] =
 	"DELETE FROM queries WHERE id IN"
 	" (SELECT id FROM queries WHERE ts < ?1 LIMIT ?2)";
@@ -446,6 +465,9 @@ sqlite_migrate(struct sink *s, const char *path)
 		    " to %d", path, version ? version : 1,
 		    SINK_SCHEMA_VERSION);
 	}
+	if (sqlite_exec(s, schema_outbox, "cannot create central_outbox")
+	    == -1)
+		goto fail;
 	if (version != SINK_SCHEMA_VERSION && sqlite_exec(s,
 	    "PRAGMA user_version = " SINK_SCHEMA_VERSION_TEXT,
 	    "cannot set schema version") == -1)
@@ -1147,6 +1169,24 @@ sqlite_delete(struct sink *s, sqlite3_stmt *st, int64_t before,
 	return sqlite3_changes(s->db);
 }
 
+/* Say when retention kept rows back because they are not shipped yet. */
+static void
+outbox_held(struct sink *s, int64_t before_ms)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(s->db, outbox_held_sql, -1, &st, NULL) !=
+	    SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, before_ms);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		log_warnx("attempt log: retention keeps %lld rows past their"
+		    " time: not yet shipped to the central database"
+		    " (instance %s)", (long long)sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+}
+
 /*
  * Rows go by whole UTC days (before the day before_ms is in), so that
  * the counts of a day and its rows go together.
@@ -1183,6 +1223,8 @@ sqlite_expire(struct sink *s, int64_t before_ms, unsigned max_rows)
 		goto fail;
 	if (flush)
 		sums_written(s, s->counted_id);
+	if (total < (long)max_rows)
+		outbox_held(s, before_ms);
 	return total;
 fail:
 	if (!sqlite3_get_autocommit(s->db))

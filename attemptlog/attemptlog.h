@@ -64,6 +64,13 @@ struct attemptlog_stats {
 	uint64_t	dropped;	/* rows lost because the queue was full */
 	uint64_t	write_errors;	/* failed batches (rows kept and retried) */
 	uint64_t	pending;	/* rows waiting in the queue now */
+
+	/* The central shipper's (../central/central.h), filled by main. */
+	bool		central;	/* log.central is configured */
+	uint64_t	central_shipped;	/* rows shipped since start */
+	uint64_t	central_waiting;	/* rows in the file not shipped */
+	uint64_t	central_behind_s;	/* age of the oldest waiting */
+	uint64_t	central_connected;	/* 1 while connected */
 };
 
 struct attemptlog;

@@ -81,6 +81,19 @@ metrics_log(struct evbuffer *b, const struct attemptlog_stats *ls)
 	    ls->write_errors);
 	metric(b, "dnswarden_attempt_log_rows_pending", "gauge",
 	    "rows waiting in the attempt log's queue", ls->pending);
+	if (!ls->central)
+		return;
+	metric(b, "dnswarden_central_rows_shipped_total", "counter",
+	    "attempt rows shipped to the central database", ls->central_shipped);
+	metric(b, "dnswarden_central_rows_waiting", "gauge",
+	    "attempt rows in the local file not yet shipped",
+	    ls->central_waiting);
+	metric(b, "dnswarden_central_seconds_behind", "gauge",
+	    "age of the oldest row not yet shipped, seconds",
+	    ls->central_behind_s);
+	metric(b, "dnswarden_central_up", "gauge",
+	    "1 while connected to the central database",
+	    ls->central_connected);
 }
 
 /* One line of a labelled family: name{upstream="ADDR"} value. */

@@ -79,6 +79,14 @@ counters_print(const struct counters *c, const struct attemptlog_stats *log,
 		    "dnswarden: stats: log_rows_pending %" PRIu64 "\n",
 		    log->queued, log->written, log->dropped,
 		    log->write_errors, log->pending);
+	if (log->central && n < sizeof(buf))
+		n += snprintf(buf + n, sizeof(buf) - n,
+		    "dnswarden: stats: central_rows_shipped %" PRIu64 "\n"
+		    "dnswarden: stats: central_rows_waiting %" PRIu64 "\n"
+		    "dnswarden: stats: central_seconds_behind %" PRIu64 "\n"
+		    "dnswarden: stats: central_connected %" PRIu64 "\n",
+		    log->central_shipped, log->central_waiting,
+		    log->central_behind_s, log->central_connected);
 	fwrite(buf, 1, n < sizeof(buf) ? n : sizeof(buf) - 1, out);
 	fflush(out);
 }
@@ -117,4 +125,11 @@ counters_format(const struct counters *c, const struct attemptlog_stats *log,
 	    "log_rows_queued", log->queued, "log_rows_written", log->written,
 	    "log_rows_dropped", log->dropped, "log_write_errors",
 	    log->write_errors, "log_rows_pending", log->pending);
+	if (log->central)
+		fprintf(out, "%-24s %" PRIu64 "\n%-24s %" PRIu64 "\n%-24s %"
+		    PRIu64 "\n%-24s %" PRIu64 "\n", "central_rows_shipped",
+		    log->central_shipped, "central_rows_waiting",
+		    log->central_waiting, "central_seconds_behind",
+		    log->central_behind_s, "central_connected",
+		    log->central_connected);
 }

@@ -18,6 +18,7 @@
 #include <event2/thread.h>
 
 #include "attemptlog.h"
+#include "central.h"
 #include "blocklist.h"
 #include "build_config.h"
 #include "cache.h"
@@ -55,6 +56,7 @@ struct daemon {
 	struct config		*cfg;
 	struct blocklist	*bl;
 	struct attemptlog	*log;
+	struct central		*central;	/* log.central, or NULL */
 	struct fetch		*fetch;		/* url: imports; NULL: none */
 	struct ratelimit	*rl;		/* shared by every loop */
 	unsigned		 nworkers;
@@ -665,6 +667,23 @@ snapshot_start(struct daemon *d)
 	snapshot_cb(-1, 0, d);
 }
 
+/* The attempt log's counters and the central shipper's with them. */
+static void
+daemon_log_stats(struct daemon *d, struct attemptlog_stats *ls)
+{
+	struct central_stats cs;
+
+	attemptlog_get_stats(d->log, ls);
+	if (d->central == NULL)
+		return;
+	central_get_stats(d->central, &cs);
+	ls->central = true;
+	ls->central_shipped = cs.shipped;
+	ls->central_waiting = cs.waiting;
+	ls->central_behind_s = cs.behind_s;
+	ls->central_connected = cs.connected;
+}
+
 static void
 stats_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -675,7 +694,7 @@ stats_cb(evutil_socket_t sig, short what, void *arg)
 	/* Other loops' counters are read without a lock: a snapshot. */
 	for (unsigned i = 0; i < d->nworkers; i++)
 		counters_add(&sum, &d->workers[i].ctr);
-	attemptlog_get_stats(d->log, &ls);
+	daemon_log_stats(d, &ls);
 	counters_print(&sum, &ls, stderr);
 	stats_print_tls(d, stderr);
 	counters_print_reload(&d->reload, stderr);
@@ -690,7 +709,7 @@ daemon_stats(void *arg, struct counters *sum, struct attemptlog_stats *ls)
 	memset(sum, 0, sizeof(*sum));
 	for (unsigned i = 0; i < d->nworkers; i++)
 		counters_add(sum, &d->workers[i].ctr);
-	attemptlog_get_stats(d->log, ls);
+	daemon_log_stats(d, ls);
 }
 
 /* Bind the console's addresses while still root; none without listen. */
@@ -825,7 +844,7 @@ ctl_stats(struct daemon *d, struct control_req *req)
 		return;
 	}
 	daemon_on_workers(d, sum_job, s);
-	attemptlog_get_stats(d->log, &ls);
+	daemon_log_stats(d, &ls);
 	fprintf(f, "%-24s %" PRIu64 "\n%-24s %zu\n%-24s %zu\n",
 	    "uptime_seconds", (now_ms_monotonic() - d->started_ms) / 1000,
 	    "cache_entries", s->cache_entries, "cache_bytes", s->cache_bytes);
@@ -1131,6 +1150,27 @@ serve_log_ready(struct daemon *d)
 	return 0;
 }
 
+/*
+ * The central shipper, once the writer has made the file. Only another
+ * daemon shipping as the same instance stops the start: an unreachable
+ * database is retried while rows wait in the file.
+ */
+static int
+serve_central(struct daemon *d)
+{
+	char err[512];
+
+	if (d->cfg->log.central_conninfo == NULL || d->log == NULL ||
+	    attemptlog_open_status(d->log, err, sizeof(err)) == -1)
+		return 0;
+	if ((d->central = central_start(d->cfg, d->db.path, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("central: %s: not serving", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 serve_free(struct daemon *d)
 {
@@ -1140,6 +1180,7 @@ serve_free(struct daemon *d)
 	fetch_free(d->fetch);
 	control_free(d->ctl);
 	workers_free(d);
+	central_stop(d->central);	/* unshipped rows wait in the file */
 	attemptlog_close(d->log);	/* every queued row reaches the disk */
 	privsep_stop(d->ps);
 	if (d->db.dirfd != -1)
@@ -1232,6 +1273,10 @@ cmd_serve(int argc, char **argv)
 	 * the first query is answered: see attemptlog_open(). */
 	d.log = attemptlog_open_path(d.cfg, d.db.path);
 	if (serve_log_ready(&d) == -1) {
+		serve_free(&d);
+		return 1;
+	}
+	if (serve_central(&d) == -1) {
 		serve_free(&d);
 		return 1;
 	}

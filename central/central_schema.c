@@ -1,0 +1,250 @@
+/*
+ * central_schema: the tables dnswarden keeps in the central PostgreSQL
+ * database, created when missing and checked when present.
+ *
+ * dnswarden_attempts is partitioned by month on ts, so that retention
+ * there drops whole partitions. PostgreSQL wants the partition key in
+ * every unique key of a partitioned table: the key is (instance, id, ts)
+ * rather than (instance, id). A row's ts never changes, so the two are
+ * unique alike, and ON CONFLICT DO NOTHING still drops the copy a retry
+ * sends again.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "central_internal.h"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS dnswarden_meta ("
+	" key text PRIMARY KEY,"
+	" value text NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS dnswarden_instances ("
+	" instance text PRIMARY KEY,"
+	" shipped_id bigint NOT NULL,"
+	" shipped_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS dnswarden_attempts ("
+	" instance text NOT NULL,"
+	" id bigint NOT NULL,"
+	" ts timestamptz NOT NULL,"
+	" client text NOT NULL,"
+	" client_name text,"
+	" qname text NOT NULL,"
+	" qtype text NOT NULL,"
+	" rule text NOT NULL,"
+	" category text NOT NULL,"
+	" site text,"
+	" transport text NOT NULL,"
+	" verified boolean NOT NULL,"
+	" policy text,"
+	" visit boolean,"
+	" PRIMARY KEY (instance, id, ts))"
+	" PARTITION BY RANGE (ts);"
+	"CREATE INDEX IF NOT EXISTS dnswarden_attempts_ts"
+	" ON dnswarden_attempts (ts);"
+	"INSERT INTO dnswarden_meta VALUES ('schema_version', '1')"
+	" ON CONFLICT (key) DO NOTHING;";
+
+/* The columns as information_schema names their types. */
+static const struct {
+	const char	*table, *column, *type;
+} shape[] = {
+	{ "dnswarden_instances", "instance", "text" },
+	{ "dnswarden_instances", "shipped_id", "bigint" },
+	{ "dnswarden_attempts", "instance", "text" },
+	{ "dnswarden_attempts", "id", "bigint" },
+	{ "dnswarden_attempts", "ts", "timestamp with time zone" },
+	{ "dnswarden_attempts", "client", "text" },
+	{ "dnswarden_attempts", "client_name", "text" },
+	{ "dnswarden_attempts", "qname", "text" },
+	{ "dnswarden_attempts", "qtype", "text" },
+	{ "dnswarden_attempts", "rule", "text" },
+	{ "dnswarden_attempts", "category", "text" },
+	{ "dnswarden_attempts", "site", "text" },
+	{ "dnswarden_attempts", "transport", "text" },
+	{ "dnswarden_attempts", "verified", "boolean" },
+	{ "dnswarden_attempts", "policy", "text" },
+	{ "dnswarden_attempts", "visit", "boolean" },
+};
+
+void
+central_pg_error(PGconn *pg, const char *what, char *err, size_t errlen)
+{
+	const char *m = pg ? PQerrorMessage(pg) : "out of memory";
+	size_t n;
+
+	snprintf(err, errlen, "%s: %s", what, m && m[0] ? m : "unknown error");
+	n = strlen(err);
+	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+		err[--n] = '\0';
+	/* libpq's messages may span lines; keep the log to one. */
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
+PGconn *
+central_connect(const char *conninfo, const char *app)
+{
+	/* Ours first: what conninfo sets overrides them. */
+	const char *const keys[] = { "connect_timeout", "application_name",
+	    "keepalives", "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *const vals[] = { "5", app ? app : "dnswarden", "1", "10",
+	    "5", "3", "30000", conninfo, NULL };
+
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+/* Run sql (no parameters, no rows); 0 or -1 with err. */
+static int
+pg_exec(PGconn *pg, const char *sql, const char *what, char *err,
+    size_t errlen)
+{
+	PGresult *res = PQexec(pg, sql);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		central_pg_error(pg, what, err, errlen);
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Each column of shape[] present with its type, or say which is not. */
+static int
+schema_check(PGconn *pg, char *err, size_t errlen)
+{
+	const char *params[2];
+	PGresult *res;
+
+	for (size_t i = 0; i < sizeof(shape) / sizeof(shape[0]); i++) {
+		params[0] = shape[i].table;
+		params[1] = shape[i].column;
+		res = PQexecParams(pg, "SELECT data_type FROM"
+		    " information_schema.columns WHERE table_schema ="
+		    " current_schema() AND table_name = $1 AND column_name = $2",
+		    2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			central_pg_error(pg, "cannot read the central schema",
+			    err, errlen);
+			PQclear(res);
+			return -1;
+		}
+		if (PQntuples(res) == 0 ||
+		    strcmp(PQgetvalue(res, 0, 0), shape[i].type) != 0) {
+			snprintf(err, errlen, "central table %s has an"
+			    " incompatible shape: column %s %s%s, expected %s"
+			    " (see docs/central.md)", shape[i].table,
+			    shape[i].column, PQntuples(res) ? "is " :
+			    "is missing", PQntuples(res) ?
+			    PQgetvalue(res, 0, 0) : "", shape[i].type);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+int
+central_schema_ensure(PGconn *pg, char *err, size_t errlen)
+{
+	PGresult *res;
+	int version = 0;
+
+	/* Two sites starting at once: one creates, the other waits. */
+	if (pg_exec(pg, "BEGIN; SELECT pg_advisory_xact_lock(7361626)",
+	    "cannot lock the central schema", err, errlen) == -1)
+		goto fail;
+	res = PQexec(pg, "SELECT to_regclass('dnswarden_meta') IS NOT NULL"
+	    " AND EXISTS (SELECT 1 FROM information_schema.columns WHERE"
+	    " table_schema = current_schema() AND table_name ="
+	    " 'dnswarden_meta' AND column_name = 'value')");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		PQclear(res);
+		res = PQexec(pg, "SELECT value FROM dnswarden_meta WHERE key ="
+		    " 'schema_version'");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1)
+			version = atoi(PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	if (version > CENTRAL_SCHEMA_VERSION) {
+		snprintf(err, errlen, "central schema version %d is newer than"
+		    " this dnswarden's (%d)", version, CENTRAL_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (pg_exec(pg, schema_sql, "cannot create the central tables", err,
+	    errlen) == -1 || schema_check(pg, err, errlen) == -1)
+		goto fail;
+	return pg_exec(pg, "COMMIT", "cannot commit the central tables", err,
+	    errlen);
+fail:
+	PQclear(PQexec(pg, "ROLLBACK"));
+	return -1;
+}
+
+int64_t
+central_month_start(int64_t ms, int months)
+{
+	time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0));
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mon += months;
+	return (int64_t)timegm(&tm);
+}
+
+/* One month's partition, starting at Unix second start. */
+static int
+partition_create(PGconn *pg, int64_t start, char *err, size_t errlen)
+{
+	char sql[512], name[64];
+	time_t t = (time_t)start;
+	struct tm tm;
+	int64_t end = central_month_start(start * 1000, 1);
+	PGresult *res;
+	bool there;
+
+	gmtime_r(&t, &tm);
+	/* Numbers only: nothing here comes from a row. */
+	snprintf(name, sizeof(name), "dnswarden_attempts_%04d_%02d",
+	    tm.tm_year + 1900, tm.tm_mon + 1);
+	/* Made ahead by a DBA, the resolver's role need not create any. */
+	snprintf(sql, sizeof(sql), "SELECT to_regclass('%s') IS NOT NULL",
+	    name);
+	res = PQexec(pg, sql);
+	there = PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (there)
+		return 0;
+	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s PARTITION"
+	    " OF dnswarden_attempts FOR VALUES FROM (to_timestamp(%" PRId64
+	    ")) TO (to_timestamp(%" PRId64 "))", name, start, end);
+	return pg_exec(pg, sql, "cannot create a partition", err, errlen);
+}
+
+int
+central_partitions_ensure(PGconn *pg, int64_t from_ms, int64_t to_ms,
+    char *err, size_t errlen)
+{
+	int64_t m = central_month_start(from_ms, 0);
+	int64_t last = central_month_start(to_ms, 1);
+
+	for (int guard = 0; m <= last && guard < 240; guard++) {
+		if (partition_create(pg, m, err, errlen) == -1)
+			return -1;
+		m = central_month_start(m * 1000, 1);
+	}
+	return 0;
+}

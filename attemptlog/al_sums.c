@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "al_sums.h"
+#include "calendar.h"
+#include "hash.h"
 
 #define VISITS_MIN	1024		/* slots, a power of 2 */
 #define SUMS_MIN	256
@@ -26,28 +28,6 @@ mix64(uint64_t h)
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
-	return h;
-}
-
-/* Hash len bytes into h: 8-byte words, then the tail. */
-static uint64_t
-hash_more(uint64_t h, const char *p, size_t len)
-{
-	h ^= len * 0x9e3779b97f4a7c15ULL;
-	while (len >= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		p += 8;
-		len -= 8;
-	}
-	uint64_t w = 0;
-
-	memcpy(&w, p, len);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 29;
 	return h;
 }
 
@@ -262,30 +242,16 @@ al_sums_get(const struct al_sums *s, size_t i)
 	return &s->entries[i].sum;
 }
 
-static int64_t
-floor_to(int64_t t, int64_t step)
-{
-	int64_t r = t % step;
-
-	return r < 0 ? t - r - step : t - r;
-}
-
 int64_t
 al_sums_day(int64_t t)
 {
-	return floor_to(t, 86400);
+	return cal_floor(t, 86400);
 }
 
 int64_t
 al_sums_month(int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	tm.tm_mday = 1;
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	return (int64_t)timegm(&tm);
+	return cal_month_start(t);
 }
 
 static bool
@@ -397,7 +363,7 @@ int
 al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
 {
 	static const struct sink_str none = { "", 0 };
-	int64_t t = floor_to(a->ts_ms, 1000) / 1000;
+	int64_t t = cal_floor(a->ts_ms, 1000) / 1000;
 	int64_t day = al_sums_day(t), month;
 	struct al_sum k = {
 		.queries = 1, .attempts = visit, .verified = a->verified,
@@ -412,7 +378,7 @@ al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
 
 	k.kind = SINK_SUM_TIME;
 	k.grain = SINK_GRAIN_QUARTER;
-	k.t = floor_to(t, SINK_QUARTER_S);
+	k.t = cal_floor(t, SINK_QUARTER_S);
 	k.k[0] = k.k[1] = k.k[2] = none;
 	if (sums_bump(s, s->seed, &k) == -1)
 		return -1;

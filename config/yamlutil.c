@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,20 +155,30 @@ yamlutil_load_buffer(const char *name, const unsigned char *buf, size_t len,
 	return rc;
 }
 
+/* An error or a warning at n's position, the message formatted once. */
+static void
+yamlutil_vsay(struct diag *d, bool warn, const char *file,
+    const yaml_node_t *n, const char *fmt, va_list ap)
+{
+	char	*msg;
+
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	(warn ? diag_warn : diag_error)(d, file, n->start_mark.line + 1,
+	    n->start_mark.column + 1, "%s",
+	    msg != NULL ? msg : "(out of memory)");
+	free(msg);
+}
+
 void
 yamlutil_error(struct diag *d, const char *file, const yaml_node_t *n,
     const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) == -1)
-		msg = NULL;
+	yamlutil_vsay(d, false, file, n, fmt, ap);
 	va_end(ap);
-	diag_error(d, file, n->start_mark.line + 1, n->start_mark.column + 1,
-	    "%s", msg != NULL ? msg : "(out of memory)");
-	free(msg);
 }
 
 void
@@ -175,15 +186,10 @@ yamlutil_warn(struct diag *d, const char *file, const yaml_node_t *n,
     const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) == -1)
-		msg = NULL;
+	yamlutil_vsay(d, true, file, n, fmt, ap);
 	va_end(ap);
-	diag_warn(d, file, n->start_mark.line + 1, n->start_mark.column + 1,
-	    "%s", msg != NULL ? msg : "(out of memory)");
-	free(msg);
 }
 
 const char *

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calendar.h"
 #include "http_internal.h"
 
 bool
@@ -190,16 +191,6 @@ http_parse_count(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-static int
-days_in_month(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	return month == 2 && leap ? 29 : days[month - 1];
-}
-
 /* n digits at s into *v; 0 or -1. */
 static int
 digits(const char *s, int n, int *v)
@@ -279,7 +270,7 @@ http_parse_time(const char *s, bool until, int64_t *ms)
 	    digits(s + 5, 2, &tm.tm_mon) == -1 || s[7] != '-' ||
 	    digits(s + 8, 2, &tm.tm_mday) == -1 || tm.tm_mon < 1 ||
 	    tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > days_in_month(tm.tm_year, tm.tm_mon))
+	    tm.tm_mday > cal_days_in_month(tm.tm_year, tm.tm_mon))
 		return -1;
 	if (s[10] != '\0' && ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
 	    parse_clock(s + 11, &tm, &msec, &off) == -1))

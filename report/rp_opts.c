@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "calendar.h"
 #include "rp_internal.h"
 
 #define RP_ZONEINFO	"/usr/share/zoneinfo/"
@@ -281,16 +282,6 @@ rp_time_format(int64_t ms, const struct rp_tz *tz, char *buf, size_t len)
 
 /* ---- dates ---- */
 
-static int
-days_in_month(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	return month == 2 && leap ? 29 : days[month - 1];
-}
-
 /* The "HH:MM[:SS[.fff]]" after the date; *len set to the length read. */
 static int
 parse_clock(const char *s, struct tm *tm, int *msec, int *len)
@@ -354,7 +345,7 @@ rp_parse_when(const char *s, bool until, const struct rp_tz *tz,
 	if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
 	    &n) != 3 || n != 10 || !isdigit((unsigned char)s[0]) ||
 	    tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > days_in_month(tm.tm_year, tm.tm_mon))
+	    tm.tm_mday > cal_days_in_month(tm.tm_year, tm.tm_mon))
 		return -1;
 	date_only = s[10] == '\0';
 	if (!date_only) {

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "attemptlog.h"
+#include "calendar.h"
 #include "rp_internal.h"
 #include "sink.h"
 
@@ -428,38 +429,18 @@ rows_part(struct sums_sql *q, int64_t from, int64_t to, int64_t covered)
 }
 
 static int64_t
-floor_to(int64_t t, int64_t step)
-{
-	int64_t r = t % step;
-
-	return r < 0 ? t - r - step : t - r;
-}
-
-static int64_t
 ceil_to(int64_t t, int64_t step)
 {
-	int64_t f = floor_to(t, step);
+	int64_t f = cal_floor(t, step);
 
 	return f == t ? t : f + step;
 }
 
-/* Start of the UTC month of t (Unix s), and of the one after it. */
-static int64_t
-month_floor(int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	tm.tm_mday = 1;
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	return (int64_t)timegm(&tm);
-}
-
+/* The start of the UTC month after t (Unix s), or t if a month starts there. */
 static int64_t
 month_ceil(int64_t t)
 {
-	time_t tt = (time_t)month_floor(t);
+	time_t tt = (time_t)cal_month_start(t);
 	struct tm tm;
 
 	if (tt == t)
@@ -478,7 +459,7 @@ sums_plan_quarters(struct sums_sql *q, int64_t a, int64_t b, int64_t cov)
 {
 	const int64_t step = SINK_QUARTER_S * 1000LL;
 	int64_t qa = a == SUMS_NONE ? SUMS_NONE : ceil_to(a, step);
-	int64_t qb = b == SUMS_NONE ? SUMS_NONE : floor_to(b, step);
+	int64_t qb = b == SUMS_NONE ? SUMS_NONE : cal_floor(b, step);
 
 	if (qa != SUMS_NONE && qb != SUMS_NONE && qa >= qb) {
 		rows_part(q, a, b, cov);
@@ -500,7 +481,7 @@ sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
 {
 	const int64_t day = 86400000LL;
 	int64_t da = a == SUMS_NONE ? SUMS_NONE : ceil_to(a, day) / 1000;
-	int64_t db = b == SUMS_NONE ? SUMS_NONE : floor_to(b, day) / 1000;
+	int64_t db = b == SUMS_NONE ? SUMS_NONE : cal_floor(b, day) / 1000;
 	int64_t ma, mb;
 
 	if (da != SUMS_NONE && db != SUMS_NONE && da >= db) {
@@ -512,7 +493,7 @@ sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
 	if (b != SUMS_NONE)
 		rows_part(q, db * 1000, b, cov);
 	ma = da == SUMS_NONE ? SUMS_NONE : month_ceil(da);
-	mb = db == SUMS_NONE ? SUMS_NONE : month_floor(db);
+	mb = db == SUMS_NONE ? SUMS_NONE : cal_month_start(db);
 	if (ma != SUMS_NONE && mb != SUMS_NONE && ma >= mb) {
 		sums_part(q, kind, SINK_GRAIN_DAY, da, db);
 		return;

@@ -521,7 +521,7 @@ def test_slowloris_cut_off_and_others_served(con):
         except OSError:
             closed = True
             break
-        time.sleep(0.5)
+        time.sleep(0.5)  # the stimulus: a header line every 0.5 s
     s.close()
     assert closed, "a request dribbled for 20 s was not cut off"
 

@@ -257,10 +257,10 @@ def test_rate_limit_drops_one_client_and_answers_another(fake_upstream, dnswarde
         def answered():
             a.send(harness.make_query("www.fake.test", "A", id=next(ids)).to_wire())
             return collect_udp(a, 1, 0.2)
-        harness.wait_for(answered, "an answer once the client stopped flooding", timeout=3)
+        harness.wait_for(answered, "an answer once the client stopped flooding", timeout=5)
         took = time.monotonic() - stopped
-        assert took < 1.5, f"the client was still dropped {took:.2f} s after it stopped " \
-            "(1 s and ASan's headroom)"
+        assert took < 2.5, f"the client was still dropped {took:.2f} s after it stopped " \
+            "(1 s and ASan's headroom on a loaded machine)"
     finally:
         a.close()
 
@@ -339,6 +339,8 @@ def test_idle_tcp_connections_limit_and_timeout(fake_upstream, dnswarden):
             for c in conns:
                 c.close()
             conns = []
+            # Only before a retry: the closes reach the daemon (no counter
+            # shows its open connections; the check below counts exactly).
             time.sleep(0.3)
         assert conns, f"could not open 300 connections in 0.35 s (took {fills})"
         # The 44 over the limit are closed when accepted; the rest only at
@@ -410,7 +412,7 @@ def test_message_dripped_byte_by_byte_closed(fake_upstream, dnswarden):
         t0 = time.monotonic()
         closed, sent = False, 0
         while time.monotonic() - t0 < 4.0 and not closed:
-            time.sleep(0.4)
+            time.sleep(0.4)  # the stimulus: a byte every 0.4 s
             closed = closed_by_peer(s)
             if not closed:
                 try:

@@ -12,6 +12,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import dns.flags
@@ -20,7 +21,7 @@ import dns.rcode
 import dns.rrset
 
 from fakeupstream import FakeUpstream, Reply
-from harness import closed_port, rdata_of
+from harness import closed_port, rdata_of, wait_for
 
 
 def ask_many(dw, names, timeout=8.0):
@@ -61,6 +62,21 @@ def upstream_sockets_open(port: int) -> int:
     with open("/proc/net/udp") as f:
         next(f)
         return sum(1 for line in f if line.split()[2] == want)
+
+
+def tcp_clients_open(port: int) -> int:
+    """TCP connections to local port port whose server side is not closed
+    yet (established or half-closed by the client, accepted or still
+    queued): each holds, or will hold, a descriptor of the server."""
+    n = 0
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/net/{table}") as f:
+            next(f)
+            for line in f:
+                col = line.split()
+                if col[1].endswith(f":{port:04X}") and col[3] in ("01", "08"):
+                    n += 1
+    return n
 
 
 def by_port(queries):
@@ -187,14 +203,20 @@ def test_late_reply_on_a_shared_socket_is_late_not_forged(fake_upstream, dnsward
     fake_upstream.add("late.fake.test", "A", "192.0.2.80")
     fake_upstream.add("ontime.fake.test", "A", "192.0.2.81")
 
+    # By order, not by delays: "late"'s two datagrams are written once the
+    # client has its SERVFAIL (the try is gone), and "ontime"'s answer
+    # right after them, while its own try still waits on that socket.
+    late_gone = threading.Event()
+
     def plan(q):
         if q.qname_lower.startswith("late."):
             # A forgery with the gone try's ID but another question, then
             # the real, late, reply.
-            forged = fake_upstream.forged(q, "wrong_question").data
-            return [Reply(forged, delay=2.3),
-                    Reply(fake_upstream.response(q), delay=0.2)]
-        return [Reply(fake_upstream.response(q), delay=1.7)]
+            late_gone.wait(10)
+            return [fake_upstream.forged(q, "wrong_question"),
+                    Reply(fake_upstream.response(q))]
+        fake_upstream.wait_replies_sent(2)
+        return [Reply(fake_upstream.response(q))]
     fake_upstream.handler = plan
     dw = dnswarden([fake_upstream], timeout_ms=2000)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -202,16 +224,17 @@ def test_late_reply_on_a_shared_socket_is_late_not_forged(fake_upstream, dnsward
     late = dns.message.make_query("late.fake.test", "A")
     s.sendto(late.to_wire(), (dw.addr, dw.port))
     fake_upstream.wait_queries(1)
+    # The stimulus: "ontime" is sent 1 s after "late", so that its try
+    # still waits (until 3.0 s) when "late" gives up (at 2.0 s) and the
+    # late reply comes; 1 s is its margin on a loaded machine.
     time.sleep(1.0)
-    # "late" gives up at 2.0 s and its reply comes at 2.5 s; "ontime" is
-    # sent at 1.0 s on the same socket and answered at 2.7 s, inside its
-    # 2 s.
     ontime = dns.message.make_query("ontime.fake.test", "A")
     s.sendto(ontime.to_wire(), (dw.addr, dw.port))
     replies = {}
     while len(replies) < 2:
         m = dns.message.from_wire(s.recv(65535))
         replies[m.question[0].name.to_text()] = m
+        late_gone.set()  # the first one to come is late's SERVFAIL
     s.close()
     assert replies["late.fake.test."].rcode() == dns.rcode.SERVFAIL
     assert rdata_of(replies["ontime.fake.test."], "A") == {"192.0.2.81"}
@@ -391,14 +414,12 @@ def test_out_of_descriptors_every_client_answered_and_said_once(fake_upstream, d
                                      "server": {"user": "root"}},
                    timeout_ms=3000)
     pid = dw.proc.pid
-    # Let the start-up probes' TCP connections close first.
-    nfd, end = -1, time.monotonic() + 5
-    while time.monotonic() < end:
-        time.sleep(0.3)
-        now = len(os.listdir(f"/proc/{pid}/fd"))
-        if now == nfd:
-            break
-        nfd = now
+    # The harness's start-up probes (TCP connects to the daemon's port)
+    # closed first: then the descriptors counted here are the ones the
+    # daemon keeps.
+    wait_for(lambda: tcp_clients_open(dw.port) == 0,
+             "the start-up probes' connections closed in the daemon")
+    nfd = len(os.listdir(f"/proc/{pid}/fd"))
     subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={nfd + 2}:{nfd + 2}"],
                    check=True)
     got = ask_many(dw, names)

@@ -571,10 +571,18 @@ class Dnswarden:
                                      stderr=self._err, env=self.env, cwd=self.dir)
         t0 = time.monotonic()
         self._wait_ready(timeout)
-        if until_serving and not self.wait_stderr(
-                " serving, ", since=since, timeout=max(0.1, timeout - (time.monotonic() - t0))):
-            raise RuntimeError(f"dnswarden listened but did not say it serves within "
-                               f"{timeout} s:\n{self.stderr()}")
+        # A daemon that listened and then refused to serve (say, the attempt
+        # log or the central database) has exited: said at once, not after
+        # the whole timeout.
+        end = t0 + timeout
+        while until_serving and " serving, " not in self.stderr()[since:]:
+            if self.proc.poll() is not None and " serving, " not in self.stderr()[since:]:
+                raise RuntimeError(f"dnswarden exited with {self.proc.returncode} at "
+                                   f"start-up:\n{self.stderr()}")
+            if time.monotonic() >= end:
+                raise RuntimeError(f"dnswarden listened but did not say it serves within "
+                                   f"{timeout} s:\n{self.stderr()}")
+            time.sleep(0.02)
         return self
 
     def _listening(self, fam, host) -> bool:

@@ -160,9 +160,8 @@ http_session_find(struct http_auth *a, const char *id, int64_t now_ms)
 
 /* ---- identifying a request ---- */
 
-/* The value of cookie name in a Cookie header, into out. */
-static bool
-cookie_get(const char *header, const char *name, char *out, size_t len)
+bool
+http_cookie_get(const char *header, const char *name, char *out, size_t len)
 {
 	size_t	nlen = strlen(name);
 
@@ -214,7 +213,7 @@ http_auth_identify(struct http_req *r)
 		auth_token(r, authz + 7);
 		return;
 	}
-	if (!cookie_get(evhttp_find_header(hd, "Cookie"), SESSION_COOKIE, id,
+	if (!http_cookie_get(evhttp_find_header(hd, "Cookie"), SESSION_COOKIE, id,
 	    sizeof(id)))
 		return;
 	if ((r->session = http_session_find(&r->h->auth, id, r->now_ms)) ==
@@ -263,20 +262,16 @@ password_ok(const char *hash, const char *password)
 	return ok;
 }
 
-/* {"user": "...", "password": "..."} from the body; 0 or -1. */
-static int
-login_body(struct http_req *r, char *user, size_t ulen, char *pw,
-    size_t pwlen)
+int
+http_login_parse(const char *buf, size_t len, char *user, size_t ulen,
+    char *pw, size_t pwlen)
 {
-	struct evbuffer	*in = evhttp_request_get_input_buffer(r->req);
-	size_t		 len = evbuffer_get_length(in);
-	json_t		*j, *u, *p;
-	int		 rc = -1;
+	json_t	*j, *u, *p;
+	int	 rc = -1;
 
 	if (len == 0 || len > HTTP_MAX_BODY)
 		return -1;
-	j = json_loadb((const char *)evbuffer_pullup(in, -1), len,
-	    JSON_REJECT_DUPLICATES, NULL);
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
 	if (j == NULL)
 		return -1;
 	u = json_object_get(j, "user");
@@ -291,6 +286,20 @@ login_body(struct http_req *r, char *user, size_t ulen, char *pw,
 	}
 	json_decref(j);
 	return rc;
+}
+
+/* {"user": "...", "password": "..."} from the body; 0 or -1. */
+static int
+login_body(struct http_req *r, char *user, size_t ulen, char *pw,
+    size_t pwlen)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(r->req);
+	size_t		 len = evbuffer_get_length(in);
+
+	if (len == 0 || len > HTTP_MAX_BODY)
+		return -1;
+	return http_login_parse((const char *)evbuffer_pullup(in, -1), len,
+	    user, ulen, pw, pwlen);
 }
 
 static void

@@ -168,6 +168,14 @@ void	http_reply(struct http_req *r, int status, const char *type,
 /* Add a response header. */
 void	http_header(struct http_req *r, const char *name, const char *value);
 
+/*
+ * The request target uri (origin-form, as evhttp hands it over) into
+ * *urip (to free with evhttp_uri_free, even on failure), its path (valid
+ * text beginning with '/') and its decoded query; 0, or -1 with *why.
+ */
+int	http_target_parse(const char *uri, struct evhttp_uri **urip,
+	    const char **path, struct http_params *p, const char **why);
+
 /* ---- params.c ---- */
 
 /*
@@ -212,6 +220,21 @@ void	http_auth_identify(struct http_req *r);
 
 /* True if r is a POST whose X-CSRF-Token matches its session's. */
 bool	http_auth_csrf_ok(struct http_req *r);
+
+/*
+ * The value of cookie name in a Cookie header (may be NULL) into out (len
+ * bytes); false when absent or too long.
+ */
+bool	http_cookie_get(const char *header, const char *name, char *out,
+	    size_t len);
+
+/*
+ * A login body, {"user": "...", "password": "..."} (len bytes of buf, at
+ * most HTTP_MAX_BODY), into user and pw: 0, or -1 when it is anything
+ * else (not JSON, a field missing, not a string, too long, a NUL inside).
+ */
+int	http_login_parse(const char *buf, size_t len, char *user, size_t ulen,
+	    char *pw, size_t pwlen);
 
 void	http_api_login(struct http_req *r);
 void	http_api_logout(struct http_req *r);

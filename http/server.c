@@ -182,27 +182,36 @@ http_route(struct http_req *r, enum evhttp_cmd_type method)
 		rt->fn(r);
 }
 
+int
+http_target_parse(const char *uri, struct evhttp_uri **urip,
+    const char **path, struct http_params *p, const char **why)
+{
+	struct evhttp_uri	*u;
+
+	*urip = NULL;
+	*path = NULL;
+	if (uri == NULL || (u = evhttp_uri_parse(uri)) == NULL) {
+		*why = "bad request target";
+		return -1;
+	}
+	*urip = u;
+	*path = evhttp_uri_get_path(u);
+	if (*path == NULL || (*path)[0] != '/' ||
+	    !http_text_ok(*path, strlen(*path))) {
+		*why = "bad path";
+		return -1;
+	}
+	return http_params_parse(evhttp_uri_get_query(u), p, why);
+}
+
 /* The path and query of the request target, checked and decoded. */
 static int
 http_req_parse(struct http_req *r, struct evhttp_uri **urip)
 {
-	const char		*uri = evhttp_request_get_uri(r->req), *why;
-	struct evhttp_uri	*u;
+	const char	*why;
 
-	*urip = NULL;
-	if ((u = evhttp_uri_parse(uri)) == NULL) {
-		http_reply_error(r, 400, "bad request target");
-		return -1;
-	}
-	*urip = u;
-	r->path = evhttp_uri_get_path(u);
-	if (r->path == NULL || r->path[0] != '/' ||
-	    !http_text_ok(r->path, strlen(r->path))) {
-		http_reply_error(r, 400, "bad path");
-		return -1;
-	}
-	if (http_params_parse(evhttp_uri_get_query(u), &r->params, &why) ==
-	    -1) {
+	if (http_target_parse(evhttp_request_get_uri(r->req), urip, &r->path,
+	    &r->params, &why) == -1) {
 		http_reply_error(r, 400, why);
 		return -1;
 	}

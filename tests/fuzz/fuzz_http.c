@@ -1,9 +1,15 @@
 /*
  * fuzz_http: the console's parsing of what a client sends before any
- * handler runs: the query string (http_params_parse: percent-decoding,
- * UTF-8, NUL, limits), the parameter checks, and the dates and counts
- * the API takes. Invariants: every value that gets through is NUL-free
- * text that http_text_ok() accepts, within the size limits.
+ * handler runs. Each input is taken, in turn, as: the query string
+ * (http_params_parse: percent-decoding, UTF-8, NUL, limits), with the
+ * parameter checks and the dates and counts the API takes; the whole
+ * request target as evhttp hands it over (http_target_parse: evhttp's
+ * URI parser, the path check, the query); a Cookie header
+ * (http_cookie_get); and a login body (http_login_parse, through
+ * jansson). Invariants: every value that gets through is NUL-free text
+ * that http_text_ok() accepts, within the size limits; a path begins with
+ * '/'; a cookie value and a login's fields fit their buffers and hold no
+ * NUL.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +54,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else
 		FUZZ_CHECK(why != NULL);
 	(void)http_parse_time(q, false, &ms);
+
+	/* The request target. */
+	struct evhttp_uri	*u;
+	const char		*path;
+
+	if (http_target_parse(q, &u, &path, &p, &why) == 0) {
+		FUZZ_CHECK(path != NULL && path[0] == '/');
+		FUZZ_CHECK(http_text_ok(path, strlen(path)));
+		FUZZ_CHECK(p.n <= HTTP_PARAMS_MAX);
+	} else
+		FUZZ_CHECK(why != NULL);
+	if (u != NULL)
+		evhttp_uri_free(u);
+
+	/* A Cookie header, for the session cookie. */
+	char	id[HTTP_HEX_ID + 2];
+
+	if (http_cookie_get(q, "dw_session", id, sizeof(id)))
+		FUZZ_CHECK(strlen(id) < sizeof(id) && strchr(id, ';') == NULL);
+
+	/* A login body (the bytes as sent: NULs included). */
+	char	user[65], pw[257];
+
+	if (http_login_parse((const char *)data, size, user, sizeof(user), pw,
+	    sizeof(pw)) == 0) {
+		FUZZ_CHECK(size <= HTTP_MAX_BODY);
+		FUZZ_CHECK(strlen(user) < sizeof(user) &&
+		    strlen(pw) < sizeof(pw));
+	}
 	free(q);
 	return 0;
 }

@@ -77,6 +77,43 @@ def test_every_endpoint_for_every_role(con, path):
     assert r.status == 401
 
 
+PAGES = {
+    # page: roles that get 200 (the others are logged in and get 403)
+    "/": {"admin1", "sec1", "hr1"},
+    "/reports": {"admin1", "sec1", "hr1"},
+    "/attempts": {"admin1", "sec1"},
+    "/blocklist": {"admin1", "sec1", "hr1"},
+    "/status": {"admin1", "sec1", "hr1"},
+    "/audit": {"admin1"},
+}
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_for_every_role(con, path):
+    # Without a session the console sends the login page (at "/") or back
+    # to it; never a view.
+    anon = con.client().get(path)
+    if path == "/":
+        assert anon.status == 200 and 'id="login"' in anon.text
+        assert 'id="logout"' not in anon.text
+    else:
+        assert anon.status == 303 and anon.header("Location") == "/", anon.status
+    for user in ("admin1", "sec1", "hr1"):
+        r = con.session(user).get(path)
+        want = 200 if user in PAGES[path] else 403
+        assert r.status == want, f"{user} {path}: {r.status}"
+        assert r.header("Content-Type").startswith("text/html")
+        if want == 403:
+            assert 'id="refused"' in r.text
+        # The navigation offers only the pages the role may open.
+        for other, roles in PAGES.items():
+            link = f'href="{other}"' in r.text
+            assert link == (user in roles), (user, path, other)
+    # The metrics role reads /metrics only: no page, no nav.
+    r = con.client().get(path, headers=bearer(con.metrics_token))
+    assert r.status == 403 and 'href="/reports"' not in r.text
+
+
 def test_hr_token_reads_reports_not_attempts(con):
     c = con.client()
     assert c.get("/api/v1/report", headers=bearer(con.hr_token)).status == 200
@@ -301,6 +338,18 @@ def test_audit_row_per_read(con):
     c.get("/attempts?site=Backpage")
     [row] = newest_audit(con)
     assert (row["action"], row["detail"]) == ("read attempts", "site=Backpage")
+    # The pages and the CSV export are reads too, each with its parameters.
+    c.get("/reports?by=client")
+    [row] = newest_audit(con)
+    assert (row["action"], row["detail"]) == ("read report", "by=client")
+    h = con.client("hr1")
+    h.get("/api/v1/report?by=category&format=csv")
+    [row] = newest_audit(con)
+    assert (row["user"], row["action"], row["detail"]) == (
+        "hr1", "read report", "by=category format=csv")
+    c.get("/blocklist?name=www.eros.com")
+    [row] = newest_audit(con)
+    assert row["action"] == "lookup" and "www.eros.com" in row["detail"]
 
 
 def test_audit_logins_failures_logouts(con):

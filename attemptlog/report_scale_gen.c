@@ -30,9 +30,9 @@ struct gen {
 	long		 clients, sites;
 	char		(*client)[24];
 	char		(*name)[16];
-	char		(*rule)[32];
-	char		(*qname)[40];
-	char		(*site)[24];
+	char		(*rule)[48];
+	char		(*qname)[56];
+	char		(*site)[32];
 	uint64_t	 x;
 };
 

@@ -62,6 +62,7 @@ struct central {
 	int64_t			 part_from, part_to; /* months made (s) */
 	char			*buf;
 	size_t			 len, cap;
+	char			 insert_sql[3072];
 };
 
 int64_t
@@ -449,6 +450,26 @@ pg_ok(struct central *c, PGresult *res, const char *what, char *err,
 	return -1;
 }
 
+/*
+ * The batch's rows into dnswarden_attempts, and the summaries of those
+ * that were new (a retry's copies are not counted twice) into
+ * dnswarden_sums, in one statement.
+ */
+static void
+insert_sql_make(struct central *c)
+{
+	static const char head[] = "WITH ins AS (INSERT INTO"
+	    " dnswarden_attempts SELECT $1, id, timestamptz 'epoch' + ts_ms *"
+	    " interval '1 millisecond', client, client_name, qname, qtype,"
+	    " rule, category, site, transport, verified, policy, visit FROM"
+	    " dw_batch ON CONFLICT DO NOTHING RETURNING instance, ts, client,"
+	    " client_name, rule, category, site, policy, verified, visit) ";
+	int n = snprintf(c->insert_sql, sizeof(c->insert_sql), "%s", head);
+
+	snprintf(c->insert_sql + n, sizeof(c->insert_sql) - (size_t)n,
+	    central_sums_sql, "ins");
+}
+
 /* c->buf into the central table and the new mark, one transaction. */
 static int
 batch_send(struct central *c, int64_t last, char *err, size_t errlen)
@@ -475,12 +496,8 @@ batch_send(struct central *c, int64_t last, char *err, size_t errlen)
 		goto fail;
 	while ((res = PQgetResult(c->pg)) != NULL)
 		PQclear(res);
-	if (pg_ok(c, PQexecParams(c->pg, "INSERT INTO dnswarden_attempts"
-	    " SELECT $1, id, timestamptz 'epoch' + ts_ms * interval"
-	    " '1 millisecond', client, client_name, qname, qtype, rule,"
-	    " category, site, transport, verified, policy, visit FROM dw_batch"
-	    " ON CONFLICT DO NOTHING", 1, NULL, params, NULL, NULL, 0),
-	    "cannot insert", err, errlen) == -1 ||
+	if (pg_ok(c, PQexecParams(c->pg, c->insert_sql, 1, NULL, params, NULL,
+	    NULL, 0), "cannot insert", err, errlen) == -1 ||
 	    pg_ok(c, PQexecParams(c->pg, "INSERT INTO dnswarden_instances"
 	    " (instance, shipped_id) VALUES ($1, $2) ON CONFLICT (instance)"
 	    " DO UPDATE SET shipped_id = excluded.shipped_id, shipped_at ="
@@ -673,6 +690,7 @@ central_start(const struct config *cfg, const char *db_path, char *err,
 		return NULL;
 	}
 	c->hwm = local_mark_read(c);
+	insert_sql_make(c);
 	if (pthread_create(&c->thr, NULL, central_thread, c) != 0) {
 		snprintf(err, errlen, "cannot start the shipper thread");
 		central_free(c);

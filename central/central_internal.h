@@ -12,7 +12,7 @@
 #include <libpq-fe.h>
 
 /* Version of the central tables, in dnswarden_meta. */
-#define CENTRAL_SCHEMA_VERSION	1
+#define CENTRAL_SCHEMA_VERSION	2	/* 2: dnswarden_sums */
 
 /*
  * Connect to conninfo as application_name app (NULL: "dnswarden"), with
@@ -20,6 +20,12 @@
  * Returns the connection (check PQstatus) or NULL when out of memory.
  */
 PGconn	*central_connect(const char *conninfo, const char *app);
+
+/*
+ * INSERT of the summaries of the rows of a relation into dnswarden_sums
+ * (central_schema.c): a printf format whose one %s is the relation.
+ */
+extern const char central_sums_sql[];
 
 /*
  * Create the central tables when missing, and check that those present

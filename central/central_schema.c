@@ -45,8 +45,50 @@ static const char schema_sql[] =
 	" PARTITION BY RANGE (ts);"
 	"CREATE INDEX IF NOT EXISTS dnswarden_attempts_ts"
 	" ON dnswarden_attempts (ts);"
+	"CREATE TABLE IF NOT EXISTS dnswarden_sums ("
+	" instance text NOT NULL,"
+	" kind smallint NOT NULL,"
+	" grain smallint NOT NULL,"
+	" t bigint NOT NULL,"
+	" k1 text NOT NULL,"
+	" k2 text NOT NULL,"
+	" k3 text NOT NULL,"
+	" queries bigint NOT NULL,"
+	" attempts bigint NOT NULL,"
+	" verified bigint NOT NULL,"
+	" PRIMARY KEY (instance, kind, grain, t, k1, k2, k3));"
 	"INSERT INTO dnswarden_meta VALUES ('schema_version', '1')"
 	" ON CONFLICT (key) DO NOTHING;";
+
+/*
+ * The summaries of the rows of src (instance, ts, client, client_name,
+ * rule, category, site, policy, verified, visit) added to
+ * dnswarden_sums: the same kinds and grains as the local attempt_sums
+ * (../attemptlog/sink.h; NULL kept as ''), per instance. A printf format:
+ * %s is src, a table or a CTE.
+ */
+const char central_sums_sql[] =
+	"INSERT INTO dnswarden_sums (instance, kind, grain, t, k1, k2, k3,"
+	" queries, attempts, verified)"
+	" SELECT instance, v.kind, v.grain, v.t, v.k1, v.k2, v.k3, count(*),"
+	" count(*) FILTER (WHERE visit), count(*) FILTER (WHERE verified)"
+	" FROM (SELECT instance, visit, verified,"
+	" floor(extract(epoch FROM ts))::bigint AS s,"
+	" extract(epoch FROM date_trunc('month', ts AT TIME ZONE 'UTC'))"
+	"::bigint AS m, client, coalesce(client_name, '') AS cn, rule,"
+	" category, coalesce(site, '') AS site, coalesce(policy, '') AS pol"
+	" FROM %s) AS b CROSS JOIN LATERAL (VALUES"
+	" (0, 0, s / 900 * 900, '', '', ''),"
+	" (1, 1, s / 86400 * 86400, client, cn, ''), (1, 2, m, client, cn, ''),"
+	" (2, 1, s / 86400 * 86400, rule, category, site),"
+	" (2, 2, m, rule, category, site),"
+	" (3, 1, s / 86400 * 86400, pol, '', ''), (3, 2, m, pol, '', ''))"
+	" AS v (kind, grain, t, k1, k2, k3)"
+	" GROUP BY 1, 2, 3, 4, 5, 6, 7"
+	" ON CONFLICT (instance, kind, grain, t, k1, k2, k3) DO UPDATE SET"
+	" queries = dnswarden_sums.queries + excluded.queries,"
+	" attempts = dnswarden_sums.attempts + excluded.attempts,"
+	" verified = dnswarden_sums.verified + excluded.verified";
 
 /* The columns as information_schema names their types. */
 static const struct {
@@ -68,6 +110,16 @@ static const struct {
 	{ "dnswarden_attempts", "verified", "boolean" },
 	{ "dnswarden_attempts", "policy", "text" },
 	{ "dnswarden_attempts", "visit", "boolean" },
+	{ "dnswarden_sums", "instance", "text" },
+	{ "dnswarden_sums", "kind", "smallint" },
+	{ "dnswarden_sums", "grain", "smallint" },
+	{ "dnswarden_sums", "t", "bigint" },
+	{ "dnswarden_sums", "k1", "text" },
+	{ "dnswarden_sums", "k2", "text" },
+	{ "dnswarden_sums", "k3", "text" },
+	{ "dnswarden_sums", "queries", "bigint" },
+	{ "dnswarden_sums", "attempts", "bigint" },
+	{ "dnswarden_sums", "verified", "bigint" },
 };
 
 void
@@ -152,6 +204,26 @@ schema_check(PGconn *pg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * 1 -> 2: dnswarden_sums, filled from the rows already shipped (a fresh
+ * database has none), then kept by each batch's transaction.
+ */
+static int
+schema_upgrade_sums(PGconn *pg, char *err, size_t errlen)
+{
+	char sql[2048];
+
+	snprintf(sql, sizeof(sql), central_sums_sql, "dnswarden_attempts");
+	if (pg_exec(pg, "TRUNCATE dnswarden_sums", "cannot upgrade the"
+	    " central tables", err, errlen) == -1 ||
+	    pg_exec(pg, sql, "cannot upgrade the central tables", err,
+	    errlen) == -1)
+		return -1;
+	return pg_exec(pg, "UPDATE dnswarden_meta SET value = '2' WHERE key ="
+	    " 'schema_version'", "cannot upgrade the central tables", err,
+	    errlen);
+}
+
 int
 central_schema_ensure(PGconn *pg, char *err, size_t errlen)
 {
@@ -182,7 +254,8 @@ central_schema_ensure(PGconn *pg, char *err, size_t errlen)
 		goto fail;
 	}
 	if (pg_exec(pg, schema_sql, "cannot create the central tables", err,
-	    errlen) == -1 || schema_check(pg, err, errlen) == -1)
+	    errlen) == -1 || schema_check(pg, err, errlen) == -1 ||
+	    (version < 2 && schema_upgrade_sums(pg, err, errlen) == -1))
 		goto fail;
 	return pg_exec(pg, "COMMIT", "cannot commit the central tables", err,
 	    errlen);

@@ -25,7 +25,7 @@ enum report_kind {
 enum report_by {
 	REPORT_BY_TOTAL, REPORT_BY_DAY, REPORT_BY_WEEK, REPORT_BY_MONTH,
 	REPORT_BY_CLIENT, REPORT_BY_CATEGORY, REPORT_BY_SITE,
-	REPORT_BY_DOMAIN, REPORT_BY_POLICY,
+	REPORT_BY_DOMAIN, REPORT_BY_POLICY, REPORT_BY_INSTANCE,
 };
 
 enum report_format { REPORT_TABLE, REPORT_CSV, REPORT_JSON };
@@ -43,7 +43,10 @@ struct report_opts {
 	char			 site[REPORT_ARG_MAX];	 /* attempts; "" any */
 	char			 category[REPORT_ARG_MAX]; /* attempts; "" any */
 	char			 rule[REPORT_ARG_MAX];	 /* attempts; "" any */
+	char			 instance[REPORT_ARG_MAX]; /* "" any */
 	int64_t			 before;	/* attempts: ids below; 0 all */
+	char			 before_instance[REPORT_ARG_MAX]; /* central:
+						   --before NAME:ID's NAME */
 	long			 limit;		/* attempts: rows; 0 all */
 	char			 tz[REPORT_ARG_MAX];	/* "" the local zone */
 	char			 since_arg[REPORT_ARG_MAX]; /* as given */
@@ -61,7 +64,8 @@ void	report_opts_init(struct report_opts *o, enum report_kind kind);
 
 /*
  * Set option name ("since", "until", "by", "top", "tz", "format",
- * "client", "site", "category", "rule", "before", "limit": the long
+ * "client", "site", "category", "rule", "instance", "before" (ID, or
+ * NAME:ID for a central log), "limit": the long
  * option without its dashes, or the URL parameter) to value. Returns 0,
  * or -1 with a one-line reason in err (errlen bytes) for an unknown name
  * or a value that does not parse: a usage error. Dates are checked later, in
@@ -96,6 +100,23 @@ struct report_db;
  * Never writes to the file.
  */
 struct report_db *report_db_open(const char *path, char *err, size_t errlen);
+
+/*
+ * Open the central database (log.central.postgresql, a libpq connection
+ * string) for reading every instance's rows: report_run() on it reads
+ * dnswarden_sums and dnswarden_attempts there. The reason in err (one
+ * line) and NULL when it cannot be reached, refuses, or has no dnswarden
+ * tables (or ones of a newer schema).
+ */
+struct report_db *report_db_open_central(const char *conninfo, char *err,
+	    size_t errlen);
+
+/*
+ * The name of db's instance (log.central.instance), for --by instance
+ * and --instance on a local log. By default, the instance the file was
+ * last shipped as, or else the host name.
+ */
+void	report_db_set_instance(struct report_db *db, const char *name);
 
 /* Close db (NULL is fine). */
 void	report_db_close(struct report_db *db);

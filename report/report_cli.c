@@ -13,25 +13,29 @@
 #define OPT_CONFIG	'c'
 #define OPT_HELP	'h'
 #define OPT_DATABASE	'D'
+#define OPT_CENTRAL	'C'
 #define OPT_VALUE	'v'	/* any option report_opts_set() takes */
 
 static void
 usage(FILE *out, bool log)
 {
 	if (log)
-		fprintf(out, "usage: dnswarden log [-c FILE | --database FILE]"
-		    " [--since DATE] [--until DATE]\n"
+		fprintf(out, "usage: dnswarden log [-c FILE [--central] |"
+		    " --database FILE] [--since DATE] [--until DATE]\n"
 		    "                     [--client ADDR|NAME] [--site NAME]"
 		    " [--category NAME] [--rule NAME]\n"
-		    "                     [--limit N] [--before ID]"
-		    " [--tz ZONE] [--format table|csv|json]\n");
+		    "                     [--instance NAME] [--limit N]"
+		    " [--before [NAME:]ID] [--tz ZONE]\n"
+		    "                     [--format table|csv|json]\n");
 	else
-		fprintf(out, "usage: dnswarden report [-c FILE | --database"
-		    " FILE] [--since DATE] [--until DATE]\n"
+		fprintf(out, "usage: dnswarden report [-c FILE [--central] |"
+		    " --database FILE] [--since DATE] [--until DATE]\n"
 		    "                        [--by day|week|month|client|"
-		    "category|site|domain|policy]\n"
-		    "                        [--top N] [--tz ZONE]"
-		    " [--format table|csv|json]\n");
+		    "category|site|domain|policy|instance]\n"
+		    "                        [--instance NAME] [--top N]"
+		    " [--tz ZONE] [--format table|csv|json]\n");
+	fprintf(out, "--central reads every instance's rows from"
+	    " log.central.postgresql.\n");
 	fprintf(out, "DATE: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM],"
 	    " in the zone of --tz unless it names one;\n"
 	    "--until YYYY-MM-DD includes that whole day. ZONE: local"
@@ -43,7 +47,30 @@ struct cli {
 	const char		*cmd;
 	const char		*config;
 	const char		*database;
+	bool			 central;
 };
+
+/* --central and what goes with it: -1, or 2 after saying why not. */
+static int
+cli_check_central(const struct cli *c)
+{
+	const char *why = NULL;
+
+	if (c->central && c->database != NULL)
+		why = "--central reads the database of log.central.postgresql,"
+		    " not --database";
+	else if (!c->central && c->o.before_instance[0] != '\0')
+		why = "--before NAME:ID is for --central (a local log's ids"
+		    " are its own: --before ID)";
+	else if (c->central && c->o.before > 0 &&
+	    c->o.before_instance[0] == '\0' && c->o.instance[0] == '\0')
+		why = "--before: ids are per instance in the central log: give"
+		    " NAME:ID (the row's instance and id), or --instance NAME";
+	if (why == NULL)
+		return -1;
+	fprintf(stderr, "dnswarden %s: %s\n", c->cmd, why);
+	return 2;
+}
 
 /*
  * Parse argv into c. Returns -1 to go on, or the exit status: 0 after
@@ -68,6 +95,8 @@ cli_parse(int argc, char **argv, struct cli *c, bool log)
 		{ "rule", required_argument, NULL, OPT_VALUE },
 		{ "limit", required_argument, NULL, OPT_VALUE },
 		{ "before", required_argument, NULL, OPT_VALUE },
+		{ "instance", required_argument, NULL, OPT_VALUE },
+		{ "central", no_argument, NULL, OPT_CENTRAL },
 		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
@@ -85,6 +114,9 @@ cli_parse(int argc, char **argv, struct cli *c, bool log)
 			continue;
 		case OPT_DATABASE:
 			c->database = optarg;
+			continue;
+		case OPT_CENTRAL:
+			c->central = true;
 			continue;
 		case OPT_VALUE:
 			if (report_opts_set(&c->o, longopts[idx].name, optarg,
@@ -108,7 +140,7 @@ cli_parse(int argc, char **argv, struct cli *c, bool log)
 		fprintf(stderr, "dnswarden %s: --%s\n", c->cmd, err);
 		return 2;
 	}
-	return -1;
+	return cli_check_central(c);
 }
 
 /*
@@ -127,7 +159,13 @@ cli_config(const struct cli *c)
 	if (cfg == NULL)
 		fputs(diag_text(&d), stderr);
 	diag_free(&d);
-	if (cfg != NULL && cfg->log.database == NULL) {
+	if (cfg != NULL && c->central && cfg->log.central_conninfo == NULL) {
+		fprintf(stderr, "dnswarden %s: %s: log.central.postgresql is not"
+		    " set: --central reads the central database it names\n",
+		    c->cmd, c->config);
+		config_free(cfg);
+		cfg = NULL;
+	} else if (cfg != NULL && !c->central && cfg->log.database == NULL) {
 		fprintf(stderr, "dnswarden %s: %s: log.database is not set:"
 		    " nothing is logged\n", c->cmd, c->config);
 		config_free(cfg);
@@ -136,17 +174,24 @@ cli_config(const struct cli *c)
 	return cfg;
 }
 
-/* Open, run, write: the exit status. */
+/*
+ * Open (path, the central database when --central, with the local
+ * instance's name for a local log), run, write: the exit status.
+ */
 static int
-cli_report(struct cli *c, const char *path, const char *pseudonym_key)
+cli_report(struct cli *c, const char *path, const char *instance,
+    const char *pseudonym_key)
 {
 	struct report_rows *rows = NULL;
 	struct report_db *db;
-	char err[512];
+	char err[1024];
 	int rc = 1;
 
-	if ((db = report_db_open(path, err, sizeof(err))) == NULL ||
-	    report_run(db, &c->o, pseudonym_key, &rows, err,
+	db = c->central ? report_db_open_central(path, err, sizeof(err)) :
+	    report_db_open(path, err, sizeof(err));
+	if (db != NULL && instance != NULL)
+		report_db_set_instance(db, instance);
+	if (db == NULL || report_run(db, &c->o, pseudonym_key, &rows, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "dnswarden %s: %s\n", c->cmd, err);
 		goto out;
@@ -181,7 +226,7 @@ cli_run(int argc, char **argv, bool log)
 	if ((rc = cli_parse(argc, argv, &c, log)) >= 0)
 		return rc;
 	if (c.database != NULL)
-		return cli_report(&c, c.database, NULL);
+		return cli_report(&c, c.database, NULL, NULL);
 	if ((cfg = cli_config(&c)) == NULL)
 		return 1;
 	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM)
@@ -191,7 +236,8 @@ cli_run(int argc, char **argv, bool log)
 		fprintf(stderr, "dnswarden %s: note: without the pseudonym key"
 		    " --client matches pseudonyms and names, not addresses\n",
 		    c.cmd);
-	rc = cli_report(&c, cfg->log.database, key);
+	rc = cli_report(&c, c.central ? cfg->log.central_conninfo :
+	    cfg->log.database, cfg->log.central_instance, key);
 	config_free(cfg);
 	return rc;
 }

@@ -687,7 +687,8 @@ test_errors(void)
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--by", "year",
 	    NULL), 2);
 	CHECK_STR(err, "dnswarden report: --by: invalid value (one of day,"
-	    " week, month, client, category, site, domain, policy)\n");
+	    " week, month, client, category, site, domain, policy,"
+	    " instance)\n");
 	CHECK_INT(run(report_cmd, "report", "-c", conf, "--since",
 	    "2024-02-30", NULL), 2);
 	CHECK_STR(err, "dnswarden report: --since: not a date (YYYY-MM-DD or"

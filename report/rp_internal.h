@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "report.h"
@@ -16,9 +17,11 @@
 #define RP_TIME_MAX		INT64_MAX	/* --until not given */
 
 struct report_db {
-	sqlite3		*db;
+	sqlite3		*db;		/* a local log; NULL when central */
 	int		 version;	/* PRAGMA user_version */
 	bool		 has_gaps;	/* table log_gaps exists */
+	PGconn		*pg;		/* the central database, or NULL */
+	char		 instance[REPORT_ARG_MAX]; /* a local log's */
 };
 
 enum rp_tz_kind {
@@ -60,6 +63,36 @@ void	rp_time_format(int64_t ms, const struct rp_tz *tz, char *buf,
  */
 int	rp_parse_when(const char *s, bool until, const struct rp_tz *tz,
 	    int64_t *ms);
+
+/*
+ * The central side (rp_central.c). The SQL (PostgreSQL) that gives a
+ * central report's input rows, grouped as far as its grouping allows
+ * (rp_query.c, from the same plan as the local summaries): columns ts,
+ * client, client_name, rule, category, site, policy, queries, attempts,
+ * verified, instance; $1 is --instance when given. NULL when out of
+ * memory; the caller frees it.
+ */
+char	*rp_central_counts_sql(const struct report_opts *o);
+
+/*
+ * Group mem, an SQLite database whose table c holds those rows, as a
+ * local report groups its summaries (rp_query.c). Returns 0 or -1 (err).
+ */
+int	rp_counts_grouped(struct report_db *mem, const struct report_opts *o,
+	    const struct rp_tz *tz, struct report_rows *r, char *err,
+	    size_t errlen);
+
+/* report_run() on the central database: counts, or the log's rows. */
+int	rp_central_counts(struct report_db *d, const struct report_opts *o,
+	    const struct rp_tz *tz, struct report_rows *r, char *err,
+	    size_t errlen);
+int	rp_central_attempts(struct report_db *d, const struct report_opts *o,
+	    const char *pseudonym, const struct rp_tz *tz,
+	    struct report_rows *r, char *err, size_t errlen);
+
+/* No central rows: say why in r->empty (period: "from A to B"). */
+void	rp_central_why_empty(struct report_db *d, const struct report_opts *o,
+	    const char *period, struct report_rows *r);
 
 /* "day" for REPORT_BY_DAY, ...; NULL for REPORT_BY_TOTAL. */
 const char *rp_by_name(enum report_by by);

@@ -25,9 +25,10 @@ static const char *const by_names[] = {
 	[REPORT_BY_WEEK] = "week", [REPORT_BY_MONTH] = "month",
 	[REPORT_BY_CLIENT] = "client", [REPORT_BY_CATEGORY] = "category",
 	[REPORT_BY_SITE] = "site", [REPORT_BY_DOMAIN] = "domain",
-	[REPORT_BY_POLICY] = "policy",
+	[REPORT_BY_POLICY] = "policy", [REPORT_BY_INSTANCE] = "instance",
 };
-#define BY_LIST	"day, week, month, client, category, site, domain, policy"
+#define BY_LIST	"day, week, month, client, category, site, domain, policy," \
+	" instance"
 
 static const char *const format_names[] = {
 	[REPORT_TABLE] = "table", [REPORT_CSV] = "csv", [REPORT_JSON] = "json",
@@ -75,6 +76,25 @@ opt_copy(char *dst, const char *value)
 	    0 : -1;
 }
 
+/*
+ * --before ID, or NAME:ID (the instance and id columns of a central
+ * log's row: ids are per instance there).
+ */
+static int
+before_parse(struct report_opts *o, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+
+	o->before_instance[0] = '\0';
+	if (colon == NULL)
+		return parse_count(value, 1, &o->before);
+	if (colon == value || (size_t)(colon - value) >= REPORT_ARG_MAX)
+		return -1;
+	memcpy(o->before_instance, value, (size_t)(colon - value));
+	o->before_instance[colon - value] = '\0';
+	return parse_count(colon + 1, 1, &o->before);
+}
+
 /* A value for an option of counts (by, top) or of attempts. */
 static int
 opts_set_kind(struct report_opts *o, const char *name, const char *value,
@@ -98,7 +118,7 @@ opts_set_kind(struct report_opts *o, const char *name, const char *value,
 			return -1;
 		o->limit = (long)n;
 	} else if (o->kind == REPORT_ATTEMPTS && strcmp(name, "before") == 0)
-		return parse_count(value, 1, &o->before);
+		return before_parse(o, value);
 	else if (o->kind == REPORT_ATTEMPTS && strcmp(name, "client") == 0)
 		return value[0] == '\0' ? -1 : opt_copy(o->client, value);
 	else if (o->kind == REPORT_ATTEMPTS && strcmp(name, "site") == 0)
@@ -124,6 +144,8 @@ report_opts_set(struct report_opts *o, const char *name, const char *value,
 		rc = opt_copy(o->until_arg, value);
 	else if (strcmp(name, "tz") == 0)
 		rc = opt_copy(o->tz, value);
+	else if (strcmp(name, "instance") == 0)
+		rc = value[0] == '\0' ? -1 : opt_copy(o->instance, value);
 	else if (strcmp(name, "format") == 0) {
 		if ((i = name_index(value, format_names, 3)) < 0)
 			rc = -1;

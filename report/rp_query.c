@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attemptlog.h"
 #include "calendar.h"
@@ -59,6 +60,27 @@ rp_check_schema(struct report_db *d, const char *path, char *err,
 	return -1;
 }
 
+/*
+ * The instance the file was last shipped as (table central_outbox, made
+ * by the central shipper), or else the host name, as log.central.instance
+ * defaults to.
+ */
+static void
+rp_default_instance(struct report_db *d)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT instance FROM central_outbox"
+	    " ORDER BY shipped_id DESC LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		snprintf(d->instance, sizeof(d->instance), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (d->instance[0] == '\0' &&
+	    gethostname(d->instance, sizeof(d->instance) - 1) == -1)
+		snprintf(d->instance, sizeof(d->instance), "localhost");
+}
+
 struct report_db *
 report_db_open(const char *path, char *err, size_t errlen)
 {
@@ -100,7 +122,14 @@ report_db_open(const char *path, char *err, size_t errlen)
 		report_db_close(d);
 		return NULL;
 	}
+	rp_default_instance(d);
 	return d;
+}
+
+void
+report_db_set_instance(struct report_db *d, const char *name)
+{
+	snprintf(d->instance, sizeof(d->instance), "%s", name);
 }
 
 void
@@ -109,6 +138,7 @@ report_db_close(struct report_db *d)
 	if (d == NULL)
 		return;
 	sqlite3_close(d->db);
+	PQfinish(d->pg);
 	free(d);
 }
 
@@ -265,6 +295,9 @@ static const struct by_def by_defs[] = {
 	/* NULL: the default policy. */
 	[REPORT_BY_POLICY] = { "policy,", "GROUP BY policy", false,
 	    { { "policy", T }, COUNTS }, 5 },
+	/* A local log: its one instance; the central one: each site. */
+	[REPORT_BY_INSTANCE] = { "instance,", "GROUP BY instance", false,
+	    { { "instance", T }, COUNTS }, 5 },
 };
 
 /* src with every "@Z" replaced by the zone's modifiers. */
@@ -317,14 +350,14 @@ counts_query(struct report_db *d, const struct report_opts *o,
 	expand_zone(by->select, zone, select, sizeof(select));
 	snprintf(sql, sizeof(sql),
 	    "WITH r AS (SELECT ts, client, client_name, rule, category, site,"
-	    " %s AS verified, %s AS policy,"
+	    " %s AS verified, %s AS policy, ?4 AS instance,"
 	    " ts - lag(ts) OVER (PARTITION BY client, rule ORDER BY ts, id)"
 	    " AS gap FROM attempts WHERE ts >= ?1 - %d AND ts < ?2),"
 	    " g AS (SELECT %s count(*) AS queries,"
 	    " coalesce(sum(gap IS NULL OR gap > %d), 0) AS attempts,"
 	    " coalesce(sum(verified), 0) AS verified_queries,"
 	    " count(*) - coalesce(sum(verified), 0) AS unverified_queries"
-	    " FROM r WHERE ts >= ?1 %s"
+	    " FROM r WHERE ts >= ?1 AND (?5 IS NULL OR instance = ?5) %s"
 	    " ORDER BY attempts DESC, queries DESC, 1 LIMIT ?3)"
 	    " SELECT * FROM g ORDER BY %s", verified_expr(d), policy_expr(d),
 	    RP_ATTEMPT_GAP_MS, select, RP_ATTEMPT_GAP_MS, by->group,
@@ -336,6 +369,9 @@ counts_query(struct report_db *d, const struct report_opts *o,
 	sqlite3_bind_int64(st, 1, o->since);
 	sqlite3_bind_int64(st, 2, o->until);
 	sqlite3_bind_int64(st, 3, o->top > 0 ? o->top : -1);
+	sqlite3_bind_text(st, 4, d->instance, -1, SQLITE_STATIC);
+	if (o->instance[0] != '\0')
+		sqlite3_bind_text(st, 5, o->instance, -1, SQLITE_STATIC);
 	r->cols = by->cols;
 	r->ncols = by->ncols;
 	rc = rows_fill(r, d->db, st, tz, err, errlen);
@@ -358,9 +394,11 @@ counts_query(struct report_db *d, const struct report_opts *o,
 #define SUMS_NONE	INT64_MIN	/* an open end */
 
 struct sums_sql {
-	char	*buf;
-	size_t	 len, cap;
-	bool	 oom;
+	char		*buf;
+	size_t		 len, cap;
+	bool		 oom;
+	bool		 central;	/* PostgreSQL's tables (rp_central.c) */
+	const char	*inst;		/* central: " AND instance = $1" or "" */
 };
 
 static void
@@ -403,25 +441,56 @@ static const char *const sums_cols[] = {
 	[SINK_SUM_POLICY] = "NULL, NULL, NULL, NULL, NULL, NULLIF(k1, '')",
 };
 
+/*
+ * Centrally, the rows' columns that a kind keeps: the others NULL, so
+ * that the rows group as the summaries do (and ts only for kind TIME).
+ */
+static const char *const central_row_cols[] = {
+	[SINK_SUM_TIME] = "floor(extract(epoch FROM ts) * 1000)::bigint,"
+	    " NULL, NULL, NULL, NULL, NULL, NULL",
+	[SINK_SUM_CLIENT] = "NULL::bigint, client, client_name, NULL, NULL,"
+	    " NULL, NULL",
+	[SINK_SUM_RULE] = "NULL::bigint, NULL, NULL, rule, category, site,"
+	    " NULL",
+	[SINK_SUM_POLICY] = "NULL::bigint, NULL, NULL, NULL, NULL, NULL,"
+	    " policy",
+};
+
 /* The summaries of kind, grain with from <= t < to (Unix s). */
 static void
 sums_part(struct sums_sql *q, int kind, int grain, int64_t from, int64_t to)
 {
-	sums_add(q, " UNION ALL SELECT t * 1000, %s, queries, attempts,"
-	    " verified FROM attempt_sums WHERE kind = %d AND grain = %d",
-	    sums_cols[kind], kind, grain);
+	if (q->central)
+		sums_add(q, " UNION ALL SELECT %s, %s, queries, attempts,"
+		    " verified, instance FROM dnswarden_sums WHERE kind = %d"
+		    " AND grain = %d%s", kind == SINK_SUM_TIME ? "t * 1000" :
+		    "NULL::bigint", sums_cols[kind], kind, grain, q->inst);
+	else
+		sums_add(q, " UNION ALL SELECT t * 1000, %s, queries, attempts,"
+		    " verified FROM attempt_sums WHERE kind = %d AND grain = %d",
+		    sums_cols[kind], kind, grain);
 	if (from != SUMS_NONE)
 		sums_add(q, " AND t >= %" PRId64, from);
 	if (to != SUMS_NONE)
 		sums_add(q, " AND t < %" PRId64, to);
 }
 
-/* The counted rows with from <= ts < to (Unix ms). */
+/* The counted rows with from <= ts < to (Unix ms), for kind. */
 static void
-rows_part(struct sums_sql *q, int64_t from, int64_t to, int64_t covered)
+rows_part(struct sums_sql *q, int64_t from, int64_t to, int64_t covered,
+    int kind)
 {
 	if (from >= to)
 		return;
+	if (q->central) {
+		sums_add(q, " UNION ALL SELECT %s, 1, visit::int, verified::int,"
+		    " instance FROM dnswarden_attempts WHERE ts >= timestamptz"
+		    " 'epoch' + %" PRId64 " * interval '1 millisecond' AND ts <"
+		    " timestamptz 'epoch' + %" PRId64 " * interval"
+		    " '1 millisecond'%s", central_row_cols[kind], from, to,
+		    q->inst);
+		return;
+	}
 	sums_add(q, " UNION ALL SELECT ts, client, client_name, rule,"
 	    " category, site, policy, 1, visit, verified FROM attempts WHERE"
 	    " ts >= %" PRId64 " AND ts < %" PRId64 " AND +id <= %" PRId64,
@@ -462,16 +531,16 @@ sums_plan_quarters(struct sums_sql *q, int64_t a, int64_t b, int64_t cov)
 	int64_t qb = b == SUMS_NONE ? SUMS_NONE : cal_floor(b, step);
 
 	if (qa != SUMS_NONE && qb != SUMS_NONE && qa >= qb) {
-		rows_part(q, a, b, cov);
+		rows_part(q, a, b, cov, SINK_SUM_TIME);
 		return;
 	}
 	if (a != SUMS_NONE)
-		rows_part(q, a, qa, cov);
+		rows_part(q, a, qa, cov, SINK_SUM_TIME);
 	sums_part(q, SINK_SUM_TIME, SINK_GRAIN_QUARTER,
 	    qa == SUMS_NONE ? SUMS_NONE : qa / 1000,
 	    qb == SUMS_NONE ? SUMS_NONE : qb / 1000);
 	if (b != SUMS_NONE)
-		rows_part(q, qb, b, cov);
+		rows_part(q, qb, b, cov, SINK_SUM_TIME);
 }
 
 /* [a, b) in ms as months, days and rows, for kind CLIENT, RULE, POLICY. */
@@ -485,13 +554,13 @@ sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
 	int64_t ma, mb;
 
 	if (da != SUMS_NONE && db != SUMS_NONE && da >= db) {
-		rows_part(q, a, b, cov);
+		rows_part(q, a, b, cov, kind);
 		return;
 	}
 	if (a != SUMS_NONE)
-		rows_part(q, a, da * 1000, cov);
+		rows_part(q, a, da * 1000, cov, kind);
 	if (b != SUMS_NONE)
-		rows_part(q, db * 1000, b, cov);
+		rows_part(q, db * 1000, b, cov, kind);
 	ma = da == SUMS_NONE ? SUMS_NONE : month_ceil(da);
 	mb = db == SUMS_NONE ? SUMS_NONE : cal_month_start(db);
 	if (ma != SUMS_NONE && mb != SUMS_NONE && ma >= mb) {
@@ -535,6 +604,9 @@ sums_usable(struct report_db *d, int64_t *covered, int64_t *min_ts,
 	return ok;
 }
 
+static void sums_plan(struct sums_sql *, enum report_by, int64_t, int64_t,
+    int64_t);
+
 /* The rows of r, the report's input, from the summaries (see above). */
 static void
 sums_source(struct sums_sql *q, enum report_by by, int64_t since,
@@ -548,6 +620,14 @@ sums_source(struct sums_sql *q, enum report_by by, int64_t since,
 	    " policy, 1, visit, verified FROM attempts NOT INDEXED WHERE"
 	    " id > %" PRId64 " AND ts >= %" PRId64 " AND ts < %" PRId64,
 	    covered, since, until);
+	sums_plan(q, by, a, b, covered);
+}
+
+/* The plan for [a, b) (ms, SUMS_NONE: open) of a report by by. */
+static void
+sums_plan(struct sums_sql *q, enum report_by by, int64_t a, int64_t b,
+    int64_t covered)
+{
 	switch (by) {
 	case REPORT_BY_CLIENT:
 		sums_plan_days(q, SINK_SUM_CLIENT, a, b, covered);
@@ -566,6 +646,32 @@ sums_source(struct sums_sql *q, enum report_by by, int64_t since,
 	}
 }
 
+char *
+rp_central_counts_sql(const struct report_opts *o)
+{
+	struct sums_sql q = { .central = true };
+	int64_t a = o->since <= 0 ? SUMS_NONE : o->since;
+	int64_t b = o->until == RP_TIME_MAX ? SUMS_NONE : o->until;
+
+	q.inst = o->instance[0] != '\0' ? " AND instance = $1" : "";
+	/* The first SELECT names the columns and their types. */
+	sums_add(&q, "SELECT min(ts), client, client_name, rule, category,"
+	    " site, policy, sum(queries), sum(attempts), sum(verified),"
+	    " instance FROM (SELECT NULL::bigint AS ts, NULL::text AS client,"
+	    " NULL::text AS client_name, NULL::text AS rule, NULL::text AS"
+	    " category, NULL::text AS site, NULL::text AS policy, 0::bigint AS"
+	    " queries, 0::bigint AS attempts, 0::bigint AS verified,"
+	    " NULL::text AS instance WHERE false");
+	sums_plan(&q, o->by, a, b, 0);
+	sums_add(&q, ") AS r0 GROUP BY ts / %d, client, client_name, rule,"
+	    " category, site, policy, instance", SINK_QUARTER_S * 1000);
+	if (q.oom) {
+		free(q.buf);
+		return NULL;
+	}
+	return q.buf;
+}
+
 /*
  * Days, weeks and months: the quarter hours summed into the zone's days
  * first (a fixed offset: arithmetic), or into quarter hours (a zone
@@ -582,35 +688,36 @@ sums_time_buckets(struct sums_sql *q, enum report_by by,
 
 	if (by != REPORT_BY_DAY && by != REPORT_BY_WEEK &&
 	    by != REPORT_BY_MONTH) {
-		sums_add(q, "), r AS (SELECT * FROM r0");
+		sums_add(q, ", r AS (SELECT * FROM r0i");
 		return;
 	}
-	sums_add(q, "), r AS (SELECT (b * %ld - %ld) * 1000 AS ts, NULL AS"
+	sums_add(q, ", r AS (SELECT (b * %ld - %ld) * 1000 AS ts, NULL AS"
 	    " client, NULL AS client_name, NULL AS rule, NULL AS category,"
 	    " NULL AS site, NULL AS policy, sum(queries) AS queries,"
-	    " sum(attempts) AS attempts, sum(verified) AS verified FROM"
-	    " (SELECT (ts / 1000 + %ld) / %ld AS b, queries, attempts,"
-	    " verified FROM r0) GROUP BY b", step, off, off, step);
+	    " sum(attempts) AS attempts, sum(verified) AS verified, instance"
+	    " FROM (SELECT (ts / 1000 + %ld) / %ld AS b, queries, attempts,"
+	    " verified, instance FROM r0i) GROUP BY b, instance", step, off,
+	    off, step);
 }
 
+/*
+ * q holds "WITH r0i AS (...)": the input rows, with their instance. The
+ * zone's buckets, the groups, the order, --top.
+ */
 static int
-counts_query_sums(struct report_db *d, const struct report_opts *o,
-    const struct rp_tz *tz, struct report_rows *r, int64_t covered,
-    int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
+counts_grouped(struct report_db *d, const struct report_opts *o,
+    const struct rp_tz *tz, struct report_rows *r, struct sums_sql *q,
+    char *err, size_t errlen)
 {
 	const struct by_def *by = &by_defs[o->by];
-	struct sums_sql q = { 0 };
 	char select[512], zone[64];
 	sqlite3_stmt *st;
 	int rc;
 
 	rp_tz_modifier(tz, zone, sizeof(zone));
 	expand_zone(by->select, zone, select, sizeof(select));
-	sums_add(&q, "WITH r0 (ts, client, client_name, rule, category, site,"
-	    " policy, queries, attempts, verified) AS (");
-	sums_source(&q, o->by, o->since, o->until, covered, min_ts, max_ts);
-	sums_time_buckets(&q, o->by, tz);
-	sums_add(&q, "), g AS (SELECT %s coalesce(sum(queries), 0) AS"
+	sums_time_buckets(q, o->by, tz);
+	sums_add(q, "), g AS (SELECT %s coalesce(sum(queries), 0) AS"
 	    " queries, coalesce(sum(attempts), 0) AS attempts,"
 	    " coalesce(sum(verified), 0) AS verified_queries,"
 	    " coalesce(sum(queries), 0) - coalesce(sum(verified), 0) AS"
@@ -618,23 +725,54 @@ counts_query_sums(struct report_db *d, const struct report_opts *o,
 	    " ORDER BY attempts DESC, queries DESC, 1 LIMIT ?1)"
 	    " SELECT * FROM g ORDER BY %s", select, by->group,
 	    by->by_time ? "1" : "attempts DESC, queries DESC, 1");
-	if (q.oom) {
-		free(q.buf);
+	if (q->oom) {
+		free(q->buf);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = sqlite3_prepare_v2(d->db, q.buf, -1, &st, NULL);
-	free(q.buf);
+	rc = sqlite3_prepare_v2(d->db, q->buf, -1, &st, NULL);
+	free(q->buf);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, o->top > 0 ? o->top : -1);
+	sqlite3_bind_text(st, 2, d->instance, -1, SQLITE_STATIC);
+	if (o->instance[0] != '\0')
+		sqlite3_bind_text(st, 3, o->instance, -1, SQLITE_STATIC);
 	r->cols = by->cols;
 	r->ncols = by->ncols;
 	rc = rows_fill(r, d->db, st, tz, err, errlen);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int
+counts_query_sums(struct report_db *d, const struct report_opts *o,
+    const struct rp_tz *tz, struct report_rows *r, int64_t covered,
+    int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
+{
+	struct sums_sql q = { 0 };
+
+	sums_add(&q, "WITH r0 (ts, client, client_name, rule, category, site,"
+	    " policy, queries, attempts, verified) AS (");
+	sums_source(&q, o->by, o->since, o->until, covered, min_ts, max_ts);
+	/* A local log is one instance: --instance keeps all or nothing. */
+	sums_add(&q, "), r0i AS (SELECT r0.*, ?2 AS instance FROM r0 WHERE"
+	    " ?3 IS NULL OR ?3 = ?2)");
+	return counts_grouped(d, o, tz, r, &q, err, errlen);
+}
+
+int
+rp_counts_grouped(struct report_db *mem, const struct report_opts *o,
+    const struct rp_tz *tz, struct report_rows *r, char *err, size_t errlen)
+{
+	struct sums_sql q = { 0 };
+
+	sums_add(&q, "WITH r0i AS (SELECT ts, client, client_name, rule,"
+	    " category, site, policy, queries, attempts, verified, instance"
+	    " FROM c WHERE ?3 IS NULL OR instance = ?3)");
+	return counts_grouped(mem, o, tz, r, &q, err, errlen);
 }
 
 /* ---- attempts ---- */
@@ -652,7 +790,7 @@ static const struct report_column attempt_cols[] = {
  * rule. Imported lists' rows have no site: --category and --rule find
  * them.
  */
-enum { F_CLIENT, F_SITE, F_CATEGORY, F_RULE, F_N };
+enum { F_CLIENT, F_SITE, F_CATEGORY, F_RULE, F_INSTANCE, F_N };
 
 static const struct rp_filter {
 	const char	*where;
@@ -665,12 +803,15 @@ static const struct rp_filter {
 	[F_CATEGORY] = { "category = ?8 COLLATE NOCASE", "in category",
 	    "--category" },
 	[F_RULE] = { "rule = ?9 COLLATE NOCASE", "for rule", "--rule" },
+	/* A local log is one instance, ?11. */
+	[F_INSTANCE] = { "?10 = ?11", "at instance", "--instance" },
 };
 
 static const char *
 filter_value(const struct report_opts *o, int f)
 {
-	const char *v[F_N] = { o->client, o->site, o->category, o->rule };
+	const char *v[F_N] = { o->client, o->site, o->category, o->rule,
+	    o->instance };
 
 	return v[f];
 }
@@ -690,8 +831,8 @@ filters_where(const struct report_opts *o, unsigned mask, char *buf,
 }
 
 static void
-filters_bind(sqlite3_stmt *st, const struct report_opts *o,
-    const char *pseudonym)
+filters_bind(sqlite3_stmt *st, const struct report_db *d,
+    const struct report_opts *o, const char *pseudonym)
 {
 	sqlite3_bind_int64(st, 1, o->since);
 	sqlite3_bind_int64(st, 2, o->until);
@@ -706,6 +847,10 @@ filters_bind(sqlite3_stmt *st, const struct report_opts *o,
 		sqlite3_bind_text(st, 8, o->category, -1, SQLITE_STATIC);
 	if (o->rule[0] != '\0')
 		sqlite3_bind_text(st, 9, o->rule, -1, SQLITE_STATIC);
+	if (o->instance[0] != '\0') {
+		sqlite3_bind_text(st, 10, o->instance, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, d->instance, -1, SQLITE_STATIC);
+	}
 }
 
 /* Does any row of the period pass the filters in mask? -1: error. */
@@ -722,7 +867,7 @@ attempts_exist(struct report_db *d, const struct report_opts *o,
 	    " WHERE ts >= ?1 AND ts < ?2%s)", where);
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	filters_bind(st, o, pseudonym);
+	filters_bind(st, d, o, pseudonym);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		rc = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -804,7 +949,7 @@ attempts_query(struct report_db *d, const struct report_opts *o,
 		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
 		return -1;
 	}
-	filters_bind(st, o, pseudonym);
+	filters_bind(st, d, o, pseudonym);
 	sqlite3_bind_int64(st, 6, o->limit > 0 ? o->limit : -1);
 	if (o->before > 0)
 		sqlite3_bind_int64(st, 7, o->before);
@@ -821,25 +966,35 @@ attempts_query(struct report_db *d, const struct report_opts *o,
 /* "Blocked attempts from 2024-05-01T00:00:00Z to now (times in UTC)..." */
 static void
 rows_title(struct report_rows *r, const struct report_opts *o,
-    const struct rp_tz *tz, char *period, size_t plen)
+    const struct rp_tz *tz, bool central, char *period, size_t plen)
 {
-	char from[64] = "the first row", to[64] = "now", extra[96] = "";
+	char from[64] = "the first row", to[64] = "now", extra[400] = "";
+	char where[REPORT_ARG_MAX + 32] = "", before[REPORT_ARG_MAX + 24];
 
 	if (o->since != 0)
 		rp_time_format(o->since, tz, from, sizeof(from));
 	if (o->until != RP_TIME_MAX)
 		rp_time_format(o->until, tz, to, sizeof(to));
+	if (o->instance[0] != '\0')
+		snprintf(where, sizeof(where), " at instance %s", o->instance);
+	else if (central)
+		snprintf(where, sizeof(where), " at all instances");
+	if (central)
+		snprintf(before, sizeof(before), "%s:%" PRId64,
+		    o->before_instance[0] ? o->before_instance : o->instance,
+		    o->before);
+	else
+		snprintf(before, sizeof(before), "%" PRId64, o->before);
 	if (o->kind == REPORT_ATTEMPTS && o->before > 0)
-		snprintf(extra, sizeof(extra), ", newest first, before id %"
-		    PRId64 "%s", o->before, r->limit_reached ?
-		    " (--limit reached)" : "");
+		snprintf(extra, sizeof(extra), ", newest first, before id %s%s",
+		    before, r->limit_reached ? " (--limit reached)" : "");
 	else if (o->kind == REPORT_ATTEMPTS)
 		snprintf(extra, sizeof(extra), ", newest first%s",
 		    r->limit_reached ? " (--limit reached)" : "");
 	else if (o->by != REPORT_BY_TOTAL)
 		snprintf(extra, sizeof(extra), ", by %s", rp_by_name(o->by));
-	snprintf(r->title, sizeof(r->title), "Blocked attempts from %s to %s"
-	    " (times in %s)%s", from, to, tz->label, extra);
+	snprintf(r->title, sizeof(r->title), "Blocked attempts%s from %s to %s"
+	    " (times in %s)%s", where, from, to, tz->label, extra);
 	snprintf(period, plen, "from %s to %s", from, to);
 }
 
@@ -865,6 +1020,15 @@ report_run(struct report_db *d, const struct report_opts *o,
 	if (o->kind == REPORT_ATTEMPTS && o->client[0] != '\0' &&
 	    pseudonym_key != NULL)
 		attemptlog_pseudonym(pseudonym_key, o->client, pseudonym);
+	if (d->pg != NULL) {
+		rc = o->kind == REPORT_ATTEMPTS ? rp_central_attempts(d, o,
+		    pseudonym, &tz, r, err, errlen) : rp_central_counts(d, o,
+		    &tz, r, err, errlen);
+		rows_title(r, o, &tz, true, period, sizeof(period));
+		if (rc == 0 && o->kind == REPORT_ATTEMPTS && r->nrows == 0)
+			rp_central_why_empty(d, o, period, r);
+		goto out;
+	}
 	/* One read transaction: the rows and the lost-row gaps agree. */
 	sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
 	if (o->kind == REPORT_ATTEMPTS)
@@ -876,10 +1040,11 @@ report_run(struct report_db *d, const struct report_opts *o,
 		rc = counts_query(d, o, &tz, r, err, errlen);
 	if (rc == 0 && d->has_gaps)
 		rows_gaps(r, d->db, o, &tz);
-	rows_title(r, o, &tz, period, sizeof(period));
+	rows_title(r, o, &tz, false, period, sizeof(period));
 	if (rc == 0 && o->kind == REPORT_ATTEMPTS && r->nrows == 0)
 		attempts_why_empty(d, o, pseudonym, period, r);
 	sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+out:
 	if (rc == -1) {
 		report_rows_free(r);
 		return -1;

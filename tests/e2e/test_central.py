@@ -7,6 +7,7 @@ Blocked queries never reach an upstream: the daemons forward to a dead
 port and run with the per-client rate limit off.
 """
 
+import json
 import re
 import shutil
 import signal
@@ -221,3 +222,179 @@ def test_incompatible_central_table_is_named(pg, db, dnswarden, dead_port, lists
         dw.stderr()
     send(dw, "x", 10)
     harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 10, "10 rows waiting")
+
+
+# --- reading across sites: report --central and log --central ---------------
+
+BYS = ["", "day", "week", "month", "client", "category", "site", "domain", "policy",
+       "instance"]
+COUNT_COLS = ["queries", "attempts", "verified_queries", "unverified_queries"]
+
+
+def gen_bin():
+    """report_scale_gen, built beside the binary under test."""
+    p = Path(harness._resolve_bin()).resolve().parent.parent / "attemptlog" / "report_scale_gen"
+    assert p.exists(), f"{p} is missing (ninja builds it)"
+    return str(p)
+
+
+def cli(*args, config=None, ok=True):
+    cmd = [harness._resolve_bin(), *args] + (["-c", str(config)] if config else [])
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if ok:
+        assert res.returncode == 0, (cmd, res.stderr)
+    return res
+
+
+def csv_rows(text):
+    import csv
+    import io
+    return list(csv.DictReader(io.StringIO(text.replace("\r\n", "\n"))))
+
+
+def summed(reports):
+    """The rows of several local reports (CSV rows) added up by their keys."""
+    out = {}
+    for rows in reports:
+        for r in rows:
+            key = tuple((k, v) for k, v in r.items() if k not in COUNT_COLS)
+            acc = out.setdefault(key, dict(r, **{c: 0 for c in COUNT_COLS}))
+            for c in COUNT_COLS:
+                acc[c] += int(r[c])
+    return {k: {c: str(v[c]) if c in COUNT_COLS else v[c] for c in v} for k, v in out.items()}
+
+
+@pytest.fixture
+def two_sites(pg, db, workdir, dead_port, lists):
+    """Two daemons whose local files hold a known history (report_scale_gen:
+    months of attempts in 2025), shipped to one PostgreSQL."""
+    sites = []
+    for name, args in (("site-a", ["30000", "40", "12", "200"]),
+                       ("site-b", ["20000", "25", "12", "120"])):
+        d = harness.Dnswarden(workdir / name, [dead_port], overrides={
+            "server": NOLIMIT, "log": {"retention_days": 0, "central": {
+                "postgresql": pg.conninfo(db), "instance": name}}}, blocklists=lists)
+        subprocess.run([gen_bin(), str(d.database), *args], check=True, capture_output=True,
+                       timeout=120)
+        for f in d.database.parent.iterdir():
+            f.chmod(0o666)
+        sites.append(d)
+    try:
+        for d in sites:
+            d.start()
+        for d, name in zip(sites, ("site-a", "site-b")):
+            wait_shipped(pg, db, d, name, timeout=60)
+        yield sites
+    finally:
+        for d in sites:
+            d.close()
+
+
+PERIODS = [[], ["--since", "2025-06-10T10:07:13Z", "--until", "2025-09-20T13:52:40Z"],
+           ["--since", "2025-07-03", "--until", "2025-08-31", "--tz", "Europe/Berlin"]]
+
+
+def test_central_report_is_the_sum_of_the_local_ones(two_sites):
+    a, b = two_sites
+    for period in PERIODS:
+        for by in BYS:
+            byarg = ["--by", by] if by else []
+            local = [csv_rows(cli("report", *period, *byarg, "--format", "csv",
+                                  config=d.config_path).stdout) for d in (a, b)]
+            want = summed(local)
+            got_csv = cli("report", "--central", *period, *byarg, "--format", "csv",
+                          config=a.config_path).stdout
+            got = csv_rows(got_csv)
+            assert {tuple((k, v) for k, v in r.items() if k not in COUNT_COLS): r
+                    for r in got} == want, (period, by)
+            assert len(got) == len(want)
+            if by in ("day", "week", "month"):
+                assert [r[by] for r in got] == sorted(r[by] for r in got)
+            else:  # the local order: attempts, then queries, descending
+                keys = [(-int(r["attempts"]), -int(r["queries"])) for r in got]
+                assert keys == sorted(keys), (period, by)
+            js = json.loads(cli("report", "--central", *period, *byarg, "--format", "json",
+                                config=a.config_path).stdout)
+            assert [{k: str(v) if v is not None else "" for k, v in r.items()
+                     if k != "period_rows_lost"} for r in js] == got, (period, by)
+            table = cli("report", "--central", *period, *byarg,
+                        config=a.config_path).stdout.splitlines()
+            assert table[0].startswith("Blocked attempts at all instances from ")
+            assert len(table) == 2 + len(got), table
+        # --by instance: each site's row is its local total; --instance: one site.
+        inst = {r["instance"]: r for r in csv_rows(cli(
+            "report", "--central", *period, "--by", "instance", "--format", "csv",
+            config=b.config_path).stdout)}
+        for d, name in ((a, "site-a"), (b, "site-b")):
+            total = csv_rows(cli("report", *period, "--format", "csv",
+                                 config=d.config_path).stdout)[0]
+            mine = csv_rows(cli("report", *period, "--by", "instance", "--format", "csv",
+                                config=d.config_path).stdout)
+            if total["queries"] == "0":  # site-b's history starts in September
+                assert name not in inst and mine == []
+                continue
+            assert {c: inst[name][c] for c in COUNT_COLS} == total
+            assert mine == [dict(instance=name, **total)]
+            only = csv_rows(cli("report", "--central", "--instance", name, *period,
+                                "--by", "site", "--format", "csv",
+                                config=a.config_path).stdout)
+            assert only == csv_rows(cli("report", *period, "--by", "site", "--format", "csv",
+                                        config=d.config_path).stdout)
+
+
+def test_central_log_pages_newest_first_across_sites(two_sites, pg, db):
+    a, b = two_sites
+    want = [(r[0], r[1]) for r in pg.psql(
+        db, "SELECT instance, id FROM dnswarden_attempts WHERE ts >= '2025-12-31'"
+        " ORDER BY ts DESC, instance DESC, id DESC")]
+    assert {i for i, _ in want} == {"site-a", "site-b"}
+    got, before = [], []
+    while True:
+        rows = csv_rows(cli("log", "--central", "--since", "2025-12-31", "--tz", "UTC",
+                            "--limit", "50", *before, "--format", "csv",
+                            config=a.config_path).stdout)
+        got += [(r["instance"], r["id"]) for r in rows]
+        if len(rows) < 50:
+            break
+        before = ["--before", f"{rows[-1]['instance']}:{rows[-1]['id']}"]
+    assert got == want
+    # One site's rows are its local log, with the instance beside them.
+    local = csv_rows(cli("log", "--since", "2025-12-31", "--tz", "UTC", "--limit", "0",
+                         "--format", "csv", config=b.config_path).stdout)
+    central = csv_rows(cli("log", "--central", "--instance", "site-b", "--since",
+                           "2025-12-31", "--tz", "UTC", "--limit", "0", "--format", "csv",
+                           config=a.config_path).stdout)
+    assert [{k: v for k, v in r.items() if k != "instance"} for r in central] == local
+    assert {r["instance"] for r in central} == {"site-b"}
+    # Locally --instance keeps the file's own rows, or none.
+    assert cli("log", "--instance", "site-a", "--limit", "1", config=a.config_path).stdout
+    res = cli("log", "--instance", "site-b", config=a.config_path)
+    assert "no attempts at instance site-b" in res.stderr
+
+
+def test_central_errors_are_one_line(pg, db, workdir):
+    plain = workdir / "plain.yaml"
+    plain.write_text('upstreams: ["127.0.0.1:9"]\nlog:\n  database: "a.db"\n')
+    for cmd in ("report", "log"):
+        res = cli(cmd, "--central", config=plain, ok=False)
+        assert res.returncode == 1
+        assert res.stderr == (f"dnswarden {cmd}: {plain}: log.central.postgresql is not set:"
+                              " --central reads the central database it names\n")
+    down = workdir / "down.yaml"
+    down.write_text('log:\n  database: "a.db"\n  central:\n    postgresql: "host=127.0.0.1'
+                    f' port={harness.free_port()} dbname=x user=dw connect_timeout=3"\n')
+    res = cli("report", "--central", config=down, ok=False)
+    assert res.returncode == 1 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("dnswarden report: cannot connect to the central database: ")
+    assert "Connection refused" in res.stderr
+    empty = workdir / "empty.yaml"
+    empty.write_text(f'log:\n  database: "a.db"\n  central:\n    postgresql: "{pg.conninfo(db)}"\n')
+    res = cli("log", "--central", config=empty, ok=False)
+    assert res.returncode == 1
+    assert res.stderr == (f"dnswarden log: the central database {db} has no table"
+                          " dnswarden_attempts: no dnswarden has shipped to it yet, or"
+                          " log.central.postgresql names another database\n")
+    res = cli("report", "--central", "--database", "a.db", config=empty, ok=False)
+    assert res.returncode == 2
+    res = cli("log", "--central", "--before", "12", config=empty, ok=False)
+    assert res.returncode == 2 and "NAME:ID" in res.stderr

@@ -161,7 +161,9 @@ struct report_rows {
 	struct report_gap	 gaps[REPORT_GAPS_SHOWN]; /* the first ones */
 	size_t			 ngaps;		/* all gaps, may be more */
 	bool			 limit_reached;	/* attempts: --limit cut */
-	char			 title[600];	/* the table's first line */
+	/* the table's first line: room for rows_title()'s longest, an
+	 * instance and a time zone label of REPORT_ARG_MAX each */
+	char			 title[2 * REPORT_ARG_MAX + 700];
 	char			 empty[1024];	/* attempts, no rows: which
 						   filter matched nothing
 						   ("no attempts for client

@@ -9,6 +9,7 @@
  * DNS threads never see any of it: they only append to the attempt log.
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -437,6 +438,68 @@ batch_read(struct central *c, int64_t *last, int64_t *ts_min,
 	return n;
 }
 
+static bool
+stopping(struct central *c)
+{
+	bool stop;
+
+	pthread_mutex_lock(&c->mtx);
+	stop = c->stop;
+	pthread_mutex_unlock(&c->mtx);
+	return stop;
+}
+
+/*
+ * The next result of the command sent, waiting for it in steps of 500 ms
+ * that keep the counters fresh (a slow or locked database holds only this
+ * thread, and the counters still show the rows piling up) and notice a
+ * stop (the command is then cancelled, and NULL returned).
+ */
+static PGresult *
+pg_next(struct central *c)
+{
+	struct pollfd pfd = { .fd = PQsocket(c->pg), .events = POLLIN };
+
+	while (PQisBusy(c->pg)) {
+		int rc = poll(&pfd, 1, 500);
+
+		if (rc == 0) {
+			stats_update(c);
+			if (stopping(c)) {
+				PGcancel *cn = PQgetCancel(c->pg);
+				char e[256];
+
+				if (cn != NULL) {
+					PQcancel(cn, e, sizeof(e));
+					PQfreeCancel(cn);
+				}
+				return NULL;
+			}
+			continue;
+		}
+		if (rc < 0 || PQconsumeInput(c->pg) == 0)
+			break;
+	}
+	return PQgetResult(c->pg);
+}
+
+/* Send a command and wait for its (last) result, like PQexecParams. */
+static PGresult *
+pg_exec(struct central *c, const char *sql, int n, const char *const *params)
+{
+	PGresult *res, *last = NULL;
+
+	if (!PQsendQueryParams(c->pg, sql, n, NULL, params, NULL, NULL, 0))
+		return NULL;
+	while ((res = pg_next(c)) != NULL) {
+		PQclear(last);
+		last = res;
+		if (PQresultStatus(res) == PGRES_COPY_IN)
+			break;
+	}
+	return last;
+}
+
 static int
 pg_ok(struct central *c, PGresult *res, const char *what, char *err,
     size_t errlen)
@@ -479,9 +542,10 @@ batch_send(struct central *c, int64_t last, char *err, size_t errlen)
 	PGresult *res;
 
 	snprintf(lastbuf, sizeof(lastbuf), "%" PRId64, last);
-	if (pg_ok(c, PQexec(c->pg, "BEGIN"), "cannot begin", err, errlen))
+	if (pg_ok(c, pg_exec(c, "BEGIN", 0, NULL), "cannot begin", err,
+	    errlen))
 		return -1;
-	res = PQexec(c->pg, "COPY dw_batch FROM STDIN");
+	res = pg_exec(c, "COPY dw_batch FROM STDIN", 0, NULL);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		pg_ok(c, res, "cannot copy", err, errlen);
 		goto fail;
@@ -492,23 +556,23 @@ batch_send(struct central *c, int64_t last, char *err, size_t errlen)
 		central_pg_error(c->pg, "cannot copy", err, errlen);
 		goto fail;
 	}
-	if (pg_ok(c, PQgetResult(c->pg), "cannot copy", err, errlen) == -1)
+	if (pg_ok(c, pg_next(c), "cannot copy", err, errlen) == -1)
 		goto fail;
-	while ((res = PQgetResult(c->pg)) != NULL)
+	while ((res = pg_next(c)) != NULL)
 		PQclear(res);
-	if (pg_ok(c, PQexecParams(c->pg, c->insert_sql, 1, NULL, params, NULL,
-	    NULL, 0), "cannot insert", err, errlen) == -1 ||
-	    pg_ok(c, PQexecParams(c->pg, "INSERT INTO dnswarden_instances"
+	if (pg_ok(c, pg_exec(c, c->insert_sql, 1, params), "cannot insert",
+	    err, errlen) == -1 ||
+	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_instances"
 	    " (instance, shipped_id) VALUES ($1, $2) ON CONFLICT (instance)"
 	    " DO UPDATE SET shipped_id = excluded.shipped_id, shipped_at ="
-	    " now()", 2, NULL, params, NULL, NULL, 0),
+	    " now()", 2, params),
 	    "cannot store the mark", err, errlen) == -1 ||
-	    pg_ok(c, PQexec(c->pg, "COMMIT"), "cannot commit", err,
+	    pg_ok(c, pg_exec(c, "COMMIT", 0, NULL), "cannot commit", err,
 	    errlen) == -1)
 		goto fail;
 	return 0;
 fail:
-	if (PQstatus(c->pg) == CONNECTION_OK)
+	if (PQstatus(c->pg) == CONNECTION_OK && !stopping(c))
 		PQclear(PQexec(c->pg, "ROLLBACK"));
 	return -1;
 }

@@ -77,6 +77,22 @@ class PgServer:
             raise RuntimeError(f"psql {sql!r}: {res.stderr}")
         return [line.split("\t") for line in res.stdout.splitlines() if line]
 
+    def session(self, db):
+        """A psql session as the superuser that runs what is written to its
+        standard input, line by line (for a lock held across the test)."""
+        cmd = ["psql", "-h", str(self.dir), "-p", str(self.port), "-U",
+               "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-q"]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--"] + cmd
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=self.dir)
+
+    def chown(self, path):
+        """Give path to the user PostgreSQL runs as (a tablespace's folder)."""
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
     def createdb(self, name):
         self.psql("postgres", f"CREATE DATABASE {name} OWNER dw")
         return name

@@ -7,7 +7,9 @@ Blocked queries never reach an upstream: the daemons forward to a dead
 port and run with the per-client rate limit off.
 """
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -15,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -49,13 +52,53 @@ def db(pg):
     return pg.createdb(f"central{next(_dbs)}")
 
 
-def start(dnswarden, dead_port, lists, conninfo, instance, **kw):
+def start(dnswarden, dead_port, lists, conninfo, instance, extra=None, **kw):
     central = {"postgresql": conninfo}
     if instance:
         central["instance"] = instance
-    return dnswarden([dead_port], overrides={"server": NOLIMIT,
-                                             "log": {"central": central}},
-                     blocklists=lists, **kw)
+    overrides = {"server": NOLIMIT, "log": {"central": central}}
+    overrides.update(extra or {})
+    return dnswarden([dead_port], overrides=overrides, blocklists=lists, **kw)
+
+
+# The outage of the issue's fault test: 30 s under 1,000 blocked queries a
+# second. CI runs a shorter one (the same rate); DNSWARDEN_CENTRAL_OUTAGE_S=30
+# runs the issue's (docs/central.md records such a run).
+OUTAGE_S = float(os.environ.get("DNSWARDEN_CENTRAL_OUTAGE_S", "5"))
+OUTAGE_RATE = 1000
+
+METRICS_TOKEN = "central-test-metrics-token-0123456789abcdef"
+
+
+def http_metrics():
+    """An http section serving /metrics to a bearer token; (port, overrides)."""
+    port = harness.free_port()
+    return port, {"http": {"listen": [f"127.0.0.1:{port}"], "tokens": [
+        {"name": "prometheus", "role": "metrics",
+         "sha256": hashlib.sha256(METRICS_TOKEN.encode()).hexdigest()}]}}
+
+
+def metrics(port):
+    """The dnswarden_central_* samples of /metrics."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                 headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+    return {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^(dnswarden_central_[a-z_]+) (\d+)$", text, re.M)}
+
+
+def ctl_stats(dw):
+    """`dnswarden ctl stats`, as a dict."""
+    res = dw.ctl("stats")
+    assert res.returncode == 0, res.stderr
+    return {k: int(v) for k, v in (line.split() for line in res.stdout.splitlines())}
+
+
+def counters(dw, port):
+    """The central counters from all three places: SIGUSR1, ctl stats and
+    /metrics, read one after the other (each may be a moment later)."""
+    return dw.stats(), ctl_stats(dw), metrics(port)
 
 
 def names(tag, n):
@@ -151,32 +194,173 @@ def test_same_instance_twice_is_refused(pg, db, dnswarden, dead_port, lists, wor
                      str(e.value)), str(e.value)
 
 
+def central_rows(pg, db, instance):
+    """(id, qname) of the instance's central rows, in id order."""
+    return [(int(i), q) for i, q in pg.psql(db, "SELECT id, qname FROM dnswarden_attempts"
+                                              f" WHERE instance = '{instance}' ORDER BY id")]
+
+
+def local_rows(dw):
+    return [(r["id"], r["qname"]) for r in db_rows(dw.database)]
+
+
 def test_outage_rows_wait_and_arrive_once(pg, db, dnswarden, dead_port, lists):
-    dw = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-o")
+    """The issue's fault test: PostgreSQL stopped for OUTAGE_S seconds
+    under 1,000 blocked queries a second, then started again."""
+    port, http = http_metrics()
+    dw = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-o", extra=http)
     send(dw, "before", 100)
     wait_shipped(pg, db, dw, "site-o", rows=100)
+    sig, ctl, met = counters(dw, port)
+    assert sig["central_rows_shipped"] == ctl["central_rows_shipped"] == 100
+    assert met["dnswarden_central_rows_shipped_total"] == 100
+    assert met["dnswarden_central_up"] == 1 and met["dnswarden_central_rows_waiting"] == 0
     since = len(dw.stderr())
+    n = int(OUTAGE_S * OUTAGE_RATE)
     pg.stop()
     try:
-        # ~300 blocked queries a second for 5 s while the database is down.
-        send(dw, "during", 1500, rate=300)
-        st = harness.wait_for(lambda: (lambda s: s if s.get("central_rows_waiting") == 1500
-                                       else None)(dw.stats()), "1500 rows waiting")
-        assert st["central_connected"] == 0
-        assert st["central_seconds_behind"] >= 4
+        # Every query answered while the database is down: the DNS path
+        # never waits for it.
+        send(dw, "during", n, rate=OUTAGE_RATE)
+        # The counters saw the lag, in all three places.
+        sig = harness.wait_for(lambda: (lambda s: s if s.get("central_rows_waiting") == n
+                                        else None)(dw.stats()), f"{n} rows waiting")
+        assert sig["central_connected"] == 0 and sig["central_rows_shipped"] == 100
+        assert sig["central_seconds_behind"] >= int(OUTAGE_S) - 1
+        ctl = ctl_stats(dw)
+        assert ctl["central_rows_waiting"] == n and ctl["central_connected"] == 0
+        assert ctl["central_seconds_behind"] >= int(OUTAGE_S) - 1
+        met = metrics(port)
+        assert met["dnswarden_central_rows_waiting"] == n
+        assert met["dnswarden_central_up"] == 0
+        assert met["dnswarden_central_seconds_behind"] >= int(OUTAGE_S) - 1
+        assert met["dnswarden_central_rows_shipped_total"] == 100
     finally:
         pg.start()
-    ids = wait_shipped(pg, db, dw, "site-o", timeout=30, rows=1600)
-    assert ids == list(range(1, 1601))
-    assert dw.stats()["central_rows_waiting"] == 0
+    ids = wait_shipped(pg, db, dw, "site-o", timeout=60, rows=100 + n)
+    # Every row once, in order: the central rows are the local ones.
+    assert ids == list(range(1, 101 + n))
+    assert central_rows(pg, db, "site-o") == local_rows(dw)
+    sig, ctl, met = counters(dw, port)
+    for k in ("central_rows_waiting", "central_seconds_behind"):
+        assert sig[k] == ctl[k] == 0, (k, sig, ctl)
+    assert sig["central_rows_shipped"] == ctl["central_rows_shipped"] == 100 + n
+    assert met == {"dnswarden_central_rows_shipped_total": 100 + n,
+                   "dnswarden_central_rows_waiting": 0,
+                   "dnswarden_central_seconds_behind": 0, "dnswarden_central_up": 1}
     log = dw.stderr()[since:]
     # A line when it went down (and when the cause changed: the batch that
     # broke, then the refused connections), one when it came back: not one
-    # per retry, of which there were several in 5 s.
+    # per retry, of which there were several during the outage.
     down = re.findall(r"central: .*rows wait in the local file.*", log)
     assert 1 <= len(down) <= 2 and len(set(down)) == len(down), log
     assert "Connection refused" in down[-1]
     assert len(re.findall(r"central: shipping to ", log)) == 1, log
+
+
+def backend_pids(pg, db, instance):
+    return [r[0] for r in pg.psql(db, "SELECT pid FROM pg_stat_activity WHERE"
+                                  f" application_name LIKE 'dnswarden {instance} on %'")]
+
+
+def test_connection_dropped_mid_batch(pg, db, dnswarden, dead_port, lists):
+    """pg_terminate_backend on the shipper's session, again and again
+    while rows flow: it reconnects, and every row arrives once, in order."""
+    dw = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-d")
+    since = len(dw.stderr())
+    done = threading.Event()
+    kills = []
+
+    def killer():
+        while not done.is_set() and len(kills) < 5:
+            pids = backend_pids(pg, db, "site-d")
+            if not pids or pg.psql(db, f"SELECT pg_terminate_backend({pids[0]})") != [["t"]]:
+                continue
+            kills.append(pids[0])
+            # Then wait for the shipper's next session before the next kill.
+            harness.wait_for(lambda: done.is_set() or
+                             any(p not in kills for p in backend_pids(pg, db, "site-d")),
+                             "the shipper's next session", timeout=30)
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        sent = send(dw, "d", 4000, rate=OUTAGE_RATE)
+    finally:
+        done.set()
+        t.join()
+    assert len(kills) >= 2, kills
+    wait_shipped(pg, db, dw, "site-d", timeout=60, rows=sent)
+    assert central_rows(pg, db, "site-d") == local_rows(dw)
+    assert dw.stats()["central_rows_waiting"] == 0
+    log = dw.stderr()[since:]
+    assert re.search(r"central: .*(terminating connection due to administrator command|"
+                     r"server closed the connection unexpectedly).*rows wait in the local"
+                     r" file", log), log
+
+
+def test_slow_database_never_holds_dns(pg, db, dnswarden, dead_port, lists):
+    """A central table locked by another session (the shipper's INSERT
+    waits on it, as on a database too slow to answer): every query is
+    answered, rows wait and are counted, then arrive once the lock goes."""
+    dw = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-s")
+    send(dw, "first", 10)
+    wait_shipped(pg, db, dw, "site-s", rows=10)
+    locker = pg.session(db)
+    try:
+        locker.stdin.write("BEGIN;\nLOCK TABLE dnswarden_attempts IN ACCESS EXCLUSIVE"
+                           " MODE;\nSELECT 'locked';\n")
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == "locked"
+        send(dw, "wake", 1)
+        # The shipper is now waiting for the lock, in the middle of a batch.
+        harness.wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE"
+                                          " application_name LIKE 'dnswarden site-s on %'"
+                                          " AND wait_event_type = 'Lock'") == [["1"]],
+                         "the shipper waiting on the lock")
+        send(dw, "slow", 2000, rate=OUTAGE_RATE)
+        harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 2001,
+                         "2001 rows waiting")
+        # (the table itself cannot be read through the lock: the mark can)
+        assert pg.psql(db, "SELECT shipped_id FROM dnswarden_instances WHERE"
+                       " instance = 'site-s'") == [["10"]]
+    finally:
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        locker.wait(30)
+    wait_shipped(pg, db, dw, "site-s", timeout=60, rows=2011)
+    assert central_rows(pg, db, "site-s") == local_rows(dw)
+
+
+def test_full_disk_there_rows_wait(pg, db, dnswarden, dead_port, lists, workdir):
+    """The central tables on a tablespace on a 1 MiB tmpfs: PostgreSQL
+    runs out of space, the shipper says so and keeps the rows, and when
+    the file system grows they arrive once, in order."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for the tablespace needs root")
+    space = workdir / "tiny"
+    space.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(space)],
+                   check=True)
+    try:
+        pg.chown(space)
+        pg.psql(db, f"CREATE TABLESPACE tiny_{db} OWNER dw LOCATION '{space}'")
+        pg.psql(db, f"ALTER DATABASE {db} SET default_tablespace = tiny_{db}")
+        dw = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-f")
+        since = len(dw.stderr())
+        sent = send(dw, "f", 12000, rate=2000)
+        assert dw.wait_stderr("No space left on device", since=since, timeout=60), \
+            dw.stderr()[since:]
+        harness.wait_for(lambda: dw.stats().get("central_rows_waiting", 0) > 0,
+                         "rows waiting")
+        harness.wait_for(lambda: len(db_rows(dw.database)) == sent, f"{sent} rows written")
+        subprocess.run(["mount", "-o", "remount,size=64m", str(space)], check=True)
+        wait_shipped(pg, db, dw, "site-f", timeout=60, rows=sent)
+        assert central_rows(pg, db, "site-f") == local_rows(dw)
+        dw.close()
+        pg.psql("postgres", f"DROP DATABASE {db}")
+        pg.psql("postgres", f"DROP TABLESPACE tiny_{db}")
+    finally:
+        subprocess.run(["umount", "-l", str(space)], check=False)
 
 
 def test_sigkill_mid_batch_loses_and_doubles_nothing(pg, db, dnswarden, dead_port, lists):

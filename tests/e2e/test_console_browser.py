@@ -105,6 +105,17 @@ def no_console_errors(drv):
     assert not bad, bad
 
 
+def overflowing_panels(drv):
+    """The overview's half-width panels whose table does not fit: the
+    panel itself or the table's own scrolling box is wider than shown
+    (a scrollbar, with a column cut off at its edge)."""
+    return drv.execute_script(
+        "return [...document.querySelectorAll('.cols section')]"
+        ".filter(s => [s, ...s.querySelectorAll('.scroll')]"
+        ".some(e => e.scrollWidth > e.clientWidth))"
+        ".map(s => s.querySelector('h2').textContent)")
+
+
 def test_hr_chart_csv_and_refused_attempts(browser, con):
     drv = browser
     drv.delete_all_cookies()
@@ -124,6 +135,8 @@ def test_hr_chart_csv_and_refused_attempts(browser, con):
     # No single attempt and no query name for HR.
     assert drv.find_elements(By.CSS_SELECTOR, "table.attempts") == []
     assert "www.backpage.com" not in drv.page_source
+    # Top sites and top clients fit their panels, every column shown.
+    assert overflowing_panels(drv) == []
     no_console_errors(drv)
     shot(drv, "overview-hr")
 
@@ -156,11 +169,7 @@ def test_security_pages_through_attempts(browser, con):
     login(drv, con, "sec1")
     # Every table fits its panel and the page needs no sideways scroll;
     # a long name is cut short with an ellipsis, and its cell's title holds it.
-    wide = drv.execute_script(
-        "return [...document.querySelectorAll('.cols section')]"
-        ".filter(s => s.scrollWidth > s.clientWidth + 1)"
-        ".map(s => s.querySelector('h2').textContent)")
-    assert wide == []
+    assert overflowing_panels(drv) == []
     assert drv.execute_script("const e = document.documentElement;"
                               "return e.scrollWidth <= e.clientWidth")
     cell = drv.find_element(By.CSS_SELECTOR, f'table.client td[title="{LONG_CLIENT}"]')

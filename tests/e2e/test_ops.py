@@ -5,6 +5,7 @@ sockets nobody may share."""
 
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import stat
@@ -325,6 +326,74 @@ def test_second_instance_refused(dnswarden, fake_upstream, workdir):
     assert dw.running()
 
 
+
+def _serve_once(workdir, listen, upstream, server=None, preexec=None, binary=None):
+    """dnswarden serve on listen, expected to exit at start: its result."""
+    cfg = workdir / "once.yaml"
+    cfg.write_text(harness.to_yaml({
+        "server": dict({"listen": [listen],
+                        "control_socket": str(workdir / "once.sock")}, **(server or {})),
+        "upstreams": [upstream.server], "log": {"database": "off"}}))
+    cfg.chmod(0o644)
+    return subprocess.run([binary or harness._resolve_bin(), "serve", "-c", str(cfg)],
+                          capture_output=True, text=True, timeout=30,
+                          preexec_fn=preexec, cwd="/")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("reuseport", [False, True])
+def test_second_instance_refused_when_only_tcp_is_taken(workdir, fake_upstream, threads,
+                                                        reuseport):
+    """Another server holds only the TCP port (the UDP one is free, so
+    dnswarden's UDP bind succeeds first): dnswarden still refuses to start,
+    with one line naming the address and tcp, and exit status 1. Also when
+    the holder set SO_REUSEPORT as the same user, which the sockets of
+    several threads (threads: 2) set too: only dnswarden's own threads may
+    share the port."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuseport:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(8)
+    port = holder.getsockname()[1]
+    try:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", port))  # free: only TCP is taken
+        udp.close()
+        res = _serve_once(workdir, f"127.0.0.1:{port}", fake_upstream, {"threads": threads})
+        assert res.returncode == 1, res.stderr
+        lines = [ln for ln in res.stderr.splitlines() if "cannot listen" in ln]
+        assert lines == [f"dnswarden: cannot listen on 127.0.0.1:{port} (tcp): address "
+                         "already in use: is another dnswarden or DNS server running?"], \
+            res.stderr
+        assert "serving" not in res.stderr, res.stderr
+        # The holder still has its port: nothing took its connections.
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        conn, _ = holder.accept()
+        conn.close()
+        c.close()
+    finally:
+        holder.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs dnswarden as nobody, needs root")
+def test_low_port_without_privilege_names_the_capability(workdir, fake_upstream):
+    """Started by an ordinary user (nobody, no capability) on port 53 of a
+    loopback address: one line says the port needs root or
+    CAP_NET_BIND_SERVICE, exit status 1. (The kernel refuses the port
+    before it looks whether someone holds it, so this does not depend on
+    127.0.0.2:53 being free.)"""
+    binary = workdir / "dnswarden"
+    shutil.copy2(harness._resolve_bin(), binary)  # where nobody can reach it
+    binary.chmod(0o755)
+    res = _serve_once(workdir, "127.0.0.2:53", fake_upstream, preexec=_as_nobody,
+                      binary=str(binary))
+    assert res.returncode == 1, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if "cannot listen" in ln]
+    assert lines == ["dnswarden: cannot listen on 127.0.0.2:53 (udp): permission denied: "
+                     "ports below 1024 need root or CAP_NET_BIND_SERVICE"], res.stderr
+
+
 BIND_PROBE = """
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -341,6 +410,7 @@ def _as_nobody():
     if os.geteuid() == 0:
         import pwd
         pw = pwd.getpwnam("nobody")
+        os.setgroups([])
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
 

@@ -143,9 +143,15 @@ main(int argc, char *argv[])
 			int burst = 1 + (int)(rnd(&g) % 4);
 			const char *pol = policies[c % 10];
 
-			/* Attempts spread evenly: their share of the span. */
-			ts += (int64_t)(rnd(&g) % (uint64_t)(2 * span / rows *
-			    burst + 1));
+			/*
+			 * Attempts spread evenly: their share of the span, less
+			 * the 0.7 s between a burst's queries (added below), so
+			 * that the last row falls near the end.
+			 */
+			int64_t share = span / rows * burst - (burst - 1) * 700;
+
+			ts += (int64_t)(rnd(&g) % (uint64_t)(2 * (share > 0 ?
+			    share : 0) + 1));
 			for (int k = 0; k < burst && n < BATCH && done < rows;
 			    k++, n++, done++) {
 				struct sink_attempt *a = &batch[n];

@@ -12,23 +12,6 @@ hex(const char *s, uint8_t *out)
 		sscanf(s + 2 * i, "%2hhx", &out[i]);
 }
 
-static struct sockaddr_storage
-addr(const char *s)
-{
-	struct sockaddr_storage ss = { 0 };
-
-	if (strchr(s, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, s, &a->sin6_addr);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		inet_pton(AF_INET, s, &a->sin_addr);
-	}
-	return ss;
-}
-
 static struct cookie *
 maker(const char *secret)
 {
@@ -45,7 +28,7 @@ made(const char *secret, const char *client, const char *ip, uint32_t stamp)
 	static char text[2 * COOKIE_SERVER_LEN + 1];
 	static const uint8_t zero[3];
 	struct cookie *ck = maker(secret);
-	struct sockaddr_storage ss = addr(ip);
+	struct sockaddr_storage ss = unit_addr(ip);
 	uint8_t c[COOKIE_CLIENT_LEN], out[COOKIE_SERVER_LEN];
 
 	if (ck == NULL)
@@ -81,7 +64,7 @@ static bool
 valid(const char *secret, const char *cookie, const char *ip, uint32_t now)
 {
 	struct cookie *ck = maker(secret);
-	struct sockaddr_storage ss = addr(ip);
+	struct sockaddr_storage ss = unit_addr(ip);
 	uint8_t c[COOKIE_MAX_LEN];
 	size_t len = strlen(cookie) / 2;
 	bool ok;
@@ -126,7 +109,7 @@ test_valid(void)
 	    1559731985));
 	/* An hour old across the 2^32 wrap of the time stamp. */
 	struct cookie *ck = maker(s1);
-	struct sockaddr_storage ss = addr("192.0.2.1");
+	struct sockaddr_storage ss = unit_addr("192.0.2.1");
 	uint8_t c[COOKIE_MAX_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	static const uint8_t zero[3];
 	cookie_make(ck, c, zero, 4294964696u, (struct sockaddr *)&ss, c + 8);
@@ -140,7 +123,7 @@ static void
 test_answer(void)
 {
 	struct cookie *ck = maker("e5e973e5a6b2a43f48e7dc849e37bfcf");
-	struct sockaddr_storage ss = addr("198.51.100.100");
+	struct sockaddr_storage ss = unit_addr("198.51.100.100");
 	struct sockaddr *peer = (struct sockaddr *)&ss;
 	uint8_t c[COOKIE_MAX_LEN], want[24];
 	uint8_t len = 8;
@@ -159,7 +142,7 @@ test_answer(void)
 	hex("2464c4abcf10c957010000005cf7a871d4a564a1442aca77", want);
 	CHECK(memcmp(c, want, 24) == 0);
 	/* From another address: unproven, a cookie for that address. */
-	ss = addr("198.51.100.99");
+	ss = unit_addr("198.51.100.99");
 	CHECK(!cookie_answer(ck, c, &len, peer, 1559734385));
 	CHECK(memcmp(c, want, 8) == 0 && memcmp(c + 8, want + 8, 16) != 0);
 	/* A 32-octet server cookie not of our making: replaced. */

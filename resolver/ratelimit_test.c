@@ -7,27 +7,10 @@
 #include "ratelimit_internal.h"
 #include "unit.h"
 
-static struct sockaddr_storage
-addr(const char *s)
-{
-	struct sockaddr_storage ss = { 0 };
-
-	if (strchr(s, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, s, &a->sin6_addr);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		inet_pton(AF_INET, s, &a->sin_addr);
-	}
-	return ss;
-}
-
 static int
 allowed_in_a_row(struct ratelimit *rl, const char *s, uint64_t now, int n)
 {
-	struct sockaddr_storage ss = addr(s);
+	struct sockaddr_storage ss = unit_addr(s);
 	int ok = 0;
 
 	for (int i = 0; i < n; i++)
@@ -71,13 +54,13 @@ test_off_and_v6(void)
 static void
 colliding(struct ratelimit *rl, const char *s, char *out, size_t len)
 {
-	struct sockaddr_storage a = addr(s), b;
+	struct sockaddr_storage a = unit_addr(s), b;
 	uint32_t want = ratelimit_slot(rl, (struct sockaddr *)&a);
 
 	for (uint32_t i = 1; i < (1u << 24); i++) {
 		snprintf(out, len, "10.%u.%u.%u", i >> 16, (i >> 8) & 0xff,
 		    i & 0xff);
-		b = addr(out);
+		b = unit_addr(out);
 		if (strcmp(out, s) != 0 &&
 		    ratelimit_slot(rl, (struct sockaddr *)&b) == want)
 			return;
@@ -108,7 +91,7 @@ static void
 test_connections(void)
 {
 	struct ratelimit *rl = ratelimit_new(0, 1, 7);
-	struct sockaddr_storage a = addr("192.0.2.1"), b = addr("192.0.2.2");
+	struct sockaddr_storage a = unit_addr("192.0.2.1"), b = unit_addr("192.0.2.2");
 	uint32_t s1, s2, s3, s4;
 
 	CHECK(ratelimit_conn_acquire(rl, (struct sockaddr *)&a, 2, &s1));

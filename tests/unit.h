@@ -8,6 +8,10 @@
 #ifndef DNSWARDEN_UNIT_H
 #define DNSWARDEN_UNIT_H
 
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +66,24 @@ static int unit_skips;
 	    unit_failures != unit_before ? "FAIL" :			\
 	    unit_skips != unit_skipped ? "SKIP" : "ok  ", #fn);		\
 } while (0)
+
+/* An address for a test: IPv6 when the text holds a colon, else IPv4; port 0. */
+static inline struct sockaddr_storage
+unit_addr(const char *text)
+{
+	struct sockaddr_storage ss = { 0 };
+
+	if (strchr(text, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, text, &a->sin6_addr);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		inet_pton(AF_INET, text, &a->sin_addr);
+	}
+	return ss;
+}
 
 /* Ends main(): the summary line and the exit status (77: skipped). */
 #define UNIT_DONE() do {						\

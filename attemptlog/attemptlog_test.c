@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 
 #include "attemptlog.h"
 #include "clock.h"
+#include "proc_status.h"
 #include "sink.h"
 #include "unit.h"
 
@@ -261,63 +263,57 @@ poll_pause(struct attemptlog *al, bool move)
 	sleep_ms(10);
 }
 
-/* Poll the writer's counters until n rows are written (or 10 s pass). */
+/*
+ * Poll the writer's counters until the one at offset field of struct
+ * attemptlog_stats reaches n, or polls polls pass (then the caller's CHECK
+ * fails): what a test waits for, rather than a fixed time that a busy
+ * machine under ASan may not give the writer. With move, the clock moves
+ * 100 ms a poll (al from open_moving()): through a retry.
+ */
 static void
-wait_written_how(struct attemptlog *al, uint64_t n, bool move)
+wait_stat(struct attemptlog *al, size_t field, uint64_t n, int polls,
+    bool move)
 {
 	struct attemptlog_stats st;
+	uint64_t v;
 
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < polls; i++) {
 		attemptlog_get_stats(al, &st);
-		if (st.written >= n)
+		memcpy(&v, (const char *)&st + field, sizeof(v));
+		if (v >= n)
 			return;
 		poll_pause(al, move);
 	}
 }
 
+/* Until n rows are written (10 s at most without move). */
 static void
 wait_written(struct attemptlog *al, uint64_t n)
 {
-	wait_written_how(al, n, false);
+	wait_stat(al, offsetof(struct attemptlog_stats, written), n, 1000,
+	    false);
 }
 
-/* The same, moving the clock (al from open_moving()): through a retry. */
 static void
 wait_written_moving(struct attemptlog *al, uint64_t n)
 {
-	wait_written_how(al, n, true);
+	wait_stat(al, offsetof(struct attemptlog_stats, written), n, 1000,
+	    true);
 }
 
-/*
- * Wait until the writer has failed n batches: what a test that makes the
- * database fail waits for, rather than a fixed time that a busy machine
- * under ASan may not give the writer (bounded at 20 s, then the caller's
- * CHECK fails).
- */
-static void
-wait_write_errors_how(struct attemptlog *al, uint64_t n, bool move)
-{
-	struct attemptlog_stats st;
-
-	for (int i = 0; i < 2000; i++) {
-		attemptlog_get_stats(al, &st);
-		if (st.write_errors >= n)
-			return;
-		poll_pause(al, move);
-	}
-}
-
+/* Until the writer has failed n batches (20 s at most without move). */
 static void
 wait_write_errors(struct attemptlog *al, uint64_t n)
 {
-	wait_write_errors_how(al, n, false);
+	wait_stat(al, offsetof(struct attemptlog_stats, write_errors), n,
+	    2000, false);
 }
 
-/* The same, moving the clock (al from open_moving()): through a retry. */
 static void
 wait_write_errors_moving(struct attemptlog *al, uint64_t n)
 {
-	wait_write_errors_how(al, n, true);
+	wait_stat(al, offsetof(struct attemptlog_stats, write_errors), n,
+	    2000, true);
 }
 
 /* ---- a fake sink the test can hold or fail ---- */
@@ -437,23 +433,6 @@ str_is(struct sink_str v, const char *want)
 		return v.s == NULL;
 	return v.s != NULL && v.len == strlen(want) &&
 	    memcmp(v.s, want, v.len) == 0;
-}
-
-/* RssAnon in kB: the heap and anonymous mappings, no files. */
-static long
-rss_anon_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 static void
@@ -999,11 +978,11 @@ test_memory_released(void)
 
 	fake_reset(true);
 	al = open_moving(cfg, &fake_ops);
-	before = rss_anon_kb();
+	before = proc_status_kb("RssAnon");
 	for (int i = 0; i < 65536; i++)
 		append(al, i, "10.0.0.1", "www.example.com", 1, &match_site);
 	attemptlog_get_stats(al, &st);
-	full = rss_anon_kb();
+	full = proc_status_kb("RssAnon");
 	CHECK_INT(st.pending, 65536);
 	CHECK_INT(st.dropped, 0);
 	fprintf(stderr, "  full queue: %ld kB, %.1f bytes a row\n",
@@ -1012,7 +991,7 @@ test_memory_released(void)
 	fake_set_fail(false);
 	wait_written_moving(al, 65536);
 	for (int i = 0; i < 300; i++) {		/* AL_IDLE_MS, then unmap */
-		after = rss_anon_kb();
+		after = proc_status_kb("RssAnon");
 		if (after - before < 1024 && !UNDER_TSAN)
 			break;
 		poll_pause(al, true);

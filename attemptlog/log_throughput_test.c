@@ -45,6 +45,7 @@
 
 #include "attemptlog.h"
 #include "clock.h"
+#include "proc_status.h"
 #include "sink.h"
 
 #define NDOMAINS	500
@@ -98,23 +99,6 @@ process_cpu_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* RssAnon of /proc/self/status in kB: the heap and mappings, no files. */
-static long
-rss_anon_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 /* Names like www.site123.example: realistic lengths, label by label. */
@@ -410,7 +394,7 @@ bench_fill(struct bench *b, const char *path)
 	bench_join(b, p);
 	bench_wait_written(b->al, (uint64_t)b->rows + 1);
 	nanosleep(&idle, NULL);
-	rss0 = rss_anon_kb();
+	rss0 = proc_status_kb("RssAnon");
 	b->rows = b->queue;
 	b->rate = 0;
 	sqlite3_open(path, &other);
@@ -422,12 +406,12 @@ bench_fill(struct bench *b, const char *path)
 	bench_start(b, p);
 	bench_join(b, p);
 	attemptlog_get_stats(b->al, &st);
-	rss_full = rss_anon_kb();
+	rss_full = proc_status_kb("RssAnon");
 	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(other);
 	bench_wait_written(b->al, (uint64_t)b->queue + 30001);
 	nanosleep(&idle, NULL);
-	rss_drained = rss_anon_kb();
+	rss_drained = proc_status_kb("RssAnon");
 	printf("queue_size %u\n", b->queue);
 	printf("rows_queued %" PRIu64 "\n", st.pending);
 	printf("rows_dropped %" PRIu64 "\n", st.dropped);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blocklist.h"
+#include "proc_status.h"
 
 struct queries {
 	uint8_t		*buf;		/* wire names, back to back */
@@ -39,23 +40,6 @@ rss_kib(void)
 		resident = -1;
 	fclose(f);
 	return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-/* Peak resident size since the last hwm_reset(). */
-static long
-hwm_kib(void)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
-			break;
-	fclose(f);
-	return v;
 }
 
 static void
@@ -211,7 +195,7 @@ load_measured(const char *path)
 	wall = seconds(CLOCK_MONOTONIC) - t0;
 	cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	rss1 = rss_kib();
-	peak = hwm_kib();
+	peak = proc_status_kb("VmHWM");
 	getrusage(RUSAGE_SELF, &ru1);
 	entries = blocklist_size(bl);
 	printf("entries=%zu\nimport_wall_s=%.3f\nimport_cpu_s=%.3f\n",
@@ -245,7 +229,7 @@ reload_measured(const char *path, struct blocklist **blp, long rss0)
 	blocklist_free(*blp);
 	*blp = bl;
 	printf("reload_peak_added_mib=%.1f\nreload_rss_added_mib=%.1f\n",
-	    (double)(hwm_kib() - rss0) / 1024,
+	    (double)(proc_status_kb("VmHWM") - rss0) / 1024,
 	    (double)(rss_kib() - rss0) / 1024);
 }
 

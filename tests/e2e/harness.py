@@ -21,6 +21,7 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
 
 REPO = Path(__file__).resolve().parents[2]
@@ -312,6 +313,45 @@ def query(addr, port, name, rdtype="A", *, tcp=False, edns=None, id=None, dnssec
           cd=False, rd=True, timeout=3.0):
     q = make_query(name, rdtype, edns=edns, id=id, dnssec=dnssec, cd=cd, rd=rd)
     return query_msg(addr, port, q, tcp=tcp, timeout=timeout)
+
+
+def blocked(m) -> bool:
+    """Blocked by dnswarden: NXDOMAIN with EDE 15 (asked with EDNS)."""
+    return m.rcode() == dns.rcode.NXDOMAIN and any(
+        o.otype == dns.edns.EDE and o.code == dns.edns.EDECode.BLOCKED
+        for o in m.options)
+
+
+def ask_until_blocked(sock, name, *, change_at, change, timeout, after=200):
+    """Ask name/A with EDNS over the connected UDP socket sock without a
+    pause, four queries in flight, IDs 1, 2, ...; call change() just before
+    query change_at goes out (a reload, a new list: what should block the
+    name while queries are in flight). Ends once the answers up to `after`
+    queries past the first blocked answer are in, after timeout seconds,
+    or when no answer comes for 3 s. Returns (the IDs sent, {ID: answer},
+    the first blocked ID or None): the caller checks that none went
+    unanswered and that none after the first blocked one was let through."""
+    sent, got, first_blocked, qid = set(), {}, None, 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while len(sent) - len(got) < 4 and (first_blocked is None or
+                                             qid < first_blocked + after):
+            qid += 1
+            if qid == change_at:
+                change()
+            sock.send(make_query(name, "A", id=qid, edns=1232).to_wire())
+            sent.add(qid)
+        if first_blocked is not None and qid >= first_blocked + after and \
+                len(got) == len(sent):
+            break
+        ready, _, _ = select.select([sock], [], [], 3.0)
+        if not ready:
+            break
+        m = dns.message.from_wire(sock.recv(65535))
+        got[m.id] = m
+        if blocked(m) and (first_blocked is None or m.id < first_blocked):
+            first_blocked = m.id
+    return sent, got, first_blocked
 
 
 class NoAnswer(AssertionError):

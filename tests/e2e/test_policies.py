@@ -6,17 +6,14 @@ security team (no category), 127.0.0.3 the guests (one category). The fake
 upstream answers every name, so a name a policy leaves out resolves.
 """
 
-import select
 import signal
 import socket
 import sqlite3
 import subprocess
 import time
 
-import dns.edns
 import dns.message
 import dns.query
-import dns.rcode
 
 import harness
 
@@ -47,11 +44,7 @@ def ask(dw, name, source, tcp=False):
     return dns.query.udp(q, dw.addr, port=dw.port, source=source, timeout=3)
 
 
-def blocked(m):
-    """Blocked by dnswarden: NXDOMAIN with EDE 15 (asked with EDNS)."""
-    return m.rcode() == dns.rcode.NXDOMAIN and any(
-        o.otype == dns.edns.EDE and o.code == dns.edns.EDECode.BLOCKED
-        for o in m.options)
+blocked = harness.blocked
 
 
 def start(dnswarden, fake_upstream, blocklist, **pol):
@@ -115,29 +108,11 @@ def test_reload_changes_policy_without_unanswered_query(dnswarden, fake_upstream
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((SECURITY, 0))
     s.connect((dw.addr, dw.port))
-    sent, got, hup_at, first_blocked = {}, {}, 300, None
+    hup_at = 300
     try:
-        qid = 0
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            while len(sent) - len(got) < 4 and (first_blocked is None or
-                                                 qid < first_blocked + 200):
-                qid += 1
-                if qid == hup_at:
-                    dw.send_signal(signal.SIGHUP)
-                s.send(harness.make_query("shop.test", "A", id=qid,
-                                          edns=1232).to_wire())
-                sent[qid] = time.monotonic()
-            if len(got) == len(sent) and first_blocked is not None and \
-                    qid >= first_blocked + 200:
-                break
-            ready, _, _ = select.select([s], [], [], 3.0)
-            if not ready:
-                break
-            m = dns.message.from_wire(s.recv(65535))
-            got[m.id] = m
-            if blocked(m) and (first_blocked is None or m.id < first_blocked):
-                first_blocked = m.id
+        sent, got, first_blocked = harness.ask_until_blocked(
+            s, "shop.test", change_at=hup_at,
+            change=lambda: dw.send_signal(signal.SIGHUP), timeout=20)
     finally:
         s.close()
     missing = sorted(set(sent) - set(got))

@@ -9,7 +9,6 @@ stall, cut a body short or send a body past the size cap on request.
 
 import hashlib
 import http.server
-import select
 import shutil
 import socket
 import ssl
@@ -18,9 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import dns.edns
-import dns.message
-import dns.rcode
 import pytest
 
 import harness
@@ -277,9 +273,7 @@ def test_tls_verified(workdir, test_ca):
 
 # --- the daemon ----------------------------------------------------------------------
 
-def blocked(m):
-    return m.rcode() == dns.rcode.NXDOMAIN and any(
-        o.otype == dns.edns.EDE and o.code == dns.edns.EDECode.BLOCKED for o in m.options)
+blocked = harness.blocked
 
 
 def test_daemon_fetches_swaps_under_load_and_restarts_from_cache(
@@ -302,27 +296,12 @@ def test_daemon_fetches_swaps_under_load_and_restarts_from_cache(
 
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((dw.addr, dw.port))
-    sent, got, first_blocked, qid = {}, {}, None, 0
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            while len(sent) - len(got) < 4 and (first_blocked is None or
-                                                 qid < first_blocked + 200):
-                qid += 1
-                if qid == 200:
-                    list_server.body = adblock(["old.test", "new.test"])
-                s.send(harness.make_query("new.test", "A", id=qid, edns=1232).to_wire())
-                sent[qid] = True
-            if first_blocked is not None and qid >= first_blocked + 200 and \
-                    len(got) == len(sent):
-                break
-            ready, _, _ = select.select([s], [], [], 3.0)
-            if not ready:
-                break
-            m = dns.message.from_wire(s.recv(65535))
-            got[m.id] = m
-            if blocked(m) and (first_blocked is None or m.id < first_blocked):
-                first_blocked = m.id
+        sent, got, first_blocked = harness.ask_until_blocked(
+            s, "new.test", change_at=200,
+            change=lambda: setattr(list_server, "body",
+                                   adblock(["old.test", "new.test"])),
+            timeout=30)
     finally:
         s.close()
     missing = sorted(set(sent) - set(got))

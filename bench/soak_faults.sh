@@ -140,6 +140,8 @@ blocklist:
 log:
   database: "$T/notadir/db/attempts.db"
   queue_size: 64
+  # Serve while the database cannot be made (log.required: true refuses).
+  required: false
 EOF
 daemon_start() {	# daemon_start STDERR-FILE [CONFIG]
 	ERR=$1

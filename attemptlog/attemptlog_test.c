@@ -1381,6 +1381,30 @@ test_readonly_file(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/*
+ * Make cfg's database (its schema, by an open and a close with retention
+ * off) and, in a transaction left open for the caller to add to and
+ * commit, n attempts from ts on, a millisecond apart.
+ */
+static sqlite3 *
+db_with_old_rows(struct config *cfg, int n, int64_t ts)
+{
+	sqlite3 *db;
+	char sql[256];
+
+	cfg->log.retention_days = 0;
+	attemptlog_close(attemptlog_open(cfg));
+	db = db_open(cfg->log.database);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	for (int i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO attempts (ts, client,"
+		    " qname, qtype, rule, category, transport) VALUES (%lld,"
+		    " 'c', 'q', 'A', 'r', 'k', 'udp')", (long long)ts + i);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	return db;
+}
+
 /* Rows past retention_days go, in several small steps; the rest stay. */
 static void
 test_retention(void)
@@ -1391,17 +1415,7 @@ test_retention(void)
 	sqlite3 *db;
 	char sql[256];
 
-	cfg->log.retention_days = 0;
-	al = attemptlog_open(cfg);		/* creates the schema */
-	attemptlog_close(al);
-	db = db_open(cfg->log.database);
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	for (int i = 0; i < 2500; i++) {
-		snprintf(sql, sizeof(sql), "INSERT INTO attempts (ts, client,"
-		    " qname, qtype, rule, category, transport) VALUES (%lld,"
-		    " 'c', 'q', 'A', 'r', 'k', 'udp')", (long long)old + i);
-		sqlite3_exec(db, sql, NULL, NULL, NULL);
-	}
+	db = db_with_old_rows(cfg, 2500, old);
 	snprintf(sql, sizeof(sql), "INSERT INTO log_gaps (ts_start, ts_end,"
 	    " rows_dropped, table_name, reason, logged_at) VALUES (%lld,"
 	    " %lld, 5, 'attempts', 'test', 0)", (long long)old,
@@ -1433,19 +1447,8 @@ test_retention_holds_unshipped(void)
 	int64_t old = now_ms_wall() - 400LL * 86400 * 1000;
 	struct attemptlog *al;
 	sqlite3 *db;
-	char sql[256];
 
-	cfg->log.retention_days = 0;
-	al = attemptlog_open(cfg);		/* creates the schema */
-	attemptlog_close(al);
-	db = db_open(cfg->log.database);
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	for (int i = 0; i < 100; i++) {
-		snprintf(sql, sizeof(sql), "INSERT INTO attempts (ts, client,"
-		    " qname, qtype, rule, category, transport) VALUES (%lld,"
-		    " 'c', 'q', 'A', 'r', 'k', 'udp')", (long long)old + i);
-		sqlite3_exec(db, sql, NULL, NULL, NULL);
-	}
+	db = db_with_old_rows(cfg, 100, old);
 	/* Two shippers: the one behind (id 40 sent) decides. */
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO central_outbox VALUES"
 	    " ('site-a', 70), ('site-b', 40)", NULL, NULL, NULL), SQLITE_OK);

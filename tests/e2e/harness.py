@@ -62,6 +62,18 @@ def wait_for(cond, what: str, timeout: float = 10.0, interval: float = 0.02):
         time.sleep(interval)
 
 
+def with_defaults(factory, **defaults):
+    """The conftest's dnswarden factory with other defaults for its keyword
+    arguments (say timeout_ms=1500: the fake upstream is Python threads,
+    and on a loaded machine 300 ms is sometimes not enough for it to
+    answer); a test may still pass its own."""
+    def start(upstreams, overrides=None, **kw):
+        for k, v in defaults.items():
+            kw.setdefault(k, v)
+        return factory(upstreams, overrides, **kw)
+    return start
+
+
 # --- ports ------------------------------------------------------------------
 
 def _port_free(port: int, ipv6: bool) -> bool:

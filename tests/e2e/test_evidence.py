@@ -30,11 +30,8 @@ from test_blocking import SAMPLE, assert_blocked, attempt_rows, cname_plan
 def dnswarden(dnswarden):
     """The conftest factory with the sample list and a roomy upstream
     timeout (the fake upstream is Python threads on a loaded machine)."""
-    def start(upstreams, overrides=None, **kw):
-        kw.setdefault("timeout_ms", 1500)
-        kw.setdefault("blocklists", [SAMPLE])
-        return dnswarden(upstreams, overrides, **kw)
-    return start
+    return harness.with_defaults(dnswarden, timeout_ms=1500,
+                                 blocklists=[SAMPLE])
 
 
 def chain(n, last):

@@ -41,10 +41,7 @@ def dnswarden(dnswarden):
     """The conftest factory, with a roomier upstream timeout (1.5 s) unless
     a test sets one: the fake upstream is Python threads, and on a loaded
     machine 300 ms is sometimes not enough for it to answer."""
-    def start(upstreams, overrides=None, **kw):
-        kw.setdefault("timeout_ms", 1500)
-        return dnswarden(upstreams, overrides, **kw)
-    return start
+    return harness.with_defaults(dnswarden, timeout_ms=1500)
 
 
 # --- helpers ------------------------------------------------------------------------

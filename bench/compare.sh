@@ -91,8 +91,8 @@ done
 [ -n "$OUT" ] && OUT=$(realpath -m "$OUT")
 [ -n "$PROFILE" ] && PROFILE=$(realpath -m "$PROFILE")
 
-say() { printf '== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 
 # ---- packages and the daemon ----
 
@@ -104,76 +104,17 @@ deps_install $DEPS_BUILD nsd dnsperf dnsmasq-base unbound python3 sqlite3 \
 
 if [ -z "$DWBIN" ]; then
 	say "building a release build in build-bench"
-	[ -d "$ROOT/build-bench" ] ||
-	    meson setup "$ROOT/build-bench" "$ROOT" --buildtype=release >/dev/null
-	ninja -C "$ROOT/build-bench" resolver/dnswarden >/dev/null ||
-	    die "build failed (see ninja -C build-bench)"
-	DWBIN=$ROOT/build-bench/resolver/dnswarden
+	build_dnswarden build-bench --buildtype=release
 fi
 [ -x "$DWBIN" ] || die "$DWBIN: not executable"
 
 # ---- the temporary directory and what runs in it ----
 
-T=$(mktemp -d /tmp/dnswarden-compare.XXXXXX)
-chmod 755 "$T"		# dnswarden writes its log as nobody
+bench_tmp dnswarden-compare	# T, PIDS, removed at exit
 mkdir "$T/out" "$T/logs"
-PIDS=()
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	if [ "$KEEP" = 1 ]; then
-		echo "kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A port free for both UDP and TCP on loopback, not handed out before.
-USED_PORTS=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		case "$USED_PORTS" in *" $p "*) continue ;; esac
-		[ -z "$(ss -Hantu "( sport = :$p )" 2>/dev/null)" ] || continue
-		USED_PORTS="$USED_PORTS$p "
-		echo "$p"
-		return
-	done
-}
-
-# utime + stime of the whole process (all its threads, live and exited),
-# in clock ticks: fields 14 and 15 of /proc/PID/stat, counted after the
-# parenthesised command name, which may hold spaces.
-cpu_ticks() {
-	sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-# Per-thread ticks as "TID:ticks TID:ticks ...", to see which threads did
-# the work (the main thread's TID is the PID).
-thread_ticks() {
-	local f
-	for f in /proc/"$1"/task/*; do
-		sed 's/^.*) //' "$f/stat" 2>/dev/null |
-		    awk -v t="${f##*/}" '{ printf "%s:%d ", t, $12 + $13 }'
-	done
-}
-
-# Datagrams the kernel dropped because a receive buffer was full: on all
-# UDP sockets, and on those bound to one port (the server's listeners).
-udp_rcvbuf_errors() {
-	awk '/^Udp:/ && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
-	    /^Udp:/ { print $c["RcvbufErrors"] }' /proc/net/snmp
-}
-port_drops() {
-	awk -v p="$(printf ':%04X' "$1")" 'substr($2, length($2) - 4) == p {
-	    d += $NF } END { print d + 0 }' /proc/net/udp
-}
+# free_port, cpu_ticks, thread_ticks, udp_errors, port_drops, stop_pid:
+# bench/lib.sh.
 
 rss_mb() {
 	awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
@@ -192,17 +133,6 @@ settle() {
 	done
 }
 
-# Stop a server we started, by its PID, and wait until it is gone.
-stop_pid() {
-	local i
-	kill "$1" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-}
-
 RESULTS=$T/results.tsv
 : >"$RESULTS"
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -212,19 +142,12 @@ put _ max_noise "$MAX_NOISE"
 # start NAME PORT QNAME RCODE CPUS CMD...: run CMD pinned to CPUS, time it
 # until it answers QNAME with RCODE; sets SPID, records the start-up time.
 start() {
-	local name=$1 port=$2 qname=$3 rcode=$4 cpus=$5 line
-	shift 5
-	line=$(taskset -c 1 python3 "$BENCH/compare_probe.py" --port "$port" \
-	    --name "$qname" --rcode "$rcode" --log "$T/logs/$name.log" -- \
-	    taskset -c "$cpus" "$@") || true
-	SPID=${line%% *}
-	[ -n "$SPID" ] && PIDS+=("$SPID")
-	if [ "${line#* }" = fail ] || [ -z "$SPID" ]; then
-		tail -20 "$T/logs/$name.log" >&2
-		die "$name did not answer $qname with $rcode"
-	fi
+	local name=$1 qname=$3 rcode=$4
+	shift
+	probe_start "$T/logs/$name.log" "$@" ||
+	    die "$name did not answer $qname with $rcode"
 	put "$name" pid "$SPID"
-	put "$name" startup_s "${line#* }"
+	put "$name" startup_s "$STARTUP_S"
 	# The CPU it took, all threads: unlike the wall time, this holds when
 	# other processes share the machine.
 	put "$name" startup_cpu_s "$(awk -v t="$(cpu_ticks "$SPID")" \
@@ -276,14 +199,7 @@ nsd_ticks() {
 # run in this shell, not in a $( ) subshell, which has its own children.
 children_ticks() {
 	times >"$T/times"
-	awk -v hz="$HZ" 'NR == 2 {
-		t = 0
-		for (i = 1; i <= 2; i++) {
-			split($i, p, /[ms]/)
-			t += p[1] * 60 + p[2]
-		}
-		printf "%d\n", t * hz
-	}' "$T/times"
+	times_ticks "$T/times"
 }
 
 now_ms() { date +%s%3N; }
@@ -308,7 +224,7 @@ measure_once() {
 	sum=$T/out/$name-$w.txt
 	: >"$res"
 	c0=$(cpu_ticks "$pid") t0=$(thread_ticks "$pid")
-	d0=$(udp_rcvbuf_errors) l0=$(port_drops "$port")
+	d0=$(udp_errors RcvbufErrors) l0=$(port_drops "$port")
 	b0=$(cpu_busy cpu0) e0=$(cpu_busy cpu1) a0=$(cpu_busy cpu)
 	s0=$(nsd_ticks)
 	children_ticks >/dev/null
@@ -339,7 +255,7 @@ measure_once() {
 		printf '%s\t%s.nsd_pct\t%s\n' "$name" "$w" \
 		    $(( (s1 - s0) * 100000 / ((m1 - m0) * HZ) ))
 		printf '%s\t%s.rcvbuf_drops\t%s\n' "$name" "$w" \
-		    $(($(udp_rcvbuf_errors) - d0))
+		    $(($(udp_errors RcvbufErrors) - d0))
 		printf '%s\t%s.listen_drops\t%s\n' "$name" "$w" \
 		    $(($(port_drops "$port") - l0))
 	} >>"$res"
@@ -428,46 +344,11 @@ workloads() {
 
 # NSD serves DNS over TLS too, on a port of its own, with a certificate
 # for dot.bench.test from a CA made here (tls_ca_file for both clients).
-mkdir "$T/tls"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/tls/ca.key" -out "$T/tls/ca.pem" -days 2 \
-    -subj /CN=bench-ca 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/tls/srv.key" -out "$T/tls/srv.csr" \
-    -subj /CN=dot.bench.test 2>/dev/null
-printf 'subjectAltName=DNS:dot.bench.test\n' >"$T/tls/ext"
-openssl x509 -req -in "$T/tls/srv.csr" -CA "$T/tls/ca.pem" \
-    -CAkey "$T/tls/ca.key" -CAcreateserial -out "$T/tls/srv.pem" -days 2 \
-    -extfile "$T/tls/ext" 2>/dev/null
+make_test_ca "$T/tls"
 
 NSD_PORT=$(free_port)
 NSD_TLS_PORT=$(free_port)
-cat >"$T/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$NSD_PORT
-  ip-address: 127.0.0.1@$NSD_TLS_PORT
-  tls-port: $NSD_TLS_PORT
-  tls-service-key: "$T/tls/srv.key"
-  tls-service-pem: "$T/tls/srv.pem"
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$T"
-  pidfile: "$T/nsd.pid"
-  zonelistfile: "$T/nsd.zonelist"
-  xfrdfile: "$T/nsd.xfrd"
-  xfrdir: "$T"
-  logfile: "$T/logs/nsd-server.log"
-  verbosity: 0
-  # Response rate limiting would throttle the benchmark.
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: bench.test.zone
-EOF
+nsd_conf "$T" bench.test "$NSD_PORT" "$NSD_TLS_PORT"
 # NSD shares CPU 1 with dnsperf, so that CPU 0 is the server's alone.
 start nsd "$NSD_PORT" "$PROBE_HIT" NOERROR 1 nsd -d -c "$T/nsd.conf"
 NSD_PID=$SPID

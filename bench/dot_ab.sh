@@ -27,6 +27,8 @@
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 ROUNDS=2
 DUR=5
 PERFDIR=""
@@ -53,92 +55,27 @@ for tool in nsd dnsperf openssl python3 taskset; do
 done
 [ -n "$PERFDIR" ] && mkdir -p "$PERFDIR"
 
-T=$(mktemp -d /tmp/dot_ab.XXXXXX)
-chmod 755 "$T"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp dot_ab		# T, PIDS, removed at exit
 
 say() { printf '== %s\n' "$*" >&2; }
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 python3 "$BENCH/compare_gen.py" "$T" --count 1000 --hits 10 --blocked 10 \
     >/dev/null
 PROBE_BLOCKED=$(sed -n 1p "$T/probe-names.txt")
 PROBE_HIT=$(sed -n 2p "$T/probe-names.txt")
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj /CN=bench-ca \
-    2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/srv.key" -out "$T/srv.csr" -subj /CN=dot.bench.test \
-    2>/dev/null
-printf 'subjectAltName=DNS:dot.bench.test\n' >"$T/ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
-    -CAcreateserial -out "$T/srv.pem" -days 2 -extfile "$T/ext" 2>/dev/null
+make_test_ca "$T/tls"
 
 NSD_PORT=$(free_port)
 NSD_TLS_PORT=$(free_port)
-cat >"$T/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$NSD_PORT
-  ip-address: 127.0.0.1@$NSD_TLS_PORT
-  tls-port: $NSD_TLS_PORT
-  tls-service-key: "$T/srv.key"
-  tls-service-pem: "$T/srv.pem"
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$T"
-  pidfile: "$T/nsd.pid"
-  zonelistfile: "$T/nsd.zonelist"
-  xfrdfile: "$T/nsd.xfrd"
-  xfrdir: "$T"
-  logfile: "$T/nsd.log"
-  verbosity: 0
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: bench.test.zone
-EOF
+nsd_conf "$T" bench.test "$NSD_PORT" "$NSD_TLS_PORT"
 
 # start LOG PORT QNAME RCODE CMD...: CMD on CPU 0 until it answers; SPID.
 start() {
-	local log=$1 port=$2 qname=$3 rcode=$4 line cpus=0
-	shift 4
-	[ "$1" = nsd ] && cpus=1
-	line=$(taskset -c 1 python3 "$BENCH/compare_probe.py" --port "$port" \
-	    --name "$qname" --rcode "$rcode" --log "$log" -- \
-	    taskset -c "$cpus" "$@") || true
-	SPID=${line%% *}
-	[ -n "$SPID" ] && PIDS+=("$SPID")
-	if [ "${line#* }" = fail ] || [ -z "$SPID" ]; then
-		tail -20 "$log" >&2
-		echo "dot_ab.sh: $* did not start" >&2
-		exit 1
-	fi
-}
-stop_pid() {
-	local i
-	kill "$1" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
+	local cpus=0
+	[ "$5" = nsd ] && cpus=1
+	probe_start "$1" "$2" "$3" "$4" "$cpus" "${@:5}" ||
+	    die "${*:5} did not start"
 }
 
 start "$T/nsd.out" "$NSD_PORT" "$PROBE_HIT" NOERROR nsd -d -c "$T/nsd.conf"
@@ -184,7 +121,7 @@ server:
   threads: 1
   rate_limit: { qps: 0, burst: 2000 }
 upstreams: [$3]
-tls_ca_file: "$T/ca.pem"
+tls_ca_file: "$T/tls/ca.pem"
 cache:
   max_entries: 100000
 blocklist:

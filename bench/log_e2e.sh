@@ -44,7 +44,6 @@ set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH")
-BUILD=$ROOT/build-bench-log-e2e
 RATE=100000
 DUR=15
 COUNT=10000
@@ -77,8 +76,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$PROFILE" ] && PROFILE=$(realpath -m "$PROFILE")
 
-say() { printf '== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'log_e2e.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 
 # shellcheck source=../scripts/deps.sh
 . "$ROOT/scripts/deps.sh"
@@ -89,32 +88,11 @@ deps_install $DEPS_BUILD dnsperf python3 sqlite3 procps iproute2 util-linux \
 
 if [ -z "$DWBIN" ]; then
 	say "release build in build-bench-log-e2e"
-	[ -d "$BUILD" ] ||
-	    meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
-	ninja -C "$BUILD" resolver/dnswarden >/dev/null ||
-	    die "build failed (see ninja -C $BUILD)"
-	DWBIN=$BUILD/resolver/dnswarden
+	build_dnswarden build-bench-log-e2e --buildtype=release
 fi
 [ -x "$DWBIN" ] || die "$DWBIN: not executable"
 
-T=$(mktemp -d /tmp/log_e2e.XXXXXX)
-chmod 755 "$T"		# run as root, the daemon writes its log as nobody
-DPID=""
-cleanup() {
-	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	if [ "$KEEP" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[ -z "$(ss -Hantu "( sport = :$p )" 2>/dev/null)" ] && break
-	done
-	echo "$p"
-}
+bench_tmp log_e2e		# T, PIDS, removed at exit
 
 # ---- the blocklist and the queries ----
 
@@ -156,14 +134,8 @@ EOF
 chmod 644 "$T"/blocklist.yaml "$T"/imported.txt
 
 HZ=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-thread_ticks() {
-	local f
-	for f in /proc/"$1"/task/*; do
-		sed 's/^.*) //' "$f/stat" 2>/dev/null |
-		    awk -v t="${f##*/}" '{ printf "%s:%d ", t, $12 + $13 }'
-	done
-}
+# cpu_ticks, thread_ticks, times_ticks (CPU of this shell's reaped
+# children, from the output of "times"), udp_errors: bench/lib.sh.
 # "busy total" ticks of one CPU ("cpu0") from /proc/stat; busy is all but
 # idle and iowait. Shares are taken of the CPU's total, not of the wall
 # time, which a VM's tick accounting does not match exactly.
@@ -171,14 +143,6 @@ cpu_ticks_of() {
 	awk -v c="$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i
 	    print $2 + $3 + $4 + $7 + $8 + $9, t }' /proc/stat
 }
-# CPU ticks of this shell's reaped children, from the output of "times"
-# (which must run in this shell itself: a $( ) subshell has no children).
-children_ticks() {
-	awk -v hz="$HZ" 'NR == 2 { t = 0
-	    for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
-	    printf "%d\n", t * hz }' "$1"
-}
-rcvbuf_errors() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp; }
 stat_of() { awk -v k="$1" '$3 == k { v = $4 } END { print v + 0 }' "$2"; }
 perf_of() { awk -F': *' -v k="$1" '$1 ~ k { split($2, a, " "); print a[1]; exit }' "$2"; }
 
@@ -206,6 +170,7 @@ EOF
 	chmod 755 "$d" && chmod 644 "$d/dnswarden.yaml" && chmod 777 "$d/db"
 	nice -n "$NICE" taskset -c 0 "$DWBIN" serve -c "$d/dnswarden.yaml" 2>"$d/stderr" &
 	DPID=$!
+	PIDS+=("$DPID")
 	for _ in $(seq 100); do
 		grep -q "serving" "$d/stderr" 2>/dev/null && break
 		kill -0 "$DPID" 2>/dev/null || die "dnswarden exited: $(cat "$d/stderr")"
@@ -215,7 +180,7 @@ EOF
 	local b0 b1 e0 e1
 	times >"$d/times0"
 	b0=$(cpu_ticks_of cpu0) e0=$(cpu_ticks_of cpu1)
-	c0=$(cpu_ticks "$DPID") t0=$(thread_ticks "$DPID") r0=$(rcvbuf_errors)
+	c0=$(cpu_ticks "$DPID") t0=$(thread_ticks "$DPID") r0=$(udp_errors RcvbufErrors)
 	m0=$(date +%s%3N)
 	if [ -n "$PROFILE" ] && [ ! -e "$PROFILE/perf.data" ]; then
 		mkdir -p "$PROFILE"
@@ -230,25 +195,18 @@ EOF
 	    true
 	[ -n "$pp" ] && wait "$pp"
 	m1=$(date +%s%3N) c1=$(cpu_ticks "$DPID") t1=$(thread_ticks "$DPID")
-	r1=$(rcvbuf_errors) b1=$(cpu_ticks_of cpu0) e1=$(cpu_ticks_of cpu1)
+	r1=$(udp_errors RcvbufErrors) b1=$(cpu_ticks_of cpu0) e1=$(cpu_ticks_of cpu1)
 	times >"$d/times1"
 	# Counters: the writer may still be busy with the last rows.
 	sleep 0.3
-	local n0
-	n0=$(wc -l <"$d/stderr")
-	kill -USR1 "$DPID"
-	for _ in $(seq 50); do
-		tail -n +"$((n0 + 1))" "$d/stderr" | grep -q "log_rows_pending" && break
-		sleep 0.1
-	done
-	tail -n +"$((n0 + 1))" "$d/stderr" >"$d/stats.txt"
+	dw_stats "$d/stderr" "$DPID" >"$d/stats.txt"
 	local ts0 ts1
 	ts0=$(date +%s%3N)
 	kill -TERM "$DPID"
 	local rc=0
 	wait "$DPID" || rc=$?
 	ts1=$(date +%s%3N)
-	DPID=""
+	forget "$DPID"
 	[ "$rc" = 0 ] || die "dnswarden exited with status $rc: $(tail "$d/stderr")"
 
 	local rows bytes sent done lost qps blocked dropped pending written
@@ -285,7 +243,7 @@ EOF
 		             }'
 		# What else ran: CPU 0 should be the daemon's, CPU 1 dnsperf's.
 		awk -v b0="$b0" -v b1="$b1" -v e0="$e0" -v e1="$e1" -v c=$((c1 - c0)) \
-		    -v k=$(( $(children_ticks "$d/times1") - $(children_ticks "$d/times0") )) \
+		    -v k=$(( $(times_ticks "$d/times1") - $(times_ticks "$d/times0") )) \
 		    'BEGIN { split(b0, x); split(b1, y); split(e0, u); split(e1, v)
 		    t0 = y[2] - x[2]; t1 = v[2] - u[2]
 		    printf "cpu0_busy_pct %.0f\n", 100 * (y[1] - x[1]) / t0

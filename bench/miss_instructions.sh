@@ -13,24 +13,16 @@
 #   as root (dnswarden runs with server.user: root); about 5 minutes.
 set -euo pipefail
 
+BENCH=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 [ $# -ge 2 ] || { sed -n '2,14s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 A=$1 B=$2 N1=${3:-500} N2=${4:-2500}
 for tool in nsd dnsperf valgrind python3; do
 	command -v "$tool" >/dev/null ||
 	    { echo "miss_instructions.sh: needs $tool" >&2; exit 2; }
 done
-T=$(mktemp -d /tmp/miss_instructions.XXXXXX)
-NSD_PID=""
-cleanup() {
-	[ -n "$NSD_PID" ] && kill "$NSD_PID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+bench_tmp miss_instructions	# T, PIDS, removed at exit
 
 NSD_PORT=$(free_port)
 cat >"$T/bench.test.zone" <<EOF
@@ -41,29 +33,8 @@ cat >"$T/bench.test.zone" <<EOF
 ns IN A 127.0.0.1
 * IN A 192.0.2.1
 EOF
-cat >"$T/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$NSD_PORT
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$T"
-  pidfile: "$T/nsd.pid"
-  zonelistfile: "$T/nsd.zonelist"
-  xfrdfile: "$T/nsd.xfrd"
-  xfrdir: "$T"
-  logfile: "$T/nsd.log"
-  verbosity: 0
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: bench.test.zone
-EOF
-nsd -d -c "$T/nsd.conf" &
-NSD_PID=$!
+nsd_conf "$T" bench.test "$NSD_PORT"
+nsd_start "$T" "$NSD_PORT" ns.bench.test
 
 # Ir of one run of bin answering n fresh names.
 run() {

@@ -91,8 +91,8 @@ TCP_RATE=$(awk -v r="$RATE" 'BEGIN { x = r / 1000; print x < 2 ? 2 : x }')
 [ "$MODE" = asan ] && BAD_RATE=1000 TCP_RATE=20
 TCPQ_RATE=$((RATE / 40 < 20 ? 20 : RATE / 40))	# dnsperf over TCP
 
-say() { printf '== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'soak.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 
 # ---- packages and the daemon ----
 
@@ -104,58 +104,23 @@ EXTRA=""
 deps_install $DEPS_BUILD nsd dnsperf python3 python3-yaml sqlite3 procps \
     $EXTRA
 
-# build DIR MESON-ARGS...: configure once, then build the daemon.
-build() {
-	local dir=$1
-	shift
-	if [ ! -d "$ROOT/$dir" ]; then
-		meson setup "$ROOT/$dir" "$ROOT" "$@" >/dev/null ||
-		    die "meson setup $dir failed"
-	fi
-	ninja -C "$ROOT/$dir" resolver/dnswarden >/dev/null ||
-	    die "build failed (see ninja -C $dir)"
-	DWBIN=$ROOT/$dir/resolver/dnswarden
-}
 if [ -z "$DWBIN" ]; then
 	if [ "$MODE" = asan ]; then
 		say "building the sanitizer build in build-soak-asan"
-		build build-soak-asan --buildtype=debugoptimized \
+		build_dnswarden build-soak-asan --buildtype=debugoptimized \
 		    -Db_sanitize=address,undefined -Db_lundef=false
 	else
 		# Release code generation; -g only gives valgrind its stacks.
 		say "building a release build in build-soak"
-		build build-soak --buildtype=release -Ddebug=true
+		build_dnswarden build-soak --buildtype=release -Ddebug=true
 	fi
 fi
 [ -x "$DWBIN" ] || die "$DWBIN: not executable"
 
 # ---- the temporary directory and what runs in it ----
 
-T=$(mktemp -d /tmp/dnswarden-soak.XXXXXX)
-chmod 755 "$T"			# the daemon runs as nobody when started as root
-mkdir -m 777 "$T/db"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	if [ "$KEEP" = 1 ]; then
-		echo "kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-# A process waited for is gone: its PID must not be signalled again.
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp dnswarden-soak		# T, PIDS, removed at exit
+mkdir -m 777 "$T/db"		# the daemon runs as nobody when started as root
 
 say "generating a 100,000-name blocklist and the query files in $T"
 $PY "$BENCH/soak_gen.py" "$T" --count 100000 \
@@ -168,43 +133,14 @@ print(json.load(open(sys.argv[1]))["blocked"][0])' "$T/names.json")
 
 # ---- the upstream ----
 
-NSD_PORT=$($PY "$BENCH/soak_client.py" freeport)
-cat >"$T/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$NSD_PORT
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  zonesdir: "$T"
-  pidfile: "$T/nsd.pid"
-  zonelistfile: "$T/nsd.zonelist"
-  xfrdfile: "$T/nsd.xfrd"
-  xfrdir: "$T"
-  logfile: "$T/nsd.log"
-  # Not the system's /var/lib/nsd/nsd.db.
-  database: ""
-  verbosity: 0
-  tcp-count: 512
-  # Response rate limiting would throttle the misses.
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-  ipv4-edns-size: 1232
-remote-control:
-  control-enable: no
-zone:
-  name: soak.test
-  zonefile: soak.test.zone
-EOF
-nsd -d -c "$T/nsd.conf" >"$T/nsd.stderr" 2>&1 &
-NSD_PID=$!
-PIDS+=("$NSD_PID")
-$PY "$BENCH/soak_client.py" wait --port "$NSD_PORT" --name "$HIT" \
-    --timeout 30 || { cat "$T/nsd.stderr" "$T/nsd.log" >&2; die "NSD did not start"; }
+NSD_PORT=$(free_port)
+nsd_conf "$T" soak.test "$NSD_PORT" "" "tcp-count: 512" \
+    "rrl-whitelist-ratelimit: 0" "ipv4-edns-size: 1232"
+nsd_start "$T" "$NSD_PORT" "$HIT"
 
 # ---- dnswarden ----
 
-PORT=$($PY "$BENCH/soak_client.py" freeport)
+PORT=$(free_port)
 cat >"$T/dnswarden.yaml" <<EOF
 server:
   listen: ["127.0.0.1:$PORT"]
@@ -262,34 +198,14 @@ say "dnswarden answers on port $PORT after ${STARTUP_S} s (pid $DPID)"
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 nthreads() { find "/proc/$1/task" -mindepth 1 -maxdepth 1 | wc -l; }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 ms() { date +%s%3N; }
 
-# Datagrams the kernel dropped on the daemon's listening socket because
-# its receive buffer was full (last column of /proc/net/udp).
-# Datagrams dropped by the whole UDP stack for want of buffer space:
-# "RcvbufErrors SndbufErrors" from /proc/net/snmp.
-udp_buf_errors() {
-	awk '/^Udp:/ && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
-	    /^Udp:/ { print $c["RcvbufErrors"], $c["SndbufErrors"] }' /proc/net/snmp
-}
-port_drops() {
-	awk -v p="$(printf ':%04X' "$1")" 'substr($2, length($2) - 4) == p {
-	    d += $NF } END { print d + 0 }' /proc/net/udp
-}
+# cpu_ticks, port_drops (datagrams the kernel dropped on the daemon's
+# listening socket), udp_errors (on the whole UDP stack): bench/lib.sh.
 
 # stats FILE: SIGUSR1, then the counters it printed, into FILE.
 stats() {
-	local off
-	off=$(stat -c %s "$ERR")
-	kill -USR1 "$DPID"
-	for _ in $(seq 100); do
-		# grep reads all (no -q): tail must not die of SIGPIPE.
-		tail -c +$((off + 1)) "$ERR" |
-		    grep 'stats: log_rows_pending' >/dev/null && break
-		sleep 0.1
-	done
-	tail -c +$((off + 1)) "$ERR" | grep 'dnswarden: stats: ' >"$1" || true
+	dw_stats "$ERR" "$DPID" | grep 'dnswarden: stats: ' >"$1" || true
 }
 
 # Let the start-up settle (the import's pages, the writer thread).
@@ -302,7 +218,7 @@ say "load: ${SECS} s (warm-up ${WARM_S} s): dnsperf UDP at $RATE/s, TCP" \
     "at $TCPQ_RATE/s, bad UDP packets at $BAD_RATE/s, bad TCP" \
     "connections at $TCP_RATE/s"
 DROPS0=$(port_drops "$PORT")
-read -r RCVERR0 SNDERR0 < <(udp_buf_errors)
+read -r RCVERR0 SNDERR0 < <(udp_errors RcvbufErrors SndbufErrors)
 LOAD0=$(ms)
 # The attempt log's queue used to be one calloc() of log.queue_size
 # slots, sampled on its own (column ring_kb) so that the flatness check
@@ -362,7 +278,7 @@ touch "$T/load-done"
 wait "$SAMPLER" 2>/dev/null || true
 forget "$SAMPLER"
 DROPS=$(($(port_drops "$PORT") - DROPS0))
-read -r RCVERR SNDERR < <(udp_buf_errors)
+read -r RCVERR SNDERR < <(udp_errors RcvbufErrors SndbufErrors)
 RCVERR=$((RCVERR - RCVERR0))
 SNDERR=$((SNDERR - SNDERR0))
 

@@ -35,38 +35,17 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-say() { printf '== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'soak_faults.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 
 # shellcheck source-path=SCRIPTDIR source=../scripts/deps.sh
 . "$ROOT/scripts/deps.sh"
 # shellcheck disable=SC2086
 deps_install $DEPS_BUILD nsd python3 python3-yaml sqlite3
-if [ -z "$DWBIN" ]; then
-	[ -d "$ROOT/build-soak" ] || meson setup "$ROOT/build-soak" "$ROOT" \
-	    --buildtype=release -Ddebug=true >/dev/null
-	ninja -C "$ROOT/build-soak" resolver/dnswarden >/dev/null ||
-	    die "build failed (see ninja -C build-soak)"
-	DWBIN=$ROOT/build-soak/resolver/dnswarden
-fi
+[ -n "$DWBIN" ] ||
+    build_dnswarden build-soak --buildtype=release -Ddebug=true
 
-T=$(mktemp -d /tmp/dnswarden-faults.XXXXXX)
-chmod 755 "$T"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	if [ "$KEEP" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
+bench_tmp dnswarden-faults	# T, PIDS, removed at exit
 
 client() { $PY "$BENCH/soak_client.py" "$@"; }
 $PY "$BENCH/soak_gen.py" "$T" --count 1000 --queries 10 \
@@ -76,35 +55,8 @@ print(json.load(open(sys.argv[1]))["blocked"][0])' "$T/names.json")
 
 # ---- upstreams ----
 
-NSD_PORT=$(client freeport)
-cat >"$T/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$NSD_PORT
-  do-ip6: no
-  server-count: 1
-  username: ""
-  chroot: ""
-  database: ""
-  zonesdir: "$T"
-  pidfile: "$T/nsd.pid"
-  zonelistfile: "$T/nsd.zonelist"
-  xfrdfile: "$T/nsd.xfrd"
-  xfrdir: "$T"
-  logfile: "$T/nsd.log"
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: soak.test
-  zonefile: soak.test.zone
-EOF
-nsd_start() {
-	nsd -d -c "$T/nsd.conf" >>"$T/nsd.stderr" 2>&1 &
-	NSD_PID=$!
-	PIDS+=("$NSD_PID")
-	client wait --port "$NSD_PORT" --name h0.soak.test --timeout 30 ||
-	    die "NSD did not start"
-}
+NSD_PORT=$(free_port)
+nsd_conf "$T" soak.test "$NSD_PORT"
 nsd_stop() {
 	kill "$NSD_PID"
 	wait "$NSD_PID" 2>/dev/null || true
@@ -115,9 +67,9 @@ nsd_stop() {
 		sleep 0.1
 	done
 }
-nsd_start
+nsd_start "$T" "$NSD_PORT" h0.soak.test
 
-HOLE_PORT=$(client freeport)
+HOLE_PORT=$(free_port)
 $PY -c 'import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -127,7 +79,7 @@ PIDS+=("$HOLE_PID")
 
 # ---- dnswarden ----
 
-PORT=$(client freeport)
+PORT=$(free_port)
 touch "$T/notadir"		# log.database's directory cannot be made
 cat >"$T/dnswarden.yaml" <<EOF
 server:
@@ -162,15 +114,7 @@ daemon_stop() {	# SIGTERM; shows the exit status and how long it took
 }
 
 stat_of() {	# stat_of NAME: one counter, from a fresh SIGUSR1
-	local off
-	off=$(stat -c %s "$ERR")
-	kill -USR1 "$DPID"
-	for _ in $(seq 50); do
-		tail -c +$((off + 1)) "$ERR" |
-		    grep 'stats: log_rows_pending' >/dev/null && break
-		sleep 0.1
-	done
-	tail -c +$((off + 1)) "$ERR" | awk -v n="$1" '$3 == n { print $4 }'
+	dw_stats "$ERR" "$DPID" | awk -v n="$1" '$3 == n { print $4 }'
 }
 show() { printf '%-58s %s\n' "$1" "$2"; }
 times_of() {	# rcode and seconds of each answer, from query's JSON
@@ -179,7 +123,7 @@ print(", ".join("%s %.2f s" % (x["rcode"], x["seconds"])
       for x in json.load(sys.stdin)))'
 }
 
-CLOSED_PORT=$(client freeport)
+CLOSED_PORT=$(free_port)
 sed "s/^upstreams: .*/upstreams: [\"127.0.0.1:$CLOSED_PORT\"]/" \
     "$T/dnswarden.yaml" >"$T/closed.yaml"
 echo
@@ -206,7 +150,7 @@ show "cache hit (a1), blocked name, NSD stopped" \
     "$(client query --port "$PORT" a1.soak.test "$BLOCKED" | times_of)"
 show "the same new name again at once (SERVFAIL is not cached)" \
     "$(client query --port "$PORT" b1.soak.test | times_of)"
-nsd_start
+nsd_start "$T" "$NSD_PORT" h0.soak.test
 show "new name, NSD back" \
     "$(client query --port "$PORT" c1.soak.test | times_of)"
 show "counters upstream_timeouts / upstream_errors / servfail" \

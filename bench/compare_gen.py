@@ -23,25 +23,9 @@ import argparse
 import os
 import random
 
-TLDS = (["com"] * 10 + ["net"] * 3 + ["org"] * 2 +
-        ["info", "ru", "de", "co.uk", "xyz", "top", "io", "com.br", "fr"])
-ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
-FRONT = ["www", "ads", "cdn", "m", "mail", "api", "img", "static", "track"]
+from bench_names import FRONT, label, unique_names, write_import_list
+
 ZONE = "bench.test"
-
-
-def label(rng, lo, hi):
-    return "".join(rng.choices(ALNUM, k=rng.randint(lo, hi)))
-
-
-def blocked_name(rng):
-    base = label(rng, 5, 14) + "." + rng.choice(TLDS)
-    r = rng.random()
-    if r < 0.6:
-        return base
-    if r < 0.9:
-        return rng.choice(FRONT) + "." + base
-    return label(rng, 2, 8) + "." + label(rng, 2, 10) + "." + base
 
 
 def write_lines(path, lines):
@@ -61,25 +45,14 @@ def main():
     rng = random.Random(a.seed)
     out = a.outdir
 
-    names, seen = [], set()
-    while len(names) < a.count:
-        n = blocked_name(rng)
-        # Every list must hold exactly COUNT distinct entries.
-        if n not in seen:
-            seen.add(n)
-            names.append(n)
+    # Every list must hold exactly COUNT distinct entries.
+    names = unique_names(rng, a.count, ZONE)
     write_lines(os.path.join(out, "domains.txt"), names)
     write_lines(os.path.join(out, "dnsmasq-block.conf"),
                 ("address=/%s/" % n for n in names))
     write_lines(os.path.join(out, "unbound-block.conf"),
                 ('local-zone: "%s." always_nxdomain' % n for n in names))
-    with open(os.path.join(out, "blocklist.yaml"), "w") as f:
-        f.write("categories:\n"
-                "  - name: bench\n"
-                "    description: generated list of %d names\n"
-                "    import:\n"
-                "      - { file: domains.txt, format: domains }\n"
-                % len(names))
+    write_import_list(os.path.join(out, "blocklist.yaml"), "bench", len(names))
     with open(os.path.join(out, "bench.test.zone"), "w") as f:
         f.write("$ORIGIN %s.\n$TTL 86400\n"
                 "@ IN SOA ns hostmaster 1 3600 900 604800 86400\n"

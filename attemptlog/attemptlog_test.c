@@ -1089,31 +1089,48 @@ test_rule_tail(void)
 	config_free(cfg);
 }
 
-/* Version 1: the attempts table as first specified, nothing else. */
-static void
-test_upgrade_v1(void)
+/* Version 1's attempts table, as first specified. */
+#define V1_ATTEMPTS	"CREATE TABLE attempts ("			\
+	    " id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"		\
+	    " client TEXT NOT NULL, client_name TEXT, qname TEXT NOT NULL,"\
+	    " qtype TEXT NOT NULL, rule TEXT NOT NULL,"			\
+	    " category TEXT NOT NULL, site TEXT, transport TEXT NOT NULL);"
+
+/*
+ * cfg's database made by sql (an older schema and its rows), then opened
+ * by the writer, which upgrades it, with one row appended (ts 2000,
+ * new.example.com); returns the database opened again, which must be at
+ * the current version.
+ */
+static sqlite3 *
+upgraded(struct config *cfg, const char *sql)
 {
-	struct config *cfg = test_config("v1.db", 100);
 	struct attemptlog *al;
 	sqlite3 *db;
 
 	db = db_open(cfg->log.database);
-	CHECK_INT(sqlite3_exec(db, "CREATE TABLE attempts ("
-	    " id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
-	    " client TEXT NOT NULL, client_name TEXT, qname TEXT NOT NULL,"
-	    " qtype TEXT NOT NULL, rule TEXT NOT NULL,"
-	    " category TEXT NOT NULL, site TEXT, transport TEXT NOT NULL);"
-	    "INSERT INTO attempts VALUES (1, 1000, '10.0.0.9', NULL,"
-	    " 'old.example.com', 'A', 'example.com', 'c', 's', 'udp');"
-	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-
 	cfg->log.retention_days = 0;
 	al = attemptlog_open(cfg);
 	append(al, 2000, "10.0.0.1", "new.example.com", 1, &match_site);
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
 	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
+	return db;
+}
+
+/* Version 1: the attempts table as first specified, nothing else. */
+static void
+test_upgrade_v1(void)
+{
+	struct config *cfg = test_config("v1.db", 100);
+	sqlite3 *db;
+
+	db = upgraded(cfg, V1_ATTEMPTS
+	    "INSERT INTO attempts VALUES (1, 1000, '10.0.0.9', NULL,"
+	    " 'old.example.com', 'A', 'example.com', 'c', 's', 'udp');"
+	    "PRAGMA user_version = 1;");
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 2);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts WHERE"
 	    " verified = 0 AND policy IS NULL"), 2);
@@ -1148,16 +1165,10 @@ static void
 test_upgrade_v2(void)
 {
 	struct config *cfg = test_config("v2.db", 100);
-	struct attemptlog *al;
 	char buf[256];
 	sqlite3 *db;
 
-	db = db_open(cfg->log.database);
-	CHECK_INT(sqlite3_exec(db, "CREATE TABLE attempts ("
-	    " id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
-	    " client TEXT NOT NULL, client_name TEXT, qname TEXT NOT NULL,"
-	    " qtype TEXT NOT NULL, rule TEXT NOT NULL,"
-	    " category TEXT NOT NULL, site TEXT, transport TEXT NOT NULL);"
+	db = upgraded(cfg, V1_ATTEMPTS
 	    "CREATE INDEX attempts_ts ON attempts(ts);"
 	    "CREATE TABLE queries (id INTEGER PRIMARY KEY,"
 	    " ts INTEGER NOT NULL, client TEXT NOT NULL, client_name TEXT,"
@@ -1175,15 +1186,7 @@ test_upgrade_v2(void)
 	    " 'a.example.com', 'A', 'example.com', 'c', 's', 'tcp');"
 	    "INSERT INTO queries VALUES (1, 1000, '10.0.0.9', NULL,"
 	    " 'x.test', 'A', 'NOERROR', 0, 0, NULL, 5, 'tcp');"
-	    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-
-	cfg->log.retention_days = 0;
-	al = attemptlog_open(cfg);
-	append(al, 2000, "10.0.0.1", "new.example.com", 1, &match_site);
-	attemptlog_close(al);
-	db = db_open(cfg->log.database);
-	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
+	    "PRAGMA user_version = 2;");
 	CHECK_STR(db_row(db, "SELECT group_concat(id || ':' || verified ||"
 	    " ':' || coalesce(policy, 'NULL'), ',') FROM (SELECT * FROM"
 	    " attempts ORDER BY id)", buf, sizeof(buf)),

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import harness
+
 TLS_NAME = "dot.test"
 
 
@@ -81,16 +83,6 @@ class CertAuthority:
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
         return certf, keyf
-
-
-def _recv_exact(conn, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = conn.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
 
 
 class DotServer:
@@ -173,13 +165,13 @@ class DotServer:
                     # for a while (one lost on the way must not stall it).
                     conn.settimeout(0.5 if pending else 10)
                     try:
-                        head = _recv_exact(conn, 2)
+                        head = harness.recv_exactly(conn, 2)
                     except socket.timeout:
                         break
                     conn.settimeout(10)
                     if head is None:
                         return
-                    wire = _recv_exact(conn, struct.unpack("!H", head)[0])
+                    wire = harness.recv_exactly(conn, struct.unpack("!H", head)[0])
                     if wire is None:
                         return
                     with self.lock:

@@ -432,6 +432,18 @@ def send_raw_tcp(addr, port, data: bytes, timeout=1.0, frame=True) -> Optional[b
             return None
 
 
+def recv_exactly(sock, n: int) -> Optional[bytes]:
+    """n bytes from the stream socket sock, or None if the peer closes it
+    first (a timeout or a reset is the caller's to catch)."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
 def header(wire: bytes) -> dict:
     """The header fields of a DNS message."""
     idn, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", wire[:12])

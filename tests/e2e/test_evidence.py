@@ -166,21 +166,11 @@ def frame(name, rdtype="A", qid=1):
     return struct.pack("!H", len(wire)) + wire
 
 
-def recv_exactly(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
 def read_answer(s):
     """One length-prefixed answer, or None at EOF or reset."""
     try:
-        head = recv_exactly(s, 2)
-        body = head and recv_exactly(s, struct.unpack("!H", head)[0])
+        head = harness.recv_exactly(s, 2)
+        body = head and harness.recv_exactly(s, struct.unpack("!H", head)[0])
     except ConnectionResetError:
         return None
     return dns.message.from_wire(body) if body else None

@@ -735,6 +735,109 @@ test_errors(void)
 	CHECK(strchr(err, '\n') == err + strlen(err) - 1);
 }
 
+/* The bytes of the file at path, *len of them (NULL: none). */
+static char *
+file_bytes(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	*len = 0;
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n)
+		*len = (size_t)n;
+	fclose(f);
+	return buf;
+}
+
+/* path exists? */
+static bool
+exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * The issue's bad input, to both commands: an unknown --by or --tz, a
+ * date that does not parse, --since after --until (usage: exit 2), a
+ * file that is not a log, one of a newer schema (exit 1). Each is one
+ * line on stderr, nothing on stdout, and the file is left as it was,
+ * byte for byte, with no journal or WAL file made beside it.
+ */
+static void
+test_bad_input_leaves_file(void)
+{
+	static const char *const usage[][5] = {
+		{ "report", "--by", "year", NULL },
+		{ "report", "--tz", "Mars/Base", NULL },
+		{ "log", "--tz", "+25:00", NULL },
+		{ "report", "--since", "2024-13-01", NULL },
+		{ "log", "--until", "yesterday", NULL },
+		{ "report", "--since", "2024-03-02", "--until", "2024-03-01" },
+		{ "log", "--since", "2024-03-02T10:00", "--until",
+		    "2024-03-02T09:59" },
+	};
+	static const char *const files[][2] = {
+		{ "text.db", "not a dnswarden attempt log" },
+		{ "newer.db", "schema version 99 is newer" },
+	};
+	char path[300], side[320];
+	size_t len0, len1;
+	char *before, *after;
+
+	snprintf(path, sizeof(path), "%s/attempts.db", tmpdir);
+	before = file_bytes(path, &len0);
+	CHECK(before != NULL && len0 > 0);
+	for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++) {
+		const char *const *u = usage[i];
+		bool log = strcmp(u[0], "log") == 0;
+
+		CHECK_INT(run(log ? log_cmd : report_cmd, u[0], "--database",
+		    path, u[1], u[2], u[3], u[4], NULL), 2);
+		CHECK(strncmp(err, log ? "dnswarden log: " :
+		    "dnswarden report: ", log ? 15 : 18) == 0);
+		CHECK(strchr(err, '\n') == err + strlen(err) - 1);
+		CHECK_STR(out, "");
+		if (strchr(err, '\n') != err + strlen(err) - 1)
+			fprintf(stderr, "  %s %s: %s", u[0], u[1], err);
+	}
+	after = file_bytes(path, &len1);
+	CHECK(after != NULL && len1 == len0 && memcmp(before, after, len0) ==
+	    0);
+	free(before);
+	free(after);
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i][0]);
+		before = file_bytes(path, &len0);
+		CHECK(before != NULL && len0 > 0);
+		for (int cmd = 0; cmd < 2; cmd++) {
+			CHECK_INT(run(cmd ? log_cmd : report_cmd, cmd ? "log" :
+			    "report", "--database", path, cmd ? "--limit" :
+			    "--by", cmd ? "5" : "day", NULL), 1);
+			CHECK(strstr(err, files[i][1]) != NULL);
+			CHECK(strchr(err, '\n') == err + strlen(err) - 1);
+			CHECK_STR(out, "");
+		}
+		after = file_bytes(path, &len1);
+		CHECK(after != NULL && len1 == len0 && memcmp(before, after,
+		    len0) == 0);
+		free(before);
+		free(after);
+		for (size_t k = 0; k < 3; k++) {
+			static const char *const ext[] = { "-wal", "-shm",
+			    "-journal" };
+
+			snprintf(side, sizeof(side), "%s%s", path, ext[k]);
+			CHECK(!exists(side));
+		}
+	}
+}
+
 /* ---- query plans ---- */
 
 #define PLAN_SQL_MAX	32
@@ -1197,6 +1300,7 @@ main(void)
 	RUN(test_hostile_strings);
 	RUN(test_library);
 	RUN(test_errors);
+	RUN(test_bad_input_leaves_file);
 	/* Again, the same answers from the summaries. */
 	count_database(db);
 	RUN(test_attempt_rule);

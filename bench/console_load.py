@@ -84,11 +84,12 @@ def thread_cpu_ns(pid: int):
 
 
 def cpu_split(before, after):
-    """(DNS-path ns, console ns) between two thread_cpu_ns() readings."""
+    """(DNS-path ns, console ns) between two thread_cpu_ns() readings; the
+    console is its thread and the audit thread that writes its rows."""
     dns = con = 0
     for tid, (name, ns) in after.items():
         d = ns - before.get(tid, (name, 0))[1]
-        if name == "dw-console":
+        if name in ("dw-console", "dw-audit"):
             con += d
         else:
             dns += d

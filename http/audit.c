@@ -1,9 +1,14 @@
 /*
  * audit: the record of who looked at the record. One row per login,
  * failed login, logout and read of attempts, reports or lookups, in table
- * audit of the log database, written through the console's own
- * connection (WAL lets it sit beside the attempt writer; busy_timeout
- * waits out the writer's short transactions).
+ * audit of the log database. The console's thread queues each row before
+ * it answers; the audit thread writes the queue through its own
+ * connection, as many rows as are waiting in one transaction (WAL lets it
+ * sit beside the attempt writer; busy_timeout waits out the writer's
+ * short transactions). A commit, its fsync and a wait for the writer's
+ * lock thus hold up no request; a full queue holds up the console until
+ * there is room, so no row is ever dropped to keep up. Reading the trail
+ * waits for the rows queued before it.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -43,28 +48,167 @@ void
 http_audit_as(struct http_req *r, const char *user, enum http_role role,
     const char *action, const char *detail)
 {
-	sqlite3_stmt	*st;
-	int		 rc = SQLITE_ERROR;
+	struct http_audit_queue	*q = &r->h->aq;
+	struct http_audit_row	*row;
 
-	if (r->h->wdb == NULL)
+	if (!q->running)
 		return;
-	if (sqlite3_prepare_v2(r->h->wdb, "INSERT INTO audit (ts, user, role,"
-	    " remote, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
-	    &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, r->now_ms);
-		sqlite3_bind_text(st, 2, user ? user : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, http_role_name(role), -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, r->remote, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+	pthread_mutex_lock(&q->mtx);
+	while (q->len == HTTP_AUDIT_QUEUE && !q->stop)
+		pthread_cond_wait(&q->done, &q->mtx);
+	if (q->len == HTTP_AUDIT_QUEUE) {	/* stopping: never here */
+		pthread_mutex_unlock(&q->mtx);
+		return;
 	}
+	row = &q->ring[(q->head + q->len) % HTTP_AUDIT_QUEUE];
+	row->ts = r->now_ms;
+	snprintf(row->user, sizeof(row->user), "%s", user ? user : "");
+	snprintf(row->role, sizeof(row->role), "%s", http_role_name(role));
+	snprintf(row->remote, sizeof(row->remote), "%s", r->remote);
+	snprintf(row->action, sizeof(row->action), "%s", action);
+	snprintf(row->detail, sizeof(row->detail), "%s", detail);
+	q->len++;
+	q->queued++;
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->mtx);
+}
+
+/* Rows [from, from + n) of the ring in one transaction; false: not. */
+static bool
+audit_write(struct http *h, sqlite3_stmt *st, size_t from, size_t n)
+{
+	struct http_audit_queue	*q = &h->aq;
+	bool			 ok;
+
+	ok = sqlite3_exec(h->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	    SQLITE_OK;
+	for (size_t i = 0; ok && i < n; i++) {
+		const struct http_audit_row *row =
+		    &q->ring[(from + i) % HTTP_AUDIT_QUEUE];
+
+		sqlite3_bind_int64(st, 1, row->ts);
+		sqlite3_bind_text(st, 2, row->user, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, row->role, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, row->remote, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, row->action, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, row->detail, -1, SQLITE_STATIC);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_clear_bindings(st);
+	if (ok && sqlite3_exec(h->wdb, "COMMIT", NULL, NULL, NULL) ==
+	    SQLITE_OK)
+		return true;
 	/* Never silent: a read whose audit row is lost is said so. */
-	if (rc != SQLITE_DONE)
-		log_warnx("http: audit row lost (%s by %s from %s): %s", action,
-		    user ? user : "", r->remote, sqlite3_errmsg(r->h->wdb));
+	log_warnx("http: %zu audit rows lost: %s", n, sqlite3_errmsg(h->wdb));
+	for (size_t i = 0; i < n; i++) {
+		const struct http_audit_row *row =
+		    &q->ring[(from + i) % HTTP_AUDIT_QUEUE];
+
+		log_warnx("http: audit row lost: %s by %s from %s",
+		    row->action, row->user, row->remote);
+	}
+	if (!sqlite3_get_autocommit(h->wdb))
+		sqlite3_exec(h->wdb, "ROLLBACK", NULL, NULL, NULL);
+	return false;
+}
+
+static void *
+audit_main(void *arg)
+{
+	struct http		*h = arg;
+	struct http_audit_queue	*q = &h->aq;
+	sqlite3_stmt		*st = NULL;
+	size_t			 from, n;
+
+	if (sqlite3_prepare_v2(h->wdb, "INSERT INTO audit (ts, user, role,"
+	    " remote, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
+	    &st, NULL) != SQLITE_OK)
+		log_warnx("http: audit rows cannot be written: %s",
+		    sqlite3_errmsg(h->wdb));
+	pthread_mutex_lock(&q->mtx);
+	for (;;) {
+		while (q->len == 0 && !q->stop)
+			pthread_cond_wait(&q->more, &q->mtx);
+		if (q->len == 0)
+			break;
+		/* The console only appends after these: they stay put. */
+		from = q->head;
+		n = q->len < HTTP_AUDIT_BATCH ? q->len : HTTP_AUDIT_BATCH;
+		pthread_mutex_unlock(&q->mtx);
+		if (st != NULL)
+			audit_write(h, st, from, n);
+		else
+			log_warnx("http: %zu audit rows lost", n);
+		pthread_mutex_lock(&q->mtx);
+		q->head = (q->head + n) % HTTP_AUDIT_QUEUE;
+		q->len -= n;
+		q->written += n;
+		pthread_cond_broadcast(&q->done);
+	}
+	pthread_mutex_unlock(&q->mtx);
+	sqlite3_finalize(st);
+	return NULL;
+}
+
+int
+http_audit_start(struct http *h)
+{
+	struct http_audit_queue	*q = &h->aq;
+
+	if ((q->ring = calloc(HTTP_AUDIT_QUEUE, sizeof(*q->ring))) == NULL)
+		return -1;
+	pthread_mutex_init(&q->mtx, NULL);
+	pthread_cond_init(&q->more, NULL);
+	pthread_cond_init(&q->done, NULL);
+	if (pthread_create(&q->thread, NULL, audit_main, h) != 0) {
+		log_warnx("http: cannot start the audit thread");
+		pthread_cond_destroy(&q->done);
+		pthread_cond_destroy(&q->more);
+		pthread_mutex_destroy(&q->mtx);
+		free(q->ring);
+		q->ring = NULL;
+		return -1;
+	}
+	/* Its CPU is the console's (bench/console_load.sh). */
+	pthread_setname_np(q->thread, "dw-audit");
+	q->running = true;
+	return 0;
+}
+
+void
+http_audit_stop(struct http *h)
+{
+	struct http_audit_queue	*q = &h->aq;
+
+	if (!q->running)
+		return;
+	pthread_mutex_lock(&q->mtx);
+	q->stop = true;
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->mtx);
+	pthread_join(q->thread, NULL);
+	q->running = false;
+	pthread_cond_destroy(&q->done);
+	pthread_cond_destroy(&q->more);
+	pthread_mutex_destroy(&q->mtx);
+	free(q->ring);
+	q->ring = NULL;
+}
+
+void
+http_audit_flush(struct http *h)
+{
+	struct http_audit_queue	*q = &h->aq;
+	uint64_t		 upto;
+
+	if (!q->running)
+		return;
+	pthread_mutex_lock(&q->mtx);
+	upto = q->queued;
+	while (q->written < upto)
+		pthread_cond_wait(&q->done, &q->mtx);
+	pthread_mutex_unlock(&q->mtx);
 }
 
 void
@@ -119,6 +263,7 @@ http_api_audit(struct http_req *r)
 		http_reply_error(r, 400, "bad limit or before");
 		return;
 	}
+	http_audit_flush(r->h);
 	if (r->h->rdb == NULL || sqlite3_prepare_v2(r->h->rdb, "SELECT id, ts,"
 	    " user, role, remote, action, detail FROM audit WHERE ?1 = 0 OR"
 	    " id < ?1 ORDER BY id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {

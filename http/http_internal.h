@@ -47,6 +47,9 @@
 #define HTTP_REPORT_CACHE_COST	10	/* ... 10 times what one cost, */
 #define HTTP_REPORT_CACHE_MAX_MS 60000	/* ... at most a minute */
 #define HTTP_REPORT_KEY		1024	/* longest parameter list cached */
+#define HTTP_AUDIT_QUEUE	4096	/* audit rows waiting to be written */
+#define HTTP_AUDIT_BATCH	512	/* rows in one transaction at most */
+#define HTTP_AUDIT_DETAIL	512	/* bytes of a row's detail kept */
 
 #define ROLE(r)		(1u << (r))
 #define ROLES_ANY	(ROLE(HTTP_ROLE_ADMIN) | ROLE(HTTP_ROLE_SECURITY) | \
@@ -98,6 +101,34 @@ struct http_report_cached {
 	enum report_format format;
 };
 
+/* One audit row waiting for the audit thread (audit.c). */
+struct http_audit_row {
+	int64_t		ts;
+	char		user[65];
+	char		role[16];
+	char		remote[48];
+	char		action[32];
+	char		detail[HTTP_AUDIT_DETAIL];
+};
+
+/*
+ * The audit rows on their way to the database: queued by the console's
+ * thread, written by the audit thread in transactions of many rows, so
+ * that a read never waits for a commit, its fsync or the attempt
+ * writer's lock (each used to cost the whole console that long).
+ */
+struct http_audit_queue {
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 more;		/* rows queued, or stop */
+	pthread_cond_t		 done;		/* rows written: room, flush */
+	struct http_audit_row	*ring;		/* HTTP_AUDIT_QUEUE slots */
+	size_t			 head, len;
+	uint64_t		 queued, written;	/* rows ever */
+	bool			 stop;
+	bool			 running;
+	pthread_t		 thread;
+};
+
 /* An open connection; we hold a reference to its bufferevent. */
 struct http_conn {
 	struct bufferevent	*bev;
@@ -128,7 +159,8 @@ struct http {
 	char			*dbpath;
 	sqlite3			*rdb;		/* read-only */
 	struct report_db	*report_db;	/* the report library's, lazily */
-	sqlite3			*wdb;		/* audit rows only */
+	sqlite3			*wdb;		/* audit rows only, by aq's thread */
+	struct http_audit_queue	 aq;
 	int64_t			 started_ms;
 	struct http_auth	 auth;
 	struct http_report_cached rcache[HTTP_REPORT_CACHE];
@@ -265,6 +297,17 @@ const char *http_role_name(enum http_role role);
 
 /* Create table audit when missing; 0 or -1 (logged). */
 int	http_audit_init(struct http *h);
+
+/*
+ * Start the thread that writes the audit rows through h->wdb (which it
+ * owns from then on); 0 or -1. Without it (no database) rows are dropped
+ * as before. http_audit_stop() writes what is queued and joins it.
+ */
+int	http_audit_start(struct http *h);
+void	http_audit_stop(struct http *h);
+
+/* Wait until every row queued so far is written (or said lost). */
+void	http_audit_flush(struct http *h);
 
 /* One audit row for r (user, role, remote from r; may be anonymous). */
 void	http_audit(struct http_req *r, const char *action, const char *detail);

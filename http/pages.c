@@ -532,6 +532,7 @@ page_audit(struct http_req *r, struct evbuffer *b)
 	html_printf(b, "<h1>Audit trail</h1><table class=\"audit\"><thead><tr>"
 	    "<th>time</th><th>user</th><th>role</th><th>remote</th>"
 	    "<th>action</th><th>detail</th></tr></thead><tbody>");
+	http_audit_flush(r->h);
 	if (r->h->rdb != NULL && sqlite3_prepare_v2(r->h->rdb, "SELECT ts,"
 	    " user, role, remote, action, detail FROM audit ORDER BY id DESC"
 	    " LIMIT 200", -1, &st, NULL) == SQLITE_OK) {

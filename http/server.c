@@ -531,8 +531,12 @@ http_start(struct http *h, const char *dbpath)
 	/* Signals are the main loop's: keep them blocked here. */
 	sigfillset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
+	/* The audit thread first: the console's queues rows for it. */
+	if (h->wdb != NULL && http_audit_start(h) == -1)
+		log_warnx("http: audit rows will not be written");
 	if (pthread_create(&h->thread, NULL, http_main, h) != 0) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		http_audit_stop(h);
 		log_warnx("http: cannot start the console's thread");
 		return -1;
 	}
@@ -580,6 +584,8 @@ http_free(struct http *h)
 		event_active(h->stop_ev, 0, 0);
 		pthread_join(h->thread, NULL);
 	}
+	/* The console's thread has stopped queueing: write the rest. */
+	http_audit_stop(h);
 	if (h->stop_ev != NULL)
 		event_free(h->stop_ev);
 	if (h->sweep_ev != NULL)

@@ -10,7 +10,9 @@ import re
 import subprocess
 import shutil
 import socket
+import sqlite3
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -364,6 +366,48 @@ def test_audit_logins_failures_logouts(con):
     actions = [(r["user"], r["action"]) for r in rows]
     assert ("hr1", "logout") in actions and ("hr1", "login") in actions
     assert ("hr1", "login failed") in actions
+
+
+def test_audit_rows_of_concurrent_reads_all_written_by_shutdown(nsd_shared):
+    # The console queues each read's row and a thread of its own writes
+    # them: under 20 readers at once none is lost, and the rows still
+    # queued when the daemon is told to stop are written before it exits.
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-audit-"))
+    d.chmod(0o755)
+    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE])
+    try:
+        errors = []
+
+        def reader(i):
+            conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=30)
+            try:
+                for j in range(10):
+                    conn.request("GET", f"/api/v1/report?by=site&top={i * 10 + j + 1}",
+                                 headers=bearer(c.hr_token))
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        errors.append(r.status)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        c.dw.stop()
+        db = sqlite3.connect(c.dw.database)
+        tops = sorted(int(detail.split("top=")[1]) for (detail,) in db.execute(
+            "SELECT detail FROM audit WHERE user = 'hr-script' AND action = 'read report'"))
+        db.close()
+        assert tops == list(range(1, 201))
+    finally:
+        c.close()
+        problems = c.dw.problems()
+        shutil.rmtree(d, ignore_errors=True)
+    assert not problems, "\n".join(problems)
 
 
 def test_audit_page_for_admin(con):

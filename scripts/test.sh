@@ -115,8 +115,9 @@ else
 	count build-asan 1
 fi
 
-# 2b. The unit under a real systemd booted in a container (about 10 s):
-# start, READY, reload, a failed reload, stop. Needs root.
+# 2b. The unit under a real systemd booted in a container (about 30 s):
+# start refused on a taken port, the start limit, start, READY, reload, a
+# failed reload, stop, the security exposure. Needs root.
 if [ "$(id -u)" = 0 ] && [ -x build-test/resolver/dnswarden ]; then
 	tests/systemd_boot.sh build-test >"$logdir/systemd-boot.log" 2>&1
 	rc=$?

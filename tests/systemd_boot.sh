@@ -2,12 +2,15 @@
 # systemd_boot.sh: dnswarden's unit under a real systemd, booted in a
 # container (systemd-nspawn --volatile=yes over this machine's /usr, so no
 # image to build). It checks what the stub-notify e2e tests cannot: that
-# the unit as shipped starts (Type=notify, the sandbox, the user made by
-# sysusers, StateDirectory), answers, reloads, fails "systemctl reload" on a
-# broken blocklist while the old list stays in force, names its state in
-# "systemctl status", stops cleanly, and what "systemd-analyze security"
-# gives it. About 10 s; not in scripts/test.sh (it needs root and
-# systemd-container), run on demand:
+# the unit as shipped refuses to start while another server holds its
+# port (Type=notify: "systemctl start" fails) and stops restarting after
+# its start limit; then that it starts (the sandbox, the user made by
+# sysusers, StateDirectory), answers, reloads, fails "systemctl reload" on
+# a broken blocklist while the old list stays in force and StatusText says
+# "reload failed", stops cleanly; and that "systemd-analyze security"
+# rates it at most 2.4 (the exposure before Type=notify and ctl reload).
+# About 25 s, most of it the four restarts (RestartSec=2s) before the
+# start limit. scripts/test.sh runs it (step 2b) when run as root; by hand:
 #
 #   tests/systemd_boot.sh [BUILDDIR]        (default: build)
 #
@@ -28,7 +31,12 @@ trap 'rm -rf "$T"' EXIT
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # The root is a tmpfs: /etc, /opt, /var are the container's own.
-mkdir -p "$T/system/multi-user.target.wants" "$T/out" "$T/dw" "$T/sysusers"
+mkdir -p "$T/system/multi-user.target.wants" "$T/out" "$T/dw" "$T/sysusers" \
+    "$T/preset"
+# The container boots for the first time (an empty /etc), so systemd
+# applies the presets, and Debian's enable every unit: dnswarden would start
+# at boot, before the probe wrote its configuration. The probe starts it.
+echo "disable dnswarden.service" >"$T/preset/00-dnswarden.preset"
 cp "$B/resolver/dnswarden" "$T/dw/dnswarden"
 cp dist/dnswarden.sysusers "$T/sysusers/dnswarden.conf"
 sed -e "s|^ExecStartPre=.*dnswarden |ExecStartPre=/opt/dw/dnswarden |" \
@@ -64,6 +72,27 @@ s.settimeout(2)
 s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
 print(s.recv(512)[3] & 0xF)
 PY
+cat >"$T/dw/hold.py" <<'PY'
+import os, signal, socket, sys
+# Another server on the port (UDP and TCP): binds, then leaves a child
+# holding the sockets and exits, so that the port is taken once this
+# returns. Prints the child's pid.
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", int(sys.argv[1])))
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t.bind(("127.0.0.1", int(sys.argv[1])))
+t.listen(8)
+pid = os.fork()
+if pid:
+    print(pid)
+    sys.exit(0)
+os.setsid()
+null = os.open("/dev/null", os.O_RDWR)
+for fd in (0, 1, 2):
+    os.dup2(null, fd)
+while True:
+    signal.pause()
+PY
 cat >"$T/probe.sh" <<PROBE
 #!/bin/sh
 # Runs inside the container, once it has booted.
@@ -74,6 +103,30 @@ cp /opt/dw/dnswarden.yaml /opt/dw/sites.yaml /etc/dnswarden/
 chown root:dnswarden /etc/dnswarden/dnswarden.yaml /etc/dnswarden/sites.yaml
 chmod 640 /etc/dnswarden/dnswarden.yaml /etc/dnswarden/sites.yaml
 check user-from-sysusers "getent passwd dnswarden >/dev/null"
+# Another server holds the port: start fails and the journal says why;
+# the restarts stop after five starts (StartLimitBurst=5 in 60 s), and
+# within the minute even a start by hand is refused ("Start request
+# repeated too quickly") until "systemctl reset-failed".
+holder=\$(python3 /opt/dw/hold.py $PORT)
+check start-fails-port-taken "! systemctl start dnswarden"
+check port-taken-in-journal "journalctl -u dnswarden -o cat --no-pager | grep -q 'cannot listen on 127.0.0.1:$PORT (udp): address already in use'"
+# Polls systemd for the unit's ActiveState, for up to 60 s.
+state_is() {
+	end=\$((\$(date +%s) + 60))
+	while [ \$(date +%s) -lt \$end ]; do
+		[ "\$(systemctl show -p ActiveState --value dnswarden)" = "\$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check crash-loop-stops "state_is failed"
+journalctl -u dnswarden -o cat --no-pager | grep -c 'cannot listen on' >/out/starts
+check five-starts "[ \$(cat /out/starts) = 5 ]"
+check start-limit-in-journal "journalctl -u dnswarden -o cat --no-pager | grep -q 'Start request repeated too quickly'"
+kill \$holder
+# The port is free now: only the limit stops this start.
+check start-refused-at-limit "! systemctl start dnswarden"
+systemctl reset-failed dnswarden
 check start "systemctl start dnswarden"
 check active "systemctl is-active -q dnswarden"
 check ready-status "systemctl show -p StatusText dnswarden | grep -q serving"
@@ -81,8 +134,10 @@ check blocks "[ \\\$(python3 /opt/dw/query.py $PORT www.escorts.test) = 3 ]"
 check runs-as-dnswarden "[ \\\$(ps -o user= -p \\\$(systemctl show -p MainPID --value dnswarden)) = dnswarden ]"
 check database-made "[ -s /var/lib/dnswarden/attempts.db ]"
 check reload-ok "systemctl reload dnswarden"
+check reload-ok-status "systemctl show -p StatusText --value dnswarden | grep -q reloaded"
 printf 'categories:\n  - name: [broken\n' >/etc/dnswarden/sites.yaml
 check reload-broken-fails "! systemctl reload dnswarden"
+check reload-failed-status "systemctl show -p StatusText --value dnswarden | grep -q '^reload failed, running the previous configuration: /etc/dnswarden/sites.yaml:'"
 check still-active "systemctl is-active -q dnswarden"
 check old-list-kept "[ \\\$(python3 /opt/dw/query.py $PORT www.escorts.test) = 3 ]"
 check stop "systemctl stop dnswarden"
@@ -103,17 +158,28 @@ UNIT
 ln -s ../probe.service "$T/system/multi-user.target.wants/probe.service"
 
 start=$(date +%s)
-timeout 120 systemd-nspawn --volatile=yes -D / -b --console=pipe -q \
+timeout 300 systemd-nspawn --volatile=yes -D / -b --console=pipe -q \
     --register=no --keep-unit \
     --bind="$T/system:/etc/systemd/system" --bind="$T/out:/out" \
     --bind-ro="$T/dw:/opt/dw" --bind-ro="$T/probe.sh:/opt/probe.sh" \
-    --bind-ro="$T/sysusers:/etc/sysusers.d" </dev/null >"$T/boot.log" 2>&1
+    --bind-ro="$T/sysusers:/etc/sysusers.d" \
+    --bind-ro="$T/preset:/etc/systemd/system-preset" </dev/null >"$T/boot.log" 2>&1
 echo "booted, tested and stopped in $(( $(date +%s) - start )) s"
 if [ ! -s "$T/out/result" ]; then
 	echo "FAIL boot: no result"; tail -20 "$T/boot.log"; exit 1
 fi
 cat "$T/out/result"
 echo "systemd-analyze security: $(cat "$T/out/security" 2>/dev/null)"
+echo "starts before the start limit: $(cat "$T/out/starts" 2>/dev/null)"
+# The exposure level, a number from 0 to 10: no worse than 2.4.
+exposure=$(grep -o 'dnswarden.service: [0-9.]*' "$T/out/security" 2>/dev/null | cut -d' ' -f2)
+if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 2.4) }'; then
+	echo "PASS security-exposure-at-most-2.4" >>"$T/out/result"
+	echo "PASS security-exposure-at-most-2.4"
+else
+	echo "FAIL security-exposure-at-most-2.4: '${exposure}'" >>"$T/out/result"
+	echo "FAIL security-exposure-at-most-2.4: '${exposure}'"
+fi
 if grep -q '^FAIL' "$T/out/result"; then
 	echo "--- journal of dnswarden.service"; cat "$T/out/journal"
 	exit 1

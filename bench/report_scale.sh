@@ -6,7 +6,8 @@
 # SQLite sink (attemptlog/report_scale_gen: a year of attempts from 5,000
 # clients for 200 sites, summaries and all), then times
 #   report --by day|month|client|site|category (and day in two more zones)
-#   log --limit 50, with --client, with --site, and a page --before an id
+#   log --limit 50, with --client (one that has rows, one that has none),
+#   with --site, and a page --before an id
 # RUNS times each, two ways:
 #   cli: the command as a user runs it, a new process each time (process
 #        start included: `dnswarden --version` is timed as its baseline);
@@ -138,6 +139,8 @@ for ROWS in $SIZES; do
 	    limit 50 tz UTC
 	case_ "log --client ... --before (page 2)" log client "$CLIENT" \
 	    before "$PAGE2" limit 50 tz UTC
+	case_ "log --client (no such) --limit 50" log client 10.255.0.9 \
+	    limit 50 tz UTC
 	case_ "log --site '$SITE' --limit 50" log site "$SITE" limit 50 tz UTC
 	case_ "log --before (mid-year) --limit 50" log before "$MID" \
 	    limit 50 tz UTC

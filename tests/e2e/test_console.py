@@ -179,6 +179,39 @@ def test_lockout_per_address(con):
     assert Client(con.port, source="127.0.0.10").login("admin1", "admin-pass-1").status == 200
 
 
+BAD_LOGINS = [
+    b"",
+    b"user=hr1&password=hr-pass-123",
+    b"[]",
+    b'{"user": "hr1"}',
+    b'{"user": 1, "password": "hr-pass-123"}',
+    b'{"user": "hr1", "password": "hr-pass-123", "user": "admin1"}',
+    b'{"user": "hr1", "password": "hr-pass-\\u0000123"}',
+    b'{"user": "hr1\\u0000", "password": "hr-pass-123"}',
+    b'{"user": "\xff\xfe", "password": "hr-pass-123"}',
+    b'{"user": "hr1", "password": "hr-pass-123"\x00}',
+    b'{"user": "' + b"u" * 200 + b'", "password": "x"}',
+]
+
+
+@pytest.mark.parametrize("body", BAD_LOGINS)
+def test_bad_login_bodies_400_json(con, body):
+    # Not JSON, a field missing or of the wrong type, a repeated key, a NUL
+    # or bytes that are not UTF-8, too long: 400 with a JSON error, no
+    # session, and no failure counted towards the address's lock-out.
+    c = Client(con.port, source="127.0.0.11")
+    r = c.post("/api/v1/login", body, csrf=False,
+               headers={"Content-Type": "application/json"})
+    assert r.status == 400, (body, r.status, r.text)
+    assert "error" in r.json() and not r.cookies()
+    assert c.login("hr1", "hr-pass-123").status == 200
+
+
+def test_logout_without_a_session_401(con):
+    r = con.client().post("/api/v1/logout")
+    assert r.status == 401 and "error" in r.json()
+
+
 def test_get_cannot_change_state(con):
     c = con.client("admin1")
     assert c.get("/api/v1/logout").status == 405

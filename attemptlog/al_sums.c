@@ -2,10 +2,10 @@
  * al_sums: the visit table and the pending counts. See al_sums.h.
  *
  * Both are open-addressing tables with linear probing. Per row the sink
- * hashes three strings (client, rule, policy) once and then touches eight
- * slots: the visit rule's and seven counts. A count is written to SQLite
- * once per key and flush, not once per row: a row costs memory lookups,
- * not an UPSERT.
+ * hashes the visit key and two count keys (client, rule); the quarter's
+ * total and the policy are the previous row's most of the time. A count
+ * is written to SQLite once per key and flush, not once per row: a row
+ * costs memory lookups, not an UPSERT.
  */
 #include <sys/random.h>
 
@@ -49,9 +49,14 @@ random_seed(void)
 
 /* ---- visits ---- */
 
+/* A key and its time side by side: a lookup is one cache line. */
+struct visit_slot {
+	uint64_t	key;		/* 0: empty */
+	int64_t		ts;
+};
+
 struct al_visits {
-	uint64_t	*keys;		/* 0: empty */
-	int64_t		*ts;
+	struct visit_slot *slots;
 	size_t		 cap, count;
 	int64_t		 newest;
 	uint64_t	 seed;
@@ -60,13 +65,8 @@ struct al_visits {
 static int
 visits_alloc(struct al_visits *v, size_t cap)
 {
-	v->keys = calloc(cap, sizeof(*v->keys));
-	v->ts = calloc(cap, sizeof(*v->ts));
-	if (v->keys == NULL || v->ts == NULL) {
-		free(v->keys);
-		free(v->ts);
+	if ((v->slots = calloc(cap, sizeof(*v->slots))) == NULL)
 		return -1;
-	}
 	v->cap = cap;
 	v->count = 0;
 	return 0;
@@ -93,8 +93,7 @@ al_visits_free(struct al_visits *v)
 {
 	if (v == NULL)
 		return;
-	free(v->keys);
-	free(v->ts);
+	free(v->slots);
 	free(v);
 }
 
@@ -113,7 +112,7 @@ visits_find(const struct al_visits *v, uint64_t key)
 {
 	size_t mask = v->cap - 1, i = (size_t)key & mask;
 
-	while (v->keys[i] != 0 && v->keys[i] != key)
+	while (v->slots[i].key != 0 && v->slots[i].key != key)
 		i = (i + 1) & mask;
 	return i;
 }
@@ -123,11 +122,11 @@ static int
 visits_rebuild(struct al_visits *v)
 {
 	struct al_visits old = *v;
+	int64_t cut = v->newest - SINK_VISIT_GAP_MS;
 	size_t live = 0, cap = v->cap;
 
 	for (size_t i = 0; i < old.cap; i++)
-		if (old.keys[i] != 0 &&
-		    old.ts[i] >= v->newest - SINK_VISIT_GAP_MS)
+		if (old.slots[i].key != 0 && old.slots[i].ts >= cut)
 			live++;
 	while ((live + 1) * 4 > cap * 1)
 		cap *= 2;
@@ -136,61 +135,86 @@ visits_rebuild(struct al_visits *v)
 		return -1;
 	}
 	for (size_t i = 0; i < old.cap; i++) {
-		if (old.keys[i] == 0 ||
-		    old.ts[i] < v->newest - SINK_VISIT_GAP_MS)
+		if (old.slots[i].key == 0 || old.slots[i].ts < cut)
 			continue;
-		size_t j = visits_find(v, old.keys[i]);
-
-		v->keys[j] = old.keys[i];
-		v->ts[j] = old.ts[i];
+		v->slots[visits_find(v, old.slots[i].key)] = old.slots[i];
 		v->count++;
 	}
-	free(old.keys);
-	free(old.ts);
+	free(old.slots);
 	return 0;
+}
+
+void
+al_visits_prefetch(const struct al_visits *v, uint64_t key)
+{
+	__builtin_prefetch(&v->slots[(size_t)key & (v->cap - 1)], 1);
 }
 
 int
 al_visits_step(struct al_visits *v, uint64_t key, int64_t ts_ms)
 {
-	size_t i;
+	struct visit_slot *e;
 
 	if (ts_ms > v->newest)
 		v->newest = ts_ms;
-	i = visits_find(v, key);
-	if (v->keys[i] == key) {
-		bool start = ts_ms - v->ts[i] > SINK_VISIT_GAP_MS;
+	e = &v->slots[visits_find(v, key)];
+	if (e->key == key) {
+		bool start = ts_ms - e->ts > SINK_VISIT_GAP_MS;
 
-		if (ts_ms > v->ts[i])
-			v->ts[i] = ts_ms;
+		if (ts_ms > e->ts)
+			e->ts = ts_ms;
 		return start;
 	}
 	if ((v->count + 1) * 2 > v->cap) {
 		if (visits_rebuild(v) == -1)
 			return -1;
-		i = visits_find(v, key);
+		e = &v->slots[visits_find(v, key)];
 	}
-	v->keys[i] = key;
-	v->ts[i] = ts_ms;
+	e->key = key;
+	e->ts = ts_ms;
 	v->count++;
 	return 1;
 }
 
 /* ---- pending counts ---- */
 
+/*
+ * Entries hold one period's counts: a quarter hour for kind TIME, a UTC
+ * day for the others (the month's counts are the days' summed, written
+ * by the sink beside each day). Their strings live in blocks that are
+ * never moved, freed together by al_sums_clear().
+ */
+#define TEXT_BLOCK	65536
+
+struct text_block {
+	struct text_block *next;
+	size_t		 used, cap;
+	char		 text[];
+};
+
 struct sum_entry {
 	struct al_sum	 sum;
 	uint64_t	 hash;
-	char		*text;		/* k[0..2] point into it */
+};
+
+/* The low half of an entry's hash beside its index: most misses end here. */
+struct sum_slot {
+	uint32_t	 idx;		/* entry index + 1; 0: empty */
+	uint32_t	 tag;
 };
 
 struct al_sums {
 	struct sum_entry *entries;
 	size_t		  count, entries_cap;
-	uint32_t	 *slots;	/* entry index + 1; 0: empty */
+	const struct al_sum **order;	/* al_sums_sort()'s; NULL: none */
+	size_t		  order_cap;
+	struct sum_slot	 *slots;
 	size_t		  cap;
+	struct text_block *text;	/* the newest first */
 	uint64_t	  seed;
-	int64_t		  day_cached, month_cached;	/* al_sums_month() */
+	int64_t		  day_cached;	/* the day of the last row */
+	uint32_t	  last_time, last_policy;	/* entry index + 1 */
+	bool		  sorted;	/* order[] holds every entry */
 };
 
 struct al_sums *
@@ -206,16 +230,29 @@ al_sums_new(void)
 	}
 	s->cap = SUMS_MIN;
 	s->seed = random_seed();
-	s->day_cached = -1;
+	s->day_cached = INT64_MIN;
 	return s;
 }
 
 void
 al_sums_clear(struct al_sums *s)
 {
-	for (size_t i = 0; i < s->count; i++)
-		free(s->entries[i].text);
+	struct text_block *b = s->text, *next;
+
+	/* The first block stays for the next counts. */
+	if (b != NULL) {
+		for (next = b->next; next != NULL; ) {
+			struct text_block *n = next->next;
+
+			free(next);
+			next = n;
+		}
+		b->next = NULL;
+		b->used = 0;
+	}
 	s->count = 0;
+	s->last_time = s->last_policy = 0;
+	s->sorted = false;
 	memset(s->slots, 0, s->cap * sizeof(*s->slots));
 }
 
@@ -225,6 +262,8 @@ al_sums_free(struct al_sums *s)
 	if (s == NULL)
 		return;
 	al_sums_clear(s);
+	free(s->text);
+	free(s->order);
 	free(s->entries);
 	free(s->slots);
 	free(s);
@@ -239,7 +278,7 @@ al_sums_count(const struct al_sums *s)
 const struct al_sum *
 al_sums_get(const struct al_sums *s, size_t i)
 {
-	return &s->entries[i].sum;
+	return s->sorted ? s->order[i] : &s->entries[i].sum;
 }
 
 int64_t
@@ -260,33 +299,71 @@ str_eq(struct sink_str a, struct sink_str b)
 	return a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
 }
 
+static void
+slots_fill(struct sum_slot *slots, size_t cap, const struct sum_entry *e,
+    size_t count)
+{
+	size_t mask = cap - 1;
+
+	for (size_t n = 0; n < count; n++) {
+		size_t i = (size_t)e[n].hash & mask;
+
+		while (slots[i].idx != 0)
+			i = (i + 1) & mask;
+		slots[i].idx = (uint32_t)n + 1;
+		slots[i].tag = (uint32_t)(e[n].hash >> 32);
+	}
+}
+
 static int
 sums_grow(struct al_sums *s)
 {
-	size_t cap = s->cap * 2, mask = cap - 1;
-	uint32_t *slots = calloc(cap, sizeof(*slots));
+	size_t cap = s->cap * 2;
+	struct sum_slot *slots = calloc(cap, sizeof(*slots));
 
 	if (slots == NULL)
 		return -1;
-	for (size_t e = 0; e < s->count; e++) {
-		size_t i = (size_t)s->entries[e].hash & mask;
-
-		while (slots[i] != 0)
-			i = (i + 1) & mask;
-		slots[i] = (uint32_t)e + 1;
-	}
+	slots_fill(slots, cap, s->entries, s->count);
 	free(s->slots);
 	s->slots = slots;
 	s->cap = cap;
 	return 0;
 }
 
-/* A new entry for key, its strings copied. */
-static struct sum_entry *
-sums_insert(struct al_sums *s, size_t slot, uint64_t h, const struct al_sum *key)
+/* A copy of len bytes that stays put until al_sums_clear(). */
+static char *
+sums_text(struct al_sums *s, size_t len)
+{
+	struct text_block *b = s->text;
+	char *p;
+
+	if (b == NULL || b->cap - b->used < len) {
+		size_t cap = len > TEXT_BLOCK ? len : TEXT_BLOCK;
+
+		if ((b = malloc(sizeof(*b) + cap)) == NULL)
+			return NULL;
+		b->cap = cap;
+		b->used = 0;
+		if (s->text != NULL && s->text->used == 0) {
+			/* Only an empty first block: replace it. */
+			b->next = s->text->next;
+			free(s->text);
+		} else
+			b->next = s->text;
+		s->text = b;
+	}
+	p = b->text + b->used;
+	b->used += len;
+	return p;
+}
+
+/* A new entry for key, its strings copied; its index + 1, or 0. */
+static uint32_t
+sums_insert(struct al_sums *s, size_t slot, uint64_t h,
+    const struct al_sum *key)
 {
 	struct sum_entry *e;
-	size_t len = key->k[0].len + key->k[1].len + key->k[2].len + 1;
+	size_t len = key->k[0].len + key->k[1].len + key->k[2].len;
 	char *p;
 
 	if (s->count == s->entries_cap) {
@@ -295,60 +372,64 @@ sums_insert(struct al_sums *s, size_t slot, uint64_t h, const struct al_sum *key
 		    sizeof(*n));
 
 		if (n == NULL)
-			return NULL;
+			return 0;
 		s->entries = n;
 		s->entries_cap = ncap;
 	}
-	if ((p = malloc(len)) == NULL)
-		return NULL;
+	if ((p = sums_text(s, len)) == NULL)
+		return 0;
+	s->sorted = false;
 	e = &s->entries[s->count];
 	e->sum = *key;
 	e->sum.queries = e->sum.attempts = e->sum.verified = 0;
 	e->hash = h;
-	e->text = p;
 	for (int k = 0; k < 3; k++) {
-		memcpy(p, key->k[k].s, key->k[k].len);
+		if (key->k[k].len > 0)
+			memcpy(p, key->k[k].s, key->k[k].len);
 		e->sum.k[k].s = p;
 		p += key->k[k].len;
 	}
-	s->slots[slot] = (uint32_t)++s->count;
-	return e;
+	s->slots[slot].idx = (uint32_t)++s->count;
+	s->slots[slot].tag = (uint32_t)(h >> 32);
+	return s->slots[slot].idx;
 }
 
-/* Add one row's counts to key (its strings never NULL). */
-static int
-sums_bump(struct al_sums *s, uint64_t hk, const struct al_sum *key)
+/* The entry of key (its strings never NULL), made if new: index + 1, or 0. */
+static uint32_t
+sums_find(struct al_sums *s, uint64_t hk, const struct al_sum *key)
 {
 	uint64_t h = mix64(hk ^ ((uint64_t)key->t * 0x9e3779b97f4a7c15ULL) ^
 	    ((uint64_t)key->kind << 56) ^ ((uint64_t)key->grain << 48));
+	uint32_t tag = (uint32_t)(h >> 32);
 	size_t mask = s->cap - 1, i = (size_t)h & mask;
-	struct sum_entry *e = NULL;
 
-	for (; s->slots[i] != 0; i = (i + 1) & mask) {
-		struct sum_entry *c = &s->entries[s->slots[i] - 1];
+	for (; s->slots[i].idx != 0; i = (i + 1) & mask) {
+		const struct al_sum *c;
 
-		if (c->hash == h && c->sum.t == key->t &&
-		    c->sum.kind == key->kind && c->sum.grain == key->grain &&
-		    str_eq(c->sum.k[0], key->k[0]) &&
-		    str_eq(c->sum.k[1], key->k[1]) &&
-		    str_eq(c->sum.k[2], key->k[2])) {
-			e = c;
-			break;
-		}
+		if (s->slots[i].tag != tag)
+			continue;
+		c = &s->entries[s->slots[i].idx - 1].sum;
+		if (c->t == key->t && c->kind == key->kind &&
+		    c->grain == key->grain && str_eq(c->k[0], key->k[0]) &&
+		    str_eq(c->k[1], key->k[1]) && str_eq(c->k[2], key->k[2]))
+			return s->slots[i].idx;
 	}
-	if (e == NULL) {
-		if ((s->count + 1) * 2 > s->cap) {
-			if (sums_grow(s) == -1)
-				return -1;
-			return sums_bump(s, hk, key);
-		}
-		if ((e = sums_insert(s, i, h, key)) == NULL)
-			return -1;
+	if ((s->count + 1) * 2 > s->cap) {
+		if (sums_grow(s) == -1)
+			return 0;
+		return sums_find(s, hk, key);
 	}
-	e->sum.queries += key->queries;
-	e->sum.attempts += key->attempts;
-	e->sum.verified += key->verified;
-	return 0;
+	return sums_insert(s, i, h, key);
+}
+
+static void
+sums_bump(struct al_sums *s, uint32_t idx, const struct al_sum *key)
+{
+	struct al_sum *e = &s->entries[idx - 1].sum;
+
+	e->queries += key->queries;
+	e->attempts += key->attempts;
+	e->verified += key->verified;
 }
 
 static struct sink_str
@@ -364,60 +445,109 @@ al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
 {
 	static const struct sink_str none = { "", 0 };
 	int64_t t = cal_floor(a->ts_ms, 1000) / 1000;
-	int64_t day = al_sums_day(t), month;
+	int64_t day;
 	struct al_sum k = {
 		.queries = 1, .attempts = visit, .verified = a->verified,
 	};
-	uint64_t hc, hr, hp;
+	const struct al_sum *c;
+	uint32_t idx;
 
-	if (day != s->day_cached) {
-		s->day_cached = day;
-		s->month_cached = al_sums_month(day);
-	}
-	month = s->month_cached;
+	if (s->day_cached == INT64_MIN || t < s->day_cached ||
+	    t - s->day_cached >= 86400)
+		s->day_cached = al_sums_day(t);
+	day = s->day_cached;
 
+	/* Totals: the quarter of the row before, most of the time. */
 	k.kind = SINK_SUM_TIME;
 	k.grain = SINK_GRAIN_QUARTER;
 	k.t = cal_floor(t, SINK_QUARTER_S);
 	k.k[0] = k.k[1] = k.k[2] = none;
-	if (sums_bump(s, s->seed, &k) == -1)
-		return -1;
+	c = s->last_time ? &s->entries[s->last_time - 1].sum : NULL;
+	if (c == NULL || c->t != k.t) {
+		if ((idx = sums_find(s, s->seed, &k)) == 0)
+			return -1;
+		s->last_time = idx;
+	}
+	sums_bump(s, s->last_time, &k);
 
-	k.kind = SINK_SUM_POLICY;
-	k.k[0] = nonnull(a->policy);
-	hp = hash_str(s->seed, k.k[0]);
+	/* The rest per day; policies are few, the last one mostly again. */
 	k.grain = SINK_GRAIN_DAY;
 	k.t = day;
-	if (sums_bump(s, hp, &k) == -1)
-		return -1;
-	k.grain = SINK_GRAIN_MONTH;
-	k.t = month;
-	if (sums_bump(s, hp, &k) == -1)
-		return -1;
+	k.kind = SINK_SUM_POLICY;
+	k.k[0] = nonnull(a->policy);
+	c = s->last_policy ? &s->entries[s->last_policy - 1].sum : NULL;
+	if (c == NULL || c->t != day || !str_eq(c->k[0], k.k[0])) {
+		if ((idx = sums_find(s, hash_str(s->seed, k.k[0]), &k)) == 0)
+			return -1;
+		s->last_policy = idx;
+	}
+	sums_bump(s, s->last_policy, &k);
 
 	k.kind = SINK_SUM_CLIENT;
 	k.k[0] = nonnull(a->client);
 	k.k[1] = nonnull(a->client_name);
-	hc = hash_str(hash_str(s->seed, k.k[0]), k.k[1]);
-	k.grain = SINK_GRAIN_DAY;
-	k.t = day;
-	if (sums_bump(s, hc, &k) == -1)
+	if ((idx = sums_find(s, hash_str(hash_str(s->seed, k.k[0]), k.k[1]),
+	    &k)) == 0)
 		return -1;
-	k.grain = SINK_GRAIN_MONTH;
-	k.t = month;
-	if (sums_bump(s, hc, &k) == -1)
-		return -1;
+	sums_bump(s, idx, &k);
 
 	k.kind = SINK_SUM_RULE;
 	k.k[0] = nonnull(a->rule);
 	k.k[1] = nonnull(a->category);
 	k.k[2] = nonnull(a->site);
-	hr = hash_str(hash_str(hash_str(s->seed, k.k[0]), k.k[1]), k.k[2]);
-	k.grain = SINK_GRAIN_DAY;
-	k.t = day;
-	if (sums_bump(s, hr, &k) == -1)
+	if ((idx = sums_find(s, hash_str(hash_str(hash_str(s->seed, k.k[0]),
+	    k.k[1]), k.k[2]), &k)) == 0)
 		return -1;
-	k.grain = SINK_GRAIN_MONTH;
-	k.t = month;
-	return sums_bump(s, hr, &k);
+	sums_bump(s, idx, &k);
+	return 0;
+}
+
+/* As SQLite's BINARY collation orders text: bytes, then length. */
+static int
+str_cmp(struct sink_str a, struct sink_str b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = n > 0 ? memcmp(a.s, b.s, n) : 0;
+
+	if (c != 0)
+		return c;
+	return a.len < b.len ? -1 : a.len > b.len;
+}
+
+static int
+entry_cmp(const void *pa, const void *pb)
+{
+	const struct al_sum *a = *(const struct al_sum *const *)pa;
+	const struct al_sum *b = *(const struct al_sum *const *)pb;
+	int c;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->grain != b->grain)
+		return a->grain < b->grain ? -1 : 1;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	for (int k = 0; k < 3; k++)
+		if ((c = str_cmp(a->k[k], b->k[k])) != 0)
+			return c;
+	return 0;
+}
+
+int
+al_sums_sort(struct al_sums *s)
+{
+	if (s->count > s->order_cap) {
+		const struct al_sum **n = reallocarray(s->order, s->entries_cap,
+		    sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		s->order = n;
+		s->order_cap = s->entries_cap;
+	}
+	for (size_t i = 0; i < s->count; i++)
+		s->order[i] = &s->entries[i].sum;
+	qsort(s->order, s->count, sizeof(*s->order), entry_cmp);
+	s->sorted = true;
+	return 0;
 }

@@ -29,6 +29,13 @@ uint64_t al_visits_key(const struct al_visits *v, struct sink_str client,
 	    struct sink_str rule);
 
 /*
+ * Start loading key's slot: a table of a minute of busy traffic is far
+ * larger than the CPU's caches, and waiting for each row's slot in turn
+ * cost as much as writing the row. Call it a few rows ahead.
+ */
+void	al_visits_prefetch(const struct al_visits *v, uint64_t key);
+
+/*
  * A row of key at ts_ms: returns true when it starts an attempt (no row
  * of key in the table, or the last one more than SINK_VISIT_GAP_MS
  * older), and remembers ts_ms (or keeps a later time already there).
@@ -36,12 +43,16 @@ uint64_t al_visits_key(const struct al_visits *v, struct sink_str client,
  */
 int	al_visits_step(struct al_visits *v, uint64_t key, int64_t ts_ms);
 
-/* Counts of rows per summary key, not yet in table attempt_sums. */
+/*
+ * Counts of rows per summary key, not yet in table attempt_sums: of kind
+ * TIME per quarter hour, of the other kinds per UTC day. A month's counts
+ * are its days' summed: the sink writes each day's to its month too.
+ */
 struct al_sums;
 
 struct al_sum {
 	uint8_t		 kind;		/* SINK_SUM_* */
-	uint8_t		 grain;		/* SINK_GRAIN_* */
+	uint8_t		 grain;		/* SINK_GRAIN_QUARTER or _DAY */
 	int64_t		 t;		/* period start, Unix s */
 	struct sink_str	 k[3];		/* never NULL: "" for none */
 	int64_t		 queries, attempts, verified;
@@ -61,6 +72,15 @@ int	al_sums_add(struct al_sums *s, const struct sink_attempt *a,
 /* How many distinct keys, and the i-th (0 <= i < count). */
 size_t	al_sums_count(const struct al_sums *s);
 const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
+
+/*
+ * Number the keys in the order of table attempt_sums' primary key, so
+ * that writing them walks its pages in order (each page read and written
+ * once per flush, not once per key): al_sums_get() then returns them in
+ * that order until a key is added or the counts are cleared. Returns 0,
+ * or -1 (out of memory: the order stays as it was).
+ */
+int	al_sums_sort(struct al_sums *s);
 
 /* Forget every count (they were written). */
 void	al_sums_clear(struct al_sums *s);

@@ -9,6 +9,13 @@
  *
  *   log_throughput_test [--rows N] [--rate R] [--threads T] [--queue Q]
  *                       [--dir DIR] [--index client_rule_ts|none] [--fill]
+ *                       [--domains N] [--clients N]
+ *
+ * --domains and --clients set how many distinct blocked names and client
+ * addresses the rows spread over (500 and 2,000 by default). A scanner
+ * probing a long list looks like --domains 100000 --clients 1: nearly
+ * every row then has a summary key of its own (issue 12's compare.sh
+ * figure).
  *
  * --index changes the indexes before the run, to measure their cost:
  * client_rule_ts adds one on (client, rule, ts), none drops attempts_ts.
@@ -48,7 +55,7 @@
 #include "proc_status.h"
 #include "sink.h"
 
-#define NDOMAINS	500
+#define NDOMAINS	500		/* defaults */
 #define NCLIENTS	2000
 
 struct bench {
@@ -59,11 +66,12 @@ struct bench {
 	const char	*dir;
 	const char	*index;
 	bool		 fill;
+	unsigned	 ndomains, nclients;
 	struct attemptlog *al;
-	char		 rules[NDOMAINS][64];
-	char		 sites[NDOMAINS][64];
-	uint8_t		 wires[NDOMAINS][80];
-	size_t		 wire_len[NDOMAINS];
+	char		(*rules)[64];
+	char		(*sites)[64];
+	uint8_t		(*wires)[80];
+	size_t		*wire_len;
 };
 
 struct producer {
@@ -102,16 +110,23 @@ process_cpu_s(void)
 }
 
 /* Names like www.site123.example: realistic lengths, label by label. */
-static void
+static int
 bench_names(struct bench *b)
 {
-	for (int i = 0; i < NDOMAINS; i++) {
+	b->rules = calloc(b->ndomains, sizeof(*b->rules));
+	b->sites = calloc(b->ndomains, sizeof(*b->sites));
+	b->wires = calloc(b->ndomains, sizeof(*b->wires));
+	b->wire_len = calloc(b->ndomains, sizeof(*b->wire_len));
+	if (b->rules == NULL || b->sites == NULL || b->wires == NULL ||
+	    b->wire_len == NULL)
+		return -1;
+	for (unsigned i = 0; i < b->ndomains; i++) {
 		char label[32];
 		size_t n, o = 0;
 
-		snprintf(b->rules[i], sizeof(b->rules[i]), "site%d.example", i);
-		snprintf(b->sites[i], sizeof(b->sites[i]), "Example Site %d", i);
-		snprintf(label, sizeof(label), "site%d", i);
+		snprintf(b->rules[i], sizeof(b->rules[i]), "site%u.example", i);
+		snprintf(b->sites[i], sizeof(b->sites[i]), "Example Site %u", i);
+		snprintf(label, sizeof(label), "site%u", i);
 		b->wires[i][o++] = 3;
 		memcpy(b->wires[i] + o, "www", 3);
 		o += 3;
@@ -125,6 +140,7 @@ bench_names(struct bench *b)
 		b->wires[i][o++] = 0;
 		b->wire_len[i] = o;
 	}
+	return 0;
 }
 
 static void
@@ -132,7 +148,7 @@ bench_append(struct bench *b, uint32_t r)
 {
 	static const uint16_t qtypes[] = { 1, 28, 65 };
 	struct sockaddr_in sin = { .sin_family = AF_INET };
-	int d = (int)(r % NDOMAINS);
+	unsigned d = r % b->ndomains;
 	struct blocklist_match m = {
 		.rule = b->rules[d], .category = "commercial-sex",
 		.site = d % 10 ? b->sites[d] : NULL,
@@ -144,7 +160,7 @@ bench_append(struct bench *b, uint32_t r)
 		.match = &m,
 	};
 
-	sin.sin_addr.s_addr = htonl(0x0a000000u | ((r >> 11) % NCLIENTS));
+	sin.sin_addr.s_addr = htonl(0x0a000000u | ((r >> 11) % b->nclients));
 	attemptlog_append(b->al, &a);
 }
 
@@ -239,6 +255,8 @@ bench_parse(int argc, char **argv, struct bench *b)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "index", required_argument, NULL, 'i' },
 		{ "fill", no_argument, NULL, 'f' },
+		{ "domains", required_argument, NULL, 'D' },
+		{ "clients", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -247,6 +265,8 @@ bench_parse(int argc, char **argv, struct bench *b)
 	b->rate = 20000;
 	b->threads = 2;
 	b->queue = 65536;
+	b->ndomains = NDOMAINS;
+	b->nclients = NCLIENTS;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'n': b->rows = atol(optarg); break;
@@ -256,10 +276,13 @@ bench_parse(int argc, char **argv, struct bench *b)
 		case 'd': b->dir = optarg; break;
 		case 'i': b->index = optarg; break;
 		case 'f': b->fill = true; break;
+		case 'D': b->ndomains = (unsigned)atol(optarg); break;
+		case 'C': b->nclients = (unsigned)atol(optarg); break;
 		default: return -1;
 		}
 	}
-	return b->rows > 0 && b->threads > 0 && b->threads <= 64 ? 0 : -1;
+	return b->rows > 0 && b->threads > 0 && b->threads <= 64 &&
+	    b->ndomains > 0 && b->nclients > 0 ? 0 : -1;
 }
 
 /* CPU seconds up to attemptlog_close(): all threads, and the producers. */
@@ -283,6 +306,8 @@ bench_report(const struct bench *b, const char *path, double produce_s,
 	printf("producer_threads %d\n", b->threads);
 	printf("queue_size %u\n", b->queue);
 	printf("extra_index %s\n", b->index ? b->index : "none");
+	printf("domains %u\n", b->ndomains);
+	printf("clients %u\n", b->nclients);
 	printf("append_seconds %.3f\n", produce_s);
 	printf("offered_rows_per_s %.0f\n", b->rows / produce_s);
 	printf("until_on_disk_seconds %.3f\n", total_s);
@@ -435,7 +460,8 @@ main(int argc, char **argv)
 	if (b == NULL || cfg == NULL || bench_parse(argc, argv, b) == -1) {
 		fprintf(stderr, "usage: log_throughput_test [--rows N]"
 		    " [--rate R] [--threads T] [--queue Q] [--dir DIR]"
-		    " [--index client_rule_ts|none] [--fill]\n");
+		    " [--index client_rule_ts|none] [--fill] [--domains N]"
+		    " [--clients N]\n");
 		return 2;
 	}
 	if (b->dir == NULL && (b->dir = mkdtemp(dir)) == NULL) {
@@ -449,7 +475,10 @@ main(int argc, char **argv)
 	free(cfg->log.database);
 	cfg->log.database = strdup(path);
 	cfg->log.queue_size = b->queue;
-	bench_names(b);
+	if (bench_names(b) == -1) {
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
 	b->al = attemptlog_open(cfg);
 	rc = b->fill ? bench_fill(b, path) : bench_run(b, path);
 	if (b->dir == dir) {
@@ -463,6 +492,10 @@ main(int argc, char **argv)
 		rmdir(dir);
 	}
 	config_free(cfg);
+	free(b->rules);
+	free(b->sites);
+	free(b->wires);
+	free(b->wire_len);
 	free(b);
 	return rc;
 }

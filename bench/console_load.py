@@ -8,9 +8,15 @@ a blocked-query benchmark (dnsperf at a fixed rate) in four phases, A B B A:
 A is DNS alone, B is DNS while CLIENTS HTTP clients, each on a kept-alive
 connection with an hr token, read reports as fast as the console answers.
 
+--client-nice N runs the clients' threads at nice N: they stand for other
+machines, and on a machine of two cores their own CPU (Python, 50
+threads, thousands of requests a second) otherwise queues the DNS thread
+and shows in its p99 as if the console had caused it.
+
 Figures per phase:
-  DNS CPU per answer: on-CPU time of every thread but the console's
-      (/proc/PID/task/TID/schedstat, ns), over dnsperf's answers; the
+  DNS CPU per answer: on-CPU time of every thread but the console's and
+      the audit writer's (/proc/PID/task/TID/schedstat, ns), over
+      dnsperf's answers; the
       attempt-log writer is counted, as a blocked answer makes its row.
   DNS latency p50/p99: from dnsperf -v, one line per answer.
   Console: requests, req/s, p50/p99/max latency, errors, and its thread's
@@ -99,8 +105,8 @@ def cpu_split(before, after):
 class Clients:
     """n threads, each a kept-alive connection reading reports."""
 
-    def __init__(self, n, port, token, since):
-        self.port, self.token, self.since = port, token, since
+    def __init__(self, n, port, token, since, nice=0):
+        self.port, self.token, self.since, self.nice = port, token, since, nice
         self.stop = threading.Event()
         self.lat = []
         self.errors = []
@@ -110,6 +116,9 @@ class Clients:
     def run(self, i):
         rnd = random.Random(i)
         c = None
+        if self.nice:
+            # Linux: a thread's own nice value, by its id.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         while not self.stop.is_set():
             path = rnd.choice(QUERIES).format(since=self.since)
             t0 = time.monotonic()
@@ -172,7 +181,8 @@ def dnsperf(port, qfile, dur, rate, out):
 
 def phase(dw, name, load, a, qfile, since, outdir):
     pid = dw.proc.pid
-    clients = Clients(a.clients if load else 0, dw.http_port, dw.hr_token, since)
+    clients = Clients(a.clients if load else 0, dw.http_port, dw.hr_token, since,
+                      a.client_nice)
     with clients:
         if load:
             time.sleep(1.0)         # every client connected and busy
@@ -235,6 +245,9 @@ def main():
     ap.add_argument("--rate", type=int, default=2000, help="DNS queries/s offered")
     ap.add_argument("--count", type=int, default=100000, help="blocklist names")
     ap.add_argument("--history", type=int, default=20000, help="attempts in the log")
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="run the API clients' threads at this nice value: they stand for"
+                    " other machines, and on a small one their CPU queues the DNS thread")
     ap.add_argument("--out", help="also write the table here")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--phases", type=int, default=4, help="run only the first N of A B B A")
@@ -295,7 +308,7 @@ def profile(dw, a, since, outdir, qfile):
     dnsperf sends the blocked queries."""
     outdir.mkdir(parents=True, exist_ok=True)
     tid = next(t for t, (n, _) in thread_cpu_ns(dw.proc.pid).items() if n == "dw-console")
-    with Clients(a.clients, dw.http_port, dw.hr_token, since) as cl:
+    with Clients(a.clients, dw.http_port, dw.hr_token, since, a.client_nice) as cl:
         perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(dw.port), "-d",
                                  str(qfile), "-l", str(a.dur + 2), "-Q", str(a.rate)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

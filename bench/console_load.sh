@@ -18,6 +18,8 @@
 #                    in the log (20000)     --count N   blocklist names
 #   --out FILE       also write the table   --perf DIR  perf record the
 #                    console thread under load afterwards
+#   --client-nice N  the clients' threads at nice N (they stand for other
+#                    machines; on a small one their CPU queues the DNS thread)
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)

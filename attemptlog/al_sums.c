@@ -117,6 +117,12 @@ visits_find(const struct al_visits *v, uint64_t key)
 	return i;
 }
 
+void
+al_visits_prefetch(const struct al_visits *v, uint64_t key)
+{
+	__builtin_prefetch(&v->slots[(size_t)key & (v->cap - 1)], 1);
+}
+
 /* Drop the entries of the minute before the newest row; grow if full. */
 static int
 visits_rebuild(struct al_visits *v)
@@ -135,6 +141,9 @@ visits_rebuild(struct al_visits *v)
 		return -1;
 	}
 	for (size_t i = 0; i < old.cap; i++) {
+		/* The new slots are in random order: ask for them ahead. */
+		if (i + 8 < old.cap && old.slots[i + 8].key != 0)
+			al_visits_prefetch(v, old.slots[i + 8].key);
 		if (old.slots[i].key == 0 || old.slots[i].ts < cut)
 			continue;
 		v->slots[visits_find(v, old.slots[i].key)] = old.slots[i];
@@ -142,12 +151,6 @@ visits_rebuild(struct al_visits *v)
 	}
 	free(old.slots);
 	return 0;
-}
-
-void
-al_visits_prefetch(const struct al_visits *v, uint64_t key)
-{
-	__builtin_prefetch(&v->slots[(size_t)key & (v->cap - 1)], 1);
 }
 
 int
@@ -215,6 +218,8 @@ struct al_sums {
 	int64_t		  day_cached;	/* the day of the last row */
 	uint32_t	  last_time, last_policy;	/* entry index + 1 */
 	bool		  sorted;	/* order[] holds every entry */
+	struct row_hash	 *hashes;	/* al_sums_add_batch()'s */
+	size_t		  hashes_cap;
 };
 
 struct al_sums *
@@ -264,6 +269,7 @@ al_sums_free(struct al_sums *s)
 	al_sums_clear(s);
 	free(s->text);
 	free(s->order);
+	free(s->hashes);
 	free(s->entries);
 	free(s->slots);
 	free(s);
@@ -394,12 +400,18 @@ sums_insert(struct al_sums *s, size_t slot, uint64_t h,
 	return s->slots[slot].idx;
 }
 
+/* The hash of key in the table, from hk, the hash of its strings. */
+static uint64_t
+sums_hash(uint64_t hk, const struct al_sum *key)
+{
+	return mix64(hk ^ ((uint64_t)key->t * 0x9e3779b97f4a7c15ULL) ^
+	    ((uint64_t)key->kind << 56) ^ ((uint64_t)key->grain << 48));
+}
+
 /* The entry of key (its strings never NULL), made if new: index + 1, or 0. */
 static uint32_t
-sums_find(struct al_sums *s, uint64_t hk, const struct al_sum *key)
+sums_find(struct al_sums *s, uint64_t h, const struct al_sum *key)
 {
-	uint64_t h = mix64(hk ^ ((uint64_t)key->t * 0x9e3779b97f4a7c15ULL) ^
-	    ((uint64_t)key->kind << 56) ^ ((uint64_t)key->grain << 48));
 	uint32_t tag = (uint32_t)(h >> 32);
 	size_t mask = s->cap - 1, i = (size_t)h & mask;
 
@@ -417,7 +429,7 @@ sums_find(struct al_sums *s, uint64_t hk, const struct al_sum *key)
 	if ((s->count + 1) * 2 > s->cap) {
 		if (sums_grow(s) == -1)
 			return 0;
-		return sums_find(s, hk, key);
+		return sums_find(s, h, key);
 	}
 	return sums_insert(s, i, h, key);
 }
@@ -440,22 +452,61 @@ nonnull(struct sink_str v)
 	return v;
 }
 
-int
-al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
+/* The hashes of a row's client and rule keys (kinds CLIENT and RULE). */
+struct row_hash {
+	uint64_t	client, rule;
+};
+
+static void
+row_keys(struct al_sums *s, const struct sink_attempt *a, struct al_sum *kc,
+    struct al_sum *kr)
 {
 	static const struct sink_str none = { "", 0 };
 	int64_t t = cal_floor(a->ts_ms, 1000) / 1000;
-	int64_t day;
-	struct al_sum k = {
-		.queries = 1, .attempts = visit, .verified = a->verified,
-	};
-	const struct al_sum *c;
-	uint32_t idx;
 
 	if (s->day_cached == INT64_MIN || t < s->day_cached ||
 	    t - s->day_cached >= 86400)
 		s->day_cached = al_sums_day(t);
-	day = s->day_cached;
+	kc->kind = SINK_SUM_CLIENT;
+	kc->grain = SINK_GRAIN_DAY;
+	kc->t = s->day_cached;
+	kc->k[0] = nonnull(a->client);
+	kc->k[1] = nonnull(a->client_name);
+	kc->k[2] = none;
+	kr->kind = SINK_SUM_RULE;
+	kr->grain = SINK_GRAIN_DAY;
+	kr->t = s->day_cached;
+	kr->k[0] = nonnull(a->rule);
+	kr->k[1] = nonnull(a->category);
+	kr->k[2] = nonnull(a->site);
+}
+
+static void
+row_hash(struct al_sums *s, const struct sink_attempt *a, struct row_hash *h)
+{
+	struct al_sum kc, kr;
+
+	row_keys(s, a, &kc, &kr);
+	h->client = sums_hash(hash_str(hash_str(s->seed, kc.k[0]), kc.k[1]),
+	    &kc);
+	h->rule = sums_hash(hash_str(hash_str(hash_str(s->seed, kr.k[0]),
+	    kr.k[1]), kr.k[2]), &kr);
+}
+
+static int
+row_add(struct al_sums *s, const struct sink_attempt *a, bool visit,
+    const struct row_hash *h)
+{
+	static const struct sink_str none = { "", 0 };
+	int64_t t = cal_floor(a->ts_ms, 1000) / 1000;
+	struct al_sum k = {
+		.queries = 1, .attempts = visit, .verified = a->verified,
+	};
+	struct al_sum kc, kr;
+	const struct al_sum *c;
+	uint32_t idx;
+
+	row_keys(s, a, &kc, &kr);
 
 	/* Totals: the quarter of the row before, most of the time. */
 	k.kind = SINK_SUM_TIME;
@@ -464,41 +515,119 @@ al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
 	k.k[0] = k.k[1] = k.k[2] = none;
 	c = s->last_time ? &s->entries[s->last_time - 1].sum : NULL;
 	if (c == NULL || c->t != k.t) {
-		if ((idx = sums_find(s, s->seed, &k)) == 0)
+		if ((idx = sums_find(s, sums_hash(s->seed, &k), &k)) == 0)
 			return -1;
 		s->last_time = idx;
 	}
 	sums_bump(s, s->last_time, &k);
 
-	/* The rest per day; policies are few, the last one mostly again. */
+	/* Policies are few: the last one again, most of the time. */
 	k.grain = SINK_GRAIN_DAY;
-	k.t = day;
+	k.t = s->day_cached;
 	k.kind = SINK_SUM_POLICY;
 	k.k[0] = nonnull(a->policy);
 	c = s->last_policy ? &s->entries[s->last_policy - 1].sum : NULL;
-	if (c == NULL || c->t != day || !str_eq(c->k[0], k.k[0])) {
-		if ((idx = sums_find(s, hash_str(s->seed, k.k[0]), &k)) == 0)
+	if (c == NULL || c->t != k.t || !str_eq(c->k[0], k.k[0])) {
+		if ((idx = sums_find(s, sums_hash(hash_str(s->seed, k.k[0]),
+		    &k), &k)) == 0)
 			return -1;
 		s->last_policy = idx;
 	}
 	sums_bump(s, s->last_policy, &k);
 
-	k.kind = SINK_SUM_CLIENT;
-	k.k[0] = nonnull(a->client);
-	k.k[1] = nonnull(a->client_name);
-	if ((idx = sums_find(s, hash_str(hash_str(s->seed, k.k[0]), k.k[1]),
-	    &k)) == 0)
+	if ((idx = sums_find(s, h->client, &kc)) == 0)
 		return -1;
 	sums_bump(s, idx, &k);
+	if ((idx = sums_find(s, h->rule, &kr)) == 0)
+		return -1;
+	sums_bump(s, idx, &k);
+	return 0;
+}
 
-	k.kind = SINK_SUM_RULE;
-	k.k[0] = nonnull(a->rule);
-	k.k[1] = nonnull(a->category);
-	k.k[2] = nonnull(a->site);
-	if ((idx = sums_find(s, hash_str(hash_str(hash_str(s->seed, k.k[0]),
-	    k.k[1]), k.k[2]), &k)) == 0)
-		return -1;
-	sums_bump(s, idx, &k);
+int
+al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
+{
+	struct row_hash h;
+
+	row_hash(s, a, &h);
+	return row_add(s, a, visit, &h);
+}
+
+/*
+ * Stages of loading a key's entry ahead of its row: its slot, then the
+ * entry the slot names, then the entry's text. Each stage reads only
+ * what the one before had asked for, rows earlier.
+ */
+static void
+prefetch_slot(const struct al_sums *s, uint64_t h)
+{
+	__builtin_prefetch(&s->slots[(size_t)h & (s->cap - 1)]);
+}
+
+static const struct sum_entry *
+slot_entry(const struct al_sums *s, uint64_t h)
+{
+	const struct sum_slot *sl = &s->slots[(size_t)h & (s->cap - 1)];
+
+	if (sl->idx == 0 || sl->tag != (uint32_t)(h >> 32))
+		return NULL;
+	return &s->entries[sl->idx - 1];
+}
+
+static void
+prefetch_entry(const struct al_sums *s, uint64_t h)
+{
+	const struct sum_entry *e = slot_entry(s, h);
+
+	if (e != NULL)
+		__builtin_prefetch(e);
+}
+
+static void
+prefetch_text(const struct al_sums *s, uint64_t h)
+{
+	const struct sum_entry *e = slot_entry(s, h);
+
+	if (e != NULL)
+		__builtin_prefetch(e->sum.k[0].s);
+}
+
+/* Rows between the stages: the time one row takes covers a stage's load. */
+#define SUMS_AHEAD	4
+
+int
+al_sums_add_batch(struct al_sums *s, const struct sink_attempt *a,
+    const uint8_t *visit, size_t n)
+{
+	struct row_hash *h;
+
+	if (n > s->hashes_cap) {
+		if ((h = reallocarray(s->hashes, n, sizeof(*h))) == NULL)
+			return -1;
+		s->hashes = h;
+		s->hashes_cap = n;
+	}
+	h = s->hashes;
+	for (size_t i = 0; i < n; i++)
+		row_hash(s, &a[i], &h[i]);
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		if ((j = i + 3 * SUMS_AHEAD) < n) {
+			prefetch_slot(s, h[j].client);
+			prefetch_slot(s, h[j].rule);
+		}
+		if ((j = i + 2 * SUMS_AHEAD) < n) {
+			prefetch_entry(s, h[j].client);
+			prefetch_entry(s, h[j].rule);
+		}
+		if ((j = i + SUMS_AHEAD) < n) {
+			prefetch_text(s, h[j].client);
+			prefetch_text(s, h[j].rule);
+		}
+		if (row_add(s, &a[i], visit[i] != 0, &h[i]) == -1)
+			return -1;
+	}
 	return 0;
 }
 

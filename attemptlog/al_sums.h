@@ -69,6 +69,15 @@ void	al_sums_free(struct al_sums *s);
 int	al_sums_add(struct al_sums *s, const struct sink_attempt *a,
 	    bool visit);
 
+/*
+ * The same for the n rows of a (visit[i]: row i starts an attempt), with
+ * each row's entries loaded ahead of it: they are rarely still in the
+ * CPU's caches from the row before of their key. Returns 0 or -1 as
+ * al_sums_add() does.
+ */
+int	al_sums_add_batch(struct al_sums *s, const struct sink_attempt *a,
+	    const uint8_t *visit, size_t n);
+
 /* How many distinct keys, and the i-th (0 <= i < count). */
 size_t	al_sums_count(const struct al_sums *s);
 const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);

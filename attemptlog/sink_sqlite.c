@@ -901,12 +901,11 @@ sums_count_batch(struct sink *s, const struct sink_batch *b,
 	}
 	if (s->counted_id == s->covered_id)
 		s->sums_since = b->now_ms;
-	for (size_t i = 0; i < b->nattempts; i++)
-		if (al_sums_add(s->sums, &b->attempts[i],
-		    s->batch_visit[i]) == -1) {
-			sums_fall_back(s, s->covered_id);
-			return;
-		}
+	if (al_sums_add_batch(s->sums, b->attempts, s->batch_visit,
+	    b->nattempts) == -1) {
+		sums_fall_back(s, s->covered_id);
+		return;
+	}
 	s->counted_id = last_id;
 }
 

@@ -43,7 +43,7 @@ upstream_fail_ede(enum upstream_fail why)
 	    DNS_EDE_NO_REACHABLE_AUTHORITY;
 }
 
-/* A change of state goes to the log at most once per interval. */
+/* A line goes to the log at most once per interval. */
 static bool
 health_may_log(uint64_t *logged_ms, uint64_t now_ms)
 {
@@ -63,11 +63,16 @@ upstream_stats_answer(struct upstream_stats *s, uint64_t rtt_us,
 	while (rtt_us > upstream_rtt_bounds_us[i])
 		i++;
 	s->rtt[i]++;
-	if (s->failing && health_may_log(logged_ms, now_ms))
-		log_warnx("upstream %s answers again after %u failed tries",
-		    s->addr, s->consecutive);
+	if (s->failing)
+		s->failed_run = s->consecutive;
 	s->failing = false;
 	s->consecutive = 0;
+	/* The log says it fails: this answer, or a later one, says not. */
+	if (s->logged_failing && health_may_log(logged_ms, now_ms)) {
+		log_warnx("upstream %s answers again after %u failed tries",
+		    s->addr, s->failed_run);
+		s->logged_failing = false;
+	}
 }
 
 void
@@ -89,13 +94,16 @@ upstream_stats_fail(struct upstream_stats *s, enum upstream_fail why,
 		break;
 	}
 	s->last_fail = why;
-	if (++s->consecutive < UPSTREAM_FAILING_AFTER || s->failing)
-		return;
-	s->failing = true;
-	if (health_may_log(logged_ms, now_ms))
+	if (++s->consecutive >= UPSTREAM_FAILING_AFTER)
+		s->failing = true;
+	/* Failing, and the log says not: this failure, or a later one. */
+	if (s->failing && !s->logged_failing &&
+	    health_may_log(logged_ms, now_ms)) {
 		log_warnx("upstream %s is failing: %u tries in a row without "
 		    "an answer, the last: %s", s->addr, s->consecutive,
 		    upstream_fail_text(why));
+		s->logged_failing = true;
+	}
 }
 
 void

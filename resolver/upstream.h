@@ -73,6 +73,8 @@ struct upstream_stats {
 	bool		 failing;	/* its last tries all failed */
 	unsigned	 consecutive;	/* failures since its last answer */
 	enum upstream_fail last_fail;	/* the most recent failure */
+	bool		 logged_failing; /* what its last log line said */
+	unsigned	 failed_run;	/* the failures its last answer ended */
 };
 
 /* A client waiting for an answer; embedded in the caller's request. */
@@ -175,9 +177,14 @@ void		 upstream_stats_print(const struct upstream_stats *list,
 void		 upstream_stats_answer(struct upstream_stats *s,
 		    uint64_t rtt_us, uint64_t *logged_ms, uint64_t now_ms);
 
-/* A try that failed: counted, and after UPSTREAM_FAILING_AFTER in a row
- * the upstream is failing (logged at most once per
- * UPSTREAM_LOG_INTERVAL_MS, like its recovery). */
+/*
+ * A try that failed: counted, and after UPSTREAM_FAILING_AFTER in a row
+ * the upstream is failing. The log says when an upstream starts failing
+ * and when it answers again, at most one line per UPSTREAM_LOG_INTERVAL_MS
+ * (*logged_ms); a change held back by the interval is said by the next
+ * try that shows it after the interval, so that the last line about an
+ * upstream says what it is doing, not a flap it had.
+ */
 #define UPSTREAM_FAILING_AFTER		3
 #define UPSTREAM_LOG_INTERVAL_MS	10000
 void		 upstream_stats_fail(struct upstream_stats *s,

@@ -916,10 +916,15 @@ test_health(void)
 	env_free(e);
 }
 
-/* The log lines of a flapping upstream: one a UPSTREAM_LOG_INTERVAL_MS. */
+/*
+ * The log lines of a flapping upstream: one a UPSTREAM_LOG_INTERVAL_MS, and
+ * a change held back by the interval said by the first try after it that
+ * shows it, so that the last line is the upstream's state.
+ */
 static void
 test_health_log_rate(void)
 {
+	const uint64_t iv = UPSTREAM_LOG_INTERVAL_MS;
 	struct upstream_stats s = { .addr = "192.0.2.1:53" };
 	struct upstream_stats sum[2] = { 0 };
 	uint64_t logged = 0;
@@ -928,14 +933,36 @@ test_health_log_rate(void)
 	for (int i = 0; i < UPSTREAM_FAILING_AFTER; i++)
 		upstream_stats_fail(&s, UPSTREAM_FAIL_TIMEOUT, &logged, 1000);
 	CHECK(s.failing);
-	CHECK_INT(logged, 1000);		/* logged */
+	CHECK_INT(logged, 1000);		/* "is failing" */
+	CHECK(s.logged_failing);
 	upstream_stats_answer(&s, 2500, &logged, 2000);
 	CHECK(!s.failing);
-	CHECK_INT(logged, 1000);		/* within the interval: not */
+	CHECK_INT(logged, 1000);		/* within the interval: held */
+	CHECK(s.logged_failing);
+	CHECK_INT(s.failed_run, UPSTREAM_FAILING_AFTER);
+	/* The next answer after the interval says it answers again. */
+	upstream_stats_answer(&s, 2500, &logged, 1000 + iv);
+	CHECK_INT(logged, 1000 + iv);
+	CHECK(!s.logged_failing);
+	/* Failing again within the interval: held, then said by the next
+	 * failure after it. */
 	for (int i = 0; i < UPSTREAM_FAILING_AFTER; i++)
 		upstream_stats_fail(&s, UPSTREAM_FAIL_NETWORK, &logged,
-		    1000 + UPSTREAM_LOG_INTERVAL_MS);
-	CHECK_INT(logged, 1000 + UPSTREAM_LOG_INTERVAL_MS);
+		    1001 + iv);
+	CHECK(s.failing);
+	CHECK_INT(logged, 1000 + iv);
+	CHECK(!s.logged_failing);
+	upstream_stats_fail(&s, UPSTREAM_FAIL_NETWORK, &logged, 1000 + 2 * iv);
+	CHECK_INT(logged, 1000 + 2 * iv);
+	CHECK(s.logged_failing);
+	/* A flap within the interval (an answer, failing again) leaves the
+	 * log's "is failing" true: nothing to say. */
+	upstream_stats_answer(&s, 2500, &logged, 1001 + 2 * iv);
+	for (int i = 0; i < UPSTREAM_FAILING_AFTER; i++)
+		upstream_stats_fail(&s, UPSTREAM_FAIL_NETWORK, &logged,
+		    1000 + 4 * iv);
+	CHECK_INT(logged, 1000 + 2 * iv);
+	CHECK(s.logged_failing);
 	CHECK_INT(upstream_fail_ede(UPSTREAM_FAIL_NETWORK), 23);
 	CHECK_INT(upstream_fail_ede(UPSTREAM_FAIL_TIMEOUT), 22);
 	CHECK_INT(upstream_fail_ede(UPSTREAM_FAIL_REFUSED), 22);
@@ -945,8 +972,8 @@ test_health_log_rate(void)
 	upstream_stats_merge(sum, &n, 2, &s);
 	CHECK_INT(n, 1);
 	CHECK_INT(sum[0].timeouts, 6);
-	CHECK_INT(sum[0].errors, 6);
-	CHECK_INT(sum[0].answers, 2);
+	CHECK_INT(sum[0].errors, 14);
+	CHECK_INT(sum[0].answers, 6);
 	CHECK(sum[0].failing);
 	CHECK_INT(upstream_stats_quantile_us(&sum[0], 0.99), 3000);
 }

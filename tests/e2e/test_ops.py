@@ -187,6 +187,69 @@ def test_upstream_health_timeout_and_refused(dnswarden, fake_upstream, dead_port
     assert "answers again" not in dw.stderr()[since:]
 
 
+
+def test_upstream_answers_again_is_logged(dnswarden, fake_upstream):
+    """A dead upstream that comes back: one line when it starts failing,
+    one when it answers again. The recovery line may be held back within
+    UPSTREAM_LOG_INTERVAL_MS (10 s) of the failing line, and is then said
+    by the first answer after it: the test asks fresh names until it is
+    (about 10 s; the daemon has no test clock). resolver/upstream_test.c
+    checks the interval itself with a moved clock."""
+    fake_upstream.mode_dead()
+    dw = dnswarden([fake_upstream], {"server": {"threads": 1}}, timeout_ms=200)
+    for i in range(3):
+        assert dw.query(f"dead{i}.fake.test", timeout=5).rcode() == dns.rcode.SERVFAIL
+    up = fake_upstream.server
+    assert dw.wait_stderr(f"upstream {up} is failing", 0)
+    fake_upstream.mode_normal()
+    asked = iter(range(10**6))
+
+    def said():
+        r = dw.query(f"back{next(asked)}.fake.test", timeout=5)
+        assert r.rcode() == dns.rcode.NXDOMAIN  # the fake's answer
+        return "answers again" in dw.stderr()
+    harness.wait_for(said, "an 'answers again' line", timeout=60, interval=0.5)
+    assert _upstreams(dw)[up]["state"] == "ok"
+    lines = [ln for ln in dw.stderr().splitlines() if f"upstream {up} " in ln]
+    assert lines == [
+        f"dnswarden: upstream {up} is failing: 3 tries in a row without an answer, "
+        "the last: timeout",
+        f"dnswarden: upstream {up} answers again after 3 failed tries"], lines
+
+
+def test_upstream_answer_times_per_upstream(dnswarden, fake_upstream, fake_upstream2):
+    """ctl upstreams' p50 and p99 are each upstream's own: the first answers
+    after 0.5 s (and refuses the names under b, which then go to the
+    second); the second answers at once but one answer in 20 takes 0.6 s.
+    The first's p50 and p99 are at least 500 ms; the second's p50 is below
+    that (its own answers, none of the first's) and its p99 holds the slow
+    answer. Lower bounds are delays the fakes keep; the one upper bound is
+    19 loopback answers' median under 500 ms."""
+    from fakeupstream import Reply
+
+    def slow(q):
+        if q.qname_lower.startswith("b"):
+            return [harness_refused(q)]
+        return [Reply(fake_upstream.response(q), delay=0.5)]
+
+    def fast(q):
+        tail = 0.6 if q.qname_lower.startswith("b19.") else 0.0
+        return [Reply(fake_upstream2.response(q), delay=tail)]
+    fake_upstream.handler = slow
+    fake_upstream2.handler = fast
+    dw = dnswarden([fake_upstream, fake_upstream2], timeout_ms=3000)
+    for name in [f"a{i}.fake.test" for i in range(4)] + [f"b{i}.fake.test" for i in range(20)]:
+        assert dw.query(name, timeout=10).rcode() == dns.rcode.NXDOMAIN, name  # answered
+    up = _upstreams(dw)
+    first, second = up[fake_upstream.server], up[fake_upstream2.server]
+    assert (first["queries"], first["answers"], first["refused"]) == ("24", "4", "20"), first
+    assert (second["queries"], second["answers"]) == ("20", "20"), second
+    ms = lambda v: float("inf") if v.startswith(">") else float(v)  # noqa: E731
+    assert ms(first["p50_ms"]) >= 500 and ms(first["p99_ms"]) >= 500, first
+    assert ms(second["p50_ms"]) < 500, second
+    assert ms(second["p99_ms"]) >= 500, second
+
+
 def harness_refused(q):
     import dns.message
     from fakeupstream import Reply

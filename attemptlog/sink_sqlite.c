@@ -206,9 +206,15 @@ static const char expire_queries_sql[] =
 	" (SELECT id FROM queries WHERE ts < ?1 LIMIT ?2)";
 static const char expire_gaps_sql[] =
 	"DELETE FROM log_gaps WHERE ts_end < ?1";
+/*
+ * Counts go SINK_SQLITE_ROWS to a statement too: each UPSERT statement
+ * also opened and released a statement journal, a seventh of its cost.
+ */
+#define SUM_COLS		9
 static const char upsert_sum_sql[] =
 	"INSERT INTO attempt_sums (kind, grain, t, k1, k2, k3, queries,"
-	" attempts, verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	" attempts, verified) VALUES ";
+static const char upsert_sum_tail[] =
 	" ON CONFLICT (kind, grain, t, k1, k2, k3) DO UPDATE SET"
 	" queries = queries + excluded.queries,"
 	" attempts = attempts + excluded.attempts,"
@@ -249,7 +255,8 @@ struct sink {
 	sqlite3_stmt	*exp_attempts;
 	sqlite3_stmt	*exp_queries;
 	sqlite3_stmt	*exp_gaps;
-	sqlite3_stmt	*upsert_sum;
+	sqlite3_stmt	*upsert_sum;	/* one key */
+	sqlite3_stmt	*upsert_sums;	/* SINK_SQLITE_ROWS keys */
 	sqlite3_stmt	*set_covered;
 	sqlite3_stmt	*uncounted;
 	sqlite3_stmt	*set_visit;
@@ -490,11 +497,12 @@ fail:
 
 /* An INSERT of nrows rows of ncols parameters each, after head. */
 static int
-sqlite_prepare_insert(struct sink *s, sqlite3_stmt **st, const char *head,
-    int ncols, int nrows)
+sqlite_prepare_rows(struct sink *s, sqlite3_stmt **st, const char *head,
+    int ncols, int nrows, const char *tail)
 {
-	size_t len = strlen(head), o;
-	char *sql = malloc(len + (size_t)nrows * (2 * (size_t)ncols + 2) + 1);
+	size_t len = strlen(head), tlen = strlen(tail), o;
+	char *sql = malloc(len + (size_t)nrows * (2 * (size_t)ncols + 2) +
+	    tlen + 1);
 	int rc;
 
 	if (sql == NULL) {
@@ -512,6 +520,8 @@ sqlite_prepare_insert(struct sink *s, sqlite3_stmt **st, const char *head,
 			sql[o++] = c + 1 < ncols ? ',' : ')';
 		}
 	}
+	memcpy(sql + o, tail, tlen);
+	o += tlen;
 	sql[o] = '\0';
 	rc = sqlite3_prepare_v3(s->db, sql, (int)o, SQLITE_PREPARE_PERSISTENT,
 	    st, NULL);
@@ -521,6 +531,20 @@ sqlite_prepare_insert(struct sink *s, sqlite3_stmt **st, const char *head,
 		return -1;
 	}
 	return 0;
+}
+
+static int
+sqlite_prepare_insert(struct sink *s, sqlite3_stmt **st, const char *head,
+    int ncols, int nrows)
+{
+	return sqlite_prepare_rows(s, st, head, ncols, nrows, "");
+}
+
+static int
+sqlite_prepare_upsert(struct sink *s, sqlite3_stmt **st, int nrows)
+{
+	return sqlite_prepare_rows(s, st, upsert_sum_sql, SUM_COLS, nrows,
+	    upsert_sum_tail);
 }
 
 static int
@@ -534,7 +558,6 @@ sqlite_prepare(struct sink *s)
 		{ &s->exp_attempts, expire_attempts_sql },
 		{ &s->exp_queries, expire_queries_sql },
 		{ &s->exp_gaps, expire_gaps_sql },
-		{ &s->upsert_sum, upsert_sum_sql },
 		{ &s->set_covered, set_covered_sql },
 		{ &s->uncounted, uncounted_sql },
 		{ &s->set_visit, set_visit_sql },
@@ -553,7 +576,9 @@ sqlite_prepare(struct sink *s)
 	    sqlite_prepare_insert(s, &s->ins_query, insert_query_sql,
 	    QUERY_COLS, 1) == -1 ||
 	    sqlite_prepare_insert(s, &s->ins_queries, insert_query_sql,
-	    QUERY_COLS, SINK_SQLITE_ROWS) == -1)
+	    QUERY_COLS, SINK_SQLITE_ROWS) == -1 ||
+	    sqlite_prepare_upsert(s, &s->upsert_sum, 1) == -1 ||
+	    sqlite_prepare_upsert(s, &s->upsert_sums, SINK_SQLITE_ROWS) == -1)
 		return -1;
 	return 0;
 }
@@ -765,21 +790,46 @@ sqlite_write_rows(struct sink *s, const struct sink_batch *b,
 
 /* ---- summaries (table attempt_sums) ---- */
 
-static int
-sums_upsert(struct sink *s, const struct al_sum *m, int grain, int64_t t)
-{
-	sqlite3_stmt *st = s->upsert_sum;
+/* One count to write: key m's, into period t of grain. */
+struct sum_row {
+	const struct al_sum	*m;
+	int			 grain;
+	int64_t			 t;
+};
 
-	sqlite3_bind_int(st, 1, m->kind);
-	sqlite3_bind_int(st, 2, grain);
-	sqlite3_bind_int64(st, 3, t);
+static void
+bind_sum(sqlite3_stmt *st, int base, const struct sum_row *r)
+{
+	const struct al_sum *m = r->m;
+
+	sqlite3_bind_int(st, base + 1, m->kind);
+	sqlite3_bind_int(st, base + 2, r->grain);
+	sqlite3_bind_int64(st, base + 3, r->t);
 	for (int k = 0; k < 3; k++)
-		sqlite3_bind_text(st, 4 + k, m->k[k].s, (int)m->k[k].len,
-		    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, m->queries);
-	sqlite3_bind_int64(st, 8, m->attempts);
-	sqlite3_bind_int64(st, 9, m->verified);
-	return sqlite_step_insert(s, st, "cannot update attempt_sums");
+		sqlite3_bind_text(st, base + 4 + k, m->k[k].s,
+		    (int)m->k[k].len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, base + 7, m->queries);
+	sqlite3_bind_int64(st, base + 8, m->attempts);
+	sqlite3_bind_int64(st, base + 9, m->verified);
+}
+
+/* Write the n (at most SINK_SQLITE_ROWS) counts of rows. */
+static int
+sums_upsert(struct sink *s, const struct sum_row *rows, size_t n)
+{
+	if (n == SINK_SQLITE_ROWS) {
+		for (size_t i = 0; i < n; i++)
+			bind_sum(s->upsert_sums, (int)i * SUM_COLS, &rows[i]);
+		return sqlite_step_insert(s, s->upsert_sums,
+		    "cannot update attempt_sums");
+	}
+	for (size_t i = 0; i < n; i++) {
+		bind_sum(s->upsert_sum, 0, &rows[i]);
+		if (sqlite_step_insert(s, s->upsert_sum,
+		    "cannot update attempt_sums") == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -790,23 +840,29 @@ sums_upsert(struct sink *s, const struct al_sum *m, int grain, int64_t t)
 static int
 sums_write(struct sink *s, int64_t to)
 {
-	size_t n = al_sums_count(s->sums);
+	size_t n = al_sums_count(s->sums), nrows = 0;
+	struct sum_row rows[SINK_SQLITE_ROWS];
 
 	/* Unsorted, the counts are still right, only slower to write. */
 	(void)al_sums_sort(s->sums);
-	for (size_t i = 0; i < n; i++) {
-		const struct al_sum *m = al_sums_get(s->sums, i);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			const struct al_sum *m = al_sums_get(s->sums, i);
 
-		if (sums_upsert(s, m, m->grain, m->t) == -1)
-			return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct al_sum *m = al_sums_get(s->sums, i);
-
-		if (m->grain == SINK_GRAIN_DAY && sums_upsert(s, m,
-		    SINK_GRAIN_MONTH, al_sums_month(m->t)) == -1)
-			return -1;
-	}
+			if (pass == 0)
+				rows[nrows++] = (struct sum_row){ m, m->grain,
+				    m->t };
+			else if (m->grain == SINK_GRAIN_DAY)
+				rows[nrows++] = (struct sum_row){ m,
+				    SINK_GRAIN_MONTH, al_sums_month(m->t) };
+			if (nrows == SINK_SQLITE_ROWS) {
+				if (sums_upsert(s, rows, nrows) == -1)
+					return -1;
+				nrows = 0;
+			}
+		}
+	if (sums_upsert(s, rows, nrows) == -1)
+		return -1;
 	sqlite3_bind_int64(s->set_covered, 1, to);
 	return sqlite_step_insert(s, s->set_covered,
 	    "cannot update attempt_sums_state");
@@ -1298,6 +1354,7 @@ sqlite_close(struct sink *s)
 	free(s->batch_visit);
 	free(s->batch_key);
 	sqlite3_finalize(s->upsert_sum);
+	sqlite3_finalize(s->upsert_sums);
 	sqlite3_finalize(s->set_covered);
 	sqlite3_finalize(s->uncounted);
 	sqlite3_finalize(s->set_visit);

@@ -1,8 +1,6 @@
 #!/usr/bin/python3
 """DNS clients for bench/soak.sh, on loopback only.
 
-  soak_client.py freeport
-      print a port free for UDP and TCP on 127.0.0.1
   soak_client.py wait --port P --name N --rcode R [--timeout S]
       ask P for N/A over UDP until an answer with rcode R comes (start-up)
   soak_client.py check --port P --names FILE
@@ -74,23 +72,6 @@ def rcode_of(msg):
     return msg[3] & 0x0F if len(msg) >= 4 else -1
 
 
-def free_port():
-    for _ in range(200):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise SystemExit("no free port")
-
-
 def udp_ask(port, wire, timeout):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.connect(("127.0.0.1", port))
@@ -131,7 +112,7 @@ def tcp_ask(port, wire, timeout):
         return None
 
 
-# ---- freeport, wait, check ----
+# ---- wait, check ----
 
 def cmd_wait(a):
     end = time.monotonic() + a.timeout
@@ -542,7 +523,6 @@ def cmd_abuse(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("freeport")
     w = sub.add_parser("wait")
     w.add_argument("--port", type=int, required=True)
     w.add_argument("--name", required=True)
@@ -581,9 +561,6 @@ def main():
                    help="UDP source addresses")
     b.add_argument("--seed", type=int, default=5)
     a = ap.parse_args()
-    if a.cmd == "freeport":
-        print(free_port())
-        return 0
     return {"wait": cmd_wait, "check": cmd_check, "ask": cmd_ask,
             "query": cmd_query,
             "abuse": cmd_abuse}[a.cmd](a)

@@ -179,9 +179,11 @@ class DotServer:
                     pending.append(wire)
                 for wire in reversed(pending):
                     out = self._answer(wire)
-                    conn.sendall(struct.pack("!H", len(out)) + out)
+                    # Noted before it is written: the client may read the
+                    # answer, and a test self.order, before sendall returns.
                     with self.lock:
                         self.order.append(struct.unpack("!H", wire[:2])[0])
+                    conn.sendall(struct.pack("!H", len(out)) + out)
                 if self.close_after_answer:
                     # Close after the answer, as a server with a limit of
                     # one query a connection does: no more writes, the

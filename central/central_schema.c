@@ -253,8 +253,14 @@ central_schema_ensure(PGconn *pg, char *err, size_t errlen)
 		    " this dnswarden's (%d)", version, CENTRAL_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (pg_exec(pg, schema_sql, "cannot create the central tables", err,
-	    errlen) == -1 || schema_check(pg, err, errlen) == -1 ||
+	/*
+	 * Current tables are only checked: the DDL would need the owner's
+	 * rights, which a resolver's role need not have (docs/central.md,
+	 * "Roles and grants").
+	 */
+	if ((version < CENTRAL_SCHEMA_VERSION && pg_exec(pg, schema_sql,
+	    "cannot create the central tables", err, errlen) == -1) ||
+	    schema_check(pg, err, errlen) == -1 ||
 	    (version < 2 && schema_upgrade_sums(pg, err, errlen) == -1))
 		goto fail;
 	return pg_exec(pg, "COMMIT", "cannot commit the central tables", err,

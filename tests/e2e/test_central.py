@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -397,6 +398,33 @@ def test_wrong_password_says_so_and_keeps_rows(pg, db, dnswarden, dead_port, lis
     assert pg.psql(db, "SELECT to_regclass('dnswarden_attempts') IS NULL") == [["t"]]
 
 
+
+def test_unreachable_host_never_holds_dns(dnswarden, dead_port, lists):
+    """A database host that does not answer, as behind a firewall that drops
+    packets: a listening socket whose accept queue is full, so that the
+    kernel drops the shipper's SYNs. The daemon starts and answers, says why
+    in one line, the rows wait, and a stop is not held by the connect."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    first = socket.create_connection(("127.0.0.1", port), timeout=5)  # fills the queue
+    try:
+        dw = start(dnswarden, dead_port, lists, f"host=127.0.0.1 port={port} dbname=x"
+                   " user=dw connect_timeout=2", "site-u")
+        assert dw.wait_stderr("central: cannot connect to the central database:", timeout=15)
+        lines = [ln for ln in dw.stderr().splitlines() if "central:" in ln]
+        assert len(lines) == 1 and "timeout expired" in lines[0], lines
+        send(dw, "u", 20)
+        harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 20, "20 rows waiting")
+        assert dw.stats()["central_connected"] == 0
+        assert len(db_rows(dw.database)) == 20
+        dw.stop()
+    finally:
+        first.close()
+        lsock.close()
+
+
 def test_incompatible_central_table_is_named(pg, db, dnswarden, dead_port, lists):
     pg.psql(db, "CREATE TABLE dnswarden_attempts (instance text, id integer, ts bigint);"
             " ALTER TABLE dnswarden_attempts OWNER TO dw")
@@ -406,6 +434,60 @@ def test_incompatible_central_table_is_named(pg, db, dnswarden, dead_port, lists
         dw.stderr()
     send(dw, "x", 10)
     harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 10, "10 rows waiting")
+
+
+
+# docs/central.md, "Roles and grants": what a DBA gives the resolvers' role
+# and the readers' once the owner's first daemon has made the tables.
+RESOLVER_GRANTS = """
+GRANT SELECT ON dnswarden_meta TO {r};
+GRANT SELECT, INSERT, UPDATE ON dnswarden_instances TO {r};
+GRANT INSERT ON dnswarden_attempts TO {r};
+GRANT SELECT (instance, ts, client, client_name, rule, category, site, policy,
+              verified, visit) ON dnswarden_attempts TO {r};
+GRANT SELECT, INSERT, UPDATE ON dnswarden_sums TO {r};
+"""
+READER_GRANTS = "GRANT SELECT ON dnswarden_meta, dnswarden_attempts, dnswarden_sums TO {r};"
+
+
+def role_conninfo(pg, db, role):
+    return (f"host=127.0.0.1 port={pg.port} dbname={db} user={role} password=pw-{role}"
+            " connect_timeout=3")
+
+
+def test_documented_grants_are_enough(pg, db, dnswarden, dead_port, lists, workdir):
+    """A resolver with the documented grants (it owns nothing, and cannot
+    read the attempts' queried names) ships; a reader with SELECT only runs
+    report --central and log --central."""
+    owner = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-owner")
+    send(owner, "o", 5)
+    wait_shipped(pg, db, owner, "site-owner", rows=5)
+    owner.stop()
+    pg.psql(db, "DROP ROLE IF EXISTS dw_resolver; DROP ROLE IF EXISTS dw_reader;"
+            " CREATE ROLE dw_resolver LOGIN PASSWORD 'pw-dw_resolver';"
+            " CREATE ROLE dw_reader LOGIN PASSWORD 'pw-dw_reader';"
+            + RESOLVER_GRANTS.format(r="dw_resolver") + READER_GRANTS.format(r="dw_reader"))
+    dw = start(dnswarden, dead_port, lists, role_conninfo(pg, db, "dw_resolver"), "site-r")
+    send(dw, "r", 40)
+    wait_shipped(pg, db, dw, "site-r", rows=40)
+    assert "cannot" not in dw.stderr(), dw.stderr()
+    # Insert-only where the names are: the resolver cannot read them back.
+    res = pg._run("psql", role_conninfo(pg, db, "dw_resolver"), "-At", "-c",
+                  "SELECT qname FROM dnswarden_attempts LIMIT 1", check=False)
+    assert res.returncode != 0 and "permission denied" in res.stderr, res.stderr
+    cfg = workdir / "reader.yaml"
+    cfg.write_text('log:\n  database: "a.db"\n  central:\n    postgresql: "'
+                   + role_conninfo(pg, db, "dw_reader") + '"\n')
+    rows = csv_rows(cli("report", "--central", "--by", "instance", "--format", "csv",
+                        config=cfg).stdout)
+    assert {(r["instance"], r["queries"]) for r in rows} == {("site-owner", "5"),
+                                                            ("site-r", "40")}, rows
+    log = cli("log", "--central", "--instance", "site-r", "--format", "csv", config=cfg)
+    assert len(csv_rows(log.stdout)) == 40
+    # The reader writes nothing.
+    res = pg._run("psql", role_conninfo(pg, db, "dw_reader"), "-At", "-c",
+                  "DELETE FROM dnswarden_attempts", check=False)
+    assert res.returncode != 0 and "permission denied" in res.stderr, res.stderr
 
 
 # --- reading across sites: report --central and log --central ---------------

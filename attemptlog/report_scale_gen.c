@@ -3,10 +3,11 @@
  * through the SQLite sink the writer thread uses (visits, summaries and
  * all), as fast as it goes.
  *
- * usage: report_scale_gen FILE ROWS [CLIENTS SITES DAYS]
+ * usage: report_scale_gen FILE ROWS [CLIENTS SITES DAYS [END]]
  *
- * Rows are spread evenly over DAYS days (default 365) ending on
- * 2026-01-01, from CLIENTS clients (default 5,000; 10.x.y.z, four in five
+ * Rows are spread evenly over DAYS days (default 365; a fraction is fine:
+ * 0.041667 is an hour) ending at END (Unix seconds, or "now"; default
+ * 2026-01-01, the fixed year the report benchmarks and tests rely on), from CLIENTS clients (default 5,000; 10.x.y.z, four in five
  * with a department name) for SITES sites (default 200, in 8 categories,
  * one in ten from an imported list without a site). A browser asks 1 to 4
  * times within a few seconds (A, AAAA, HTTPS): about 2.5 rows an attempt.
@@ -103,15 +104,16 @@ main(int argc, char *argv[])
 	static struct sink_attempt batch[BATCH];
 	struct gen g = { .clients = 5000, .sites = 200,
 	    .x = 0x9e3779b97f4a7c15ULL };
-	long rows, days = 365, done = 0;
-	int64_t start, span, ts;
+	long rows, done = 0;
+	double days = 365;
+	int64_t start, span, ts, end = END_MS;
 	struct sink *s;
 	char err[512];
 	double cpu0;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: report_scale_gen FILE ROWS [CLIENTS"
-		    " SITES DAYS]\n");
+		    " SITES DAYS [END]]\n");
 		return 2;
 	}
 	rows = atol(argv[2]);
@@ -120,12 +122,16 @@ main(int argc, char *argv[])
 	if (argc > 4)
 		g.sites = atol(argv[4]);
 	if (argc > 5)
-		days = atol(argv[5]);
-	if (rows <= 0 || g.clients <= 0 || g.sites <= 0 || days <= 0)
+		days = atof(argv[5]);
+	if (argc > 6)
+		end = strcmp(argv[6], "now") == 0 ? now_ms_wall() :
+		    atoll(argv[6]) * 1000;
+	span = (int64_t)(days * 86400000.0);
+	if (rows <= 0 || g.clients <= 0 || g.sites <= 0 || span <= 0 ||
+	    end <= span)
 		return 2;
 	gen_names(&g);
-	span = days * 86400000LL;
-	start = END_MS - span;
+	start = end - span;
 	sink_sqlite_ops.setup();
 	if ((s = sink_sqlite_ops.open(argv[1], err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);

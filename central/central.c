@@ -760,6 +760,7 @@ central_start(const struct config *cfg, const char *db_path, char *err,
 		central_free(c);
 		return NULL;
 	}
+	pthread_setname_np(c->thr, "dw-central");	/* for top -H, bench/ */
 	pthread_mutex_lock(&c->mtx);
 	while (!c->first_done)
 		pthread_cond_wait(&c->cv, &c->mtx);

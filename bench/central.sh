@@ -221,14 +221,14 @@ stop_daemon() {
 }
 # CPU seconds of the daemon's threads: "dns writer shipper" (the DNS
 # thread(s) are every thread but the log writer, the shipper and the
-# console's).
+# console's and its audit writer's).
 dw_cpu() {
 	local f comm
 	for f in /proc/"$DPID"/task/*; do
 		comm=$(cat "$f/comm" 2>/dev/null) || continue
 		printf '%s %s\n' "$comm" "$(cut -d' ' -f1 "$f/schedstat")"
 	done | awk '{ if ($1 == "dw-logwriter") w += $2; else if ($1 == "dw-central") s += $2
-	    else if ($1 != "dw-console") d += $2 }
+	    else if ($1 != "dw-console" && $1 != "dw-audit") d += $2 }
 	    END { printf "%.4f %.4f %.4f\n", d / 1e9, w / 1e9, s / 1e9 }'
 }
 # The central high-water mark of instance "bench" (0: none yet).

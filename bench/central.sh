@@ -405,7 +405,7 @@ phase_outage() {
 	pg_stop
 	start_daemon "$d" "$db"
 	taskset -c 1 dnsperf -s 127.0.0.1 -p "$(cat "$d/port")" -d "$T/queries.txt" \
-	    -c 2 -q 16 -Q 1000 -l 150 -t 2 >"$d/dnsperf.txt" 2>&1 &
+	    -c 2 -q 16 -Q 1000 -l 1200 -t 2 >"$d/dnsperf.txt" 2>&1 &
 	LOADPID=$!
 	# The shipper's backoff reaches its ceiling (10 s) after about 23 s
 	# of refused attempts: PostgreSQL returns to a shipper that waits.
@@ -423,7 +423,8 @@ phase_outage() {
 	# When the shipper connected again: the first sample with a mark.
 	back=$(awk '$2 > 0 { print $1; exit }' "$d/marks")
 	# SIGINT: dnsperf stops and prints its statistics.
-	kill -INT "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null || true
+	kill -INT "$LOADPID" 2>/dev/null || true	# gone when -l ran out
+	wait "$LOADPID" 2>/dev/null || true
 	LOADPID=""
 	stop_daemon "$d"
 	res "outage_backlog_rows $target"

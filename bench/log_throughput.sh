@@ -16,8 +16,13 @@
 # run lost a row.
 #
 # usage: bench/log_throughput.sh [--rows N] [--rate R] [--quick] [--build DIR]
+#                                [--domains N] [--clients N]
 #   --rows N     rows per run (default 1000000)
 #   --rate R     paced run's target rows/s (default 100000)
+#   --domains N, --clients N  distinct blocked names and clients (default
+#                500 and 2000); --domains 100000 --clients 1 is a scanner
+#                probing a long list, nearly every row a summary key of its
+#                own
 #   --quick      200000 rows
 #   --build DIR  build directory (default build-bench-log; set up as a
 #                release build if missing)
@@ -27,6 +32,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD="$ROOT/build-bench-log"
 ROWS=1000000
 RATE=100000
+SPREAD=()
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -34,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--rate) RATE=$2; shift 2 ;;
 	--quick) ROWS=200000; shift ;;
 	--build) BUILD=$(realpath -m "$2"); shift 2 ;;
+	--domains|--clients) SPREAD+=("$1" "$2"); shift 2 ;;
 	*) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
@@ -47,8 +54,8 @@ BIN="$BUILD/attemptlog/log_throughput_test"
 TMP=$(mktemp -d /tmp/log_throughput.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-echo "== paced: $ROWS rows at $RATE/s, 2 producers, queue 65536"
-"$BIN" --rows "$ROWS" --rate "$RATE" --threads 2 --dir "$TMP" \
+echo "== paced: $ROWS rows at $RATE/s, 2 producers, queue 65536 ${SPREAD[*]}"
+"$BIN" --rows "$ROWS" --rate "$RATE" --threads 2 --dir "$TMP" "${SPREAD[@]}" \
     | tee "$TMP/paced.txt"
 echo
 # Headroom: higher paced rates, 3 s each, same queue. The first rate with
@@ -56,6 +63,7 @@ echo
 for r in 150000 200000 300000; do
 	echo "== headroom: $((r * 3)) rows at $r/s"
 	"$BIN" --rows $((r * 3)) --rate "$r" --threads 2 --dir "$TMP" \
+	    "${SPREAD[@]}" \
 	    2>/dev/null > "$TMP/head-$r.txt" || true
 	grep -E '^(sustained_rows_per_s|rows_dropped|cpu_us_per_row) ' \
 	    "$TMP/head-$r.txt"

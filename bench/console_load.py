@@ -230,6 +230,8 @@ def table(results):
     b = [r["dns_us_per_answer"] for r in results if r["load"]]
     pa = [r["dns_p99_ms"] for r in results if not r["load"]]
     pb = [r["dns_p99_ms"] for r in results if r["load"]]
+    if not a or not b:      # --phases 1: nothing to compare
+        return "\n".join(out)
     out.append("")
     out.append(f"DNS CPU per answer: {sum(a) / len(a):.2f} µs alone, {sum(b) / len(b):.2f} µs"
                f" under console load ({(sum(b) / sum(a) - 1) * 100:+.1f} %); DNS p99:"

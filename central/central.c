@@ -211,6 +211,18 @@ state_set(struct central *c, enum central_state s, const char *cause)
 
 /* ---- PostgreSQL ---- */
 
+static void	first_done(struct central *, int, const char *);
+static bool	stopping(struct central *);
+static void	stats_update(struct central *);
+
+/* While waiting for a lock: the counters kept fresh, and a stop seen. */
+static bool
+waiting_cb(void *arg)
+{
+	stats_update(arg);
+	return stopping(arg);
+}
+
 /* Which session holds the instance's lock key, for the message. */
 static void
 lock_holder(struct central *c, const char *key, char *out, size_t len)
@@ -319,8 +331,14 @@ pg_session(struct central *c, char *err, size_t errlen)
 		pg_drop(c);
 		return -1;
 	}
-	if ((rc = instance_lock(c, err, errlen)) != 0 ||
-	    central_schema_ensure(c->pg, err, errlen) == -1 ||
+	if ((rc = instance_lock(c, err, errlen)) == 0)
+		/*
+		 * The instance is ours: the start need not wait for the
+		 * rest, which another session's locks may hold up.
+		 */
+		first_done(c, 0, "");
+	if (rc != 0 || central_schema_ensure(c->pg, waiting_cb, c, err,
+	    errlen) == -1 ||
 	    (central_mark = central_mark_read(c, err, errlen)) < 0) {
 		pg_drop(c);
 		return rc == 1 ? 1 : -1;

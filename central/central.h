@@ -33,9 +33,11 @@ struct central_stats {
 /*
  * Start the shipper for cfg->log.central (which must be set), reading
  * the attempt log at db_path (the writer has created it). Waits for the
- * first connection attempt (at most its connect_timeout): when another
- * daemon already ships as this instance, returns NULL with the reason,
- * naming the instance and the other daemon, in err. An unreachable or
+ * first connection attempt and the instance's lock (the connect bounded
+ * by its connect_timeout; not for the tables, whose lock another session
+ * may hold long): when another daemon already ships as this instance,
+ * returns NULL with the reason, naming the instance and the other
+ * daemon, in err. An unreachable or
  * refusing database is no error: it is logged and the shipper retries
  * with backoff while rows wait locally. NULL with err when out of memory
  * or the local file cannot be read.

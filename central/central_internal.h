@@ -7,6 +7,7 @@
 #define DNSWARDEN_CENTRAL_INTERNAL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -30,9 +31,13 @@ extern const char central_sums_sql[];
 /*
  * Create the central tables when missing, and check that those present
  * have the shape this dnswarden writes. Returns 0, or -1 with the reason
- * in err (a shape that differs is named: table, column, type).
+ * in err (a shape that differs is named: table, column, type). While
+ * another session holds the schema's lock (a site creating or upgrading
+ * the tables, a DBA), it tries again every 200 ms until stop(arg) is
+ * true (NULL: until it gets it).
  */
-int	 central_schema_ensure(PGconn *pg, char *err, size_t errlen);
+int	 central_schema_ensure(PGconn *pg, bool (*stop)(void *), void *arg,
+	    char *err, size_t errlen);
 
 /*
  * Make sure the monthly partitions holding Unix ms from_ms to to_ms

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "central_internal.h"
 
@@ -224,15 +225,49 @@ schema_upgrade_sums(PGconn *pg, char *err, size_t errlen)
 	    errlen);
 }
 
+/*
+ * The schema's lock, for this transaction: two sites starting at once,
+ * one creates, the other waits. Tried rather than waited for in
+ * PostgreSQL, so that a lock held long (an upgrade of a large table
+ * elsewhere) does not hold this daemon's stop. 0, or -1 (err).
+ */
+static int
+schema_lock(PGconn *pg, bool (*stop)(void *), void *arg, char *err,
+    size_t errlen)
+{
+	for (;;) {
+		PGresult *res = PQexec(pg, "SELECT"
+		    " pg_try_advisory_xact_lock(7361626)");
+		bool got = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			central_pg_error(pg, "cannot lock the central schema",
+			    err, errlen);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+		if (got)
+			return 0;
+		if (stop != NULL && stop(arg)) {
+			snprintf(err, errlen, "stopped while another session"
+			    " held the central schema's lock");
+			return -1;
+		}
+		usleep(200 * 1000);
+	}
+}
+
 int
-central_schema_ensure(PGconn *pg, char *err, size_t errlen)
+central_schema_ensure(PGconn *pg, bool (*stop)(void *), void *arg,
+    char *err, size_t errlen)
 {
 	PGresult *res;
 	int version = 0;
 
-	/* Two sites starting at once: one creates, the other waits. */
-	if (pg_exec(pg, "BEGIN; SELECT pg_advisory_xact_lock(7361626)",
-	    "cannot lock the central schema", err, errlen) == -1)
+	if (pg_exec(pg, "BEGIN", "cannot lock the central schema", err,
+	    errlen) == -1 || schema_lock(pg, stop, arg, err, errlen) == -1)
 		goto fail;
 	res = PQexec(pg, "SELECT to_regclass('dnswarden_meta') IS NOT NULL"
 	    " AND EXISTS (SELECT 1 FROM information_schema.columns WHERE"

@@ -332,6 +332,32 @@ def test_slow_database_never_holds_dns(pg, db, dnswarden, dead_port, lists):
     assert central_rows(pg, db, "site-s") == local_rows(dw)
 
 
+
+def test_schema_lock_held_elsewhere_holds_neither_start_nor_stop(pg, db, dnswarden, dead_port,
+                                                                  lists):
+    """Another session holds the central schema's lock (a site upgrading a
+    large table, a DBA): the daemon starts and answers all the same, its
+    rows wait, a stop is not held by the lock; started again once the lock
+    is gone, it ships them."""
+    locker = pg.session(db)
+    try:
+        locker.stdin.write("BEGIN;\nSELECT 'locked' FROM (SELECT"
+                           " pg_advisory_xact_lock(7361626)) AS l;\n")
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == "locked"
+        dw = start(dnswarden, dead_port, lists, pg.conninfo(db), "site-l")
+        send(dw, "l", 30)
+        harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 30, "30 rows waiting")
+        assert pg.psql(db, "SELECT to_regclass('dnswarden_attempts') IS NULL") == [["t"]]
+        dw.stop()
+    finally:
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        locker.wait(30)
+    dw.start()
+    wait_shipped(pg, db, dw, "site-l", rows=30)
+
+
 def test_full_disk_there_rows_wait(pg, db, dnswarden, dead_port, lists, workdir):
     """The central tables on a tablespace on a 1 MiB tmpfs: PostgreSQL
     runs out of space, the shipper says so and keeps the rows, and when

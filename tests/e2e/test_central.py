@@ -384,7 +384,8 @@ def test_full_disk_there_rows_wait(pg, db, dnswarden, dead_port, lists, workdir)
         wait_shipped(pg, db, dw, "site-f", timeout=60, rows=sent)
         assert central_rows(pg, db, "site-f") == local_rows(dw)
         dw.close()
-        pg.psql("postgres", f"DROP DATABASE {db}")
+        # FORCE: the daemon's backend may outlive its client by a moment.
+        pg.psql("postgres", f"DROP DATABASE {db} WITH (FORCE)")
         pg.psql("postgres", f"DROP TABLESPACE tiny_{db}")
     finally:
         subprocess.run(["umount", "-l", str(space)], check=False)

@@ -635,6 +635,40 @@ def test_central_report_is_the_sum_of_the_local_ones(two_sites):
                                         config=d.config_path).stdout)
 
 
+
+def test_retention_by_dropping_months(two_sites, pg, db):
+    """docs/central.md's retention: detach and drop the months before a
+    date, delete their summaries; the central report then counts exactly
+    the local rows from that date on, and the central log lists none
+    before it."""
+    a, b = two_sites
+    cut = "2025-09-01"
+    months = [r[0] for r in pg.psql(db, "SELECT c.relname FROM pg_inherits i JOIN pg_class c"
+                                        " ON c.oid = i.inhrelid WHERE i.inhparent ="
+                                        " 'dnswarden_attempts'::regclass ORDER BY 1")]
+    old = [m for m in months if m < "dnswarden_attempts_2025_09"]
+    assert old, months
+    for m in old:  # one statement each: CONCURRENTLY runs outside a transaction
+        pg.psql(db, f"ALTER TABLE dnswarden_attempts DETACH PARTITION {m} CONCURRENTLY")
+        pg.psql(db, f"DROP TABLE {m}")
+    pg.psql(db, "DELETE FROM dnswarden_sums WHERE t < extract(epoch FROM"
+            f" timestamptz '{cut} 00:00:00+00')")
+    period = ["--since", cut, "--tz", "UTC"]
+    for byarg in ([], ["--by", "month"], ["--by", "site"]):
+        want = summed([csv_rows(cli("report", *period, *byarg, "--format", "csv",
+                                    config=d.config_path).stdout) for d in (a, b)])
+        got = csv_rows(cli("report", "--central", "--tz", "UTC", *byarg, "--format", "csv",
+                           config=a.config_path).stdout)
+        assert {tuple((k, v) for k, v in r.items() if k not in COUNT_COLS): r
+                for r in got} == want, byarg
+    # (a bare date as --until would include that whole day)
+    res = cli("log", "--central", "--until", cut + "T00:00:00Z", "--format", "csv",
+              config=a.config_path)
+    assert csv_rows(res.stdout) == []
+    assert len(csv_rows(cli("log", "--central", "--since", cut + "T00:00:00Z", "--limit",
+                            "5", "--format", "csv", config=a.config_path).stdout)) == 5
+
+
 def test_central_log_pages_newest_first_across_sites(two_sites, pg, db):
     a, b = two_sites
     want = [(r[0], r[1]) for r in pg.psql(

@@ -99,6 +99,9 @@ PGUSER_OS=""
 DPID="" LOADPID=""
 asuser() { if [ -n "$PGUSER_OS" ]; then runuser -u "$PGUSER_OS" -- "$@"; else "$@"; fi; }
 cleanup() {
+	# Every step, whatever the one before did (set -e would end it at a
+	# kill of a process already gone, leaving the daemon and PostgreSQL).
+	set +e
 	[ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	[ -d "$T/pg/data" ] && asuser "$PGBIN/pg_ctl" -D "$T/pg/data" -m immediate \

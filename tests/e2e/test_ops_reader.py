@@ -6,6 +6,7 @@ log filters for imported rows (--category, --rule) and the line saying
 which filter matched nothing."""
 
 import os
+import shutil
 import subprocess
 
 import dns.rcode
@@ -104,19 +105,25 @@ def test_reader_as_another_user_needs_no_key(pseudonym_daemon, workdir):
     def as_nobody():
         import pwd
         pw = pwd.getpwnam("nobody")
+        os.setgroups([])
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
+    # A copy where nobody can reach it: the build tree may sit below a
+    # folder closed to other users (a CI checkout under a 0700 home).
+    binary = workdir / "dnswarden-reader"
+    shutil.copy2(harness._resolve_bin(), binary)
+    binary.chmod(0o755)
     for args in (["-c", str(reader)], ["--database", str(dw.database)]):
-        res = subprocess.run([harness._resolve_bin(), "report", *args, "--by", "site"],
+        res = subprocess.run([str(binary), "report", *args, "--by", "site"],
                              capture_output=True, text=True, timeout=60,
                              preexec_fn=as_nobody)
         assert res.returncode == 0, res.stderr
-    res = subprocess.run([harness._resolve_bin(), "report", "-c", str(reader), "--by",
+    res = subprocess.run([str(binary), "report", "-c", str(reader), "--by",
                           "client"], capture_output=True, text=True, timeout=60,
                          preexec_fn=as_nobody)
     assert res.returncode == 0 and res.stdout == full.stdout, res.stderr
     # The daemon's own configuration is closed to that user.
-    res = subprocess.run([harness._resolve_bin(), "report", "-c", str(dw.config_path)],
+    res = subprocess.run([str(binary), "report", "-c", str(dw.config_path)],
                          capture_output=True, text=True, timeout=60, preexec_fn=as_nobody)
     assert res.returncode == 1 and "Permission denied" in res.stderr
 

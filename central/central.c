@@ -4,9 +4,10 @@
  * One loop: connect (and lock the instance), read the next rows after
  * the high-water mark from the local file, send them with COPY into a
  * temporary table and move them into dnswarden_attempts with ON CONFLICT
- * DO NOTHING and the new mark in the same transaction; on any failure
- * drop the connection, say why once, and try again after a backoff. The
- * DNS threads never see any of it: they only append to the attempt log.
+ * DO NOTHING, their summaries (added up here) into dnswarden_sums and
+ * the new mark in the same transaction; on any failure drop the
+ * connection, say why once, and try again after a backoff. The DNS
+ * threads never see any of it: they only append to the attempt log.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -30,6 +31,33 @@
 #define CENTRAL_POLL_MS		200	/* looking for new rows when idle */
 #define CENTRAL_MARK_MS		1000	/* local mark written this often */
 #define CENTRAL_BUSY_MS		1000
+
+struct buf {
+	char			*p;
+	size_t			 len, cap;
+};
+
+/* A field of the batch's COPY text: offset and length in c->b. */
+struct bfield {
+	uint32_t		 off, len;
+};
+
+/* What a row's summaries are made of (central_sums_sql's columns). */
+enum { SF_CLIENT, SF_CNAME, SF_RULE, SF_CAT, SF_SITE, SF_POLICY, SF_N };
+struct srow {
+	int64_t			 id, ts;
+	struct bfield		 f[SF_N];	/* NULL: length 0, as '' */
+	bool			 visit, verified;
+};
+
+/* One summary key of dnswarden_sums and the batch's deltas to it. */
+struct sent {
+	int64_t			 t;
+	uint64_t		 hash;
+	struct bfield		 k[3];
+	int			 kind, grain;
+	int64_t			 queries, attempts, verified;
+};
 
 enum central_state {
 	ST_START,		/* no attempt yet */
@@ -61,9 +89,14 @@ struct central {
 	int64_t			 local_mark;	/* as written locally */
 	int64_t			 mark_at;	/* mono ms of that write */
 	int64_t			 part_from, part_to; /* months made (s) */
-	char			*buf;
-	size_t			 len, cap;
-	char			 insert_sql[3072];
+	struct buf		 b;		/* the batch, COPY text */
+	struct buf		 sb;		/* its summaries, COPY text */
+	struct srow		*rows;		/* the batch's summary keys */
+	size_t			 nrows, rows_cap;
+	struct sent		*ents;		/* the summaries, one a key */
+	size_t			 nents, ents_cap;
+	uint32_t		*slots;		/* hash: ents index + 1 */
+	size_t			 slots_cap;
 };
 
 int64_t
@@ -355,6 +388,17 @@ pg_session(struct central *c, char *err, size_t errlen)
 		return -1;
 	}
 	PQclear(res);
+	res = PQexec(c->pg, "CREATE TEMP TABLE dw_sums (kind smallint, grain"
+	    " smallint, t bigint, k1 text, k2 text, k3 text, queries bigint,"
+	    " attempts bigint, verified bigint) ON COMMIT DELETE ROWS");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		central_pg_error(c->pg, "cannot create the batch table", err,
+		    errlen);
+		PQclear(res);
+		pg_drop(c);
+		return -1;
+	}
+	PQclear(res);
 	local = local_mark_read(c);
 	c->hwm = local < central_mark ? local : central_mark;
 	c->local_mark = local;
@@ -364,38 +408,31 @@ pg_session(struct central *c, char *err, size_t errlen)
 /* ---- one batch ---- */
 
 static int
-buf_add(struct central *c, const char *s, size_t n)
+buf_add(struct buf *b, const char *s, size_t n)
 {
-	if (c->len + n > c->cap) {
-		size_t ncap = c->cap ? c->cap : 1 << 20;
+	if (b->len + n > b->cap) {
+		size_t ncap = b->cap ? b->cap : 1 << 20;
 		char *nb;
 
-		while (ncap < c->len + n)
+		while (ncap < b->len + n)
 			ncap *= 2;
-		if ((nb = realloc(c->buf, ncap)) == NULL)
+		if ((nb = realloc(b->p, ncap)) == NULL)
 			return -1;
-		c->buf = nb;
-		c->cap = ncap;
+		b->p = nb;
+		b->cap = ncap;
 	}
-	memcpy(c->buf + c->len, s, n);
-	c->len += n;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
 	return 0;
 }
 
-/* One field of COPY's text format: \N for NULL, escapes for the rest. */
+/* v in COPY's text format: escapes for \, tab, newline, return. */
 static int
-copy_field(struct central *c, sqlite3_stmt *st, int col, bool boolean,
-    char end)
+buf_add_escaped(struct buf *b, const unsigned char *v)
 {
-	const unsigned char *v = sqlite3_column_text(st, col);
 	char esc[2] = { '\\', 0 };
 	size_t from = 0, i;
 
-	if (v == NULL)
-		return buf_add(c, "\\N", 2) || buf_add(c, &end, 1) ? -1 : 0;
-	if (boolean)
-		return buf_add(c, sqlite3_column_int(st, col) ? "t" : "f", 1) ||
-		    buf_add(c, &end, 1) ? -1 : 0;
 	for (i = 0; v[i] != '\0'; i++) {
 		switch (v[i]) {
 		case '\\': esc[1] = '\\'; break;
@@ -404,43 +441,96 @@ copy_field(struct central *c, sqlite3_stmt *st, int col, bool boolean,
 		case '\r': esc[1] = 'r'; break;
 		default: continue;
 		}
-		if (buf_add(c, (const char *)v + from, i - from) == -1 ||
-		    buf_add(c, esc, 2) == -1)
+		if (buf_add(b, (const char *)v + from, i - from) == -1 ||
+		    buf_add(b, esc, 2) == -1)
 			return -1;
 		from = i + 1;
 	}
-	if (buf_add(c, (const char *)v + from, i - from) == -1)
-		return -1;
-	return buf_add(c, &end, 1);
+	return buf_add(b, (const char *)v + from, i - from);
 }
 
 /*
- * The next rows after the mark, as COPY text in c->buf. Returns the
- * number read (0: none), or -1 (err); last id and the ts range to *last,
- * *ts_min, *ts_max.
+ * One field of COPY's text format: \N for NULL, escapes for the rest.
+ * Where its text went in c->b to *f (NULL: length 0), when f is set.
+ */
+static int
+copy_field(struct central *c, sqlite3_stmt *st, int col, bool boolean,
+    char end, struct bfield *f)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+	size_t at = c->b.len;
+
+	if (v == NULL) {
+		if (f != NULL)
+			f->off = f->len = 0;
+		return buf_add(&c->b, "\\N", 2) || buf_add(&c->b, &end, 1) ?
+		    -1 : 0;
+	}
+	if (boolean)
+		return buf_add(&c->b, sqlite3_column_int(st, col) ? "t" : "f",
+		    1) || buf_add(&c->b, &end, 1) ? -1 : 0;
+	if (buf_add_escaped(&c->b, v) == -1)
+		return -1;
+	if (f != NULL) {
+		f->off = (uint32_t)at;
+		f->len = (uint32_t)(c->b.len - at);
+	}
+	return buf_add(&c->b, &end, 1);
+}
+
+/* Room for one more row of summary keys. */
+static struct srow *
+srow_new(struct central *c)
+{
+	if (c->nrows == c->rows_cap) {
+		size_t ncap = c->rows_cap ? c->rows_cap * 2 : 1024;
+		struct srow *nr = realloc(c->rows, ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			return NULL;
+		c->rows = nr;
+		c->rows_cap = ncap;
+	}
+	return &c->rows[c->nrows++];
+}
+
+/*
+ * The next rows after the mark, as COPY text in c->b, and what their
+ * summaries are made of in c->rows. Returns the number read (0: none),
+ * or -1 (err); last id and the ts range to *last, *ts_min, *ts_max.
  */
 static long
 batch_read(struct central *c, int64_t *last, int64_t *ts_min,
     int64_t *ts_max, char *err, size_t errlen)
 {
 	static const bool boolean[13] = { [10] = true, [12] = true };
+	/* The columns of sel that are summary keys, and which. */
+	static const signed char key[13] = { -1, -1, SF_CLIENT, SF_CNAME,
+	    -1, -1, SF_RULE, SF_CAT, SF_SITE, -1, -1, SF_POLICY, -1 };
 	long n = 0;
 	int rc;
 
-	c->len = 0;
+	c->b.len = 0;
+	c->nrows = 0;
 	sqlite3_bind_int64(c->sel, 1, c->hwm);
 	sqlite3_bind_int(c->sel, 2, CENTRAL_BATCH);
 	while ((rc = sqlite3_step(c->sel)) == SQLITE_ROW) {
 		int64_t ts = sqlite3_column_int64(c->sel, 1);
+		struct srow *r = srow_new(c);
 
+		if (r == NULL)
+			goto oom;
+		r->id = sqlite3_column_int64(c->sel, 0);
+		r->ts = ts;
+		r->verified = sqlite3_column_int(c->sel, 10) != 0;
+		r->visit = sqlite3_column_type(c->sel, 12) != SQLITE_NULL &&
+		    sqlite3_column_int(c->sel, 12) != 0;
 		for (int col = 0; col < 13; col++)
 			if (copy_field(c, c->sel, col, boolean[col],
-			    col == 12 ? '\n' : '\t') == -1) {
-				sqlite3_reset(c->sel);
-				snprintf(err, errlen, "out of memory");
-				return -1;
-			}
-		*last = sqlite3_column_int64(c->sel, 0);
+			    col == 12 ? '\n' : '\t', key[col] >= 0 ?
+			    &r->f[key[col]] : NULL) == -1)
+				goto oom;
+		*last = r->id;
 		if (n == 0 || ts < *ts_min)
 			*ts_min = ts;
 		if (n == 0 || ts > *ts_max)
@@ -454,6 +544,177 @@ batch_read(struct central *c, int64_t *last, int64_t *ts_min,
 	}
 	sqlite3_reset(c->sel);	/* ends the read: the WAL may move on */
 	return n;
+oom:
+	sqlite3_reset(c->sel);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* ---- the batch's summaries, added up here ---- */
+
+static uint64_t
+hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static bool
+sent_same(const struct central *c, const struct sent *e, int kind,
+    int grain, int64_t t, const struct bfield *k)
+{
+	if (e->kind != kind || e->grain != grain || e->t != t)
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (e->k[i].len != k[i].len || memcmp(c->b.p + e->k[i].off,
+		    c->b.p + k[i].off, k[i].len) != 0)
+			return false;
+	return true;
+}
+
+/* The slots doubled (or made), every entry placed again. */
+static int
+slots_grow(struct central *c)
+{
+	size_t ncap = c->slots_cap ? c->slots_cap * 2 : 4096;
+	uint32_t *ns = calloc(ncap, sizeof(*ns));
+
+	if (ns == NULL)
+		return -1;
+	for (size_t i = 0; i < c->nents; i++) {
+		size_t j = c->ents[i].hash & (ncap - 1);
+
+		while (ns[j] != 0)
+			j = (j + 1) & (ncap - 1);
+		ns[j] = (uint32_t)i + 1;
+	}
+	free(c->slots);
+	c->slots = ns;
+	c->slots_cap = ncap;
+	return 0;
+}
+
+/* One row's share of the summary (kind, grain, t, k), added. */
+static int
+sums_add(struct central *c, int kind, int grain, int64_t t,
+    const struct bfield *k, const struct srow *r)
+{
+	uint64_t h = 14695981039346656037ULL;
+	struct sent *e;
+	size_t j;
+
+	h = hash_bytes(h, &kind, sizeof(kind));
+	h = hash_bytes(h, &grain, sizeof(grain));
+	h = hash_bytes(h, &t, sizeof(t));
+	for (int i = 0; i < 3; i++)
+		h = hash_bytes(hash_bytes(h, c->b.p + k[i].off, k[i].len),
+		    "\t", 1);
+	if ((c->nents + 1) * 2 > c->slots_cap && slots_grow(c) == -1)
+		return -1;
+	for (j = h & (c->slots_cap - 1); c->slots[j] != 0;
+	    j = (j + 1) & (c->slots_cap - 1)) {
+		e = &c->ents[c->slots[j] - 1];
+		if (e->hash == h && sent_same(c, e, kind, grain, t, k))
+			goto add;
+	}
+	if (c->nents == c->ents_cap) {
+		size_t ncap = c->ents_cap ? c->ents_cap * 2 : 1024;
+		struct sent *ne = realloc(c->ents, ncap * sizeof(*ne));
+
+		if (ne == NULL)
+			return -1;
+		c->ents = ne;
+		c->ents_cap = ncap;
+	}
+	e = &c->ents[c->nents++];
+	c->slots[j] = (uint32_t)c->nents;
+	e->kind = kind;
+	e->grain = grain;
+	e->t = t;
+	e->hash = h;
+	memcpy(e->k, k, sizeof(e->k));
+	e->queries = e->attempts = e->verified = 0;
+add:
+	e->queries++;
+	e->attempts += r->visit;
+	e->verified += r->verified;
+	return 0;
+}
+
+/*
+ * The summaries of the batch's rows above mark (those the central table
+ * does not hold yet), added up as central_sums_sql does in PostgreSQL:
+ * a quarter hour's total (kind 0), per client (1), per rule, category
+ * and site (2) and per policy (3) by UTC day (grain 1) and month (2);
+ * NULL keys as ''. As COPY text for dw_sums in c->sb; 0 or -1.
+ */
+static int
+sums_make(struct central *c, int64_t mark)
+{
+	const struct bfield none = { 0, 0 };
+	int64_t mfrom = 0, mto = 0, month = 0;
+	char num[128];
+
+	c->nents = 0;
+	c->sb.len = 0;
+	if (c->slots_cap > 0)
+		memset(c->slots, 0, c->slots_cap * sizeof(*c->slots));
+	for (size_t i = 0; i < c->nrows; i++) {
+		const struct srow *r = &c->rows[i];
+		/* floor(extract(epoch FROM ts)), then bigint division. */
+		int64_t s = r->ts / 1000 - (r->ts % 1000 < 0);
+		int64_t day = s / 86400 * 86400;
+		const struct bfield *f = r->f;
+		struct bfield k[3];
+
+		if (r->id <= mark)
+			continue;
+		if (s < mfrom || s >= mto) {
+			month = mfrom = central_month_start(r->ts, 0);
+			mto = central_month_start(r->ts, 1);
+		}
+		k[0] = k[1] = k[2] = none;
+		if (sums_add(c, 0, 0, s / 900 * 900, k, r) == -1)
+			return -1;
+		k[0] = f[SF_CLIENT];
+		k[1] = f[SF_CNAME];
+		if (sums_add(c, 1, 1, day, k, r) == -1 ||
+		    sums_add(c, 1, 2, month, k, r) == -1)
+			return -1;
+		k[0] = f[SF_RULE];
+		k[1] = f[SF_CAT];
+		k[2] = f[SF_SITE];
+		if (sums_add(c, 2, 1, day, k, r) == -1 ||
+		    sums_add(c, 2, 2, month, k, r) == -1)
+			return -1;
+		k[0] = f[SF_POLICY];
+		k[1] = k[2] = none;
+		if (sums_add(c, 3, 1, day, k, r) == -1 ||
+		    sums_add(c, 3, 2, month, k, r) == -1)
+			return -1;
+	}
+	for (size_t i = 0; i < c->nents; i++) {
+		const struct sent *e = &c->ents[i];
+		int n;
+
+		n = snprintf(num, sizeof(num), "%d\t%d\t%" PRId64 "\t",
+		    e->kind, e->grain, e->t);
+		if (buf_add(&c->sb, num, (size_t)n) == -1)
+			return -1;
+		/* The keys are COPY text already, escaped as the batch's. */
+		for (int j = 0; j < 3; j++)
+			if (buf_add(&c->sb, c->b.p + e->k[j].off,
+			    e->k[j].len) == -1 || buf_add(&c->sb, "\t", 1) == -1)
+				return -1;
+		n = snprintf(num, sizeof(num), "%" PRId64 "\t%" PRId64 "\t%"
+		    PRId64 "\n", e->queries, e->attempts, e->verified);
+		if (buf_add(&c->sb, num, (size_t)n) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 static bool
@@ -531,56 +792,82 @@ pg_ok(struct central *c, PGresult *res, const char *what, char *err,
 	return -1;
 }
 
-/*
- * The batch's rows into dnswarden_attempts, and the summaries of those
- * that were new (a retry's copies are not counted twice) into
- * dnswarden_sums, in one statement.
- */
-static void
-insert_sql_make(struct central *c)
+/* COPY of buf into table, inside the open transaction. 0 or -1 (err). */
+static int
+copy_in(struct central *c, const char *sql, const struct buf *b, char *err,
+    size_t errlen)
 {
-	static const char head[] = "WITH ins AS (INSERT INTO"
-	    " dnswarden_attempts SELECT $1, id, timestamptz 'epoch' + ts_ms *"
-	    " interval '1 millisecond', client, client_name, qname, qtype,"
-	    " rule, category, site, transport, verified, policy, visit FROM"
-	    " dw_batch ON CONFLICT DO NOTHING RETURNING instance, ts, client,"
-	    " client_name, rule, category, site, policy, verified, visit) ";
-	int n = snprintf(c->insert_sql, sizeof(c->insert_sql), "%s", head);
+	PGresult *res = pg_exec(c, sql, 0, NULL);
 
-	snprintf(c->insert_sql + n, sizeof(c->insert_sql) - (size_t)n,
-	    central_sums_sql, "ins");
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		pg_ok(c, res, "cannot copy", err, errlen);
+		return -1;
+	}
+	PQclear(res);
+	if ((b->len > 0 && PQputCopyData(c->pg, b->p, (int)b->len) != 1) ||
+	    PQputCopyEnd(c->pg, NULL) != 1) {
+		central_pg_error(c->pg, "cannot copy", err, errlen);
+		return -1;
+	}
+	if (pg_ok(c, pg_next(c), "cannot copy", err, errlen) == -1)
+		return -1;
+	while ((res = pg_next(c)) != NULL)
+		PQclear(res);
+	return 0;
 }
 
-/* c->buf into the central table and the new mark, one transaction. */
+/*
+ * The batch into dnswarden_attempts (a retry's copies dropped by the
+ * key), its summaries added to dnswarden_sums and the new mark, in one
+ * transaction. The summaries count only the rows above the central mark,
+ * read under the mark row's lock in the same transaction: the rows at or
+ * below it are there already and were counted when they arrived (a retry
+ * after a lost acknowledgement, a local mark that lagged), so nothing is
+ * counted twice. They are added up here rather than by PostgreSQL from
+ * the inserted rows, which cost it twice the insert's time a row
+ * (docs/performance.md, "Central log").
+ */
 static int
 batch_send(struct central *c, int64_t last, char *err, size_t errlen)
 {
 	char lastbuf[32];
 	const char *params[2] = { c->instance, lastbuf };
 	PGresult *res;
+	int64_t mark = 0;
 
 	snprintf(lastbuf, sizeof(lastbuf), "%" PRId64, last);
 	if (pg_ok(c, pg_exec(c, "BEGIN", 0, NULL), "cannot begin", err,
 	    errlen))
 		return -1;
-	res = pg_exec(c, "COPY dw_batch FROM STDIN", 0, NULL);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		pg_ok(c, res, "cannot copy", err, errlen);
+	res = pg_exec(c, "SELECT shipped_id FROM dnswarden_instances WHERE"
+	    " instance = $1 FOR UPDATE", 1, params);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		mark = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (pg_ok(c, res, "cannot read the central mark", err, errlen) == -1)
+		goto fail;
+	if (sums_make(c, mark) == -1) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	PQclear(res);
-	if (PQputCopyData(c->pg, c->buf, (int)c->len) != 1 ||
-	    PQputCopyEnd(c->pg, NULL) != 1) {
-		central_pg_error(c->pg, "cannot copy", err, errlen);
+	if (copy_in(c, "COPY dw_batch FROM STDIN", &c->b, err, errlen) == -1 ||
+	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_attempts SELECT $1, id,"
+	    " timestamptz 'epoch' + ts_ms * interval '1 millisecond', client,"
+	    " client_name, qname, qtype, rule, category, site, transport,"
+	    " verified, policy, visit FROM dw_batch ON CONFLICT DO NOTHING", 1,
+	    params), "cannot insert", err, errlen) == -1)
 		goto fail;
-	}
-	if (pg_ok(c, pg_next(c), "cannot copy", err, errlen) == -1)
-		goto fail;
-	while ((res = pg_next(c)) != NULL)
-		PQclear(res);
-	if (pg_ok(c, pg_exec(c, c->insert_sql, 1, params), "cannot insert",
+	if (c->nents > 0 && (copy_in(c, "COPY dw_sums FROM STDIN", &c->sb,
 	    err, errlen) == -1 ||
-	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_instances"
+	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_sums (instance, kind,"
+	    " grain, t, k1, k2, k3, queries, attempts, verified) SELECT $1,"
+	    " kind, grain, t, k1, k2, k3, queries, attempts, verified FROM"
+	    " dw_sums ON CONFLICT (instance, kind, grain, t, k1, k2, k3) DO"
+	    " UPDATE SET queries = dnswarden_sums.queries + excluded.queries,"
+	    " attempts = dnswarden_sums.attempts + excluded.attempts,"
+	    " verified = dnswarden_sums.verified + excluded.verified", 1,
+	    params), "cannot add the summaries", err, errlen) == -1))
+		goto fail;
+	if (pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_instances"
 	    " (instance, shipped_id) VALUES ($1, $2) ON CONFLICT (instance)"
 	    " DO UPDATE SET shipped_id = excluded.shipped_id, shipped_at ="
 	    " now()", 2, params),
@@ -735,7 +1022,11 @@ central_free(struct central *c)
 	free(c->conninfo);
 	free(c->instance);
 	free(c->db_path);
-	free(c->buf);
+	free(c->b.p);
+	free(c->sb.p);
+	free(c->rows);
+	free(c->ents);
+	free(c->slots);
 	free(c);
 }
 
@@ -772,7 +1063,6 @@ central_start(const struct config *cfg, const char *db_path, char *err,
 		return NULL;
 	}
 	c->hwm = local_mark_read(c);
-	insert_sql_make(c);
 	if (pthread_create(&c->thr, NULL, central_thread, c) != 0) {
 		snprintf(err, errlen, "cannot start the shipper thread");
 		central_free(c);

@@ -66,7 +66,10 @@ static const char schema_sql[] =
  * rule, category, site, policy, verified, visit) added to
  * dnswarden_sums: the same kinds and grains as the local attempt_sums
  * (../attemptlog/sink.h; NULL kept as ''), per instance. A printf format:
- * %s is src, a table or a CTE.
+ * %s is src, a table or a CTE. Used when the tables are upgraded to
+ * version 2; each batch's are added up by the shipper in C instead
+ * (central.c, sums_make), which must count exactly the same
+ * (tests/e2e/test_central.py compares the two).
  */
 const char central_sums_sql[] =
 	"INSERT INTO dnswarden_sums (instance, kind, grain, t, k1, k2, k3,"

@@ -303,8 +303,10 @@ size_t	al_addr_bytes(const struct sockaddr *sa, const uint8_t **bytes,
 
 /*
  * Format up to *n attempt records of r from its head into w->attempts
- * (read without the lock: only the writer moves the head, and producers
- * never touch these rows); their text goes to w->text after w->textlen.
+ * (read without the lock: only the writer moves the head once the ring
+ * has a chunk, which a counted row means, and producers never touch
+ * these rows; with *n 0 the head is not read, since a producer's first
+ * row may be setting it); their text goes to w->text after w->textlen.
  * *n becomes the rows formatted, fewer if the batch's text is full; *end
  * is where they end, for al_ring_release().
  */

@@ -192,11 +192,19 @@ al_ring_reserve(struct al_ring *r, size_t size, int64_t ts_ms)
 	return p;
 }
 
-/* An emptied ring starts again at the top of its chunk. */
+/*
+ * An emptied ring starts again at the top of its chunk. With n 0, end
+ * may be a head the writer copied before a producer's first row gave
+ * the ring its first chunk (end.c NULL, head.c set since): walking to it
+ * would hand the chunk holding that row to the spares and leave head
+ * NULL under a counted row. Nothing was taken, so nothing moves.
+ */
 void
 al_ring_release(struct al_ring *r, size_t n, struct al_pos end,
     struct al_chunk **unmap)
 {
+	if (n == 0)
+		return;
 	r->count -= n;
 	r->written += n;
 	while (r->head.c != end.c) {

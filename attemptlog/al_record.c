@@ -405,9 +405,11 @@ void
 al_format_attempts(struct al_writer *w, const struct al_ring *r, size_t *n,
     struct al_pos *end)
 {
-	struct al_pos pos = r->head;
+	struct al_pos pos = { NULL, 0 };
 	size_t i;
 
+	if (*n > 0)
+		pos = r->head;
 	for (i = 0; i < *n && al_text_room(w); i++) {
 		al_format_attempt(w, &w->attempts[i], al_ring_peek(&pos));
 		al_ring_skip(&pos);
@@ -420,9 +422,11 @@ void
 al_format_queries(struct al_writer *w, const struct al_ring *r, size_t *n,
     struct al_pos *end)
 {
-	struct al_pos pos = r->head;
+	struct al_pos pos = { NULL, 0 };
 	size_t i;
 
+	if (*n > 0)
+		pos = r->head;
 	for (i = 0; i < *n && al_text_room(w); i++) {
 		al_format_query(w, &w->queries[i], al_ring_peek(&pos));
 		al_ring_skip(&pos);

@@ -346,6 +346,17 @@ pg_drop(struct central *c)
 	c->part_from = c->part_to = 0;
 }
 
+/* The session's staging tables: a batch's rows, and its summed counts. */
+static const char *const batch_tables[] = {
+	"CREATE TEMP TABLE dw_batch (id bigint, ts_ms bigint, client text,"
+	" client_name text, qname text, qtype text, rule text, category text,"
+	" site text, transport text, verified boolean, policy text, visit"
+	" boolean) ON COMMIT DELETE ROWS",
+	"CREATE TEMP TABLE dw_sums (kind smallint, grain smallint, t bigint,"
+	" k1 text, k2 text, k3 text, queries bigint, attempts bigint, verified"
+	" bigint) ON COMMIT DELETE ROWS",
+};
+
 /*
  * Connect, lock the instance, make the tables and find where to resume:
  * the smaller of the two marks. Returns 0, -1 (err) or 1 (taken).
@@ -376,29 +387,18 @@ pg_session(struct central *c, char *err, size_t errlen)
 		pg_drop(c);
 		return rc == 1 ? 1 : -1;
 	}
-	res = PQexec(c->pg, "CREATE TEMP TABLE dw_batch (id bigint, ts_ms"
-	    " bigint, client text, client_name text, qname text, qtype text,"
-	    " rule text, category text, site text, transport text, verified"
-	    " boolean, policy text, visit boolean) ON COMMIT DELETE ROWS");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		central_pg_error(c->pg, "cannot create the batch table", err,
-		    errlen);
+	for (size_t i = 0; i < sizeof(batch_tables) / sizeof(batch_tables[0]);
+	    i++) {
+		res = PQexec(c->pg, batch_tables[i]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			central_pg_error(c->pg, "cannot create the batch tables",
+			    err, errlen);
+			PQclear(res);
+			pg_drop(c);
+			return -1;
+		}
 		PQclear(res);
-		pg_drop(c);
-		return -1;
 	}
-	PQclear(res);
-	res = PQexec(c->pg, "CREATE TEMP TABLE dw_sums (kind smallint, grain"
-	    " smallint, t bigint, k1 text, k2 text, k3 text, queries bigint,"
-	    " attempts bigint, verified bigint) ON COMMIT DELETE ROWS");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		central_pg_error(c->pg, "cannot create the batch table", err,
-		    errlen);
-		PQclear(res);
-		pg_drop(c);
-		return -1;
-	}
-	PQclear(res);
 	local = local_mark_read(c);
 	c->hwm = local < central_mark ? local : central_mark;
 	c->local_mark = local;

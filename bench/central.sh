@@ -73,8 +73,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-say() { printf '== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'central.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
 
 # shellcheck source=../scripts/deps.sh
 . "$ROOT/scripts/deps.sh"
@@ -110,15 +110,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		[ -z "$(ss -Hantu "( sport = :$p )" 2>/dev/null)" ] && break
-	done
-	echo "$p"
-}
 
 # ---- PostgreSQL ----
 

@@ -28,7 +28,24 @@ done
 
 T=$(mktemp -d /tmp/systemd_boot.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A free port below the ephemeral range (as tests/e2e/harness.py's
+# free_port): the container binds it seconds later, and a port the kernel
+# hands to any socket bound to port 0 (the end-to-end tests' queries, which
+# scripts/test.sh runs beside this) could be taken by then.
+PORT=$(python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(10000, max(low, 20000)), 200):
+    try:
+        for typ in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, typ) as s:
+                s.bind(("127.0.0.1", port))
+        print(port)
+        break
+    except OSError:
+        pass
+PY
+)
 
 # The root is a tmpfs: /etc, /opt, /var are the container's own.
 mkdir -p "$T/system/multi-user.target.wants" "$T/out" "$T/dw" "$T/sysusers" \

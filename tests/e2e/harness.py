@@ -7,6 +7,7 @@ one the tests start themselves.
 
 import json
 import os
+import random
 import select
 import signal
 import socket
@@ -95,14 +96,41 @@ def _port_free(port: int, ipv6: bool) -> bool:
             s.close()
 
 
+def _below_ephemeral() -> range:
+    """The ports from 10000 up to where the kernel's ephemeral ports begin
+    (net.ipv4.ip_local_port_range, 32768 by default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, max(low, 20000))
+
+
+# A port handed out here is bound by the daemon only later (after the
+# configuration is written and ASan has started). It is taken below the
+# ephemeral range, where no other socket on the machine gets a port it did
+# not ask for: a client's query or the daemon's upstream socket (bound to
+# port 0) in a test running beside this one could otherwise take it in
+# between. scripts/test.sh runs the tests in parallel processes
+# (pytest-xdist): each hands out only the ports that fall to it modulo
+# their number, and none twice in a run.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+_PORTS = _below_ephemeral()
+_pick = random.SystemRandom()  # not the random module's state: tests seed it
+_handed_out = set()
+
+
 def free_port(ipv6: bool = False) -> int:
-    """A port free for UDP and TCP on 127.0.0.1 (and ::1 if ipv6)."""
-    for _ in range(200):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    """A port free for UDP and TCP on 127.0.0.1 (and ::1 if ipv6), below
+    the ephemeral range, that this run has not handed out before."""
+    for _ in range(2000):
+        port = _pick.choice(_PORTS)
+        if port % _WORKERS != _WORKER or port in _handed_out:
+            continue
         if _port_free(port, ipv6):
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port")
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Build the fuzz targets once, then run each for SECONDS (default 20), one
-# after another, on a copy of its seed corpus. Prints exactly one line per
-# target, "PASS fuzz/NAME" or "FAIL fuzz/NAME", with the end of the run's
-# output after a FAIL; scripts/test.sh counts those lines. Exits non-zero
-# if any target failed. Extra arguments go to scripts/fuzz.sh (--strict).
+# Build the fuzz targets once, then run each for SECONDS (default 20) on a
+# copy of its seed corpus, FUZZ_JOBS of them at a time (default: one per
+# CPU). A libFuzzer run is one process on one core, so on 2 cores two
+# targets side by side each still get their SECONDS of a whole core: the
+# runs are as long as one after another (FUZZ_JOBS=1), in half the time.
+# Prints exactly one line per target, in the order below, "PASS fuzz/NAME"
+# or "FAIL fuzz/NAME", with the end of the run's output after a FAIL;
+# scripts/test.sh counts those lines. Exits non-zero if any target failed.
+# Extra arguments go to scripts/fuzz.sh (--strict).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,8 +32,20 @@ if ! scripts/fuzz.sh --build >"$logdir/build.log" 2>&1; then
 	tail -30 "$logdir/build.log"
 	exit 1
 fi
+jobs=${FUZZ_JOBS:-$(nproc)}
+running=0
 for t in $targets; do
-	if scripts/fuzz.sh --no-build "$@" "$t" "$seconds" >"$logdir/$t.log" 2>&1; then
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	( scripts/fuzz.sh --no-build "$@" "$t" "$seconds" >"$logdir/$t.log" 2>&1
+	  echo $? >"$logdir/$t.rc" ) &
+	running=$((running + 1))
+done
+wait
+for t in $targets; do
+	if [ "$(cat "$logdir/$t.rc" 2>/dev/null)" = 0 ]; then
 		echo "PASS fuzz/$t"
 	else
 		echo "FAIL fuzz/$t"

@@ -9,7 +9,8 @@ libcurl4-openssl-dev libsystemd-dev libpq-dev"
 # systemd-container: tests/systemd_boot.sh boots systemd with the unit.
 # postgresql-15: the central log's tests start a real server (initdb, pg_ctl).
 # groff-base mandoc: tests/manpages.sh renders and lints the man pages.
-DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-dnspython clang
+# python3-pytest-xdist: scripts/test.sh runs the e2e tests in 2 processes.
+DEPS_TEST="sqlite3 nsd python3 python3-pytest python3-pytest-xdist python3-dnspython clang
 libclang-rt-14-dev ldnsutils autoconf automake libtool python3-cryptography
 unbound chromium chromium-driver python3-selenium python3-prometheus-client
 systemd-container postgresql-15 groff-base mandoc"

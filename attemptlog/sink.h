@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The schema version a sink writes (PRAGMA user_version for SQLite). */
-#define SINK_SCHEMA_VERSION	4
+#define SINK_SCHEMA_VERSION	5
 
 /*
  * Table attempt_sums (version 4): counts of rows, attempts (rows whose
@@ -141,9 +141,11 @@ struct sink_ops {
 	 * rows: bring table attempt_sums up to the last row (after an
 	 * upgrade or a crash; on a file of an earlier version this decides
 	 * the column visit of its rows too), or write the counts kept in
-	 * memory when they are due at now_ms (wall). Returns the rows still
-	 * to work through after this step (0: up to date), or -1. NULL: the
-	 * sink has none.
+	 * memory when they are due at now_ms (wall). After an upgrade to
+	 * version 5, the first step instead indexes every row (attempts_log,
+	 * seconds on a large file; not bounded by max_rows). Returns the rows
+	 * still to work through after this step (0: up to date), or -1.
+	 * NULL: the sink has none.
 	 */
 	long		 (*maintain)(struct sink *s, unsigned max_rows,
 			    int64_t now_ms);

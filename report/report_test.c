@@ -943,14 +943,18 @@ scans_attempts(const char *plans)
 
 /*
  * `log` pages by index: with --since/--until, a filter on client or site
- * and --before, the rows come from a range of index attempts_ts bounded
- * at both ends (the page's newest time is the upper bound), and the row
- * --before names is found by rowid: a seek whose cost does not grow with
- * the file, never a SCAN of attempts. (The client and site filters are
- * checked on the rows of that time range: the schema has no index on
- * them, see docs/performance.md.) A report from the summaries reads no
- * attempts but the rows the summaries do not cover.
+ * and --before, the page's ids come from a range of index attempts_log
+ * bounded at both ends (the page's newest time is the upper bound),
+ * without reading a row (COVERING: its entries hold client and
+ * client_name), then the page's rows by rowid; the row --before names is
+ * found by rowid too: seeks whose cost does not grow with the file, never
+ * a SCAN of attempts, never a sort of more than the page. A report from
+ * the summaries reads no attempts but the rows the summaries do not cover.
  */
+#define PLAN_IDS	"SEARCH attempts USING COVERING INDEX attempts_log" \
+			" (ts>? AND ts<?)\n"
+#define PLAN_ROWS	"SEARCH attempts USING INTEGER PRIMARY KEY (rowid=?)\n"
+
 static void
 test_plans(void)
 {
@@ -963,7 +967,14 @@ test_plans(void)
 	    "2024-03-01", "until", "2024-03-05", "limit", "2", "tz", "UTC",
 	    NULL);
 	CHECK(p != NULL && !scans_attempts(p));
-	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_ts"
+	CHECK(p != NULL && strstr(p, PLAN_IDS) != NULL);
+	CHECK(p != NULL && strstr(p, PLAN_ROWS) != NULL);
+	free(p);
+	/* A name, and a filter the index does not hold: same walk. */
+	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "finance",
+	    "category", "commercial-sex", "limit", "2", NULL);
+	CHECK(p != NULL && !scans_attempts(p));
+	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_log"
 	    " (ts>? AND ts<?)\n") != NULL);
 	free(p);
 	p = plans_of(path, NULL, REPORT_ATTEMPTS, "site", "Example Site", "before",
@@ -971,15 +982,20 @@ test_plans(void)
 	CHECK(p != NULL && !scans_attempts(p));
 	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INTEGER PRIMARY"
 	    " KEY (rowid<?)\n") != NULL);
-	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_ts"
+	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_log"
 	    " (ts>? AND ts<?)\n") != NULL);
 	free(p);
 	/* No period: --before alone bounds the range. */
 	p = plans_of(path, NULL, REPORT_ATTEMPTS, "before", "8", "client",
-	    "finance", NULL);
+	    "10.0.0.1", NULL);
 	CHECK(p != NULL && !scans_attempts(p));
-	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_ts"
-	    " (ts>? AND ts<?)\n") != NULL);
+	CHECK(p != NULL && strstr(p, PLAN_IDS) != NULL);
+	free(p);
+	/* Every row (--limit 0): the rows as the walk finds them. */
+	p = plans_of(path, NULL, REPORT_ATTEMPTS, "limit", "0", NULL);
+	CHECK(p != NULL && !scans_attempts(p));
+	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_log"
+	    " (ts>? AND ts<?)\n--\n") != NULL);
 	free(p);
 	for (size_t i = 0; i < sizeof(bys) / sizeof(bys[0]); i++) {
 		p = plans_of(path, NULL, REPORT_COUNTS, "by", bys[i], "since",
@@ -1265,6 +1281,174 @@ db_int(sqlite3 *db, const char *sql)
 	return v;
 }
 
+/*
+ * The ids of every page of `log --limit 7` with one filter (name, value),
+ * newest first, each page --before the last id of the one before, into
+ * ids (at most max); how many, or -1 on error.
+ */
+static int
+paged_ids(const char *path, const char *name, const char *value,
+    int64_t *ids, int max)
+{
+	struct report_rows *rows;
+	struct report_opts o;
+	struct report_db *db;
+	char e[256], before[32];
+	int n = 0;
+
+	if ((db = report_db_open(path, e, sizeof(e))) == NULL)
+		return -1;
+	for (int64_t last = 0;;) {
+		report_opts_init(&o, REPORT_ATTEMPTS);
+		snprintf(before, sizeof(before), "%lld", (long long)last);
+		if (report_opts_set(&o, name, value, e, sizeof(e)) == -1 ||
+		    report_opts_set(&o, "limit", "7", e, sizeof(e)) == -1 ||
+		    (last > 0 && report_opts_set(&o, "before", before, e,
+		    sizeof(e)) == -1) ||
+		    report_opts_finish(&o, e, sizeof(e)) == -1 ||
+		    report_run(db, &o, NULL, &rows, e, sizeof(e)) == -1) {
+			n = -1;
+			break;
+		}
+		for (size_t i = 0; i < rows->nrows && n < max; i++)
+			ids[n++] = report_cell(rows, i, 11)->num;
+		last = rows->nrows > 0 ? ids[n - 1] : 0;
+		report_rows_free(rows);
+		if (last == 0 || n == max)
+			break;
+	}
+	report_db_close(db);
+	return n;
+}
+
+/* The ids sql selects, in its order, as paged_ids() would give them. */
+static int
+sql_ids(const char *path, const char *sql, int64_t *ids, int max)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	int n = 0;
+
+	sqlite3_open(path, &db);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		n = -1;
+	else
+		while (sqlite3_step(st) == SQLITE_ROW && n < max)
+			ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * Paging a filter page by page gives each of its rows once, in the log's
+ * order (ts, then id, newest first): three rows share each time, and ids
+ * 100 to 119 are older than the ids before them (a clock stepped back).
+ */
+static void
+check_pages(const char *path, const char *what)
+{
+	static const struct {
+		const char	*name, *value, *where;
+	} f[] = {
+		{ "client", "10.0.1.3", "client = '10.0.1.3'" },
+		{ "client", "floor2", "client = 'floor2' OR client_name ="
+		    " 'floor2'" },
+		{ "site", "site b", "site = 'Site B'" },
+		{ "since", "2024-03-04", "1" },
+	};
+	int64_t got[700], want[700];
+	char sql[256];
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		int n, m;
+
+		snprintf(sql, sizeof(sql), "SELECT id FROM attempts WHERE %s"
+		    " ORDER BY ts DESC, id DESC", f[i].where);
+		n = paged_ids(path, f[i].name, f[i].value, got, 700);
+		m = sql_ids(path, sql, want, 700);
+		CHECK(m > 20);
+		CHECK_INT(n, m);
+		if (n == m && m > 0 && memcmp(got, want, (size_t)m *
+		    sizeof(*got)) != 0) {
+			fprintf(stderr, "  %s: --%s %s: pages differ\n", what,
+			    f[i].name, f[i].value);
+			CHECK(0);
+		}
+	}
+}
+
+/*
+ * log pages across many pages, on a file of this version, on one of
+ * version 4 (index attempts_ts), and on that file once opened by the
+ * writer (version 5 at once, the index built by its first maintain()
+ * step): the same pages every time, and the plans of each index.
+ */
+static void
+test_log_client_pages(void)
+{
+	char path[300], e[256], *p;
+	struct sink *s;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/client_pages.db", tmpdir);
+	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
+		fprintf(stderr, "%s\n", e);
+		exit(1);
+	}
+	sink_sqlite_ops.close(s);
+	sqlite3_open(path, &db);
+	CHECK_INT(sqlite3_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+	    " SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO attempts (ts,"
+	    " client, client_name, qname, qtype, rule, category, site,"
+	    " transport) SELECT 1709546400000 + (i / 3) * 1000 - (CASE WHEN"
+	    " i BETWEEN 100 AND 119 THEN 600000 ELSE 0 END), '10.0.1.' ||"
+	    " (i % 11), CASE WHEN i % 11 IN (2, 5) THEN 'floor2' END,"
+	    " 'www.a.test', 'A', 'a.test', 'adult', CASE WHEN i % 13 = 0 THEN"
+	    " 'Site B' ELSE 'Site A' END, 'udp' FROM n", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	check_pages(path, "version 5");
+	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "10.0.1.3",
+	    "limit", "7", NULL);
+	CHECK(p != NULL && strstr(p, PLAN_IDS) != NULL);
+	free(p);
+
+	/* The same file at version 4: attempts_ts serves the pages. */
+	sqlite3_open(path, &db);
+	CHECK_INT(sqlite3_exec(db, "DROP INDEX attempts_log; CREATE INDEX"
+	    " attempts_ts ON attempts(ts); PRAGMA user_version = 4", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	check_pages(path, "version 4");
+	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "10.0.1.3",
+	    "limit", "7", NULL);
+	CHECK(p != NULL && !scans_attempts(p));
+	CHECK(p != NULL && strstr(p, "SEARCH attempts USING INDEX attempts_ts"
+	    " (ts>? AND ts<?)\n") != NULL);
+	free(p);
+
+	/* Opened by the writer: version 5, indexed by its first step. */
+	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
+		fprintf(stderr, "%s\n", e);
+		exit(1);
+	}
+	check_pages(path, "upgraded, not yet indexed");
+	CHECK_INT(sink_sqlite_ops.maintain(s, 4096, 0), 0);
+	check_pages(path, "upgraded and indexed");
+	sink_sqlite_ops.close(s);
+	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "10.0.1.3",
+	    "limit", "7", NULL);
+	CHECK(p != NULL && strstr(p, PLAN_IDS) != NULL);
+	CHECK(p != NULL && strstr(p, "attempts_ts") == NULL);
+	free(p);
+	sqlite3_open(path, &db);
+	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+	    " type = 'index' AND tbl_name = 'attempts'"), 1);
+	sqlite3_close(db);
+}
+
 static void
 test_sums_vs_scan(void)
 {
@@ -1350,6 +1534,7 @@ main(void)
 	RUN(test_log_pages);
 	RUN(test_plans);
 	RUN(test_page_cost);
+	RUN(test_log_client_pages);
 	RUN(test_sums_vs_scan);
 	if (unit_failures == 0) {
 		char cmd[300];

@@ -20,6 +20,7 @@ struct report_db {
 	sqlite3		*db;		/* a local log; NULL when central */
 	int		 version;	/* PRAGMA user_version */
 	bool		 has_gaps;	/* table log_gaps exists */
+	bool		 has_log_index;	/* index attempts_log (version 5) */
 	PGconn		*pg;		/* the central database, or NULL */
 	char		 instance[REPORT_ARG_MAX]; /* a local log's */
 };

@@ -8,7 +8,7 @@
  * runs it with the full load:
  *
  *   log_throughput_test [--rows N] [--rate R] [--threads T] [--queue Q]
- *                       [--dir DIR] [--index client_rule_ts|none] [--fill]
+ *                       [--dir DIR] [--index NAME] [--fill]
  *                       [--domains N] [--clients N]
  *
  * --domains and --clients set how many distinct blocked names and client
@@ -18,7 +18,10 @@
  * figure).
  *
  * --index changes the indexes before the run, to measure their cost:
- * client_rule_ts adds one on (client, rule, ts), none drops attempts_ts.
+ * client_rule_ts adds one on (client, rule, ts); the others replace
+ * attempts_log (ts, id, client, client_name): none with no index, ts with
+ * version 4's attempts_ts (ts), ts_client with (ts, client),
+ * ts_client_name with (ts, client, client_name).
  *
  * --rate 0 appends as fast as the producers can (drops then measure how
  * far the writer falls behind rather than a failure).
@@ -227,7 +230,17 @@ bench_index(const char *path, const char *index)
 		snprintf(sql, sizeof(sql), "CREATE INDEX attempts_client_rule_ts"
 		    " ON attempts(client, rule, ts)");
 	else if (strcmp(index, "none") == 0)
-		snprintf(sql, sizeof(sql), "DROP INDEX attempts_ts");
+		snprintf(sql, sizeof(sql), "DROP INDEX attempts_log");
+	else if (strcmp(index, "ts") == 0)
+		snprintf(sql, sizeof(sql), "DROP INDEX attempts_log;"
+		    " CREATE INDEX attempts_ts ON attempts(ts)");
+	else if (strcmp(index, "ts_client") == 0)
+		snprintf(sql, sizeof(sql), "DROP INDEX attempts_log;"
+		    " CREATE INDEX attempts_tc ON attempts(ts, client)");
+	else if (strcmp(index, "ts_client_name") == 0)
+		snprintf(sql, sizeof(sql), "DROP INDEX attempts_log;"
+		    " CREATE INDEX attempts_tcn ON attempts(ts, client,"
+		    " client_name)");
 	else {
 		fprintf(stderr, "unknown --index %s\n", index);
 		return -1;
@@ -460,7 +473,7 @@ main(int argc, char **argv)
 	if (b == NULL || cfg == NULL || bench_parse(argc, argv, b) == -1) {
 		fprintf(stderr, "usage: log_throughput_test [--rows N]"
 		    " [--rate R] [--threads T] [--queue Q] [--dir DIR]"
-		    " [--index client_rule_ts|none] [--fill] [--domains N]"
+		    " [--index NAME] [--fill] [--domains N]"
 		    " [--clients N]\n");
 		return 2;
 	}

@@ -2,7 +2,7 @@
 # report_scale.sh: reports and log pages at a million and ten million rows
 # (issue 12).
 #
-# For each size, builds an attempt log in /tmp through the writer's own
+# For each size, builds an attempt log in DIR through the writer's own
 # SQLite sink (attemptlog/report_scale_gen: a year of attempts from 5,000
 # clients for 200 sites, summaries and all), then times
 #   report --by day|month|client|site|category (and day in two more zones)
@@ -20,15 +20,18 @@
 # timed test: the machine's load is printed with the figures.
 #
 # usage: bench/report_scale.sh [--sizes "1000000 10000000"] [--runs N]
-#                              [--reuse] [--no-disk] [--build DIR]
+#                              [--reuse] [--no-disk] [--log-only]
+#                              [--dir DIR] [--build DIR]
 #   --sizes   row counts (default 1000000 10000000)
 #   --runs N  runs of each command (default 7)
-#   --reuse   keep an existing /tmp/report_scale.ROWS.db instead of
+#   --log-only  time the log pages only (no report, no disk)
+#   --dir DIR the databases' directory (default /tmp)
+#   --reuse   keep an existing DIR/report_scale.ROWS.db instead of
 #             generating it again
 #   --no-disk skip the size comparison (it copies and VACUUMs the file)
 #   --build   build directory (default build-bench-report, set up as a
 #             release build if missing)
-# The databases stay in /tmp/report_scale.ROWS.db (1.2 GB at ten million
+# The databases stay in DIR/report_scale.ROWS.db (1.3 GB at ten million
 # rows) for a later --reuse; remove them when done.
 set -euo pipefail
 
@@ -38,6 +41,8 @@ SIZES="1000000 10000000"
 RUNS=7
 REUSE=0
 DISK=1
+REPORTS=1
+DIR=/tmp
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 while [ $# -gt 0 ]; do
@@ -46,6 +51,8 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift 2 ;;
 	--reuse) REUSE=1; shift ;;
 	--no-disk) DISK=0; shift ;;
+	--log-only) REPORTS=0; DISK=0; shift ;;
+	--dir) DIR=$(realpath -m "$2"); shift 2 ;;
 	--build) BUILD=$(realpath -m "$2"); shift 2 ;;
 	*) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
@@ -62,6 +69,7 @@ LIB="$BUILD/report/report_time"
 RUN="$PYTHON $ROOT/bench/report_scale_run.py"
 CLIENT=10.0.0.1		# one of the generator's clients
 SITE="Site 5"		# one of its 180 named sites
+NAME=dept3		# the name of 125 of its clients
 
 # The value of key in a "key value key value" line.
 get() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
@@ -108,7 +116,7 @@ echo "process start (dnswarden --version): $($RUN "$RUNS" "$BIN" --version)"
 echo
 
 for ROWS in $SIZES; do
-	DB=/tmp/report_scale.$ROWS.db
+	DB=$DIR/report_scale.$ROWS.db
 	if [ "$REUSE" = 0 ] || [ ! -f "$DB" ]; then
 		rm -f "$DB" "$DB-wal" "$DB-shm"
 		echo "== generating $ROWS rows into $DB"
@@ -126,19 +134,29 @@ for ROWS in $SIZES; do
 	    "cli" "" "" "" "lib" "" "" ""
 	printf '%-9s %-34s %7s %7s %7s %7s | %7s %7s %7s %7s\n' "" "" \
 	    wall_md wall_mx cpu_md cpu_mx wall_md wall_mx cpu_md cpu_mx
-	for by in day month client site category; do
-		case_ "report --by $by" report by "$by" tz UTC
-	done
-	case_ "report --by day --tz Europe/Berlin" report by day \
-	    tz Europe/Berlin
-	case_ "report --by day --tz +05:30" report by day tz +05:30
-	case_ "report --by client, one month" report by client \
-	    since 2025-06-01 until 2025-06-30 tz UTC
+	if [ "$REPORTS" = 1 ]; then
+		for by in day month client site category; do
+			case_ "report --by $by" report by "$by" tz UTC
+		done
+		case_ "report --by day --tz Europe/Berlin" report by day \
+		    tz Europe/Berlin
+		case_ "report --by day --tz +05:30" report by day tz +05:30
+		case_ "report --by client, one month" report by client \
+		    since 2025-06-01 until 2025-06-30 tz UTC
+	fi
 	case_ "log --limit 50" log limit 50 tz UTC
 	case_ "log --client $CLIENT --limit 50" log client "$CLIENT" \
 	    limit 50 tz UTC
 	case_ "log --client ... --before (page 2)" log client "$CLIENT" \
 	    before "$PAGE2" limit 50 tz UTC
+	case_ "log --client $NAME (a name) --limit 50" log client "$NAME" \
+	    limit 50 tz UTC
+	case_ "log --client ... --since (a month)" log client "$CLIENT" \
+	    since 2025-06-01 until 2025-06-30 limit 50 tz UTC
+	case_ "log --since (a month) --limit 50" log since 2025-06-01 \
+	    until 2025-06-30 limit 50 tz UTC
+	case_ "log --category drugs --limit 50" log category drugs \
+	    limit 50 tz UTC
 	case_ "log --client (no such) --limit 50" log client 10.255.0.9 \
 	    limit 50 tz UTC
 	case_ "log --site '$SITE' --limit 50" log site "$SITE" limit 50 tz UTC
@@ -152,7 +170,7 @@ echo "load average at the end of the timings: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "== disk: with the summaries against attempt_sums emptied, both VACUUMed"
 for ROWS in $SIZES; do
-	DB=/tmp/report_scale.$ROWS.db
+	DB=$DIR/report_scale.$ROWS.db
 	W=$(bytes "$DB")
 	"$PYTHON" - "$DB" <<'EOF'
 import shutil, sqlite3, sys

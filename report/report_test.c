@@ -119,6 +119,20 @@ insert(sqlite3 *db, int64_t ts, const char *client, const char *name,
 	sqlite3_finalize(st);
 }
 
+/* The writer's sink on path (made at the current schema if new). */
+static struct sink *
+sink_open(const char *path)
+{
+	char e[256];
+	struct sink *s = sink_sqlite_ops.open(path, e, sizeof(e));
+
+	if (s == NULL) {
+		fprintf(stderr, "%s\n", e);
+		exit(1);
+	}
+	return s;
+}
+
 /*
  * The known rows. Client 10.0.0.1 asks for example.com at T, +59 s (same
  * attempt), +119 s (60 s after the last: same), +180 s (61 s: a new one).
@@ -126,14 +140,10 @@ insert(sqlite3 *db, int64_t ts, const char *client, const char *name,
 static void
 make_database(const char *path)
 {
-	char e[256], pseudo[ATTEMPTLOG_PSEUDONYM_LEN + 1];
-	struct sink *s = sink_sqlite_ops.open(path, e, sizeof(e));
+	char pseudo[ATTEMPTLOG_PSEUDONYM_LEN + 1];
+	struct sink *s = sink_open(path);
 	sqlite3 *db;
 
-	if (s == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
 	sink_sqlite_ops.close(s);
 	sqlite3_open(path, &db);
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
@@ -185,14 +195,9 @@ make_database(const char *path)
 static void
 count_database(const char *path)
 {
-	char e[256];
-	struct sink *s = sink_sqlite_ops.open(path, e, sizeof(e));
+	struct sink *s = sink_open(path);
 	long left;
 
-	if (s == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
 	while ((left = sink_sqlite_ops.maintain(s, 4, 0)) > 0)
 		;
 	if (left < 0) {
@@ -584,15 +589,12 @@ test_log_pages(void)
 static void
 test_hostile_strings(void)
 {
-	char path[300], e[256];
+	char path[300];
 	struct sink *s;
 	sqlite3 *db;
 
 	snprintf(path, sizeof(path), "%s/hostile.db", tmpdir);
-	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
+	s = sink_open(path);
 	sink_sqlite_ops.close(s);
 	sqlite3_open(path, &db);
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO attempts (ts, client,"
@@ -1017,16 +1019,13 @@ test_plans(void)
 static void
 test_page_cost(void)
 {
-	char path[300], e[256], *p;
+	char path[300], *p;
 	struct sink *s;
 	sqlite3 *db;
 	long first, deep, client, none;
 
 	snprintf(path, sizeof(path), "%s/pages.db", tmpdir);
-	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
+	s = sink_open(path);
 	sink_sqlite_ops.close(s);
 	sqlite3_open(path, &db);
 	CHECK_INT(sqlite3_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
@@ -1117,16 +1116,11 @@ str(const char *v)
 static struct sink *
 make_history(const char *path, int rows, int64_t *tsp, bool close_it)
 {
-	char e[256];
-	struct sink *s = sink_sqlite_ops.open(path, e, sizeof(e));
+	struct sink *s = sink_open(path);
 	struct sink_attempt batch[100];
 	int64_t ts = *tsp;
 	uint32_t x = 12345;
 
-	if (s == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
 	for (int i = 0; i < rows; ) {
 		struct sink_batch b = { .attempts = batch, .now_ms = ts };
 		int n = 0;
@@ -1387,15 +1381,12 @@ check_pages(const char *path, const char *what)
 static void
 test_log_client_pages(void)
 {
-	char path[300], e[256], *p;
+	char path[300], *p;
 	struct sink *s;
 	sqlite3 *db;
 
 	snprintf(path, sizeof(path), "%s/client_pages.db", tmpdir);
-	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
+	s = sink_open(path);
 	sink_sqlite_ops.close(s);
 	sqlite3_open(path, &db);
 	CHECK_INT(sqlite3_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
@@ -1429,10 +1420,7 @@ test_log_client_pages(void)
 	free(p);
 
 	/* Opened by the writer: version 5, indexed by its first step. */
-	if ((s = sink_sqlite_ops.open(path, e, sizeof(e))) == NULL) {
-		fprintf(stderr, "%s\n", e);
-		exit(1);
-	}
+	s = sink_open(path);
 	check_pages(path, "upgraded, not yet indexed");
 	CHECK_INT(sink_sqlite_ops.maintain(s, 4096, 0), 0);
 	check_pages(path, "upgraded and indexed");

@@ -243,7 +243,13 @@ central_where(struct pq_sql *q, const struct report_opts *o,
 	}
 	if (!filters)
 		return;
-	if (o->client[0] != '\0') {
+	if (o->client[0] != '\0' && rp_client_is_address(o->client)) {
+		/* An address is the device, as in a local log. */
+		pq_param(q, " AND (client = $%d", o->client);
+		if (pseudonym[0] != '\0')
+			pq_param(q, " OR client = $%d", pseudonym);
+		pq_add(q, ")");
+	} else if (o->client[0] != '\0') {
 		pq_param(q, " AND (client = $%d OR client_name = $%d", o->client);
 		if (pseudonym[0] != '\0')
 			pq_param(q, " OR client = $%d", pseudonym);

@@ -98,4 +98,10 @@ void	rp_central_why_empty(struct report_db *d, const struct report_opts *o,
 /* "day" for REPORT_BY_DAY, ...; NULL for REPORT_BY_TOTAL. */
 const char *rp_by_name(enum report_by by);
 
+/*
+ * Is the --client value v an IP address? Then it names one device (the
+ * client column, or its pseudonym), never a clients: name (rp_query.c).
+ */
+bool	rp_client_is_address(const char *v);
+
 #endif

@@ -831,8 +831,8 @@ filter_value(const struct report_opts *o, int f)
  * one column of each entry instead of two or three (a client's first
  * page at ten million rows, docs/performance.md).
  */
-static bool
-client_is_address(const char *v)
+bool
+rp_client_is_address(const char *v)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
@@ -844,7 +844,7 @@ client_is_address(const char *v)
 static const char *
 filter_where(const struct report_opts *o, const char *pseudonym, int f)
 {
-	if (f == F_CLIENT && client_is_address(o->client))
+	if (f == F_CLIENT && rp_client_is_address(o->client))
 		return pseudonym[0] != '\0' ? "client IN (?3, ?4)" :
 		    "client = ?3";
 	return filters[f].where;
@@ -956,7 +956,7 @@ filter_possible(struct report_db *d, const struct report_opts *o,
 	    " ts >= ?1"
 	    " AND ts < ?2 AND %s) OR EXISTS (SELECT 1 FROM attempts WHERE"
 	    " ts >= ?1 AND ts < ?23 AND %s)", sums_filters[f].kind,
-	    SINK_GRAIN_MONTH, f == F_CLIENT && client_is_address(o->client) ?
+	    SINK_GRAIN_MONTH, f == F_CLIENT && rp_client_is_address(o->client) ?
 	    "k1 IN (?3, ?4)" : sums_filters[f].where,
 	    filter_where(o, pseudonym, f), filter_where(o, pseudonym, f));
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)

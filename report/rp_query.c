@@ -1084,18 +1084,6 @@ attempts_before_ts(struct report_db *d, int64_t before, int64_t *ts)
 }
 
 /*
- * The rows of `dnswarden log`, newest first. --before ID pages: the rows
- * after ID in that order (ID itself may be gone, deleted by retention).
- * The page's newest possible time is the query's upper bound on ts, so
- * that a page deep in the file is a seek on the ts index, not a walk
- * down from the newest row (tests: test_plans, test_page_cost in
- * report_test.c). Index attempts_log (version 5) is in the page's order
- * and holds client and client_name: a client's page walks it reading
- * only the rows it shows. INDEXED BY: the walk must stay in that order
- * whatever the filters, not become a scan and a sort; a file without the
- * index (older, or upgraded and not yet indexed) walks attempts_ts.
- */
-/*
  * The page's statement. With a --limit, the page's ids come first from
  * the index alone, then their rows: the walk then reads index entries
  * only (no seek set up on the table for each entry it skips), a fifth to
@@ -1108,10 +1096,12 @@ attempts_sql(const struct report_db *d, const struct report_opts *o,
 {
 	char ids[1024];
 
-	snprintf(ids, sizeof(ids), "FROM attempts%s WHERE ts >= ?1 AND ts < ?2"
-	    "%s%s ORDER BY ts DESC, id DESC LIMIT ?6", d->has_log_index ?
-	    " INDEXED BY attempts_log" : "", where, o->before > 0 ?
-	    " AND (ts, id) < (?12, ?7)" : "");
+	/* No --since: no lower bound to check at every entry of the walk
+	 * (a fifth of a client's page). */
+	snprintf(ids, sizeof(ids), "FROM attempts%s WHERE %sts < ?2%s%s ORDER"
+	    " BY ts DESC, id DESC LIMIT ?6", d->has_log_index ?
+	    " INDEXED BY attempts_log" : "", o->since > 0 ? "ts >= ?1 AND " :
+	    "", where, o->before > 0 ? " AND (ts, id) < (?12, ?7)" : "");
 	snprintf(sql, len, "SELECT ts, client, client_name, qname, qtype, rule,"
 	    " category, site, transport, %s, %s, id %s%s%s", verified_expr(d),
 	    policy_expr(d), o->limit > 0 ? "FROM attempts WHERE id IN"
@@ -1119,6 +1109,18 @@ attempts_sql(const struct report_db *d, const struct report_opts *o,
 	    " id DESC" : "");
 }
 
+/*
+ * The rows of `dnswarden log`, newest first. --before ID pages: the rows
+ * after ID in that order (ID itself may be gone, deleted by retention).
+ * The page's newest possible time is the query's upper bound on ts, so
+ * that a page deep in the file is a seek on the ts index, not a walk
+ * down from the newest row (tests: test_plans, test_page_cost in
+ * report_test.c). Index attempts_log (version 5) is in the page's order
+ * and holds client and client_name: a client's page walks it reading
+ * only the rows it shows. INDEXED BY: the walk must stay in that order
+ * whatever the filters, not become a scan and a sort; a file without the
+ * index (older, or upgraded and not yet indexed) walks attempts_ts.
+ */
 static int
 attempts_query(struct report_db *d, const struct report_opts *o,
     const char *pseudonym, const struct rp_tz *tz, struct report_rows *r,

@@ -235,6 +235,17 @@ struct attemptlog {
 	struct al_settings	*next_set;	/* from a reload, for the writer */
 	uint64_t		 write_errors;
 	atomic_bool		 all_queries;
+	/*
+	 * For readers on other threads (the console) that must not take
+	 * mtx, which the DNS path takes for every row: what the reports
+	 * read changed (attemptlog_version()), and the figures of
+	 * attemptlog_get_stats() as of the writer's last pass.
+	 */
+	atomic_uint_fast64_t	 version;
+	struct {
+		atomic_uint_fast64_t queued, written, dropped, write_errors,
+				     pending;
+	}			 pub;
 	uint8_t			 random_key[32]; /* when no pseudonym_key */
 	struct attemptlog_clock	 clock;		/* what the writer decides by */
 	struct al_writer	 w;
@@ -272,6 +283,9 @@ void	al_ring_free(struct al_ring *r);
 
 /* Unmap a list of chunks linked by next. */
 void	al_chunks_unmap(struct al_chunk *c);
+
+/* Copy the figures for attemptlog_peek_stats(). Locked. */
+void	al_stats_publish(struct attemptlog *al);
 
 /* The record at pos, stepping over a chunk's end mark. Writer only. */
 static inline const uint8_t *

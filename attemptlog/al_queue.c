@@ -386,6 +386,47 @@ attemptlog_append_query(struct attemptlog *al, const struct query_event *q)
 	pthread_mutex_unlock(&al->mtx);
 }
 
+/* Copy the figures for attemptlog_peek_stats(). Locked. */
+void
+al_stats_publish(struct attemptlog *al)
+{
+	atomic_store_explicit(&al->pub.queued, al->attempts.queued +
+	    al->queries.queued, memory_order_relaxed);
+	atomic_store_explicit(&al->pub.written, al->attempts.written +
+	    al->queries.written, memory_order_relaxed);
+	atomic_store_explicit(&al->pub.dropped, al->attempts.dropped +
+	    al->queries.dropped, memory_order_relaxed);
+	atomic_store_explicit(&al->pub.write_errors, al->write_errors,
+	    memory_order_relaxed);
+	atomic_store_explicit(&al->pub.pending, al->attempts.count +
+	    al->queries.count, memory_order_relaxed);
+}
+
+void
+attemptlog_peek_stats(struct attemptlog *al, struct attemptlog_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (al == NULL)
+		return;
+	out->queued = atomic_load_explicit(&al->pub.queued,
+	    memory_order_relaxed);
+	out->written = atomic_load_explicit(&al->pub.written,
+	    memory_order_relaxed);
+	out->dropped = atomic_load_explicit(&al->pub.dropped,
+	    memory_order_relaxed);
+	out->write_errors = atomic_load_explicit(&al->pub.write_errors,
+	    memory_order_relaxed);
+	out->pending = atomic_load_explicit(&al->pub.pending,
+	    memory_order_relaxed);
+}
+
+uint64_t
+attemptlog_version(struct attemptlog *al)
+{
+	return al == NULL ? 0 : atomic_load_explicit(&al->version,
+	    memory_order_acquire);
+}
+
 void
 attemptlog_get_stats(struct attemptlog *al, struct attemptlog_stats *out)
 {

@@ -248,6 +248,7 @@ al_writer_wait(struct attemptlog *al, struct al_take *t)
 	int64_t until;
 
 	pthread_mutex_lock(&al->mtx);
+	al_stats_publish(al);
 	while ((until = al_writer_until(al, al_now_mono(al))) != 0) {
 		al_cond_wait_until(al, &al->cond, until);
 		al->writer_idle = false;
@@ -387,9 +388,14 @@ al_writer_flush(struct attemptlog *al, const struct al_take *t)
 		al_writer_failed(al, w->ops->error(w->sink));
 		return;
 	}
+	/* Committed: a report now counts them (before the figures say so). */
+	if (b.nattempts > 0)
+		atomic_fetch_add_explicit(&al->version, 1,
+		    memory_order_release);
 	pthread_mutex_lock(&al->mtx);
 	al_ring_release(&al->attempts, b.nattempts, aend, &unmap);
 	al_ring_release(&al->queries, b.nqueries, qend, &unmap);
+	al_stats_publish(al);
 	pthread_mutex_unlock(&al->mtx);
 	al_chunks_unmap(unmap);
 	memset(w->gaps, 0, sizeof(w->gaps));
@@ -477,6 +483,9 @@ al_writer_maintain(struct attemptlog *al)
 	} else if (left == 0 && w->sums_left > 0)
 		log_info("attempt log: %s: counts for the reports up to date",
 		    al->path);
+	if (left > 0 || w->sums_left > 0)	/* the counts moved */
+		atomic_fetch_add_explicit(&al->version, 1,
+		    memory_order_release);
 	w->sums_left = left;
 }
 
@@ -503,6 +512,9 @@ al_writer_expire(struct attemptlog *al)
 		return;
 	}
 	w->expired += (uint64_t)n;
+	if (n > 0)
+		atomic_fetch_add_explicit(&al->version, 1,
+		    memory_order_release);
 	if (n >= AL_EXPIRE_ROWS)
 		return;
 	if (w->expired > 0)

@@ -157,6 +157,24 @@ void	attemptlog_append(struct attemptlog *al, const struct attempt *a);
 void	attemptlog_append_query(struct attemptlog *al,
 	    const struct query_event *q);
 
+/*
+ * The same figures without taking the lock the DNS path appends under,
+ * for a reader that must never hold it up (the console): as the writer
+ * last saw them, at most one pass old (AL_IDLE_MS, half a second, when
+ * idle). Zeros when al is NULL.
+ */
+void	attemptlog_peek_stats(struct attemptlog *al,
+	    struct attemptlog_stats *out);
+
+/*
+ * A number that changes whenever what the reports read has changed:
+ * attempt rows committed, rows deleted by retention, counts caught up
+ * after an upgrade. Read without a lock, from any thread; a caller that
+ * sees it change and then reads the database sees those changes. 0 when
+ * al is NULL.
+ */
+uint64_t attemptlog_version(struct attemptlog *al);
+
 /* Copy the writer's counters into out (zeros when al is NULL). */
 void	attemptlog_get_stats(struct attemptlog *al,
 	    struct attemptlog_stats *out);

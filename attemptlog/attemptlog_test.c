@@ -490,6 +490,46 @@ test_batches_in_order(void)
 	config_free(cfg);
 }
 
+/*
+ * The version moves when committed attempts change what a report reads,
+ * and only then; the peeked figures (no lock) follow the commit.
+ */
+static void
+test_version_and_peek(void)
+{
+	struct config *cfg = test_config("unused.db", 1000);
+	struct attemptlog_stats st;
+	struct attemptlog *al;
+	uint64_t v0, v1;
+
+	fake_reset(false);
+	al = open_moving(cfg, &fake_ops);
+	CHECK(al != NULL);
+	v0 = attemptlog_version(al);
+	for (int i = 0; i < 5; i++)
+		append(al, 2000 + i, "10.0.0.1", "www.example.com", 1,
+		    &match_site);
+	wait_written_moving(al, 5);
+	v1 = attemptlog_version(al);
+	CHECK(v1 != v0);
+	attemptlog_peek_stats(al, &st);
+	CHECK_INT(st.written, 5);
+	CHECK_INT(st.queued, 5);
+	CHECK_INT(st.pending, 0);
+	/* Idle passes of the writer (2 s on its clock) change nothing. */
+	for (int i = 0; i < 20; i++)
+		poll_pause(al, true);
+	CHECK_INT(attemptlog_version(al), v1);
+	append(al, 3000, "10.0.0.2", "www.example.com", 1, &match_site);
+	wait_written_moving(al, 6);
+	CHECK(attemptlog_version(al) != v1);
+	attemptlog_close(al);
+	CHECK_INT(attemptlog_version(NULL), 0);
+	attemptlog_peek_stats(NULL, &st);
+	CHECK_INT(st.written, 0);
+	config_free(cfg);
+}
+
 /* A full queue drops and counts; the loss reaches the sink as a gap. */
 static void
 test_overflow_counted(void)
@@ -1769,6 +1809,7 @@ main(void)
 	RUN(test_pseudonym_hmac);
 	RUN(test_batches_in_order);
 	RUN(test_overflow_counted);
+	RUN(test_version_and_peek);
 	RUN(test_ring_wraps);
 	RUN(test_release_nothing_keeps_first_chunk);
 	RUN(test_memory_released);

@@ -39,6 +39,12 @@ struct http_source {
 	 */
 	size_t	(*upstreams)(void *arg, struct http_upstream *out, size_t max,
 		    struct reload_stats *reload);
+	/*
+	 * A number that changes whenever what a report reads has changed
+	 * (attemptlog_version()): the console reuses a report's answer
+	 * while it stays the same. NULL: always recompute. Same rules.
+	 */
+	uint64_t (*version)(void *arg);
 };
 
 struct http;

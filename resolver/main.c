@@ -631,7 +631,9 @@ snapshot_cb(evutil_socket_t fd, short what, void *arg)
 				snap[i].tls = tls_stats_sum(d, j,
 				    &snap[i].tls_stats);
 	}
-	pthread_mutex_lock(&d->snap_mtx);
+	/* The console may hold the lock: skip this second, never wait. */
+	if (pthread_mutex_trylock(&d->snap_mtx) != 0)
+		return;
 	memcpy(d->snap, snap, sizeof(snap));
 	d->nsnap = n;
 	d->snap_reload = d->reload;
@@ -667,13 +669,21 @@ snapshot_start(struct daemon *d)
 	snapshot_cb(-1, 0, d);
 }
 
-/* The attempt log's counters and the central shipper's with them. */
+/*
+ * The attempt log's counters and the central shipper's with them. The
+ * console (peek) reads the log's without the lock the DNS path appends
+ * under: a console thread that holds it, or waits for it, never holds up
+ * an answer.
+ */
 static void
-daemon_log_stats(struct daemon *d, struct attemptlog_stats *ls)
+daemon_log_stats(struct daemon *d, struct attemptlog_stats *ls, bool peek)
 {
 	struct central_stats cs;
 
-	attemptlog_get_stats(d->log, ls);
+	if (peek)
+		attemptlog_peek_stats(d->log, ls);
+	else
+		attemptlog_get_stats(d->log, ls);
 	if (d->central == NULL)
 		return;
 	central_get_stats(d->central, &cs);
@@ -694,7 +704,7 @@ stats_cb(evutil_socket_t sig, short what, void *arg)
 	/* Other loops' counters are read without a lock: a snapshot. */
 	for (unsigned i = 0; i < d->nworkers; i++)
 		counters_add(&sum, &d->workers[i].ctr);
-	daemon_log_stats(d, &ls);
+	daemon_log_stats(d, &ls, false);
 	counters_print(&sum, &ls, stderr);
 	stats_print_tls(d, stderr);
 	counters_print_reload(&d->reload, stderr);
@@ -709,14 +719,24 @@ daemon_stats(void *arg, struct counters *sum, struct attemptlog_stats *ls)
 	memset(sum, 0, sizeof(*sum));
 	for (unsigned i = 0; i < d->nworkers; i++)
 		counters_add(sum, &d->workers[i].ctr);
-	daemon_log_stats(d, ls);
+	daemon_log_stats(d, ls, true);
+}
+
+/* http_source: what the reports read changed. */
+static uint64_t
+daemon_log_version(void *arg)
+{
+	struct daemon *d = arg;
+
+	return attemptlog_version(d->log);
 }
 
 /* Bind the console's addresses while still root; none without listen. */
 static int
 console_create(struct daemon *d)
 {
-	const struct http_source src = { daemon_stats, d, daemon_upstreams };
+	const struct http_source src = { daemon_stats, d, daemon_upstreams,
+	    daemon_log_version };
 
 	if (d->cfg->http.nlisten == 0)
 		return 0;
@@ -844,7 +864,7 @@ ctl_stats(struct daemon *d, struct control_req *req)
 		return;
 	}
 	daemon_on_workers(d, sum_job, s);
-	daemon_log_stats(d, &ls);
+	daemon_log_stats(d, &ls, false);
 	fprintf(f, "%-24s %" PRIu64 "\n%-24s %zu\n%-24s %zu\n",
 	    "uptime_seconds", (now_ms_monotonic() - d->started_ms) / 1000,
 	    "cache_entries", s->cache_entries, "cache_bytes", s->cache_bytes);

@@ -50,6 +50,7 @@
 #define HTTP_AUDIT_QUEUE	4096	/* audit rows waiting to be written */
 #define HTTP_AUDIT_BATCH	512	/* rows in one transaction at most */
 #define HTTP_AUDIT_DETAIL	512	/* bytes of a row's detail kept */
+#define HTTP_AUDIT_LINGER_MS	50	/* gather rows this long per commit */
 
 #define ROLE(r)		(1u << (r))
 #define ROLES_ANY	(ROLE(HTTP_ROLE_ADMIN) | ROLE(HTTP_ROLE_SECURITY) | \
@@ -124,6 +125,8 @@ struct http_audit_queue {
 	struct http_audit_row	*ring;		/* HTTP_AUDIT_QUEUE slots */
 	size_t			 head, len;
 	uint64_t		 queued, written;	/* rows ever */
+	uint64_t		 flush_upto;	/* a reader waits for these */
+	bool			 idle;		/* waiting for a first row */
 	bool			 stop;
 	bool			 running;
 	pthread_t		 thread;

@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "build_config.h"
-#include "clock.h"
 #include "http_data.h"
 #include "http_internal.h"
 #include "netaddr.h"
@@ -55,26 +55,46 @@ status_counters(struct http *h, json_t *o)
 	    "pending", (json_int_t)ls.pending));
 }
 
+/*
+ * The time of the newest attempt, -1 for none or when it cannot be read;
+ * kept for as long as the log's version says nothing was written.
+ */
+static int64_t
+status_last_ts(struct http *h)
+{
+	sqlite3_stmt	*st;
+	uint64_t	 v = 0;
+	int64_t		 ts = -1;
+
+	if (h->src.version != NULL) {
+		v = h->src.version(h->src.arg);
+		if (h->last_known && h->last_version == v)
+			return h->last_ts;
+	}
+	if (h->rdb == NULL || sqlite3_prepare_v2(h->rdb, "SELECT max(ts) FROM"
+	    " attempts", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		ts = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	h->last_known = h->src.version != NULL;
+	h->last_version = v;
+	h->last_ts = ts;
+	return ts;
+}
+
 /* The time of the newest row written, as the CLI prints times, or null. */
 static json_t *
 status_last_write(struct http *h)
 {
-	sqlite3_stmt	*st;
-	json_t		*j = json_null();
-	char		 buf[64];
+	int64_t	ts = status_last_ts(h);
+	char	buf[64];
 
-	if (h->rdb == NULL || sqlite3_prepare_v2(h->rdb, "SELECT max(ts) FROM"
-	    " attempts", -1, &st, NULL) != SQLITE_OK)
-		return j;
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		http_format_time(sqlite3_column_int64(st, 0), buf,
-		    sizeof(buf));
-		json_decref(j);
-		j = json_string(buf);
-	}
-	sqlite3_finalize(st);
-	return j;
+	if (ts < 0)
+		return json_null();
+	http_format_time(ts, buf, sizeof(buf));
+	return json_string(buf);
 }
 
 json_t *
@@ -146,15 +166,20 @@ api_send_text(struct http_req *r, const char *text, size_t len,
 }
 
 /*
- * The report cache. A report reads every attempt row of its period (the
- * attempts are counted from them), so a dashboard that many people, or a
- * script on many machines, keep open would make the console's one thread
- * run the same scan for each of them. Counts of a period move little in a
- * second: an answer is shared for HTTP_REPORT_CACHE_MS, or for ten times
- * what it took to compute when that is longer (at most a minute), so
- * that recomputing one report takes at most a tenth of the thread while
- * it is read; keyed by the parameters as given. Attempt lists are never
- * cached. Each read is still audited.
+ * The report cache. A report reads the counts of its period, so a
+ * dashboard that many people, or a script on many machines, keep open
+ * would make the console's one thread run the same query for each of
+ * them. An answer is shared, keyed by the parameters as given, for as
+ * long as the attempt log's version (http_source.version) says no row
+ * was written or deleted since the query began (a minute at most). Once
+ * one was, the next read renews it, unless the answer is younger than
+ * ten times the console CPU its query took, or, when it was itself
+ * renewed less than two seconds after the one before (attempts keep
+ * arriving, as they do on a busy network: the writer commits every
+ * 50 ms), younger than a second. So the first read after a quiet spell
+ * sees the new rows at once, and a steady stream of attempts costs one
+ * query per report a second at most, not one per commit. Attempt lists
+ * are never cached. Each read is still audited.
  */
 static int
 cache_key(const struct http_req *r, enum report_kind kind, char *key,
@@ -169,36 +194,65 @@ cache_key(const struct http_req *r, enum report_kind kind, char *key,
 	return n < len ? 0 : -1;
 }
 
+/* The log's version; false when the source cannot tell. */
+static bool
+cache_version(struct http *h, uint64_t *v)
+{
+	*v = h->src.version != NULL ? h->src.version(h->src.arg) : 0;
+	return h->src.version != NULL;
+}
+
 static struct http_report_cached *
 cache_find(struct http *h, const char *key, int64_t now)
 {
-	for (size_t i = 0; i < HTTP_REPORT_CACHE; i++)
-		if (h->rcache[i].key[0] != '\0' &&
-		    now >= h->rcache[i].made_ms &&
-		    now - h->rcache[i].made_ms < h->rcache[i].keep_ms &&
-		    strcmp(h->rcache[i].key, key) == 0)
-			return &h->rcache[i];
+	uint64_t	v;
+	bool		known = cache_version(h, &v);
+
+	for (size_t i = 0; i < HTTP_REPORT_CACHE; i++) {
+		struct http_report_cached *c = &h->rcache[i];
+		int64_t age = now - c->made_ms;
+
+		if (c->key[0] == '\0' || age < 0 ||
+		    age >= HTTP_REPORT_CACHE_MAX_MS ||
+		    strcmp(c->key, key) != 0)
+			continue;
+		if ((known && c->version == v) || age < c->keep_ms)
+			return c;
+	}
 	return NULL;
 }
 
-/* Keep text (taken over) under key, in the oldest slot. */
-static void
-cache_put(struct http *h, const char *key, int64_t now, int64_t cost_ms,
-    char *text, size_t len, enum report_format f)
+/* The slot of key's stale answer, or else the oldest. */
+static struct http_report_cached *
+cache_slot(struct http *h, const char *key)
 {
 	struct http_report_cached *c = &h->rcache[0];
 
+	for (size_t i = 0; i < HTTP_REPORT_CACHE; i++)
+		if (strcmp(h->rcache[i].key, key) == 0)
+			return &h->rcache[i];
 	for (size_t i = 1; i < HTTP_REPORT_CACHE; i++)
 		if (h->rcache[i].made_ms < c->made_ms)
 			c = &h->rcache[i];
+	return c;
+}
+
+/* Keep text (taken over) under key. */
+static void
+cache_put(struct http *h, const char *key, int64_t now, uint64_t version,
+    int64_t cost_us, char *text, size_t len, enum report_format f)
+{
+	struct http_report_cached *c = cache_slot(h, key);
+	bool	busy = strcmp(c->key, key) == 0 && now - c->made_ms <
+	    2 * HTTP_REPORT_CACHE_BUSY_MS;
+
 	free(c->body);
 	snprintf(c->key, sizeof(c->key), "%s", key);
 	c->made_ms = now;
-	c->keep_ms = cost_ms * HTTP_REPORT_CACHE_COST;
-	if (c->keep_ms < HTTP_REPORT_CACHE_MS)
-		c->keep_ms = HTTP_REPORT_CACHE_MS;
-	if (c->keep_ms > HTTP_REPORT_CACHE_MAX_MS)
-		c->keep_ms = HTTP_REPORT_CACHE_MAX_MS;
+	c->version = version;
+	c->keep_ms = cost_us * HTTP_REPORT_CACHE_COST / 1000;
+	if (busy && c->keep_ms < HTTP_REPORT_CACHE_BUSY_MS)
+		c->keep_ms = HTTP_REPORT_CACHE_BUSY_MS;
 	c->body = text;
 	c->len = len;
 	c->format = f;
@@ -214,6 +268,40 @@ http_report_cache_free(struct http *h)
 	}
 }
 
+/* CPU time of the calling thread, in µs. */
+static int64_t
+thread_cpu_us(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * A read of a report shared from the cache: audited as any read, and no
+ * option parsed (a key in the cache was valid when it was put there).
+ */
+static bool
+api_rows_cached(struct http_req *r, enum report_kind kind,
+    const char *action, const char *name, char *key, size_t keylen)
+{
+	struct http_report_cached *c;
+	char	detail[512];
+
+	if (kind != REPORT_COUNTS || cache_key(r, kind, key, keylen) == -1) {
+		key[0] = '\0';
+		return false;
+	}
+	if ((c = cache_find(r->h, key, r->now_ms)) == NULL)
+		return false;
+	http_audit_params(r, detail, sizeof(detail));
+	http_audit(r, action, detail);
+	api_send_text(r, c->body, c->len, c->format, name);
+	return true;
+}
+
 /*
  * The part report and attempts share: options from the parameters (JSON
  * unless format says csv; no table), an audit row, the query, the rows.
@@ -225,13 +313,14 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 	static const char *const json[] = { "format", "json", NULL };
 	struct report_opts	 o;
 	struct report_rows	*rows;
-	struct http_report_cached *c = NULL;
 	char			 err[512], detail[512], key[HTTP_REPORT_KEY];
 	char			*text;
 	size_t			 len;
-	bool			 cacheable;
+	uint64_t		 version;
 	int64_t			 t0;
 
+	if (api_rows_cached(r, kind, action, name, key, sizeof(key)))
+		return;
 	if (http_data_opts(&o, kind, &r->params, json, err, sizeof(err)) ==
 	    -1) {
 		http_reply_error(r, 400, err);
@@ -249,13 +338,9 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 	}
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, action, detail);
-	cacheable = kind == REPORT_COUNTS &&
-	    cache_key(r, kind, key, sizeof(key)) == 0;
-	if (cacheable && (c = cache_find(r->h, key, r->now_ms)) != NULL) {
-		api_send_text(r, c->body, c->len, c->format, name);
-		return;
-	}
-	t0 = now_ms_monotonic();
+	/* Read before the query: rows written during it make it stale. */
+	cache_version(r->h, &version);
+	t0 = thread_cpu_us();
 	if (http_data_run(r->h, &o, &rows, err, sizeof(err)) == -1) {
 		http_reply_error(r, 503, err);
 		return;
@@ -267,9 +352,9 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 		return;
 	}
 	api_send_text(r, text, len, o.format, name);
-	if (cacheable)
-		cache_put(r->h, key, r->now_ms, now_ms_monotonic() - t0, text,
-		    len, o.format);
+	if (key[0] != '\0')
+		cache_put(r->h, key, r->now_ms, version, thread_cpu_us() - t0,
+		    text, len, o.format);
 	else
 		free(text);
 }

@@ -42,10 +42,11 @@
 #define HTTP_PARAMS_MAX		16
 #define HTTP_PARAM_LEN		256	/* longest value, after decoding */
 #define HTTP_HEX_ID		64	/* hex digits in a session or CSRF id */
-#define HTTP_REPORT_CACHE	16	/* report answers kept for 1 s, or */
-#define HTTP_REPORT_CACHE_MS	1000
-#define HTTP_REPORT_CACHE_COST	10	/* ... 10 times what one cost, */
-#define HTTP_REPORT_CACHE_MAX_MS 60000	/* ... at most a minute */
+#define HTTP_REPORT_CACHE	16	/* report answers kept while no */
+#define HTTP_REPORT_CACHE_COST	10	/* row is added, then for 10 times */
+#define HTTP_REPORT_CACHE_MAX_MS 60000	/* what one cost; a minute at most */
+#define HTTP_REPORT_CACHE_BUSY_MS 1000	/* renewed within 2 of these: */
+					/* kept this long at least */
 #define HTTP_REPORT_KEY		1024	/* longest parameter list cached */
 #define HTTP_AUDIT_QUEUE	4096	/* audit rows waiting to be written */
 #define HTTP_AUDIT_BATCH	512	/* rows in one transaction at most */
@@ -90,13 +91,14 @@ struct http_params {
 };
 
 /*
- * One report answer as sent: readers who ask for the same report within
- * HTTP_REPORT_CACHE_MS share one query (see api.c).
+ * One report answer as sent: readers who ask for the same report while
+ * the log's version stays the same share one query (see api.c).
  */
 struct http_report_cached {
 	char		 key[HTTP_REPORT_KEY];	/* "" when the slot is free */
 	int64_t		 made_ms;
-	int64_t		 keep_ms;		/* fresh until made_ms + this */
+	uint64_t	 version;		/* the log's, before the query */
+	int64_t		 keep_ms;		/* after a change, fresh this long */
 	char		*body;
 	size_t		 len;
 	enum report_format format;
@@ -167,6 +169,10 @@ struct http {
 	int64_t			 started_ms;
 	struct http_auth	 auth;
 	struct http_report_cached rcache[HTTP_REPORT_CACHE];
+	/* The newest attempt's time, for the log's version last_version. */
+	bool			 last_known;
+	uint64_t		 last_version;
+	int64_t			 last_ts;	/* -1: no row */
 };
 
 /* One request, as a handler sees it. */

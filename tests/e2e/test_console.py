@@ -284,6 +284,48 @@ def test_report_shared_answer_still_audited_each_read(con):
     assert len(rows) == before + 3
 
 
+def test_report_answer_renewed_once_new_rows_written(nsd_shared):
+    # A shared report answer lasts while no row is written; the first
+    # read after new attempts are committed counts them, however soon
+    # after the last read it comes. Each read is audited all the same.
+    # A daemon of its own: the new attempts are today's.
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-cache-"))
+    d.chmod(0o755)
+    con = Console(d / "dw", nsd_shared, blocklists=[SAMPLE])
+    try:
+        c = con.client("hr1")
+        q = "/api/v1/report?by=site&since=2000-01-01&top=40"
+        detail = "by=site since=2000-01-01 top=40"
+
+        def tna():
+            r = c.get(q)
+            assert r.status == 200, r.text
+            return next((row["queries"] for row in r.json() if row["site"] == "TNA Board"), 0)
+
+        def written():
+            return con.session("admin1").get("/api/v1/status").json()["log"]["written"]
+
+        before = tna()
+        assert tna() == before
+        w = written()
+        for i in range(3):
+            assert con.dw.query(f"n{i}.tnaboard.com").rcode() == 3
+        end = time.monotonic() + 10
+        while written() < w + 3:
+            assert time.monotonic() < end, "the three attempts were not written"
+            time.sleep(0.02)
+        assert tna() == before + 3
+        assert tna() == before + 3
+        rows = [a for a in con.session("admin1").get("/api/v1/audit?limit=1000").json()
+                if a["detail"] == detail and a["user"] == "hr1"]
+        assert len(rows) == 4
+    finally:
+        con.close()
+        problems = con.dw.problems()
+        shutil.rmtree(d, ignore_errors=True)
+    assert not problems, "\n".join(problems)
+
+
 def test_report_by_day_has_the_history(con):
     rows = con.client("hr1").get("/api/v1/report?by=day").json()
     got = {r["day"]: r["attempts"] for r in rows}

@@ -13,11 +13,22 @@ machines, and on a machine of two cores their own CPU (Python, 50
 threads, thousands of requests a second) otherwise queues the DNS thread
 and shows in its p99 as if the console had caused it.
 
+--pin puts the daemon (every thread) on CPU 0, and dnsperf and the
+clients on CPU 1, the clients SCHED_IDLE. The clients stand for other
+machines: this way they never delay dnsperf (whose own wait for a CPU
+counts in the latency it reports) and never run on the daemon's CPU, so
+that what the B phases add on CPU 0 is the console's threads alone.
+Unpinned, on a machine of two cores, the 50 clients' CPU queues both
+dnsperf and the DNS thread.
+
+--console-sched POLICY sets the console's threads to SCHED_OTHER, BATCH
+or IDLE from outside (chrt), to measure a policy before building it in.
+
 Figures per phase:
   DNS CPU per answer: on-CPU time of every thread but the console's and
       the audit writer's (/proc/PID/task/TID/schedstat, ns), over
-      dnsperf's answers; the
-      attempt-log writer is counted, as a blocked answer makes its row.
+      dnsperf's answers; the attempt-log writer is counted, as a blocked
+      answer makes its row. Each thread's share is printed to stderr.
   DNS latency p50/p99: from dnsperf -v, one line per answer.
   Console: requests, req/s, p50/p99/max latency, errors, and its thread's
       CPU per request.
@@ -90,23 +101,42 @@ def thread_cpu_ns(pid: int):
 
 
 def cpu_split(before, after):
-    """(DNS-path ns, console ns) between two thread_cpu_ns() readings; the
-    console is its thread and the audit thread that writes its rows."""
+    """(DNS-path ns, console ns, {thread name: ns}) between two
+    thread_cpu_ns() readings; the console is its thread and the audit
+    thread that writes its rows."""
     dns = con = 0
+    names = {}
     for tid, (name, ns) in after.items():
         d = ns - before.get(tid, (name, 0))[1]
+        names[name] = names.get(name, 0) + d
         if name in ("dw-console", "dw-audit"):
             con += d
         else:
             dns += d
-    return dns, con
+    return dns, con, names
+
+
+def pin_daemon(pid, cpus):
+    """Every thread of pid (and any it makes later) on cpus."""
+    subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def console_sched(pid, policy):
+    """The console's and the audit writer's threads under policy (other,
+    batch, idle), set from outside with chrt."""
+    flag = {"other": "--other", "batch": "--batch", "idle": "--idle"}[policy]
+    for tid, (name, _) in thread_cpu_ns(pid).items():
+        if name in ("dw-console", "dw-audit"):
+            subprocess.run(["chrt", flag, "-p", "0", tid], check=True)
 
 
 class Clients:
     """n threads, each a kept-alive connection reading reports."""
 
-    def __init__(self, n, port, token, since, nice=0):
+    def __init__(self, n, port, token, since, nice=0, idle=False):
         self.port, self.token, self.since, self.nice = port, token, since, nice
+        self.idle = idle
         self.stop = threading.Event()
         self.lat = []
         self.errors = []
@@ -119,6 +149,10 @@ class Clients:
         if self.nice:
             # Linux: a thread's own nice value, by its id.
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+        if self.idle:
+            # The CPU they leave: dnsperf (and so its latency) never waits for them.
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE,
+                                  os.sched_param(0))
         while not self.stop.is_set():
             path = rnd.choice(QUERIES).format(since=self.since)
             t0 = time.monotonic()
@@ -182,7 +216,7 @@ def dnsperf(port, qfile, dur, rate, out):
 def phase(dw, name, load, a, qfile, since, outdir):
     pid = dw.proc.pid
     clients = Clients(a.clients if load else 0, dw.http_port, dw.hr_token, since,
-                      a.client_nice)
+                      a.client_nice, a.pin)
     with clients:
         if load:
             time.sleep(1.0)         # every client connected and busy
@@ -196,10 +230,12 @@ def phase(dw, name, load, a, qfile, since, outdir):
         wall = time.monotonic() - t0
         with clients.lock:
             hl, herr = list(clients.lat), list(clients.errors)
-    dns_ns, con_ns = cpu_split(c0, c1)
+    dns_ns, con_ns, names = cpu_split(c0, c1)
     return {
         "phase": name, "load": load, "answers": answers,
         "dns_us_per_answer": dns_ns / 1000 / max(answers, 1),
+        "threads_us_per_answer": {n: round(v / 1000 / max(answers, 1), 2)
+                                  for n, v in sorted(names.items())},
         "dns_p50_ms": pct(lat, 50) * 1000, "dns_p99_ms": pct(lat, 99) * 1000,
         "http_requests": len(hl), "http_rps": len(hl) / wall,
         "http_p50_ms": pct(hl, 50) * 1000, "http_p99_ms": pct(hl, 99) * 1000,
@@ -250,6 +286,13 @@ def main():
     ap.add_argument("--client-nice", type=int, default=0,
                     help="run the API clients' threads at this nice value: they stand for"
                     " other machines, and on a small one their CPU queues the DNS thread")
+    ap.add_argument("--pin", action="store_true",
+                    help="the daemon (every thread) on CPU 0, dnsperf and the clients on CPU 1,"
+                    " the clients SCHED_IDLE: the console then shares a CPU with the DNS"
+                    " thread and nothing else, and dnsperf never waits for the clients")
+    ap.add_argument("--console-sched", choices=("other", "batch", "idle"),
+                    help="set the console's and audit writer's threads to this policy"
+                    " with chrt (to measure one before building it in)")
     ap.add_argument("--out", help="also write the table here")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--phases", type=int, default=4, help="run only the first N of A B B A")
@@ -276,6 +319,19 @@ def main():
         dw.http_port, dw.hr_token = hport, hr_token
         write_history(dw.database, a.history, names)
         dw.start(timeout=120)
+        if a.pin:
+            pin_daemon(dw.proc.pid, "0")
+            os.sched_setaffinity(0, {1})    # this process, dnsperf, the clients
+        if a.console_sched:
+            console_sched(dw.proc.pid, a.console_sched)
+        print("daemon on CPUs %s, load generators on %s; console threads: %s" % (
+            subprocess.run(["taskset", "-c", "-p", str(dw.proc.pid)], capture_output=True,
+                           text=True).stdout.split(":")[-1].strip(),
+            sorted(os.sched_getaffinity(0)),
+            ", ".join(subprocess.run(["chrt", "-p", t], capture_output=True, text=True)
+                      .stdout.splitlines()[0].split(":")[-1].strip()
+                      for t, (n, _) in thread_cpu_ns(dw.proc.pid).items()
+                      if n == "dw-console")), file=sys.stderr)
         since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400))
         qfile = tmp / "q-blocked.txt"
         qfile.write_text("".join(f"{n} A\n" for n in
@@ -287,6 +343,7 @@ def main():
             r["clients"] = a.clients if load else 0
             results.append(r)
             print(name, r, file=sys.stderr)
+            print("  CPU µs/answer by thread:", r["threads_us_per_answer"], file=sys.stderr)
         if a.perf:
             profile(dw, a, since, Path(a.perf), qfile)
         text = table(results)
@@ -310,7 +367,7 @@ def profile(dw, a, since, outdir, qfile):
     dnsperf sends the blocked queries."""
     outdir.mkdir(parents=True, exist_ok=True)
     tid = next(t for t, (n, _) in thread_cpu_ns(dw.proc.pid).items() if n == "dw-console")
-    with Clients(a.clients, dw.http_port, dw.hr_token, since, a.client_nice) as cl:
+    with Clients(a.clients, dw.http_port, dw.hr_token, since, a.client_nice, a.pin) as cl:
         perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(dw.port), "-d",
                                  str(qfile), "-l", str(a.dur + 2), "-Q", str(a.rate)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -2,12 +2,12 @@
  * central: the shipper thread. See central.h.
  *
  * One loop: connect (and lock the instance), read the next rows after
- * the high-water mark from the local file, send them with COPY into a
- * temporary table and move them into dnswarden_attempts with ON CONFLICT
- * DO NOTHING, their summaries (added up here) into dnswarden_sums and
- * the new mark in the same transaction; on any failure drop the
- * connection, say why once, and try again after a backoff. The DNS
- * threads never see any of it: they only append to the attempt log.
+ * the high-water mark from the local file, send those above the central
+ * mark with COPY straight into dnswarden_attempts, their summaries (added
+ * up here) into dnswarden_sums and the new mark in the same transaction;
+ * on any failure drop the connection, say why once, and try again after
+ * a backoff. The DNS threads never see any of it: they only append to
+ * the attempt log.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -28,6 +28,7 @@
 #include "log.h"
 
 #define CENTRAL_BATCH		20000	/* rows per transaction at most */
+#define CENTRAL_SQLSTATE_DUP	"23505"	/* unique_violation */
 #define CENTRAL_POLL_MS		200	/* looking for new rows when idle */
 #define CENTRAL_MARK_MS		1000	/* local mark written this often */
 #define CENTRAL_BUSY_MS		1000
@@ -46,6 +47,7 @@ struct bfield {
 enum { SF_CLIENT, SF_CNAME, SF_RULE, SF_CAT, SF_SITE, SF_POLICY, SF_N };
 struct srow {
 	int64_t			 id, ts;
+	uint32_t		 off;		/* where its line starts in c->b */
 	struct bfield		 f[SF_N];	/* NULL: length 0, as '' */
 	bool			 visit, verified;
 };
@@ -78,17 +80,21 @@ struct central {
 
 	/* The thread's own, from here on. */
 	char			*conninfo, *instance, *db_path;
+	struct buf		 inst;		/* instance as COPY text, a tab */
 	char			 app[256];	/* PostgreSQL keeps 63 bytes */
 	sqlite3			*ro, *rw;
 	sqlite3_stmt		*sel, *maxid, *oldest, *setmark;
 	PGconn			*pg;
 	enum central_state	 state;
 	char			 cause[512];
+	char			 sqlstate[6];	/* of the last command failed */
 	unsigned		 failures;
 	int64_t			 hwm;		/* last id shipped */
 	int64_t			 local_mark;	/* as written locally */
 	int64_t			 mark_at;	/* mono ms of that write */
 	int64_t			 part_from, part_to; /* months made (s) */
+	int64_t			 ts_sec;	/* the second in ts_text */
+	char			 ts_text[64];	/* "YYYY-MM-DD HH:MM:SS" */
 	struct buf		 b;		/* the batch, COPY text */
 	struct buf		 sb;		/* its summaries, COPY text */
 	struct srow		*rows;		/* the batch's summary keys */
@@ -346,12 +352,15 @@ pg_drop(struct central *c)
 	c->part_from = c->part_to = 0;
 }
 
-/* The session's staging tables: a batch's rows, and its summed counts. */
+/*
+ * The session's staging tables: a batch's rows, when they cannot go
+ * straight into dnswarden_attempts (batch_send()), and its summed counts.
+ */
 static const char *const batch_tables[] = {
-	"CREATE TEMP TABLE dw_batch (id bigint, ts_ms bigint, client text,"
-	" client_name text, qname text, qtype text, rule text, category text,"
-	" site text, transport text, verified boolean, policy text, visit"
-	" boolean) ON COMMIT DELETE ROWS",
+	"CREATE TEMP TABLE dw_batch (instance text, id bigint, ts timestamptz,"
+	" client text, client_name text, qname text, qtype text, rule text,"
+	" category text, site text, transport text, verified boolean, policy"
+	" text, visit boolean) ON COMMIT DELETE ROWS",
 	"CREATE TEMP TABLE dw_sums (kind smallint, grain smallint, t bigint,"
 	" k1 text, k2 text, k3 text, queries bigint, attempts bigint, verified"
 	" bigint) ON COMMIT DELETE ROWS",
@@ -478,6 +487,32 @@ copy_field(struct central *c, sqlite3_stmt *st, int col, bool boolean,
 	return buf_add(&c->b, &end, 1);
 }
 
+/*
+ * ms as COPY text for a timestamptz, in UTC to the millisecond. The
+ * date of the second is kept: a batch's rows share few seconds.
+ */
+static int
+copy_ts(struct central *c, int64_t ms)
+{
+	int64_t s = ms / 1000 - (ms % 1000 < 0);
+	char frac[16];
+
+	if (s != c->ts_sec || c->ts_text[0] == '\0') {
+		time_t t = (time_t)s;
+		struct tm tm;
+
+		if (gmtime_r(&t, &tm) == NULL)
+			memset(&tm, 0, sizeof(tm));
+		snprintf(c->ts_text, sizeof(c->ts_text), "%04d-%02d-%02d"
+		    " %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		c->ts_sec = s;
+	}
+	snprintf(frac, sizeof(frac), ".%03d+00\t", (int)(ms - s * 1000));
+	return buf_add(&c->b, c->ts_text, strlen(c->ts_text)) ||
+	    buf_add(&c->b, frac, strlen(frac)) ? -1 : 0;
+}
+
 /* Room for one more row of summary keys. */
 static struct srow *
 srow_new(struct central *c)
@@ -495,8 +530,8 @@ srow_new(struct central *c)
 }
 
 /*
- * The next rows after the mark, as COPY text in c->b, and what their
- * summaries are made of in c->rows. Returns the number read (0: none),
+ * The next rows after the mark, as COPY text of dnswarden_attempts's
+ * columns in c->b, and what their summaries are made of in c->rows. Returns the number read (0: none),
  * or -1 (err); last id and the ts range to *last, *ts_min, *ts_max.
  */
 static long
@@ -522,13 +557,16 @@ batch_read(struct central *c, int64_t *last, int64_t *ts_min,
 			goto oom;
 		r->id = sqlite3_column_int64(c->sel, 0);
 		r->ts = ts;
+		r->off = (uint32_t)c->b.len;
 		r->verified = sqlite3_column_int(c->sel, 10) != 0;
 		r->visit = sqlite3_column_type(c->sel, 12) != SQLITE_NULL &&
 		    sqlite3_column_int(c->sel, 12) != 0;
+		if (buf_add(&c->b, c->inst.p, c->inst.len) == -1)
+			goto oom;
 		for (int col = 0; col < 13; col++)
-			if (copy_field(c, c->sel, col, boolean[col],
-			    col == 12 ? '\n' : '\t', key[col] >= 0 ?
-			    &r->f[key[col]] : NULL) == -1)
+			if ((col == 1 ? copy_ts(c, ts) : copy_field(c, c->sel,
+			    col, boolean[col], col == 12 ? '\n' : '\t',
+			    key[col] >= 0 ? &r->f[key[col]] : NULL)) == -1)
 				goto oom;
 		*last = r->id;
 		if (n == 0 || ts < *ts_min)
@@ -784,7 +822,9 @@ pg_ok(struct central *c, PGresult *res, const char *what, char *err,
     size_t errlen)
 {
 	ExecStatusType s = PQresultStatus(res);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
+	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
 	PQclear(res);
 	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
 		return 0;
@@ -792,10 +832,13 @@ pg_ok(struct central *c, PGresult *res, const char *what, char *err,
 	return -1;
 }
 
-/* COPY of buf into table, inside the open transaction. 0 or -1 (err). */
+/*
+ * COPY of len bytes at p into a table, inside the open transaction. 0 or
+ * -1 (err).
+ */
 static int
-copy_in(struct central *c, const char *sql, const struct buf *b, char *err,
-    size_t errlen)
+copy_in(struct central *c, const char *sql, const char *p, size_t len,
+    char *err, size_t errlen)
 {
 	PGresult *res = pg_exec(c, sql, 0, NULL);
 
@@ -804,7 +847,7 @@ copy_in(struct central *c, const char *sql, const struct buf *b, char *err,
 		return -1;
 	}
 	PQclear(res);
-	if ((b->len > 0 && PQputCopyData(c->pg, b->p, (int)b->len) != 1) ||
+	if ((len > 0 && PQputCopyData(c->pg, p, (int)len) != 1) ||
 	    PQputCopyEnd(c->pg, NULL) != 1) {
 		central_pg_error(c->pg, "cannot copy", err, errlen);
 		return -1;
@@ -817,23 +860,28 @@ copy_in(struct central *c, const char *sql, const struct buf *b, char *err,
 }
 
 /*
- * The batch into dnswarden_attempts (a retry's copies dropped by the
- * key), its summaries added to dnswarden_sums and the new mark, in one
- * transaction. The summaries count only the rows above the central mark,
- * read under the mark row's lock in the same transaction: the rows at or
- * below it are there already and were counted when they arrived (a retry
- * after a lost acknowledgement, a local mark that lagged), so nothing is
- * counted twice. They are added up here rather than by PostgreSQL from
- * the inserted rows, which cost it twice the insert's time a row
- * (docs/performance.md, "Central log").
+ * The batch's rows above the central mark into dnswarden_attempts, their
+ * summaries added to dnswarden_sums and the new mark, in one transaction.
+ * The mark is read under its row's lock in the same transaction: the rows
+ * at or below it are there already (they went in with it) and are not
+ * sent again (a retry after a lost acknowledgement, a local mark that
+ * lagged), nor counted twice. The rest go straight into the table with
+ * COPY, which costs PostgreSQL about a third of a staging table moved
+ * with INSERT ... ON CONFLICT DO NOTHING (docs/performance.md, "Central
+ * log"); when safe, they take that way instead, whose key drops copies
+ * that someone put above the mark (batch_ship()). The summaries are added
+ * up here rather than by PostgreSQL from the inserted rows, which cost it
+ * twice the insert's time a row.
  */
 static int
-batch_send(struct central *c, int64_t last, char *err, size_t errlen)
+batch_send(struct central *c, int64_t last, bool safe, char *err,
+    size_t errlen)
 {
 	char lastbuf[32];
 	const char *params[2] = { c->instance, lastbuf };
 	PGresult *res;
 	int64_t mark = 0;
+	size_t from = 0, off;
 
 	snprintf(lastbuf, sizeof(lastbuf), "%" PRId64, last);
 	if (pg_ok(c, pg_exec(c, "BEGIN", 0, NULL), "cannot begin", err,
@@ -849,15 +897,18 @@ batch_send(struct central *c, int64_t last, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (copy_in(c, "COPY dw_batch FROM STDIN", &c->b, err, errlen) == -1 ||
-	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_attempts SELECT $1, id,"
-	    " timestamptz 'epoch' + ts_ms * interval '1 millisecond', client,"
-	    " client_name, qname, qtype, rule, category, site, transport,"
-	    " verified, policy, visit FROM dw_batch ON CONFLICT DO NOTHING", 1,
-	    params), "cannot insert", err, errlen) == -1)
+	while (from < c->nrows && c->rows[from].id <= mark)
+		from++;
+	off = from < c->nrows ? c->rows[from].off : c->b.len;
+	if (from < c->nrows && (safe ? copy_in(c, "COPY dw_batch FROM STDIN",
+	    c->b.p + off, c->b.len - off, err, errlen) == -1 ||
+	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_attempts SELECT * FROM"
+	    " dw_batch ON CONFLICT DO NOTHING", 0, NULL), "cannot insert", err,
+	    errlen) == -1 : copy_in(c, "COPY dnswarden_attempts FROM STDIN",
+	    c->b.p + off, c->b.len - off, err, errlen) == -1))
 		goto fail;
-	if (c->nents > 0 && (copy_in(c, "COPY dw_sums FROM STDIN", &c->sb,
-	    err, errlen) == -1 ||
+	if (c->nents > 0 && (copy_in(c, "COPY dw_sums FROM STDIN", c->sb.p,
+	    c->sb.len, err, errlen) == -1 ||
 	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_sums (instance, kind,"
 	    " grain, t, k1, k2, k3, queries, attempts, verified) SELECT $1,"
 	    " kind, grain, t, k1, k2, k3, queries, attempts, verified FROM"
@@ -867,10 +918,11 @@ batch_send(struct central *c, int64_t last, char *err, size_t errlen)
 	    " verified = dnswarden_sums.verified + excluded.verified", 1,
 	    params), "cannot add the summaries", err, errlen) == -1))
 		goto fail;
+	/* Never lowered: a batch resent from a lagging local mark. */
 	if (pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_instances"
 	    " (instance, shipped_id) VALUES ($1, $2) ON CONFLICT (instance)"
-	    " DO UPDATE SET shipped_id = excluded.shipped_id, shipped_at ="
-	    " now()", 2, params),
+	    " DO UPDATE SET shipped_id = greatest(dnswarden_instances"
+	    ".shipped_id, excluded.shipped_id), shipped_at = now()", 2, params),
 	    "cannot store the mark", err, errlen) == -1 ||
 	    pg_ok(c, pg_exec(c, "COMMIT", 0, NULL), "cannot commit", err,
 	    errlen) == -1)
@@ -898,7 +950,15 @@ batch_ship(struct central *c, char *err, size_t errlen)
 		c->part_from = central_month_start(ts_min, 0);
 		c->part_to = central_month_start(ts_max, 2);
 	}
-	if (batch_send(c, last, err, errlen) == -1)
+	/*
+	 * Rows above the mark that are there already (put by hand, or by an
+	 * earlier dnswarden, which could lower the mark) fail the COPY on
+	 * the key: the batch goes again the way that drops them.
+	 */
+	if (batch_send(c, last, false, err, errlen) == -1 &&
+	    (strcmp(c->sqlstate, CENTRAL_SQLSTATE_DUP) != 0 ||
+	    PQstatus(c->pg) != CONNECTION_OK ||
+	    batch_send(c, last, true, err, errlen) == -1))
 		return -1;
 	c->hwm = last;
 	pthread_mutex_lock(&c->mtx);
@@ -1022,6 +1082,7 @@ central_free(struct central *c)
 	free(c->conninfo);
 	free(c->instance);
 	free(c->db_path);
+	free(c->inst.p);
 	free(c->b.p);
 	free(c->sb.p);
 	free(c->rows);
@@ -1059,6 +1120,12 @@ central_start(const struct config *cfg, const char *db_path, char *err,
 		return NULL;
 	}
 	if (local_open(c, err, errlen) == -1) {
+		central_free(c);
+		return NULL;
+	}
+	if (buf_add_escaped(&c->inst, (const unsigned char *)c->instance) ==
+	    -1 || buf_add(&c->inst, "\t", 1) == -1) {
+		snprintf(err, errlen, "out of memory");
 		central_free(c);
 		return NULL;
 	}

@@ -27,7 +27,16 @@
 #include "clock.h"
 #include "log.h"
 
-#define CENTRAL_BATCH		20000	/* rows per transaction at most */
+/*
+ * A batch ends at whichever comes first: rows, bytes of COPY text, or
+ * distinct summary keys. Large batches cost PostgreSQL less a row (fewer
+ * summary upserts and commits: docs/performance.md, "Central log"); the
+ * caps bound what a batch holds in memory (about 35 MB) however many of
+ * its keys are distinct. A shipper that keeps up sends what is there.
+ */
+#define CENTRAL_BATCH_ROWS	100000
+#define CENTRAL_BATCH_BYTES	(16 << 20)
+#define CENTRAL_BATCH_KEYS	65536
 #define CENTRAL_SQLSTATE_DUP	"23505"	/* unique_violation */
 #define CENTRAL_POLL_MS		200	/* looking for new rows when idle */
 #define CENTRAL_MARK_MS		1000	/* local mark written this often */
@@ -103,6 +112,8 @@ struct central {
 	size_t			 nents, ents_cap;
 	uint32_t		*slots;		/* hash: ents index + 1 */
 	size_t			 slots_cap;
+	int64_t			 month_from, month_to; /* of the last row summed */
+	bool			 full;		/* the last batch met a cap */
 };
 
 int64_t
@@ -529,9 +540,13 @@ srow_new(struct central *c)
 	return &c->rows[c->nrows++];
 }
 
+static void	sums_reset(struct central *);
+static int	sums_row(struct central *, const struct srow *);
+
 /*
  * The next rows after the mark, as COPY text of dnswarden_attempts's
- * columns in c->b, and what their summaries are made of in c->rows. Returns the number read (0: none),
+ * columns in c->b, and what their summaries are made of in c->rows, their summaries added up (sums_row()),
+ * until a cap (c->full). Returns the number read (0: none),
  * or -1 (err); last id and the ts range to *last, *ts_min, *ts_max.
  */
 static long
@@ -547,8 +562,10 @@ batch_read(struct central *c, int64_t *last, int64_t *ts_min,
 
 	c->b.len = 0;
 	c->nrows = 0;
+	c->full = false;
+	sums_reset(c);
 	sqlite3_bind_int64(c->sel, 1, c->hwm);
-	sqlite3_bind_int(c->sel, 2, CENTRAL_BATCH);
+	sqlite3_bind_int(c->sel, 2, CENTRAL_BATCH_ROWS);
 	while ((rc = sqlite3_step(c->sel)) == SQLITE_ROW) {
 		int64_t ts = sqlite3_column_int64(c->sel, 1);
 		struct srow *r = srow_new(c);
@@ -573,7 +590,14 @@ batch_read(struct central *c, int64_t *last, int64_t *ts_min,
 			*ts_min = ts;
 		if (n == 0 || ts > *ts_max)
 			*ts_max = ts;
-		n++;
+		if (sums_row(c, r) == -1)
+			goto oom;
+		if (++n == CENTRAL_BATCH_ROWS || c->b.len >= CENTRAL_BATCH_BYTES ||
+		    c->nents >= CENTRAL_BATCH_KEYS) {
+			c->full = true;
+			rc = SQLITE_DONE;
+			break;
+		}
 	}
 	if (rc != SQLITE_DONE) {
 		snprintf(err, errlen, "cannot read %s: %s", c->db_path,
@@ -682,58 +706,72 @@ add:
 	return 0;
 }
 
+static void
+sums_reset(struct central *c)
+{
+	c->nents = 0;
+	if (c->slots_cap > 0)
+		memset(c->slots, 0, c->slots_cap * sizeof(*c->slots));
+}
+
+/*
+ * A row's summaries, added up as central_sums_sql does in PostgreSQL: a
+ * quarter hour's total (kind 0), per client (1), per rule, category and
+ * site (2) and per policy (3) by UTC day (grain 1) and month (2); NULL
+ * keys as ''. 0 or -1 (out of memory).
+ */
+static int
+sums_row(struct central *c, const struct srow *r)
+{
+	const struct bfield none = { 0, 0 };
+	/* floor(extract(epoch FROM ts)), then bigint division. */
+	int64_t s = r->ts / 1000 - (r->ts % 1000 < 0);
+	int64_t day = s / 86400 * 86400;
+	const struct bfield *f = r->f;
+	struct bfield k[3];
+
+	if (s < c->month_from || s >= c->month_to) {
+		c->month_from = central_month_start(r->ts, 0);
+		c->month_to = central_month_start(r->ts, 1);
+	}
+	k[0] = k[1] = k[2] = none;
+	if (sums_add(c, 0, 0, s / 900 * 900, k, r) == -1)
+		return -1;
+	k[0] = f[SF_CLIENT];
+	k[1] = f[SF_CNAME];
+	if (sums_add(c, 1, 1, day, k, r) == -1 ||
+	    sums_add(c, 1, 2, c->month_from, k, r) == -1)
+		return -1;
+	k[0] = f[SF_RULE];
+	k[1] = f[SF_CAT];
+	k[2] = f[SF_SITE];
+	if (sums_add(c, 2, 1, day, k, r) == -1 ||
+	    sums_add(c, 2, 2, c->month_from, k, r) == -1)
+		return -1;
+	k[0] = f[SF_POLICY];
+	k[1] = k[2] = none;
+	return sums_add(c, 3, 1, day, k, r) == -1 ||
+	    sums_add(c, 3, 2, c->month_from, k, r) == -1 ? -1 : 0;
+}
+
 /*
  * The summaries of the batch's rows above mark (those the central table
- * does not hold yet), added up as central_sums_sql does in PostgreSQL:
- * a quarter hour's total (kind 0), per client (1), per rule, category
- * and site (2) and per policy (3) by UTC day (grain 1) and month (2);
- * NULL keys as ''. As COPY text for dw_sums in c->sb; 0 or -1.
+ * does not hold yet) as COPY text for dw_sums in c->sb: those batch_read()
+ * added up, unless some rows are at or below the mark. 0 or -1.
  */
 static int
 sums_make(struct central *c, int64_t mark)
 {
-	const struct bfield none = { 0, 0 };
-	int64_t mfrom = 0, mto = 0, month = 0;
 	char num[128];
 
-	c->nents = 0;
-	c->sb.len = 0;
-	if (c->slots_cap > 0)
-		memset(c->slots, 0, c->slots_cap * sizeof(*c->slots));
-	for (size_t i = 0; i < c->nrows; i++) {
-		const struct srow *r = &c->rows[i];
-		/* floor(extract(epoch FROM ts)), then bigint division. */
-		int64_t s = r->ts / 1000 - (r->ts % 1000 < 0);
-		int64_t day = s / 86400 * 86400;
-		const struct bfield *f = r->f;
-		struct bfield k[3];
-
-		if (r->id <= mark)
-			continue;
-		if (s < mfrom || s >= mto) {
-			month = mfrom = central_month_start(r->ts, 0);
-			mto = central_month_start(r->ts, 1);
-		}
-		k[0] = k[1] = k[2] = none;
-		if (sums_add(c, 0, 0, s / 900 * 900, k, r) == -1)
-			return -1;
-		k[0] = f[SF_CLIENT];
-		k[1] = f[SF_CNAME];
-		if (sums_add(c, 1, 1, day, k, r) == -1 ||
-		    sums_add(c, 1, 2, month, k, r) == -1)
-			return -1;
-		k[0] = f[SF_RULE];
-		k[1] = f[SF_CAT];
-		k[2] = f[SF_SITE];
-		if (sums_add(c, 2, 1, day, k, r) == -1 ||
-		    sums_add(c, 2, 2, month, k, r) == -1)
-			return -1;
-		k[0] = f[SF_POLICY];
-		k[1] = k[2] = none;
-		if (sums_add(c, 3, 1, day, k, r) == -1 ||
-		    sums_add(c, 3, 2, month, k, r) == -1)
-			return -1;
+	if (c->nrows > 0 && c->rows[0].id <= mark) {
+		sums_reset(c);
+		for (size_t i = 0; i < c->nrows; i++)
+			if (c->rows[i].id > mark &&
+			    sums_row(c, &c->rows[i]) == -1)
+				return -1;
 	}
+	c->sb.len = 0;
 	for (size_t i = 0; i < c->nents; i++) {
 		const struct sent *e = &c->ents[i];
 		int n;
@@ -1056,7 +1094,7 @@ central_thread(void *arg)
 				break;
 			continue;
 		}
-		if (n < CENTRAL_BATCH) {
+		if (!c->full) {
 			local_mark_write(c, n == 0);
 			if (central_wait(c, CENTRAL_POLL_MS))
 				break;

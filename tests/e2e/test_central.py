@@ -497,6 +497,35 @@ def test_rows_above_the_mark_already_there_are_kept_once(pg, db, dnswarden, dead
     assert "cannot" not in dw.stderr(), dw.stderr()
 
 
+def test_mark_behind_by_more_than_a_batch_is_never_lowered(pg, db, workdir, dead_port, lists):
+    """A local mark behind the central one by more than a batch (a SIGKILL
+    while catching up fast): the batches read again up to the central mark
+    send nothing and leave the mark where it was, so the rows after it are
+    counted once in the summaries (a mark set down to a batch's last id
+    counted them again)."""
+    d = harness.Dnswarden(workdir / "site-l", [dead_port], overrides={
+        "server": NOLIMIT, "log": {"retention_days": 0, "central": {
+            "postgresql": pg.conninfo(db), "instance": "site-l"}}}, blocklists=lists)
+    # More rows than a batch holds (CENTRAL_BATCH_ROWS, central.c).
+    subprocess.run([gen_bin(), str(d.database), "130000", "50", "12", "1", "now"],
+                   check=True, capture_output=True, timeout=120)
+    for f in d.database.parent.iterdir():
+        f.chmod(0o666)
+    try:
+        d.start()
+        wait_shipped(pg, db, d, "site-l", timeout=120)
+        d.stop()
+        with sqlite3.connect(d.database) as f:
+            f.execute("UPDATE central_outbox SET shipped_id = 0 WHERE instance = 'site-l'")
+        d.start()
+        send(d, "l", 50)
+        ids = wait_shipped(pg, db, d, "site-l", timeout=60, rows=130050)
+        assert ids == list(range(1, 130051))
+        assert_sums_of_rows(pg, db, "site-l")
+    finally:
+        d.close()
+
+
 def test_wrong_password_says_so_and_keeps_rows(pg, db, dnswarden, dead_port, lists):
     dw = start(dnswarden, dead_port, lists, pg.conninfo(db, password="wrong"), "site-w")
     assert dw.wait_stderr('password authentication failed for user "dw"', timeout=10)

@@ -36,12 +36,15 @@ def service_user() -> str:
 
 
 @pytest.fixture
-def closed():
-    """A directory only root may enter (mode 0700, owned by root)."""
-    d = Path(tempfile.mkdtemp(prefix="dnswarden-closed-"))
+def closed(workdir):
+    """A directory only root may enter (mode 0700, owned by root). It is in
+    workdir, which is removed after the test's daemons have stopped: a
+    daemon still running when it was removed on its own made its database
+    directory again, and left it in /tmp."""
+    d = workdir / "closed"
+    d.mkdir()
     d.chmod(0o700)
     yield d
-    subprocess.run(["rm", "-rf", str(d)], check=False)
 
 
 def owners(root: Path) -> dict:

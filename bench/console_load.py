@@ -270,7 +270,8 @@ def table(results):
         return "\n".join(out)
     out.append("")
     out.append(f"DNS CPU per answer: {sum(a) / len(a):.2f} µs alone, {sum(b) / len(b):.2f} µs"
-               f" under console load ({(sum(b) / sum(a) - 1) * 100:+.1f} %); DNS p99:"
+               f" under console load ({(sum(b) / len(b) / (sum(a) / len(a)) - 1) * 100:+.1f} %);"
+               " DNS p99:"
                f" {sum(pa) / len(pa):.3f} ms alone, {sum(pb) / len(pb):.3f} ms under load.")
     return "\n".join(out)
 
@@ -293,9 +294,13 @@ def main():
     ap.add_argument("--console-sched", choices=("other", "batch", "idle"),
                     help="set the console's and audit writer's threads to this policy"
                     " with chrt (to measure one before building it in)")
+    ap.add_argument("--sched-ab", metavar="P,Q",
+                    help="phases A, B under P, B under Q, B under Q, B under P, A: two"
+                    " policies for the console's threads (other, batch, idle) in one run")
     ap.add_argument("--out", help="also write the table here")
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--phases", type=int, default=4, help="run only the first N of A B B A")
+    ap.add_argument("--phases", type=int, default=0,
+                    help="run only the first N phases (0: all)")
     ap.add_argument("--perf", help="perf record the console thread under load into DIR")
     a = ap.parse_args()
     os.environ["DNSWARDEN_BIN"] = a.bin
@@ -338,7 +343,14 @@ def main():
                                  (tmp / "gen" / "big-hits.txt").read_text().split()))
         results = []
         phases = (("A1", False), ("B1", True), ("B2", True), ("A2", False))
-        for name, load in phases[:a.phases]:
+        if a.sched_ab:
+            # The same daemon under both policies, in both orders.
+            p, q = a.sched_ab.split(",")
+            phases = (("A1", False), (f"B1-{p}", True), (f"B2-{q}", True),
+                      (f"B3-{q}", True), (f"B4-{p}", True), ("A2", False))
+        for name, load in phases[:a.phases or len(phases)]:
+            if "-" in name:
+                console_sched(dw.proc.pid, name.split("-")[1])
             r = phase(dw, name, load, a, qfile, since, tmp)
             r["clients"] = a.clients if load else 0
             results.append(r)

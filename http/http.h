@@ -69,12 +69,17 @@ int		 http_start(struct http *h, const char *dbpath);
 
 /*
  * Use a reloaded configuration and blocklist from now on (users, tokens,
- * session length, lookups). Blocks until the console's thread no longer
- * uses the old ones, which the caller may then free. A changed
- * http.listen or http.tls needs a restart, and is logged as such.
+ * session length, lookups): the console's thread takes them before its
+ * next request. Never waits for that thread. h takes over old_cfg and
+ * old_bl (the ones cfg and bl replace, given to http_new() or to the
+ * last call) and frees them once its thread no longer uses them; with h
+ * NULL they are freed at once. Call it after every other user of the old
+ * ones has moved on. A changed http.listen or http.tls needs a restart,
+ * and is logged as such.
  */
 void		 http_reconfigure(struct http *h, const struct config *cfg,
-		    const struct blocklist *bl);
+		    const struct blocklist *bl, struct config *old_cfg,
+		    struct blocklist *old_bl);
 
 /* Stop the thread, close every connection and release h (NULL is fine). */
 void		 http_free(struct http *h);

@@ -134,6 +134,13 @@ struct http_audit_queue {
 	pthread_t		 thread;
 };
 
+/* A configuration and blocklist a reload replaced, to free. */
+struct http_retired {
+	struct config		*cfg;
+	struct blocklist	*bl;
+	struct http_retired	*next;
+};
+
 /* An open connection; we hold a reference to its bufferevent. */
 struct http_conn {
 	struct bufferevent	*bev;
@@ -155,10 +162,20 @@ struct http {
 	bool			 started;
 	struct event		*stop_ev;
 
-	/* cfg and bl change on reload: the thread reads them under mtx. */
-	pthread_mutex_t		 mtx;
+	/*
+	 * cfg and bl are the console thread's own: a reload leaves the new
+	 * ones in next_cfg and next_bl (mtx held for the copy only) and
+	 * wakes swap_ev; the thread takes them between requests and frees
+	 * the ones it left (retired), so that a reload, on the first
+	 * loop, never waits for a request.
+	 */
 	const struct config	*cfg;
 	const struct blocklist	*bl;
+	pthread_mutex_t		 mtx;
+	const struct config	*next_cfg;
+	const struct blocklist	*next_bl;
+	struct http_retired	*retired;
+	struct event		*swap_ev;
 
 	struct http_source	 src;
 	char			*dbpath;

@@ -28,6 +28,7 @@
 typedef void (*http_handler)(struct http_req *);
 
 static void	http_conn_served(struct http *, struct bufferevent *, int64_t);
+static void	http_swap_cb(evutil_socket_t, short, void *);
 
 /* One route: who may call it, and what answers. */
 struct http_route {
@@ -276,10 +277,8 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	if (method == EVHTTP_REQ_HEAD)
 		method = EVHTTP_REQ_GET;
 	if (http_req_parse(&r, &u) == 0) {
-		pthread_mutex_lock(&h->mtx);
 		http_auth_identify(&r);
 		http_route(&r, method);
-		pthread_mutex_unlock(&h->mtx);
 	}
 	if (u != NULL)		/* libevent 2.1's free does not take NULL */
 		evhttp_uri_free(u);
@@ -461,7 +460,8 @@ http_new(const struct config *cfg, const struct blocklist *bl,
 	if ((h->base = event_base_new()) == NULL ||
 	    (h->evh = evhttp_new(h->base)) == NULL ||
 	    (h->sweep_ev = event_new(h->base, -1, EV_PERSIST, http_sweep_cb,
-	    h)) == NULL)
+	    h)) == NULL ||
+	    (h->swap_ev = event_new(h->base, -1, 0, http_swap_cb, h)) == NULL)
 		goto fail;
 	if (cfg->http.tls_cert != NULL && http_tls_load(h, cfg) == -1)
 		goto fail;
@@ -560,23 +560,74 @@ http_start(struct http *h, const char *dbpath)
 	return 0;
 }
 
+/* Free a list of retired configurations and blocklists. */
+static void
+http_retired_free(struct http_retired *list)
+{
+	while (list != NULL) {
+		struct http_retired *next = list->next;
+
+		blocklist_free(list->bl);
+		config_free(list->cfg);
+		free(list);
+		list = next;
+	}
+}
+
+/* On the console's thread, between requests: take a reload's cfg and bl. */
+static void
+http_swap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http		*h = arg;
+	struct http_retired	*old;
+
+	pthread_mutex_lock(&h->mtx);
+	if (h->next_cfg != NULL) {
+		h->cfg = h->next_cfg;
+		h->bl = h->next_bl;
+		h->next_cfg = NULL;
+		h->next_bl = NULL;
+	}
+	old = h->retired;
+	h->retired = NULL;
+	pthread_mutex_unlock(&h->mtx);
+	http_retired_free(old);
+}
+
 void
 http_reconfigure(struct http *h, const struct config *cfg,
-    const struct blocklist *bl)
+    const struct blocklist *bl, struct config *old_cfg,
+    struct blocklist *old_bl)
 {
-	const struct config	*old;
+	struct http_retired	*r;
 
-	if (h == NULL)
+	if (h == NULL) {
+		blocklist_free(old_bl);
+		config_free(old_cfg);
 		return;
-	pthread_mutex_lock(&h->mtx);
-	old = h->cfg;
-	h->cfg = cfg;
-	h->bl = bl;
-	pthread_mutex_unlock(&h->mtx);
-	if (old->http.nlisten != cfg->http.nlisten ||
-	    (old->http.tls_cert == NULL) != (cfg->http.tls_cert == NULL))
+	}
+	if (old_cfg->http.nlisten != cfg->http.nlisten ||
+	    (old_cfg->http.tls_cert == NULL) != (cfg->http.tls_cert == NULL))
 		log_warnx("http.listen or http.tls changed: restart dnswarden"
 		    " to apply");
+	/* Out of memory: the old ones are kept for good, never freed early. */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		log_warnx("http: out of memory; the replaced configuration"
+		    " stays in memory");
+	pthread_mutex_lock(&h->mtx);
+	h->next_cfg = cfg;
+	h->next_bl = bl;
+	if (r != NULL) {
+		r->cfg = old_cfg;
+		r->bl = old_bl;
+		r->next = h->retired;
+		h->retired = r;
+	}
+	pthread_mutex_unlock(&h->mtx);
+	if (h->started)
+		event_active(h->swap_ev, 0, 0);
+	else
+		http_swap_cb(-1, 0, h);
 }
 
 void
@@ -594,6 +645,8 @@ http_free(struct http *h)
 		event_free(h->stop_ev);
 	if (h->sweep_ev != NULL)
 		event_free(h->sweep_ev);
+	if (h->swap_ev != NULL)
+		event_free(h->swap_ev);
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
 	for (size_t i = 0; i < h->nconns; i++)
@@ -607,6 +660,8 @@ http_free(struct http *h)
 	sqlite3_close(h->rdb);
 	sqlite3_close(h->wdb);
 	free(h->dbpath);
+	/* The thread has stopped: nothing uses the replaced ones. */
+	http_retired_free(h->retired);
 	pthread_mutex_destroy(&h->mtx);
 	explicit_bzero(&h->auth, sizeof(h->auth));
 	free(h);

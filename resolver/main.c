@@ -476,11 +476,11 @@ daemon_reload_apply(struct daemon *d, struct config *cfg,
 		pthread_cond_wait(&d->cond, &d->mtx);
 	pthread_mutex_unlock(&d->mtx);
 	attemptlog_reconfigure(d->log, cfg);
-	http_reconfigure(d->http, cfg, bl);
 	if (d->fetch != NULL)
 		fetch_reconfigure(d->fetch, cfg, bl);
-	blocklist_free(d->bl);
-	config_free(d->cfg);
+	/* Last: the console frees the old ones once it has left them, and
+	 * this loop does not wait for the request it is answering. */
+	http_reconfigure(d->http, cfg, bl, d->cfg, d->bl);
 	d->cfg = cfg;
 	d->bl = bl;
 }

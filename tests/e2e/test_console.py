@@ -4,11 +4,14 @@ query name with <script> rendered inert, the CSV equal to the CLI's, the
 audit trail, /metrics in the Prometheus text format, and bad requests
 answered 4xx without harm to the daemon."""
 
+import hashlib
 import http.client
 import json
 import re
+import secrets
 import subprocess
 import shutil
+import signal
 import socket
 import sqlite3
 import tempfile
@@ -319,6 +322,55 @@ def test_report_answer_renewed_once_new_rows_written(nsd_shared):
         rows = [a for a in con.session("admin1").get("/api/v1/audit?limit=1000").json()
                 if a["detail"] == detail and a["user"] == "hr1"]
         assert len(rows) == 4
+    finally:
+        con.close()
+        problems = con.dw.problems()
+        shutil.rmtree(d, ignore_errors=True)
+    assert not problems, "\n".join(problems)
+
+
+def test_reload_reaches_the_console_while_it_answers(nsd_shared):
+    # A reload hands the console its new configuration without waiting
+    # for it: a token added by the reload works from then on, the old
+    # ones still do, and readers busy across several reloads in a row
+    # are all answered (the replaced configurations are freed by the
+    # console's thread once it has left them; ASan would see a use after).
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-reload-"))
+    d.chmod(0o755)
+    con = Console(d / "dw", nsd_shared, blocklists=[SAMPLE])
+    try:
+        later = secrets.token_hex(32)
+        c = Client(con.port)
+        assert c.get("/api/v1/report?by=site", headers=bearer(later)).status == 401
+        errors, stop = [], threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                r = Client(con.port).get("/api/v1/report?by=site",
+                                         headers=bearer(con.hr_token))
+                if r.status != 200:
+                    errors.append(r.status)
+
+        readers = [threading.Thread(target=reader) for _ in range(4)]
+        for t in readers:
+            t.start()
+        try:
+            cfg = con.dw.config
+            cfg["http"]["tokens"].append({"name": "later-script", "role": "hr",
+                                          "sha256": hashlib.sha256(later.encode()).hexdigest()})
+            con.dw.write_config(cfg)
+            for _ in range(3):
+                con.dw.send_signal(signal.SIGHUP)
+            end = time.monotonic() + 10
+            while c.get("/api/v1/report?by=site", headers=bearer(later)).status != 200:
+                assert time.monotonic() < end, "the reloaded token never worked"
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+        assert errors == []
+        assert c.get("/api/v1/status", headers=bearer(con.hr_token)).status == 200
     finally:
         con.close()
         problems = con.dw.problems()

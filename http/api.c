@@ -290,7 +290,9 @@ api_rows_cached(struct http_req *r, enum report_kind kind,
 	struct http_report_cached *c;
 	char	detail[512];
 
-	if (kind != REPORT_COUNTS || cache_key(r, kind, key, keylen) == -1) {
+	/* The central database changes without the local log's version. */
+	if (kind != REPORT_COUNTS || http_param(&r->params, "central") !=
+	    NULL || cache_key(r, kind, key, keylen) == -1) {
 		key[0] = '\0';
 		return false;
 	}
@@ -318,9 +320,16 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 	size_t			 len;
 	uint64_t		 version;
 	int64_t			 t0;
+	int			 status, rc;
+	bool			 central;
 
 	if (api_rows_cached(r, kind, action, name, key, sizeof(key)))
 		return;
+	if (http_data_central_param(&r->params, &central) == -1) {
+		http_reply_error(r, 400, "central: use 1 (every instance's rows,"
+		    " from the central database) or 0 (this one's log)");
+		return;
+	}
 	if (http_data_opts(&o, kind, &r->params, json, err, sizeof(err)) ==
 	    -1) {
 		http_reply_error(r, 400, err);
@@ -336,13 +345,21 @@ api_rows(struct http_req *r, enum report_kind kind, const char *action,
 		    " on with before");
 		return;
 	}
+	if (!central && o.before_instance[0] != '\0') {
+		http_reply_error(r, 400, "before: NAME:ID is for central=1 (a"
+		    " local log's ids are its own); give the ID");
+		return;
+	}
 	http_audit_params(r, detail, sizeof(detail));
 	http_audit(r, action, detail);
 	/* Read before the query: rows written during it make it stale. */
 	cache_version(r->h, &version);
 	t0 = thread_cpu_us();
-	if (http_data_run(r->h, &o, &rows, err, sizeof(err)) == -1) {
-		http_reply_error(r, 503, err);
+	status = 503;
+	rc = central ? http_data_run_central(r->h, &o, &rows, &status, err,
+	    sizeof(err)) : http_data_run(r->h, &o, &rows, err, sizeof(err));
+	if (rc == -1) {
+		http_reply_error(r, status, err);
 		return;
 	}
 	text = report_write_buffer(rows, o.format, &len);
@@ -363,7 +380,7 @@ void
 http_api_report(struct http_req *r)
 {
 	static const char *const allowed[] = { "by", "since", "until", "top",
-	    "format", "tz", NULL };
+	    "format", "tz", "central", "instance", NULL };
 
 	if (api_check(r, allowed) == 0)
 		api_rows(r, REPORT_COUNTS, "read report",
@@ -374,7 +391,8 @@ void
 http_api_attempts(struct http_req *r)
 {
 	static const char *const allowed[] = { "since", "until", "client",
-	    "site", "limit", "before", "format", "tz", NULL };
+	    "site", "limit", "before", "format", "tz", "central", "instance",
+	    NULL };
 
 	if (api_check(r, allowed) == 0)
 		api_rows(r, REPORT_ATTEMPTS, "read attempts",

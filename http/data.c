@@ -4,6 +4,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_data.h"
@@ -28,7 +29,7 @@ http_data_opts(struct report_opts *o, enum report_kind kind,
 		    -1)
 			return -1;
 	for (size_t i = 0; p != NULL && i < p->n; i++)
-		if (report_opts_set(o, p->key[i], p->value[i], err, errlen) ==
+		if (strcmp(p->key[i], "central") != 0 && report_opts_set(o, p->key[i], p->value[i], err, errlen) ==
 		    -1)
 			return -1;
 	if (!tz_safe(o->tz)) {
@@ -56,6 +57,176 @@ http_data_run(struct http *h, const struct report_opts *o,
 	key = h->cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM ?
 	    h->cfg->log.pseudonym_key : NULL;
 	return report_run(h->report_db, o, key, out, err, errlen);
+}
+
+bool
+http_data_central_configured(const struct http *h)
+{
+	return h->cfg->log.central_conninfo != NULL;
+}
+
+int
+http_data_central_param(const struct http_params *p, bool *central)
+{
+	const char	*v = http_param(p, "central");
+
+	*central = v != NULL && strcmp(v, "1") == 0;
+	return v == NULL || strcmp(v, "0") == 0 || *central ? 0 : -1;
+}
+
+/*
+ * The central database, opened with conninfo: the connection kept from
+ * before when it was made with the same string and still stands.
+ */
+static struct report_db *
+central_open(struct http *h, const char *conninfo, char *err, size_t errlen)
+{
+	if (h->central_db != NULL && report_db_ok(h->central_db) &&
+	    strcmp(h->central_conninfo, conninfo) == 0)
+		return h->central_db;
+	report_db_close(h->central_db);
+	free(h->central_conninfo);
+	h->central_conninfo = NULL;
+	h->central_db = report_db_open_central_as(conninfo, "dnswarden console",
+	    HTTP_CENTRAL_CONNECT_S, HTTP_CENTRAL_QUERY_MS, err, errlen);
+	if (h->central_db != NULL &&
+	    (h->central_conninfo = strdup(conninfo)) == NULL) {
+		report_db_close(h->central_db);
+		h->central_db = NULL;
+		snprintf(err, errlen, "out of memory");
+	}
+	return h->central_db;
+}
+
+/* After a failed read: the next one connects afresh. */
+static void
+central_drop(struct http *h)
+{
+	report_db_close(h->central_db);
+	h->central_db = NULL;
+}
+
+/* What a central read needs from h->cfg, copied while h->mtx is held. */
+struct central_cfg {
+	char	*conninfo;
+	char	*key;		/* the pseudonym key, or NULL */
+};
+
+static int
+central_cfg_copy(struct http *h, struct central_cfg *c, char *err,
+    size_t errlen)
+{
+	const struct config *cfg = h->cfg;
+
+	c->key = NULL;
+	if (cfg->log.central_conninfo == NULL) {
+		snprintf(err, errlen, "central: log.central.postgresql is not"
+		    " set: there is no central database to read");
+		c->conninfo = NULL;
+		return -1;
+	}
+	c->conninfo = strdup(cfg->log.central_conninfo);
+	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM &&
+	    cfg->log.pseudonym_key != NULL)
+		c->key = strdup(cfg->log.pseudonym_key);
+	if (c->conninfo == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(c->key);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+central_cfg_free(struct central_cfg *c)
+{
+	free(c->conninfo);
+	if (c->key != NULL)
+		explicit_bzero(c->key, strlen(c->key));
+	free(c->key);
+}
+
+static bool
+names_has(char **names, const char *name)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The read itself, with h->mtx released. */
+static int
+central_read(struct http *h, const struct central_cfg *c,
+    const struct report_opts *o, struct report_rows **out, int *status,
+    char *err, size_t errlen)
+{
+	struct report_db	*db;
+	char			**names = NULL;
+	size_t			 n;
+	bool			 known;
+
+	*status = 503;
+	if ((db = central_open(h, c->conninfo, err, errlen)) == NULL)
+		return -1;
+	if (o->instance[0] != '\0') {
+		if (report_db_instances(db, &names, &n, err, errlen) == -1) {
+			central_drop(h);
+			return -1;
+		}
+		known = names_has(names, o->instance);
+		report_names_free(names);
+		if (!known) {
+			*status = 400;
+			snprintf(err, errlen, "instance: no instance %s in the"
+			    " central database", o->instance);
+			return -1;
+		}
+	}
+	if (report_run(db, o, c->key, out, err, errlen) == -1) {
+		central_drop(h);
+		return -1;
+	}
+	return 0;
+}
+
+int
+http_data_run_central(struct http *h, const struct report_opts *o,
+    struct report_rows **out, int *status, char *err, size_t errlen)
+{
+	struct central_cfg	c;
+	int			rc;
+
+	*out = NULL;
+	*status = 400;
+	if (central_cfg_copy(h, &c, err, errlen) == -1)
+		return -1;
+	pthread_mutex_unlock(&h->mtx);
+	rc = central_read(h, &c, o, out, status, err, errlen);
+	pthread_mutex_lock(&h->mtx);
+	central_cfg_free(&c);
+	return rc;
+}
+
+int
+http_data_instances(struct http *h, char ***names, size_t *n, char *err,
+    size_t errlen)
+{
+	struct central_cfg	 c;
+	struct report_db	*db;
+	int			 rc = -1;
+
+	*names = NULL;
+	*n = 0;
+	if (central_cfg_copy(h, &c, err, errlen) == -1)
+		return -1;
+	pthread_mutex_unlock(&h->mtx);
+	if ((db = central_open(h, c.conninfo, err, errlen)) != NULL &&
+	    (rc = report_db_instances(db, names, n, err, errlen)) == -1)
+		central_drop(h);
+	pthread_mutex_lock(&h->mtx);
+	central_cfg_free(&c);
+	return rc;
 }
 
 int

@@ -34,6 +34,36 @@ int	http_data_opts(struct report_opts *o, enum report_kind kind,
 int	http_data_run(struct http *h, const struct report_opts *o,
 	    struct report_rows **out, char *err, size_t errlen);
 
+/*
+ * Run o on the central database (log.central.postgresql), which every
+ * instance ships its rows to, as `dnswarden report --central` does; an
+ * instance in o must be one found there. h->mtx (held by the caller, the
+ * request's handler) is released while PostgreSQL is asked, so that a
+ * reload on the DNS thread never waits for it: nothing that reads h->cfg
+ * or h->bl runs meanwhile. 0 with *out, or -1 with the reason in err and
+ * an HTTP status in *status: 400 when log.central is not configured or
+ * the instance is unknown, 503 when the database cannot be read.
+ */
+int	http_data_run_central(struct http *h, const struct report_opts *o,
+	    struct report_rows **out, int *status, char *err, size_t errlen);
+
+/*
+ * The instances found in the central database, as
+ * report_db_instances() (free with report_names_free()); h->mtx
+ * released meanwhile, as above. 0, or -1 with the reason in err.
+ */
+int	http_data_instances(struct http *h, char ***names, size_t *n,
+	    char *err, size_t errlen);
+
+/* True if log.central.postgresql is set. */
+bool	http_data_central_configured(const struct http *h);
+
+/*
+ * The URL parameter central: absent, "0" (the local log) or "1" (the
+ * central database) into *central; 0, or -1 for another value.
+ */
+int	http_data_central_param(const struct http_params *p, bool *central);
+
 /* A cell as a page shows it: text, the number, yes/no, "-" for NULL. */
 const char *http_data_cell(const struct report_rows *r, size_t row,
 	    size_t col, char *buf, size_t len);

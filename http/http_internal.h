@@ -48,6 +48,8 @@
 #define HTTP_REPORT_CACHE_BUSY_MS 1000	/* renewed within 2 of these: */
 					/* kept this long at least */
 #define HTTP_REPORT_KEY		1024	/* longest parameter list cached */
+#define HTTP_CENTRAL_CONNECT_S	3	/* libpq connect_timeout */
+#define HTTP_CENTRAL_QUERY_MS	15000	/* statement_timeout */
 #define HTTP_AUDIT_QUEUE	4096	/* audit rows waiting to be written */
 #define HTTP_AUDIT_BATCH	512	/* rows in one transaction at most */
 #define HTTP_AUDIT_DETAIL	512	/* bytes of a row's detail kept */
@@ -181,6 +183,9 @@ struct http {
 	char			*dbpath;
 	sqlite3			*rdb;		/* read-only */
 	struct report_db	*report_db;	/* the report library's, lazily */
+	struct report_db	*central_db;	/* log.central.postgresql, lazily */
+	char			*central_conninfo; /* what central_db was
+						   opened with */
 	sqlite3			*wdb;		/* audit rows only, by aq's thread */
 	struct http_audit_queue	 aq;
 	int64_t			 started_ms;

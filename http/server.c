@@ -657,6 +657,8 @@ http_free(struct http *h)
 		SSL_CTX_free(h->ssl_ctx);
 	http_report_cache_free(h);
 	report_db_close(h->report_db);
+	report_db_close(h->central_db);
+	free(h->central_conninfo);
 	sqlite3_close(h->rdb);
 	sqlite3_close(h->wdb);
 	free(h->dbpath);

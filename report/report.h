@@ -112,6 +112,30 @@ struct report_db *report_db_open_central(const char *conninfo, char *err,
 	    size_t errlen);
 
 /*
+ * report_db_open_central() for a long-running reader (the console):
+ * application_name app, libpq's connect_timeout timeout_s seconds, and
+ * statement_ms the longest a query may run (0: no limit), unless
+ * conninfo sets them itself.
+ */
+struct report_db *report_db_open_central_as(const char *conninfo,
+	    const char *app, int timeout_s, int statement_ms, char *err,
+	    size_t errlen);
+
+/*
+ * The instances the central database db holds rows of, sorted: *names
+ * (NULL-terminated; free with report_names_free()) and their number in
+ * *n. 0, or -1 with the reason in err (db is a local log, or cannot be
+ * read).
+ */
+int	report_db_instances(struct report_db *db, char ***names, size_t *n,
+	    char *err, size_t errlen);
+
+void	report_names_free(char **names);
+
+/* False once db's connection to the central database was lost. */
+bool	report_db_ok(const struct report_db *db);
+
+/*
  * The name of db's instance (log.central.instance), for --by instance
  * and --instance on a local log. By default, the instance the file was
  * last shipped as, or else the host name.

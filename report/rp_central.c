@@ -18,7 +18,7 @@
 
 #include "rp_internal.h"
 
-#define RP_CENTRAL_TIMEOUT	"5"	/* connect_timeout, seconds */
+#define RP_CENTRAL_TIMEOUT	5	/* connect_timeout, seconds */
 #define RP_CENTRAL_SCHEMA	2	/* the newest central schema read */
 
 /* err = what, ": ", libpq's message on one line. */
@@ -76,15 +76,21 @@ central_check(PGconn *pg, char *err, size_t errlen)
 }
 
 struct report_db *
-report_db_open_central(const char *conninfo, char *err, size_t errlen)
+report_db_open_central_as(const char *conninfo, const char *app,
+    int timeout_s, int statement_ms, char *err, size_t errlen)
 {
+	char timeout[16], options[64];
 	/* Ours first: what conninfo sets overrides them. */
 	const char *const keys[] = { "connect_timeout", "application_name",
-	    "dbname", NULL };
-	const char *const vals[] = { RP_CENTRAL_TIMEOUT, "dnswarden report",
-	    conninfo, NULL };
+	    "options", "dbname", NULL };
+	const char *vals[] = { timeout, app, options, conninfo, NULL };
 	struct report_db *d;
 
+	snprintf(timeout, sizeof(timeout), "%d", timeout_s);
+	options[0] = '\0';	/* an empty value is no value to libpq */
+	if (statement_ms > 0)
+		snprintf(options, sizeof(options), "-c statement_timeout=%d",
+		    statement_ms);
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -101,6 +107,75 @@ report_db_open_central(const char *conninfo, char *err, size_t errlen)
 		return NULL;
 	}
 	return d;
+}
+
+struct report_db *
+report_db_open_central(const char *conninfo, char *err, size_t errlen)
+{
+	return report_db_open_central_as(conninfo, "dnswarden report",
+	    RP_CENTRAL_TIMEOUT, 0, err, errlen);
+}
+
+/*
+ * The instances with summaries: a loose index scan of dnswarden_sums'
+ * primary key (one probe per instance, not a read of every row), and
+ * the table a reader is granted (docs/central.md).
+ */
+int
+report_db_instances(struct report_db *d, char ***names, size_t *n,
+    char *err, size_t errlen)
+{
+	PGresult *res;
+	char **v;
+	int rows;
+
+	*names = NULL;
+	*n = 0;
+	if (d->pg == NULL) {
+		snprintf(err, errlen, "not the central database");
+		return -1;
+	}
+	res = PQexec(d->pg, "WITH RECURSIVE i AS (SELECT min(instance) AS"
+	    " name FROM dnswarden_sums UNION ALL SELECT (SELECT"
+	    " min(instance) FROM dnswarden_sums WHERE instance > i.name)"
+	    " FROM i WHERE i.name IS NOT NULL) SELECT name FROM i WHERE"
+	    " name IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_err(d->pg, "cannot read the central database", err, errlen);
+		PQclear(res);
+		return -1;
+	}
+	rows = PQntuples(res);
+	if ((v = calloc((size_t)rows + 1, sizeof(*v))) == NULL) {
+		PQclear(res);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < rows; i++)
+		if ((v[i] = strdup(PQgetvalue(res, i, 0))) == NULL) {
+			report_names_free(v);
+			PQclear(res);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	PQclear(res);
+	*names = v;
+	*n = (size_t)rows;
+	return 0;
+}
+
+void
+report_names_free(char **names)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		free(names[i]);
+	free(names);
+}
+
+bool
+report_db_ok(const struct report_db *d)
+{
+	return d->pg == NULL || PQstatus(d->pg) == CONNECTION_OK;
 }
 
 /* ---- counts ---- */

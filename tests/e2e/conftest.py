@@ -3,6 +3,8 @@
   nsd_upstream     a started NSD serving example.test. (harness.zone_text());
                    .server "127.0.0.1:PORT", .query(), .stop() mid-test
   nsd_shared       the same, one for the whole session: never stop it
+  pg_shared        a started PostgreSQL 15 (pgserver.PgServer), one for the
+                   whole session: never stop it; .createdb() one per test
   fake_upstream    a started fakeupstream.FakeUpstream (scriptable, records
                    every query it receives)
   fake_upstream2   a second, independent one
@@ -68,6 +70,15 @@ def nsd_shared():
     yield nsd
     _nsd_close(nsd)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_shared():
+    """One PostgreSQL for the whole run, for tests that do not stop it."""
+    import pgserver
+    s = pgserver.started()
+    yield s
+    s.close()
 
 
 def _fake():

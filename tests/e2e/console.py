@@ -117,16 +117,20 @@ class Console:
     """A started daemon with its console, over a known history."""
 
     def __init__(self, workdir: Path, upstream, blocklists=None, extra=(),
-                 policies=None):
+                 policies=None, more=None, history=True):
+        """more: configuration merged over the console's (harness.merge);
+        history: False starts on an empty log instead of the known one."""
         self.port = harness.free_port()
         self.metrics_token = secrets.token_hex(32)
         self.hr_token = secrets.token_hex(32)
         overrides = http_config(self.port, self.metrics_token, self.hr_token)
         if policies is not None:
             overrides["policies"] = policies
+        overrides = harness.merge(overrides, more or {})
         self.dw = harness.Dnswarden(workdir, [upstream], ipv6=False,
                                     overrides=overrides, blocklists=blocklists)
-        write_history(self.dw.database, extra)
+        if history:
+            write_history(self.dw.database, extra)
         self.dw.start()
         self.wait_http()
         self.url = f"http://127.0.0.1:{self.port}"

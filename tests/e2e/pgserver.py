@@ -27,6 +27,16 @@ def available() -> str:
     return ""
 
 
+def started():
+    """A new, started PgServer; the test fails when PostgreSQL 15 is not
+    installed (CI installs it, scripts/deps.sh: never a silent skip)."""
+    import pytest
+    why = available()
+    if why:
+        pytest.fail(why)
+    return PgServer().init()
+
+
 class PgServer:
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="dnswarden-e2e-pg-"))

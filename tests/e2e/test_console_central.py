@@ -1,0 +1,196 @@
+"""The console reading the central PostgreSQL (issues 13 and 14): two
+daemons, each over a known history, ship their rows to one real
+PostgreSQL 15 (conftest's pg_shared); /api/v1/report and /api/v1/attempts
+with central=1 answer as `dnswarden report --central` and `log --central`
+do, for all sites and for one, and say so plainly when there is no
+central database or it is down."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from console import Console
+from test_attemptlog import NOLIMIT, blast, db_rows
+from test_central import csv_rows, summed, wait_shipped
+
+SAMPLE = harness.REPO / "blocklist" / "sample-sites.yaml"
+# Blocked queries each site answers (and logs, and ships): (count, name).
+A_QUERIES = [(30, "q{}.backpage.com"), (10, "q{}.rubmaps.com")]
+B_QUERIES = [(20, "q{}.backpage.com")]
+
+
+def central(conninfo, instance):
+    return {"server": NOLIMIT,
+            "log": {"central": {"postgresql": conninfo, "instance": instance}}}
+
+
+def query(dw, spec):
+    names = [fmt.format(i) for n, fmt in spec for i in range(n)]
+    answered, sent = blast(dw, names, timeout=10.0)
+    assert len(answered) == sent == len(names)
+    harness.wait_for(lambda: len(db_rows(dw.database)) == len(names),
+                     lambda: f"{len(names)} rows written, not {len(db_rows(dw.database))}")
+
+
+@pytest.fixture(scope="module")
+def sites(pg_shared, nsd_shared):
+    """site-a (with the console) and site-b, their blocked queries shipped."""
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-central-"))
+    d.chmod(0o755)
+    db = pg_shared.createdb("console_central")
+    conninfo = pg_shared.conninfo(db)
+    b = harness.Dnswarden(d / "b", [nsd_shared], ipv6=False, blocklists=[SAMPLE],
+                          overrides=central(conninfo, "site-b"))
+    b.start()
+    a = Console(d / "a", nsd_shared, blocklists=[SAMPLE], more=central(conninfo, "site-a"),
+                history=False)
+    try:
+        query(a.dw, A_QUERIES)
+        query(b, B_QUERIES)
+        wait_shipped(pg_shared, db, a.dw, "site-a", timeout=60)
+        wait_shipped(pg_shared, db, b, "site-b", timeout=60)
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+        problems = a.dw.problems() + b.problems()
+        shutil.rmtree(d, ignore_errors=True)
+        assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def plain(nsd_shared):
+    """A console without log.central."""
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-plain-"))
+    d.chmod(0o755)
+    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE])
+    yield c
+    c.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def cli(dw, *args):
+    res = subprocess.run([harness._resolve_bin(), *args, "-c", str(dw.config_path)],
+                         capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+@pytest.mark.parametrize("by", [None, "day", "client", "site", "instance"])
+def test_all_sites_csv_is_the_clis_and_counts_both(sites, by):
+    a, b = sites
+    byarg = ["--by", by] if by else []
+    q = "&by=" + by if by else ""
+    r = a.client("hr1").get(f"/api/v1/report?central=1&format=csv{q}")
+    assert r.status == 200 and r.header("Content-Type").startswith("text/csv"), r.text
+    want = cli(a.dw, "report", "--central", *byarg, "--format", "csv")
+    assert r.body == want
+    if by != "instance":  # both sites' rows, each counted once
+        local = [csv_rows(cli(d, "report", *byarg, "--format",
+                              "csv").decode()) for d in (a.dw, b)]
+        got = csv_rows(r.text)
+        assert {tuple((k, v) for k, v in row.items() if k not in
+                      ("queries", "attempts", "verified_queries", "unverified_queries")): row
+                for row in got} == summed(local)
+
+
+def test_all_sites_total_is_the_sum(sites):
+    a, b = sites
+    [total] = a.client("hr1").get("/api/v1/report?central=1").json()
+    assert (total["queries"], total["attempts"]) == (60, 3)
+    by = {row["instance"]: (row["queries"], row["attempts"]) for row in a.client("hr1").get(
+        "/api/v1/report?central=1&by=instance").json()}
+    assert by == {"site-a": (40, 2), "site-b": (20, 1)}
+    [mine] = a.client("hr1").get("/api/v1/report").json()
+    assert (mine["queries"], mine["attempts"]) == (40, 2)
+
+
+def test_one_instance_is_its_own_report(sites):
+    a, b = sites
+    r = a.client("hr1").get("/api/v1/report?central=1&instance=site-b&by=site"
+                            "&format=csv")
+    assert r.status == 200, r.text
+    assert r.body == cli(a.dw, "report", "--central", "--instance", "site-b", "--by", "site",
+                         "--format", "csv")
+    assert csv_rows(r.text) == csv_rows(cli(b, "report", "--by", "site", "--since",
+                                            "2000-01-01", "--format", "csv").decode())
+
+
+def test_central_attempts_as_log_central(sites):
+    a, b = sites
+    r = a.client("sec1").get("/api/v1/attempts?central=1&instance=site-b&limit=5")
+    assert r.status == 200, r.text
+    want = json.loads(cli(a.dw, "log", "--central", "--instance", "site-b", "--limit", "5",
+                          "--format", "json"))
+    assert r.json() == want and len(want) == 5
+    assert {row["instance"] for row in want} == {"site-b"}
+    # The next page, from the last row's NAME:ID, as the CLI's --before.
+    last = want[-1]
+    r = a.client("sec1").get(f"/api/v1/attempts?central=1&limit=5"
+                             f"&before={last['instance']}:{last['id']}")
+    assert r.json() == json.loads(cli(a.dw, "log", "--central", "--limit", "5", "--before",
+                                      f"{last['instance']}:{last['id']}", "--format", "json"))
+    # HR never sees a single attempt, from any site.
+    assert a.client("hr1").get("/api/v1/attempts?central=1&limit=5").status == 403
+
+
+def newest_audit(con):
+    rows = con.session("admin1").get("/api/v1/audit?limit=20").json()
+    return [r for r in rows if r["user"] != "admin1"][0]
+
+
+def test_audit_row_records_the_site(sites):
+    a, _ = sites
+    a.client("hr1").get("/api/v1/report?central=1&instance=site-b&by=day")
+    row = newest_audit(a)
+    assert (row["user"], row["action"], row["detail"]) == (
+        "hr1", "read report", "central=1 instance=site-b by=day")
+    a.client("sec1").get("/api/v1/attempts?central=1&limit=3")
+    row = newest_audit(a)
+    assert (row["action"], row["detail"]) == ("read attempts", "central=1 limit=3")
+
+
+@pytest.mark.parametrize("path,why", [
+    ("/api/v1/report?central=1&instance=site-x", "no instance site-x"),
+    ("/api/v1/attempts?central=1&instance=site-x&limit=5", "no instance site-x"),
+    ("/api/v1/report?central=yes", "central: use 1"),
+    ("/api/v1/attempts?limit=5&before=site-b:3", "before: NAME:ID is for central=1"),
+])
+def test_bad_central_parameters_400(sites, path, why):
+    a, _ = sites
+    r = a.client("sec1").get(path)
+    assert r.status == 400 and r.header("Content-Type") == "application/json", r.text
+    assert why in r.json()["error"]
+
+
+def test_central_not_configured_400(plain):
+    for path in ("/api/v1/report?central=1", "/api/v1/attempts?central=1&limit=5"):
+        r = plain.client("sec1").get(path)
+        assert r.status == 400, r.text
+        assert "log.central.postgresql is not set" in r.json()["error"]
+    # central=0 is the local log, as without the parameter.
+    assert plain.client("hr1").get("/api/v1/report?central=0").status == 200
+
+
+def test_central_down_is_a_quick_clear_error(nsd_shared):
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-down-"))
+    d.chmod(0o755)
+    down = f"host=127.0.0.1 port={harness.free_port()} dbname=x user=dw password=x"
+    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE], more=central(down, "site-d"))
+    try:
+        t0 = time.monotonic()
+        r = c.client("hr1").get("/api/v1/report?central=1")
+        assert time.monotonic() - t0 < 3
+        assert r.status == 503, r.text
+        assert r.json()["error"].startswith("cannot connect to the central database: ")
+        # The local log is still there, and DNS answers.
+        assert c.client("hr1").get("/api/v1/report").status == 200
+    finally:
+        c.close()
+        shutil.rmtree(d, ignore_errors=True)

@@ -102,6 +102,94 @@ page_login(struct http_req *r, struct evbuffer *b)
 }
 
 /*
+ * The site selector's choice, parameter sites: "" (or absent) this
+ * site's own log, "all" every site's rows in the central database,
+ * "instance:NAME" one site's there. Shown only with log.central set.
+ */
+#define SITES_INSTANCE	"instance:"
+
+struct page_sites {
+	bool		 central;
+	const char	*instance;	/* one site, or NULL */
+	const char	*value;		/* as given; "" for this site */
+};
+
+/* 0, or -1 with the reason in err. */
+static int
+page_sites_get(struct http_req *r, struct page_sites *s, char *err,
+    size_t errlen)
+{
+	const char	*v = http_param(&r->params, "sites");
+	size_t		 plen = strlen(SITES_INSTANCE);
+
+	s->central = false;
+	s->instance = NULL;
+	s->value = v != NULL ? v : "";
+	if (s->value[0] == '\0')
+		return 0;
+	if (!http_data_central_configured(r->h)) {
+		snprintf(err, errlen, "sites: log.central.postgresql is not set:"
+		    " there is only this site");
+		return -1;
+	}
+	s->central = true;
+	if (strcmp(v, "all") == 0)
+		return 0;
+	if (strncmp(v, SITES_INSTANCE, plen) == 0 && v[plen] != '\0') {
+		s->instance = v + plen;
+		return 0;
+	}
+	snprintf(err, errlen, "sites: use all or instance:NAME");
+	return -1;
+}
+
+/* &sites=... for a link (nothing for this site). */
+static void
+page_sites_link(struct evbuffer *b, const struct page_sites *s)
+{
+	if (s->value[0] != '\0')
+		html_printf(b, "&amp;sites=%u", s->value);
+}
+
+/* One <option> of the selector. */
+static void
+page_sites_option(struct evbuffer *b, const char *value, const char *label,
+    const char *chosen)
+{
+	html_printf(b, "<option value=\"%s\"%s>%s</option>", value,
+	    strcmp(value, chosen) == 0 ? " selected" : "", label);
+}
+
+/*
+ * The selector: this site, all sites, and each instance the central
+ * database holds rows of (names from the database: escaped as any).
+ */
+static void
+page_sites_select(struct http_req *r, struct evbuffer *b)
+{
+	const char	*v = http_param(&r->params, "sites");
+	char		**names = NULL, err[512], value[HTTP_PARAM_LEN + 16];
+	size_t		 n = 0;
+	int		 rc;
+
+	if (!http_data_central_configured(r->h))
+		return;
+	rc = http_data_instances(r->h, &names, &n, err, sizeof(err));
+	html_printf(b, "<label>sites <select name=\"sites\" id=\"sites\">");
+	page_sites_option(b, "", "this site", v != NULL ? v : "");
+	page_sites_option(b, "all", "all sites", v != NULL ? v : "");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(value, sizeof(value), SITES_INSTANCE "%s", names[i]);
+		page_sites_option(b, value, names[i], v != NULL ? v : "");
+	}
+	html_printf(b, "</select></label>");
+	if (rc == -1)
+		html_printf(b, "<span class=\"error\" id=\"sites-error\">%s"
+		    "</span>", err);
+	report_names_free(names);
+}
+
+/*
  * Options for a page's query: since/until from the page's form (the
  * last `days` days by default), then extra. 0, or -1 after showing why.
  */
@@ -111,7 +199,7 @@ page_opts(struct http_req *r, struct evbuffer *b, struct report_opts *o,
 {
 	const char	*s = http_param(&r->params, "since");
 	const char	*u = http_param(&r->params, "until");
-	const char	*pairs[16];
+	const char	*pairs[18];
 	char		 from[32], err[512];
 	size_t		 n = 0;
 
@@ -123,6 +211,16 @@ page_opts(struct http_req *r, struct evbuffer *b, struct report_opts *o,
 	if (u != NULL && u[0] != '\0') {
 		pairs[n++] = "until";
 		pairs[n++] = u;
+	}
+	struct page_sites	 sites;
+
+	if (page_sites_get(r, &sites, err, sizeof(err)) == -1) {
+		html_printf(b, "<p class=\"error\">%s</p>", err);
+		return -1;
+	}
+	if (sites.instance != NULL) {
+		pairs[n++] = "instance";
+		pairs[n++] = sites.instance;
 	}
 	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 14; i++)
 		pairs[n++] = extra[i];
@@ -138,12 +236,17 @@ static struct report_rows *
 page_run(struct http_req *r, struct evbuffer *b, const struct report_opts *o)
 {
 	struct report_rows	*rows;
+	struct page_sites	 sites;
 	char			 err[512];
+	int			 status;
 
-	if (http_data_run(r->h, o, &rows, err, sizeof(err)) == 0)
+	if (page_sites_get(r, &sites, err, sizeof(err)) == 0 &&
+	    (sites.central ? http_data_run_central(r->h, o, &rows, &status,
+	    err, sizeof(err)) : http_data_run(r->h, o, &rows, err,
+	    sizeof(err))) == 0)
 		return rows;
-	html_printf(b, "<p class=\"error\">the log cannot be read: %s</p>",
-	    err);
+	html_printf(b, "<p class=\"error\">%s cannot be read: %s</p>",
+	    sites.central ? "the central database" : "the log", err);
 	return NULL;
 }
 
@@ -168,12 +271,17 @@ page_col_shown(const char *name, const char *const only[])
  * long name short with an ellipsis, and the title shows it whole.
  */
 static void
-page_table(struct evbuffer *b, const struct report_rows *rows,
-    const char *cls, bool link, const char *const only[])
+page_table(struct http_req *r, struct evbuffer *b,
+    const struct report_rows *rows, const char *cls, bool link,
+    const char *const only[])
 {
+	struct page_sites	sites;
+	char			err[256];
 	char	buf[32], label[64];
 	int	ncols = 0;
 
+	if (page_sites_get(r, &sites, err, sizeof(err)) == -1)
+		link = false;
 	/* A wide table scrolls in its own box, never the whole page. */
 	html_printf(b, "<div class=\"scroll\"><table class=\"%s\"><thead>"
 	    "<tr>", cls);
@@ -197,10 +305,13 @@ page_table(struct evbuffer *b, const struct report_rows *rows,
 
 			if (!page_col_shown(name, only))
 				continue;
-			if (link && strcmp(name, "client") == 0)
+			if (link && strcmp(name, "client") == 0) {
 				html_printf(b, "<td class=\"text\" title=\"%s\">"
 				    "<a class=\"client\" href=\"/attempts?client="
-				    "%u\">%s</a></td>", v, v, v);
+				    "%u", v, v);
+				page_sites_link(b, &sites);
+				html_printf(b, "\">%s</a></td>", v);
+			}
 			else if (rows->cols[c].type == REPORT_T_INT)
 				html_printf(b, "<td class=\"num\">%s</td>", v);
 			else
@@ -252,7 +363,7 @@ page_chart(struct http_req *r, struct evbuffer *b)
 	    " data-labels=\"%s\" data-values=\"%s\"></canvas></div>"
 	    "<details><summary>the numbers</summary>", l ? l : "[]",
 	    v ? v : "[]");
-	page_table(b, rows, "daily", false, NULL);
+	page_table(r, b, rows, "daily", false, NULL);
 	html_printf(b, "</details></section>");
 	free(l);
 	free(v);
@@ -276,7 +387,7 @@ page_top(struct http_req *r, struct evbuffer *b, const char *by,
 	html_printf(b, "<section><h2>%s</h2>", title);
 	if (page_opts(r, b, &o, REPORT_COUNTS, 30, extra) == 0 &&
 	    (rows = page_run(r, b, &o)) != NULL) {
-		page_table(b, rows, by, false, cols);
+		page_table(r, b, rows, by, false, cols);
 		report_rows_free(rows);
 	}
 	html_printf(b, "</section>");
@@ -313,6 +424,7 @@ page_period_form(struct http_req *r, struct evbuffer *b, const char *extra)
 	    " placeholder=\"YYYY-MM-DD\" value=\"%s\"></label>",
 	    s ? s : "", u ? u : "");
 	evbuffer_add(b, extra, strlen(extra));
+	page_sites_select(r, b);
 	html_printf(b, "<button type=\"submit\">Show</button></form>");
 }
 
@@ -338,7 +450,7 @@ page_overview(struct http_req *r, struct evbuffer *b)
 		html_printf(b, "<section><h2>Recent attempts</h2>");
 		if (page_opts(r, b, &o, REPORT_ATTEMPTS, 30, recent) == 0 &&
 		    (rows = page_run(r, b, &o)) != NULL) {
-			page_table(b, rows, "attempts", true, NULL);
+			page_table(r, b, rows, "attempts", true, NULL);
 			report_rows_free(rows);
 		}
 		html_printf(b, "</section>");
@@ -350,7 +462,11 @@ static void
 page_reports(struct http_req *r, struct evbuffer *b)
 {
 	static const char *const bys[] = { "day", "week", "month", "client",
-	    "site", "category", "domain", "policy" };
+	    "site", "category", "domain", "policy", "instance" };
+	/* by instance: every site's own row, with the central database */
+	size_t			 nby = sizeof(bys) / sizeof(bys[0]) -
+	    (http_data_central_configured(r->h) ? 0 : 1);
+	struct page_sites	 sites;
 	const char		*by = http_param(&r->params, "by");
 	const char		*since = http_param(&r->params, "since");
 	const char		*until = http_param(&r->params, "until");
@@ -360,14 +476,14 @@ page_reports(struct http_req *r, struct evbuffer *b)
 	char			 detail[512];
 	bool			 known = false;
 
-	for (size_t i = 0; by != NULL && i < sizeof(bys) / sizeof(bys[0]); i++)
+	for (size_t i = 0; by != NULL && i < nby; i++)
 		known |= strcmp(by, bys[i]) == 0;
 	if (!known)
 		by = "day";
 	const char *const extra[] = { "by", by, NULL };
 
 	html_printf(sel, "<label>by <select name=\"by\">");
-	for (size_t i = 0; i < sizeof(bys) / sizeof(bys[0]); i++)
+	for (size_t i = 0; i < nby; i++)
 		html_printf(sel, "<option%s>%s</option>",
 		    strcmp(by, bys[i]) == 0 ? " selected" : "", bys[i]);
 	html_printf(sel, "</select></label>");
@@ -384,11 +500,49 @@ page_reports(struct http_req *r, struct evbuffer *b)
 		html_printf(b, "&amp;since=%u", since);
 	if (until != NULL && until[0] != '\0')
 		html_printf(b, "&amp;until=%u", until);
+	/* The API's names for the selector's choice (site is the website). */
+	if (page_sites_get(r, &sites, detail, sizeof(detail)) == 0 &&
+	    sites.central)
+		html_printf(b, "&amp;central=1");
+	if (sites.instance != NULL)
+		html_printf(b, "&amp;instance=%u", sites.instance);
 	html_printf(b, "&amp;format=csv\" download>Download CSV</a></p>");
 	if ((rows = page_run(r, b, &o)) != NULL) {
-		page_table(b, rows, "report", false, NULL);
+		page_table(r, b, rows, "report", false, NULL);
 		report_rows_free(rows);
 	}
+}
+
+/*
+ * The link to the page after rows: before the last row's id (central:
+ * its instance:id, ids being per instance there), with the same filters.
+ */
+static void
+page_older(struct http_req *r, struct evbuffer *b,
+    const struct report_rows *rows)
+{
+	const char	*client = http_param(&r->params, "client");
+	const char	*site = http_param(&r->params, "site");
+	int		 ic = http_data_col(rows, "id");
+	int		 nc = http_data_col(rows, "instance");
+	struct page_sites sites;
+	char		 err[256];
+
+	if (ic < 0 || rows->nrows == 0 ||
+	    page_sites_get(r, &sites, err, sizeof(err)) == -1)
+		return;
+	html_printf(b, "<p><a id=\"older\" href=\"/attempts?before=");
+	if (sites.central && nc >= 0)
+		html_printf(b, "%u:", report_cell(rows, rows->nrows - 1,
+		    (size_t)nc)->text);
+	html_printf(b, "%L", report_cell(rows, rows->nrows - 1,
+	    (size_t)ic)->num);
+	if (client != NULL && client[0] != '\0')
+		html_printf(b, "&amp;client=%u", client);
+	if (site != NULL && site[0] != '\0')
+		html_printf(b, "&amp;site=%u", site);
+	page_sites_link(b, &sites);
+	html_printf(b, "\">Older attempts</a></p>");
 }
 
 static void
@@ -432,17 +586,9 @@ page_attempts(struct http_req *r, struct evbuffer *b)
 	http_audit(r, "read attempts", detail);
 	if ((rows = page_run(r, b, &o)) == NULL)
 		return;
-	page_table(b, rows, "attempts", true, NULL);
-	int ic = http_data_col(rows, "id");
-	if (rows->limit_reached && ic >= 0) {
-		html_printf(b, "<p><a id=\"older\" href=\"/attempts?before=%L",
-		    report_cell(rows, rows->nrows - 1, (size_t)ic)->num);
-		if (client != NULL && client[0] != '\0')
-			html_printf(b, "&amp;client=%u", client);
-		if (site != NULL && site[0] != '\0')
-			html_printf(b, "&amp;site=%u", site);
-		html_printf(b, "\">Older attempts</a></p>");
-	}
+	page_table(r, b, rows, "attempts", true, NULL);
+	if (rows->limit_reached)
+		page_older(r, b, rows);
 	report_rows_free(rows);
 }
 

@@ -55,6 +55,7 @@ def sites(pg_shared, nsd_shared):
         query(b, B_QUERIES)
         wait_shipped(pg_shared, db, a.dw, "site-a", timeout=60)
         wait_shipped(pg_shared, db, b, "site-b", timeout=60)
+        a.pg, a.pgdb = pg_shared, db
         yield a, b
     finally:
         a.close()
@@ -194,3 +195,81 @@ def test_central_down_is_a_quick_clear_error(nsd_shared):
     finally:
         c.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+# --- the pages: the site selector ---------------------------------------------------
+
+def selector(text):
+    """The options of the site selector: [(value, label, selected)]."""
+    import re
+    m = re.search(r'<select name="sites" id="sites">(.*?)</select>', text)
+    if m is None:
+        return None
+    return [(v, label, bool(sel)) for v, sel, label in
+            re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', m.group(1))]
+
+
+@pytest.mark.parametrize("user,path", [("hr1", "/"), ("hr1", "/reports"),
+                                       ("sec1", "/attempts")])
+def test_pages_offer_every_site(sites, user, path):
+    a, _ = sites
+    r = a.client(user).get(path)
+    assert r.status == 200
+    assert selector(r.text) == [("", "this site", True), ("all", "all sites", False),
+                                ("instance:site-a", "site-a", False),
+                                ("instance:site-b", "site-b", False)]
+    r = a.client(user).get(path + "?sites=instance:site-b")
+    assert ("instance:site-b", "site-b", True) in selector(r.text)
+
+
+def test_no_selector_without_central(plain):
+    for path in ("/", "/reports"):
+        r = plain.client("hr1").get(path)
+        assert r.status == 200 and 'name="sites"' not in r.text
+    r = plain.client("hr1").get("/reports?sites=all")
+    assert "sites: log.central.postgresql is not set" in r.text
+
+
+def test_reports_page_all_sites_and_its_csv(sites):
+    a, _ = sites
+    c = a.client("hr1")
+    r = c.get("/reports?by=instance&sites=all")
+    assert r.status == 200
+    import re
+    href = re.search(r'<a id="csv" href="([^"]*)"', r.text).group(1).replace("&amp;", "&")
+    assert href == "/api/v1/report?by=instance&central=1&format=csv"
+    cells = re.findall(r'<td class="(?:text|num)"[^>]*>([^<]*)</td>', r.text)
+    assert cells == ["site-a", "40", "2", "0", "40", "site-b", "20", "1", "0", "20"], cells
+    csv = c.get(href)
+    assert csv.body == cli(a.dw, "report", "--central", "--by", "instance", "--format", "csv")
+    r = c.get("/reports?by=site&sites=instance:site-b")
+    href = re.search(r'<a id="csv" href="([^"]*)"', r.text).group(1).replace("&amp;", "&")
+    assert href == "/api/v1/report?by=site&central=1&instance=site-b&format=csv"
+    row = newest_audit(a)
+    assert (row["action"], row["detail"]) == ("read report", "by=site sites=instance:site-b")
+
+
+def test_attempts_page_one_site(sites):
+    a, _ = sites
+    r = a.client("sec1").get("/attempts?sites=instance:site-b")
+    assert r.status == 200
+    assert "q0.backpage.com" in r.text and "rubmaps" not in r.text
+    assert 'href="/attempts?client=127.0.0.1&amp;sites=instance%3Asite-b"' in r.text
+    r = a.client("sec1").get("/attempts?sites=all")
+    assert "rubmaps" in r.text and "site-b" in r.text
+
+
+def test_instance_names_from_the_database_are_escaped(sites):
+    """An instance name is what some resolver shipped: shown inert."""
+    a, _ = sites
+    evil = '"><script>alert(1)</script>'
+    a.pg.psql(a.pgdb, "INSERT INTO dnswarden_sums VALUES ('" + evil.replace("'", "''")
+              + "', 0, 0, 0, '', '', '', 0, 0, 0)")
+    try:
+        r = a.client("hr1").get("/reports")
+        assert "<script>alert" not in r.text
+        assert ('<option value="instance:&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">'
+                "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</option>") in r.text
+    finally:
+        a.pg.psql(a.pgdb, "DELETE FROM dnswarden_sums WHERE instance = '"
+                  + evil.replace("'", "''") + "'")

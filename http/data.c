@@ -106,46 +106,6 @@ central_drop(struct http *h)
 	h->central_db = NULL;
 }
 
-/* What a central read needs from h->cfg, copied while h->mtx is held. */
-struct central_cfg {
-	char	*conninfo;
-	char	*key;		/* the pseudonym key, or NULL */
-};
-
-static int
-central_cfg_copy(struct http *h, struct central_cfg *c, char *err,
-    size_t errlen)
-{
-	const struct config *cfg = h->cfg;
-
-	c->key = NULL;
-	if (cfg->log.central_conninfo == NULL) {
-		snprintf(err, errlen, "central: log.central.postgresql is not"
-		    " set: there is no central database to read");
-		c->conninfo = NULL;
-		return -1;
-	}
-	c->conninfo = strdup(cfg->log.central_conninfo);
-	if (cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM &&
-	    cfg->log.pseudonym_key != NULL)
-		c->key = strdup(cfg->log.pseudonym_key);
-	if (c->conninfo == NULL) {
-		snprintf(err, errlen, "out of memory");
-		free(c->key);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-central_cfg_free(struct central_cfg *c)
-{
-	free(c->conninfo);
-	if (c->key != NULL)
-		explicit_bzero(c->key, strlen(c->key));
-	free(c->key);
-}
-
 static bool
 names_has(char **names, const char *name)
 {
@@ -155,19 +115,35 @@ names_has(char **names, const char *name)
 	return false;
 }
 
-/* The read itself, with h->mtx released. */
-static int
-central_read(struct http *h, const struct central_cfg *c,
-    const struct report_opts *o, struct report_rows **out, int *status,
-    char *err, size_t errlen)
+/*
+ * The central database of h->cfg (the console thread's own: a reload
+ * swaps it between requests), or NULL with why in err and *status.
+ */
+static struct report_db *
+central_db(struct http *h, int *status, char *err, size_t errlen)
+{
+	if (h->cfg->log.central_conninfo == NULL) {
+		*status = 400;
+		snprintf(err, errlen, "central: log.central.postgresql is not"
+		    " set: there is no central database to read");
+		return NULL;
+	}
+	*status = 503;
+	return central_open(h, h->cfg->log.central_conninfo, err, errlen);
+}
+
+int
+http_data_run_central(struct http *h, const struct report_opts *o,
+    struct report_rows **out, int *status, char *err, size_t errlen)
 {
 	struct report_db	*db;
+	const char		*key = NULL;
 	char			**names = NULL;
 	size_t			 n;
 	bool			 known;
 
-	*status = 503;
-	if ((db = central_open(h, c->conninfo, err, errlen)) == NULL)
+	*out = NULL;
+	if ((db = central_db(h, status, err, errlen)) == NULL)
 		return -1;
 	if (o->instance[0] != '\0') {
 		if (report_db_instances(db, &names, &n, err, errlen) == -1) {
@@ -183,7 +159,9 @@ central_read(struct http *h, const struct central_cfg *c,
 			return -1;
 		}
 	}
-	if (report_run(db, o, c->key, out, err, errlen) == -1) {
+	if (h->cfg->log.client_identity == CLIENT_IDENTITY_PSEUDONYM)
+		key = h->cfg->log.pseudonym_key;
+	if (report_run(db, o, key, out, err, errlen) == -1) {
 		central_drop(h);
 		return -1;
 	}
@@ -191,42 +169,21 @@ central_read(struct http *h, const struct central_cfg *c,
 }
 
 int
-http_data_run_central(struct http *h, const struct report_opts *o,
-    struct report_rows **out, int *status, char *err, size_t errlen)
-{
-	struct central_cfg	c;
-	int			rc;
-
-	*out = NULL;
-	*status = 400;
-	if (central_cfg_copy(h, &c, err, errlen) == -1)
-		return -1;
-	pthread_mutex_unlock(&h->mtx);
-	rc = central_read(h, &c, o, out, status, err, errlen);
-	pthread_mutex_lock(&h->mtx);
-	central_cfg_free(&c);
-	return rc;
-}
-
-int
 http_data_instances(struct http *h, char ***names, size_t *n, char *err,
     size_t errlen)
 {
-	struct central_cfg	 c;
 	struct report_db	*db;
-	int			 rc = -1;
+	int			 status;
 
 	*names = NULL;
 	*n = 0;
-	if (central_cfg_copy(h, &c, err, errlen) == -1)
+	if ((db = central_db(h, &status, err, errlen)) == NULL)
 		return -1;
-	pthread_mutex_unlock(&h->mtx);
-	if ((db = central_open(h, c.conninfo, err, errlen)) != NULL &&
-	    (rc = report_db_instances(db, names, n, err, errlen)) == -1)
+	if (report_db_instances(db, names, n, err, errlen) == -1) {
 		central_drop(h);
-	pthread_mutex_lock(&h->mtx);
-	central_cfg_free(&c);
-	return rc;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -37,10 +37,9 @@ int	http_data_run(struct http *h, const struct report_opts *o,
 /*
  * Run o on the central database (log.central.postgresql), which every
  * instance ships its rows to, as `dnswarden report --central` does; an
- * instance in o must be one found there. h->mtx (held by the caller, the
- * request's handler) is released while PostgreSQL is asked, so that a
- * reload on the DNS thread never waits for it: nothing that reads h->cfg
- * or h->bl runs meanwhile. 0 with *out, or -1 with the reason in err and
+ * instance in o must be one found there. It runs on the console's
+ * thread, which no reload waits for (server.c), so the DNS thread never
+ * waits for PostgreSQL. 0 with *out, or -1 with the reason in err and
  * an HTTP status in *status: 400 when log.central is not configured or
  * the instance is unknown, 503 when the database cannot be read.
  */
@@ -49,8 +48,8 @@ int	http_data_run_central(struct http *h, const struct report_opts *o,
 
 /*
  * The instances found in the central database, as
- * report_db_instances() (free with report_names_free()); h->mtx
- * released meanwhile, as above. 0, or -1 with the reason in err.
+ * report_db_instances() (free with report_names_free()). 0, or -1
+ * with the reason in err.
  */
 int	http_data_instances(struct http *h, char ***names, size_t *n,
 	    char *err, size_t errlen);

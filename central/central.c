@@ -1073,6 +1073,42 @@ central_ensure(struct central *c)
 	return -1;
 }
 
+/*
+ * Wait before the next attempt: the backoff, doubling up to
+ * CENTRAL_BACKOFF_MAX_MS, so that a server that answers but refuses (a
+ * wrong password, a full disk, a table of the wrong shape) is not asked
+ * more often than that. While no server answers at all (stopped,
+ * restarting, unreachable), look every CENTRAL_PROBE_MS whether one does
+ * and end the wait when it does: a refused connection costs the database
+ * host nothing, and the first batch follows its return within that
+ * rather than within the backoff, which a long outage took to its
+ * ceiling. True: stop.
+ */
+static bool
+central_retry_wait(struct central *c)
+{
+	int64_t end = (int64_t)now_ms_monotonic() +
+	    central_backoff_ms(c->failures);
+	bool probing = !central_answers(c->conninfo, c->app);
+	int64_t left;
+
+	/*
+	 * Once at least: a probe or a connect may have taken the whole
+	 * backoff (an unreachable host, up to its connect timeout), and the
+	 * counters and a stop are seen here.
+	 */
+	do {
+		left = end - (int64_t)now_ms_monotonic();
+		if (central_wait(c, probing && left > CENTRAL_PROBE_MS ?
+		    CENTRAL_PROBE_MS : left > 0 ? left : 0))
+			return true;
+		left = end - (int64_t)now_ms_monotonic();
+		if (probing && left > 0 && central_answers(c->conninfo, c->app))
+			return false;
+	} while (left > 0);
+	return false;
+}
+
 static void *
 central_thread(void *arg)
 {
@@ -1082,7 +1118,7 @@ central_thread(void *arg)
 
 	for (;;) {
 		if (central_ensure(c) == -1) {
-			if (central_wait(c, central_backoff_ms(c->failures)))
+			if (central_retry_wait(c))
 				break;
 			continue;
 		}
@@ -1090,7 +1126,7 @@ central_thread(void *arg)
 			pg_drop(c);
 			c->failures++;
 			state_set(c, ST_DOWN, err);
-			if (central_wait(c, central_backoff_ms(c->failures)))
+			if (central_retry_wait(c))
 				break;
 			continue;
 		}

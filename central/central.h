@@ -54,9 +54,12 @@ void		 central_stop(struct central *c);
 /*
  * The wait before reconnect attempt number failures (1, 2, ...), in ms:
  * doubling from CENTRAL_BACKOFF_MIN_MS up to CENTRAL_BACKOFF_MAX_MS.
+ * While no server answers at all, the shipper looks every
+ * CENTRAL_PROBE_MS whether one does, and tries at once when it does.
  */
 #define CENTRAL_BACKOFF_MIN_MS	200
 #define CENTRAL_BACKOFF_MAX_MS	10000
+#define CENTRAL_PROBE_MS	250
 int64_t		 central_backoff_ms(unsigned failures);
 
 #endif

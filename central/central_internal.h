@@ -23,6 +23,13 @@
 PGconn	*central_connect(const char *conninfo, const char *app);
 
 /*
+ * Whether a server at conninfo accepts connections (PQpingParams: no
+ * login, no query; a server that asks for a password answers). Bounded
+ * by the same connect timeout as central_connect().
+ */
+bool	 central_answers(const char *conninfo, const char *app);
+
+/*
  * INSERT of the summaries of the rows of a relation into dnswarden_sums
  * (central_schema.c): a printf format whose one %s is the relation.
  */

@@ -142,17 +142,28 @@ central_pg_error(PGconn *pg, const char *what, char *err, size_t errlen)
 			*p = ' ';
 }
 
+/* Ours first: what conninfo sets overrides them. */
+static const char *const connect_keys[] = { "connect_timeout",
+    "application_name", "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
+    NULL };
+#define CONNECT_VALS(app, conninfo) { "5", (app) ? (app) : "dnswarden", \
+    "1", "10", "5", "3", "30000", (conninfo), NULL }
+
 PGconn *
 central_connect(const char *conninfo, const char *app)
 {
-	/* Ours first: what conninfo sets overrides them. */
-	const char *const keys[] = { "connect_timeout", "application_name",
-	    "keepalives", "keepalives_idle", "keepalives_interval",
-	    "keepalives_count", "tcp_user_timeout", "dbname", NULL };
-	const char *const vals[] = { "5", app ? app : "dnswarden", "1", "10",
-	    "5", "3", "30000", conninfo, NULL };
+	const char *const vals[] = CONNECT_VALS(app, conninfo);
 
-	return PQconnectdbParams(keys, vals, 1);
+	return PQconnectdbParams(connect_keys, vals, 1);
+}
+
+bool
+central_answers(const char *conninfo, const char *app)
+{
+	const char *const vals[] = CONNECT_VALS(app, conninfo);
+
+	return PQpingParams(connect_keys, vals, 1) == PQPING_OK;
 }
 
 /* Run sql (no parameters, no rows); 0 or -1 with err. */

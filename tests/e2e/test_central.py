@@ -560,6 +560,46 @@ def test_unreachable_host_never_holds_dns(dnswarden, dead_port, lists):
         lsock.close()
 
 
+def test_nothing_answering_is_probed_often(dnswarden, dead_port, lists):
+    """While no server answers at all (PostgreSQL stopped or restarting),
+    the shipper looks every 250 ms whether one does, so that the first batch
+    follows its return at once instead of after a backoff that a long
+    outage took to 10 s. A listener that closes each connection before a
+    word, as no server would, counts the attempts: at least 20 in 15 s,
+    where the backoff alone (0.2 s doubling) makes 7."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    lsock.settimeout(0.1)
+    port = lsock.getsockname()[1]
+    seen = []
+    done = threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except socket.timeout:
+                continue
+            seen.append(time.monotonic())
+            conn.close()
+    t = threading.Thread(target=accept)
+    t.start()
+    try:
+        dw = start(dnswarden, dead_port, lists, f"host=127.0.0.1 port={port} dbname=x"
+                   " user=dw sslmode=disable gssencmode=disable connect_timeout=2", "site-p")
+        harness.wait_for(lambda: len(seen) >= 20, lambda: f"20 attempts (saw {len(seen)})",
+                         timeout=15)
+        # One line for the outage, not one per attempt.
+        lines = [ln for ln in dw.stderr().splitlines() if "central:" in ln]
+        assert len(lines) == 1, lines
+        dw.stop()
+    finally:
+        done.set()
+        t.join()
+        lsock.close()
+
+
 def test_incompatible_central_table_is_named(pg, db, dnswarden, dead_port, lists):
     pg.psql(db, "CREATE TABLE dnswarden_attempts (instance text, id integer, ts bigint);"
             " ALTER TABLE dnswarden_attempts OWNER TO dw")

@@ -95,6 +95,22 @@ def login(drv, con, user):
     wait(drv, EC.presence_of_element_located((By.ID, "logout")))
 
 
+def download_csv(drv):
+    """Click the page's CSV link; the downloaded files."""
+    for f in drv.downloads.glob("*"):
+        f.unlink()
+    drv.find_element(By.ID, "csv").click()
+    end = time.monotonic() + 20
+    files = []
+    while time.monotonic() < end:
+        files = [f for f in drv.downloads.glob("*.csv")]
+        if files:
+            break
+        time.sleep(0.1)
+    assert files, "no CSV downloaded"
+    return files
+
+
 def no_console_errors(drv):
     """CSP violations and script errors show in the browser's log."""
     try:
@@ -143,17 +159,7 @@ def test_hr_chart_csv_and_refused_attempts(browser, con):
     drv.get(con.url + "/reports?by=day&since=2000-01-01")
     wait(drv, EC.presence_of_element_located((By.ID, "csv")))
     shot(drv, "reports")
-    for f in drv.downloads.glob("*"):
-        f.unlink()
-    drv.find_element(By.ID, "csv").click()
-    end = time.monotonic() + 20
-    files = []
-    while time.monotonic() < end:
-        files = [f for f in drv.downloads.glob("*.csv")]
-        if files:
-            break
-        time.sleep(0.1)
-    assert files, "no CSV downloaded"
+    files = download_csv(drv)
     cli = con.cli("report", "--by", "day", "--since", "2000-01-01", "--format", "csv")
     assert files[0].read_bytes() == cli.stdout
 

@@ -5,6 +5,7 @@ with central=1 answer as `dnswarden report --central` and `log --central`
 do, for all sites and for one, and say so plainly when there is no
 central database or it is down."""
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ SAMPLE = harness.REPO / "blocklist" / "sample-sites.yaml"
 # Blocked queries each site answers (and logs, and ships): (count, name).
 A_QUERIES = [(30, "q{}.backpage.com"), (10, "q{}.rubmaps.com")]
 B_QUERIES = [(20, "q{}.backpage.com")]
+_dbs = itertools.count(1)  # this module's fixture runs again where imported
 
 
 def central(conninfo, instance):
@@ -43,7 +45,7 @@ def sites(pg_shared, nsd_shared):
     """site-a (with the console) and site-b, their blocked queries shipped."""
     d = Path(tempfile.mkdtemp(prefix="dnswarden-console-central-"))
     d.chmod(0o755)
-    db = pg_shared.createdb("console_central")
+    db = pg_shared.createdb(f"console_central{next(_dbs)}")
     conninfo = pg_shared.conninfo(db)
     b = harness.Dnswarden(d / "b", [nsd_shared], ipv6=False, blocklists=[SAMPLE],
                           overrides=central(conninfo, "site-b"))
@@ -257,6 +259,14 @@ def test_attempts_page_one_site(sites):
     assert 'href="/attempts?client=127.0.0.1&amp;sites=instance%3Asite-b"' in r.text
     r = a.client("sec1").get("/attempts?sites=all")
     assert "rubmaps" in r.text and "site-b" in r.text
+
+
+def test_overview_of_all_sites(sites):
+    a, _ = sites
+    r = a.client("sec1").get("/?sites=all")
+    assert r.status == 200 and "cannot be read" not in r.text
+    # the top sites count both sites' queries; the recent attempts name them
+    assert "<td class=\"num\">50</td>" in r.text and "site-b" in r.text
 
 
 def test_instance_names_from_the_database_are_escaped(sites):

@@ -216,6 +216,7 @@ struct al_sums {
 	struct text_block *text;	/* the newest first */
 	uint64_t	  seed;
 	int64_t		  day_cached;	/* the day of the last row */
+	int64_t		  day_last;	/* the latest day counted */
 	uint32_t	  last_time, last_policy;	/* entry index + 1 */
 	bool		  sorted;	/* order[] holds every entry */
 	struct row_hash	 *hashes;	/* al_sums_add_batch()'s */
@@ -236,6 +237,7 @@ al_sums_new(void)
 	s->cap = SUMS_MIN;
 	s->seed = random_seed();
 	s->day_cached = INT64_MIN;
+	s->day_last = INT64_MIN;
 	return s;
 }
 
@@ -256,6 +258,7 @@ al_sums_clear(struct al_sums *s)
 		b->used = 0;
 	}
 	s->count = 0;
+	s->day_last = INT64_MIN;
 	s->last_time = s->last_policy = 0;
 	s->sorted = false;
 	memset(s->slots, 0, s->cap * sizeof(*s->slots));
@@ -285,6 +288,12 @@ const struct al_sum *
 al_sums_get(const struct al_sums *s, size_t i)
 {
 	return s->sorted ? s->order[i] : &s->entries[i].sum;
+}
+
+int64_t
+al_sums_last_day(const struct al_sums *s)
+{
+	return s->day_last;
 }
 
 int64_t
@@ -507,6 +516,8 @@ row_add(struct al_sums *s, const struct sink_attempt *a, bool visit,
 	uint32_t idx;
 
 	row_keys(s, a, &kc, &kr);
+	if (s->day_cached > s->day_last)
+		s->day_last = s->day_cached;
 
 	/* Totals: the quarter of the row before, most of the time. */
 	k.kind = SINK_SUM_TIME;

@@ -46,7 +46,8 @@ int	al_visits_step(struct al_visits *v, uint64_t key, int64_t ts_ms);
 /*
  * Counts of rows per summary key, not yet in table attempt_sums: of kind
  * TIME per quarter hour, of the other kinds per UTC day. A month's counts
- * are its days' summed: the sink writes each day's to its month too.
+ * are its days' summed: the sink adds each day to its month once that
+ * day is over (sink_sqlite.c, sums_write()).
  */
 struct al_sums;
 
@@ -90,6 +91,9 @@ const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
  * or -1 (out of memory: the order stays as it was).
  */
 int	al_sums_sort(struct al_sums *s);
+
+/* The start of the latest UTC day counted, INT64_MIN when none. */
+int64_t	al_sums_last_day(const struct al_sums *s);
 
 /* Forget every count (they were written). */
 void	al_sums_clear(struct al_sums *s);

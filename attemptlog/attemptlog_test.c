@@ -1567,6 +1567,32 @@ sums_wrong_visits(sqlite3 *db)
 	    " (gap IS NULL OR gap > 60000)");
 }
 
+/*
+ * attempt_sums as reports read it: a month's row plus its day rows from
+ * months_day on (version 6), which it does not count yet.
+ */
+static const char sums_read_view[] =
+	"CREATE TEMP VIEW IF NOT EXISTS sums_read AS"
+	" SELECT * FROM attempt_sums WHERE grain != 2"
+	" UNION ALL SELECT kind, 2, m, k1, k2, k3, sum(queries),"
+	" sum(attempts), sum(verified) FROM (SELECT kind, t AS m, k1, k2, k3,"
+	" queries, attempts, verified FROM attempt_sums WHERE grain = 2"
+	" UNION ALL SELECT kind, CAST(strftime('%s', t, 'unixepoch',"
+	" 'start of month') AS INTEGER), k1, k2, k3, queries, attempts,"
+	" verified FROM attempt_sums WHERE grain = 1 AND t >= (SELECT"
+	" months_day FROM attempt_sums_state)) GROUP BY kind, m, k1, k2, k3";
+
+/* The summaries as versions 4 and 5 kept them: every day in its month. */
+static const char sums_before_v6[] =
+	"INSERT INTO attempt_sums SELECT kind, 2, CAST(strftime('%s', t,"
+	" 'unixepoch', 'start of month') AS INTEGER), k1, k2, k3, queries,"
+	" attempts, verified FROM attempt_sums WHERE grain = 1 AND t >="
+	" (SELECT months_day FROM attempt_sums_state) AND true ON CONFLICT DO"
+	" UPDATE SET queries = queries + excluded.queries, attempts ="
+	" attempts + excluded.attempts, verified = verified +"
+	" excluded.verified;"
+	"ALTER TABLE attempt_sums_state DROP COLUMN months_day;";
+
 /* Keys of attempt_sums that differ from a GROUP BY of the rows. */
 static long long
 sums_wrong(sqlite3 *db)
@@ -1596,16 +1622,18 @@ sums_wrong(sqlite3 *db)
 	long long wrong = 0;
 	char q[512], sql[2048];
 
+	CHECK_INT(sqlite3_exec(db, sums_read_view, NULL, NULL, NULL),
+	    SQLITE_OK);
 	for (size_t i = 0; i < sizeof(from_rows) / sizeof(from_rows[0]);
 	    i++) {
 		snprintf(q, sizeof(q), from_rows[i], counts);
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT"
-		    " SELECT * FROM attempt_sums WHERE kind = %d AND grain ="
+		    " SELECT * FROM sums_read WHERE kind = %d AND grain ="
 		    " %d)", q, kinds[i][0], kinds[i][1]);
 		wrong += db_int(db, sql);
 	}
 	/* and nothing more than those keys */
-	wrong += db_int(db, "SELECT (SELECT count(*) FROM attempt_sums) -"
+	wrong += db_int(db, "SELECT (SELECT count(*) FROM sums_read) -"
 	    " (SELECT count(*) FROM (SELECT DISTINCT ts / 1000 / 900"
 	    " FROM attempts)) - (SELECT count(*) FROM (SELECT DISTINCT"
 	    " ts / 1000 / 86400, policy FROM attempts)) - (SELECT count(*)"
@@ -1654,6 +1682,39 @@ test_sums(void)
 	CHECK_INT(sums_wrong(db), 0);
 	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"),
 	    6000);
+	/* The days before the last are in their months, the last one not. */
+	CHECK_INT(db_int(db, "SELECT months_day FROM attempt_sums_state"),
+	    ts / 1000 / 86400 * 86400);
+	CHECK(db_int(db, "SELECT count(*) FROM attempt_sums WHERE grain = 2")
+	    > 0);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempt_sums WHERE grain ="
+	    " 2 AND t > (SELECT months_day FROM attempt_sums_state)"), 0);
+
+	/*
+	 * Back to version 5: every day in its month. The upgrade keeps the
+	 * months, and the next day is added to its month once a later one
+	 * is counted.
+	 */
+	CHECK_INT(sqlite3_exec(db, "DROP VIEW temp.sums_read;", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sums_before_v6, NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	al = attemptlog_open(cfg);
+	ts += 1000;
+	append(al, ts, clients[1], "www.example.com", 1, &match_site);
+	ts += 86400000LL;
+	append(al, ts, clients[2], "www.example.com", 1, &match_site);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
+	CHECK_INT(db_int(db, "SELECT months_day FROM attempt_sums_state"),
+	    ts / 1000 / 86400 * 86400);
+	CHECK_INT(sums_wrong_visits(db), 0);
+	CHECK_INT(sums_wrong(db), 0);
+
 	/* Back to version 3: no visit, no summaries. */
 	CHECK_INT(sqlite3_exec(db, "ALTER TABLE attempts DROP COLUMN visit;"
 	    "DROP TABLE attempt_sums; DROP TABLE attempt_sums_state;"
@@ -1664,11 +1725,13 @@ test_sums(void)
 	append(al, ts + 1000, clients[0], "www.example.com", 1, &match_site);
 	snprintf(sql, sizeof(sql), "SELECT covered_id FROM"
 	    " attempt_sums_state");
-	CHECK_INT(db_wait_int(cfg->log.database, sql, 6001), 6001);
+	CHECK_INT(db_wait_int(cfg->log.database, sql, 6003), 6003);
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts WHERE visit IS"
 	    " NULL"), 0);
+	CHECK_INT(db_int(db, "SELECT months_day FROM attempt_sums_state"),
+	    ts / 1000 / 86400 * 86400);
 	CHECK_INT(sums_wrong_visits(db), 0);
 	CHECK_INT(sums_wrong(db), 0);
 	sqlite3_close(db);
@@ -1697,6 +1760,8 @@ test_upgrade_v4(void)
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
 	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"), 300);
+	CHECK_INT(sqlite3_exec(db, sums_before_v6, NULL, NULL, NULL),
+	    SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, "DROP INDEX attempts_log; CREATE INDEX"
 	    " attempts_ts ON attempts(ts); PRAGMA user_version = 4", NULL, NULL,
 	    NULL), SQLITE_OK);

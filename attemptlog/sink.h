@@ -20,14 +20,16 @@
 #include <stdint.h>
 
 /* The schema version a sink writes (PRAGMA user_version for SQLite). */
-#define SINK_SCHEMA_VERSION	5
+#define SINK_SCHEMA_VERSION	6
 
 /*
  * Table attempt_sums (version 4): counts of rows, attempts (rows whose
  * visit is 1) and verified rows per (kind, grain, t, k1, k2, k3), kept by
  * the writer as it writes the rows; rows with id <= attempt_sums_state.
  * covered_id are in it, later ones not yet. t is the start of the period
- * in Unix seconds (UTC); text keys hold "" for NULL. The report library
+ * in Unix seconds (UTC); text keys hold "" for NULL. Since version 6 a
+ * month row counts only its days before attempt_sums_state.months_day;
+ * the days from it on are in their day rows alone. The report library
  * reads it (../report/rp_query.c); docs/reports.md describes it.
  */
 #define SINK_SUM_TIME		0	/* totals; grain QUARTER */

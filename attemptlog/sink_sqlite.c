@@ -16,6 +16,11 @@
  *      attempts_ts on (ts): `log --client` walks it newest first without
  *      reading the rows it skips. The upgrade itself is quick; maintain()
  *      builds the index in one step after it (../docs/reports.md)
+ *   6  attempt_sums_state gains months_day: the month rows count the
+ *      day rows before it only; the writer adds each day to its month
+ *      once, when a later day's rows are counted, instead of writing
+ *      every key's month beside its day at each flush. An upgraded file
+ *      starts after its last day row (its months count every day)
  * Version 0 on a file that already has table attempts is read as 1.
  */
 #include <sys/stat.h>
@@ -86,6 +91,18 @@
 	"CREATE INDEX IF NOT EXISTS attempts_log ON attempts(ts, id, client," \
 	" client_name)"
 
+/*
+ * Version 6: the month rows (kinds CLIENT, RULE, POLICY) count the day
+ * rows with t < months_day; a month's later days are in its day rows
+ * only, until the writer rolls them up (sums_write()).
+ */
+#define SCHEMA_MONTHS_DAY \
+	"ALTER TABLE attempt_sums_state ADD COLUMN" \
+	" months_day INTEGER NOT NULL DEFAULT 0;" \
+	"UPDATE attempt_sums_state SET months_day = coalesce((SELECT max(t)" \
+	" FROM attempt_sums WHERE grain = " SINK_XSTR(SINK_GRAIN_DAY) ")" \
+	" + 86400, 0);"
+
 /* A new file, at SINK_SCHEMA_VERSION. */
 static const char schema_new[] =
 	"CREATE TABLE attempts ("
@@ -104,6 +121,7 @@ static const char schema_new[] =
 	" visit INTEGER);"
 	LOG_INDEX ";"
 	SCHEMA_SUMS
+	SCHEMA_MONTHS_DAY
 	"CREATE TABLE queries ("
 	" id INTEGER PRIMARY KEY,"
 	" ts INTEGER NOT NULL,"
@@ -181,6 +199,8 @@ static const char *const schema_upgrade[] = {
 	 * serves, and readers plan by the index they find.
 	 */
 	"",
+	/* 5 -> 6: the months as they were count every day row there is. */
+	SCHEMA_MONTHS_DAY,
 };
 _Static_assert(sizeof(schema_upgrade) / sizeof(schema_upgrade[0]) ==
     SINK_SCHEMA_VERSION - 1, "an upgrade for every older version");
@@ -245,7 +265,21 @@ static const char upsert_sum_tail[] =
 	" attempts = attempts + excluded.attempts,"
 	" verified = verified + excluded.verified";
 static const char set_covered_sql[] =
-	"UPDATE attempt_sums_state SET covered_id = ?1";
+	"UPDATE attempt_sums_state SET covered_id = ?1, months_day = ?2";
+/* The day rows ?1 <= t < ?2 added to their months (once a day). */
+static const char roll_months_sql[] =
+	"INSERT INTO attempt_sums (kind, grain, t, k1, k2, k3, queries,"
+	" attempts, verified) SELECT kind, " SINK_XSTR(SINK_GRAIN_MONTH) ","
+	" CAST(strftime('%s', t, 'unixepoch', 'start of month') AS INTEGER),"
+	" k1, k2, k3, sum(queries), sum(attempts), sum(verified) FROM"
+	" attempt_sums WHERE kind IN (" SINK_XSTR(SINK_SUM_CLIENT) ", "
+	SINK_XSTR(SINK_SUM_RULE) ", " SINK_XSTR(SINK_SUM_POLICY) ") AND"
+	" grain = " SINK_XSTR(SINK_GRAIN_DAY) " AND t >= ?1 AND t < ?2"
+	" GROUP BY 1, 3, 4, 5, 6"
+	" ON CONFLICT (kind, grain, t, k1, k2, k3) DO UPDATE SET"
+	" queries = queries + excluded.queries,"
+	" attempts = attempts + excluded.attempts,"
+	" verified = verified + excluded.verified";
 /* Catching up: the rows not yet counted, in the order they were written. */
 static const char uncounted_sql[] =
 	"SELECT id, ts, client, client_name, rule, category, site, verified,"
@@ -255,8 +289,8 @@ static const char set_visit_sql[] =
 
 /*
  * Counts wait in memory at most this long, or this many keys, before
- * they are written: two UPSERTs (day and month) per key and flush
- * instead of per row. Reports add the rows not yet counted (id >
+ * they are written: an UPSERT per key and flush instead of per row (and
+ * a month's per key and day, see sums_write()). Reports add the rows not yet counted (id >
  * covered_id) from the table itself, so nothing is missing meanwhile,
  * and a crash loses nothing (the next open counts them again).
  *
@@ -283,6 +317,7 @@ struct sink {
 	sqlite3_stmt	*upsert_sum;	/* one key */
 	sqlite3_stmt	*upsert_sums;	/* SINK_SQLITE_ROWS keys */
 	sqlite3_stmt	*set_covered;
+	sqlite3_stmt	*roll_months;
 	sqlite3_stmt	*uncounted;
 	sqlite3_stmt	*set_visit;
 
@@ -301,6 +336,8 @@ struct sink {
 	 */
 	struct al_sums	*sums;
 	int64_t		 covered_id;	/* as in attempt_sums_state */
+	int64_t		 months_day;	/* as in attempt_sums_state */
+	int64_t		 months_next;	/* sums_write()'s, until committed */
 	int64_t		 counted_id;
 	bool		 live;
 	bool		 log_index;	/* attempts_log exists (version 5) */
@@ -585,6 +622,7 @@ sqlite_prepare(struct sink *s)
 		{ &s->exp_queries, expire_queries_sql },
 		{ &s->exp_gaps, expire_gaps_sql },
 		{ &s->set_covered, set_covered_sql },
+		{ &s->roll_months, roll_months_sql },
 		{ &s->uncounted, uncounted_sql },
 		{ &s->set_visit, set_visit_sql },
 	};
@@ -865,15 +903,31 @@ sums_upsert(struct sink *s, const struct sum_row *rows, size_t n)
 
 /*
  * In the open transaction: the pending counts, and covered_id = to. In
- * the order of the table's key: the quarters and days, then each day's
- * counts again into its month.
+ * the order of the table's key: the quarters and days, then the counts
+ * of days before months_day again into their months.
+ *
+ * Months are written once per day, not per key and flush: when the
+ * pending counts reach a day after months_day, the day rows before that
+ * day are added to their months in one statement and months_day moves
+ * up to it. The current day's keys then cost one UPSERT a flush, not two;
+ * a late row of a day already rolled up still goes to both.
  */
 static int
 sums_write(struct sink *s, int64_t to)
 {
 	size_t n = al_sums_count(s->sums), nrows = 0;
+	int64_t cut = al_sums_last_day(s->sums);
 	struct sum_row rows[SINK_SQLITE_ROWS];
 
+	s->months_next = s->months_day;
+	if (n > 0 && cut > s->months_day) {
+		sqlite3_bind_int64(s->roll_months, 1, s->months_day);
+		sqlite3_bind_int64(s->roll_months, 2, cut);
+		if (sqlite_step_insert(s, s->roll_months,
+		    "cannot add the days to their months") == -1)
+			return -1;
+		s->months_next = cut;
+	}
 	/* Unsorted, the counts are still right, only slower to write. */
 	(void)al_sums_sort(s->sums);
 	for (int pass = 0; pass < 2; pass++)
@@ -883,7 +937,8 @@ sums_write(struct sink *s, int64_t to)
 			if (pass == 0)
 				rows[nrows++] = (struct sum_row){ m, m->grain,
 				    m->t };
-			else if (m->grain == SINK_GRAIN_DAY)
+			else if (m->grain == SINK_GRAIN_DAY &&
+			    m->t < s->months_next)
 				rows[nrows++] = (struct sum_row){ m,
 				    SINK_GRAIN_MONTH, al_sums_month(m->t) };
 			if (nrows == SINK_SQLITE_ROWS) {
@@ -895,6 +950,7 @@ sums_write(struct sink *s, int64_t to)
 	if (sums_upsert(s, rows, nrows) == -1)
 		return -1;
 	sqlite3_bind_int64(s->set_covered, 1, to);
+	sqlite3_bind_int64(s->set_covered, 2, s->months_next);
 	return sqlite_step_insert(s, s->set_covered,
 	    "cannot update attempt_sums_state");
 }
@@ -905,6 +961,7 @@ sums_written(struct sink *s, int64_t to)
 {
 	al_sums_clear(s->sums);
 	s->covered_id = to;
+	s->months_day = s->months_next;
 }
 
 static bool
@@ -1063,7 +1120,7 @@ visits_seed(struct sink *s, struct al_visits *v, const char *sql,
 static int
 sums_open(struct sink *s)
 {
-	long long covered, max_id;
+	long long covered, max_id, months;
 
 	if ((s->visits = al_visits_new()) == NULL ||
 	    (s->sums = al_sums_new()) == NULL) {
@@ -1072,8 +1129,10 @@ sums_open(struct sink *s)
 	}
 	covered = sqlite_int(s, "SELECT covered_id FROM attempt_sums_state");
 	max_id = sqlite_int(s, "SELECT coalesce(max(id), 0) FROM attempts");
-	if (covered < 0 || max_id < 0)
+	months = sqlite_int(s, "SELECT months_day FROM attempt_sums_state");
+	if (covered < 0 || max_id < 0 || months < 0)
 		return -1;
+	s->months_day = s->months_next = months;
 	s->live = covered == max_id;
 	/* Every row expired and ids begin again: maintain() writes it. */
 	if (covered > max_id)
@@ -1284,6 +1343,8 @@ static int
 sums_expire(struct sink *s, int64_t day)
 {
 	long long d = day, m = al_sums_month(day);
+	/* The month row counts only its days before months_day. */
+	long long upto = s->months_next < d ? s->months_next : d;
 	char sql[1536];
 
 #define KINDS	SINK_XSTR(SINK_SUM_CLIENT) ", " SINK_XSTR(SINK_SUM_RULE) ", " \
@@ -1305,7 +1366,7 @@ sums_expire(struct sink *s, int64_t day)
 	    " AND t < %lld;"
 	    "DELETE FROM attempt_sums WHERE kind = %d AND grain = %d"
 	    " AND t < %lld;",
-	    SINK_GRAIN_DAY, m, d, SINK_GRAIN_MONTH, m,
+	    SINK_GRAIN_DAY, m, upto, SINK_GRAIN_MONTH, m,
 	    SINK_GRAIN_MONTH, m, SINK_GRAIN_DAY, d, SINK_GRAIN_MONTH, m,
 	    SINK_SUM_TIME, SINK_GRAIN_QUARTER, d);
 #undef KINDS
@@ -1362,6 +1423,7 @@ sqlite_expire(struct sink *s, int64_t before_ms, unsigned max_rows)
 
 	s->err[0] = '\0';
 	before_ms = day * 1000;
+	s->months_next = s->months_day;
 	if (sqlite_begin(s) == -1)
 		return -1;
 	/* Pending counts first: they may hold rows of the days going. */
@@ -1421,6 +1483,7 @@ sqlite_close(struct sink *s)
 	sqlite3_finalize(s->upsert_sum);
 	sqlite3_finalize(s->upsert_sums);
 	sqlite3_finalize(s->set_covered);
+	sqlite3_finalize(s->roll_months);
 	sqlite3_finalize(s->uncounted);
 	sqlite3_finalize(s->set_visit);
 	sqlite3_finalize(s->ins_attempt);

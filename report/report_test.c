@@ -1402,7 +1402,7 @@ test_log_client_pages(void)
 	    " 'Site B' ELSE 'Site A' END, 'udp' FROM n", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	check_pages(path, "version 5");
+	check_pages(path, "version 6");
 	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "10.0.1.3",
 	    "limit", "7", NULL);
 	CHECK(p != NULL && strstr(p, PLAN_IDS_TO) != NULL);
@@ -1411,8 +1411,9 @@ test_log_client_pages(void)
 	/* The same file at version 4: attempts_ts serves the pages. */
 	sqlite3_open(path, &db);
 	CHECK_INT(sqlite3_exec(db, "DROP INDEX attempts_log; CREATE INDEX"
-	    " attempts_ts ON attempts(ts); PRAGMA user_version = 4", NULL, NULL,
-	    NULL), SQLITE_OK);
+	    " attempts_ts ON attempts(ts); ALTER TABLE attempt_sums_state DROP"
+	    " COLUMN months_day; PRAGMA user_version = 4", NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 	check_pages(path, "version 4");
 	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "10.0.1.3",
@@ -1422,7 +1423,7 @@ test_log_client_pages(void)
 	    " (ts<?)\n") != NULL);
 	free(p);
 
-	/* Opened by the writer: version 5, indexed by its first step. */
+	/* Opened by the writer: version 6, indexed by its first step. */
 	s = sink_open(path);
 	check_pages(path, "upgraded, not yet indexed");
 	CHECK_INT(sink_sqlite_ops.maintain(s, 4096, 0), 0);

@@ -393,7 +393,9 @@ counts_query(struct report_db *d, const struct report_opts *o,
 /*
  * Table attempt_sums (../attemptlog/sink.h) holds the counts of the rows
  * up to covered_id per quarter hour (kind TIME), and per UTC day and
- * month (kinds CLIENT, RULE and POLICY). A report reads whole periods from it,
+ * month (kinds CLIENT, RULE and POLICY); a month row counts only its
+ * days before months_day (version 6), its later days are read from their
+ * day rows. A report reads whole periods from it,
  * the rows of the stretches at either end that are not a whole period,
  * and the rows after covered_id, all as rows of one shape (r below), and
  * groups them as the scan does. An end with no row beyond it (no --since
@@ -401,6 +403,7 @@ counts_query(struct report_db *d, const struct report_opts *o,
  * hold no rows outside the report's.
  */
 #define SUMS_NONE	INT64_MIN	/* an open end */
+#define SUMS_ALL	INT64_MAX	/* months_day: the months count every day */
 
 struct sums_sql {
 	char		*buf;
@@ -408,6 +411,8 @@ struct sums_sql {
 	bool		 oom;
 	bool		 central;	/* PostgreSQL's tables (rp_central.c) */
 	const char	*inst;		/* central: " AND instance = $1" or "" */
+	int64_t		 months_day;	/* day rows from it on are in no month
+					   row; SUMS_ALL: every one is */
 };
 
 static void
@@ -560,7 +565,7 @@ sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
 	const int64_t day = 86400000LL;
 	int64_t da = a == SUMS_NONE ? SUMS_NONE : ceil_to(a, day) / 1000;
 	int64_t db = b == SUMS_NONE ? SUMS_NONE : cal_floor(b, day) / 1000;
-	int64_t ma, mb;
+	int64_t ma, mb, md;
 
 	if (da != SUMS_NONE && db != SUMS_NONE && da >= db) {
 		rows_part(q, a, b, cov, kind);
@@ -579,30 +584,41 @@ sums_plan_days(struct sums_sql *q, int kind, int64_t a, int64_t b,
 	if (da != SUMS_NONE && da < ma)
 		sums_part(q, kind, SINK_GRAIN_DAY, da, ma);
 	sums_part(q, kind, SINK_GRAIN_MONTH, ma, mb);
+	/* The days of those months not yet added to them. */
+	md = ma != SUMS_NONE && ma > q->months_day ? ma : q->months_day;
+	if (q->months_day != SUMS_ALL && (mb == SUMS_NONE || md < mb))
+		sums_part(q, kind, SINK_GRAIN_DAY, md, mb);
 	if (db != SUMS_NONE && mb < db)
 		sums_part(q, kind, SINK_GRAIN_DAY, mb, db);
 }
 
 /*
- * Whether the summaries can answer: version 4, and no row after
+ * Whether the summaries can answer: version 4 or later, and no row after
  * covered_id without its visit (an upgrade still working through the
- * file). *covered, *min_ts, *max_ts (SUMS_NONE: no rows) for the plan.
+ * file). *covered, *min_ts, *max_ts (SUMS_NONE: no rows) and *months_day
+ * (SUMS_ALL before version 6) for the plan.
  */
 static bool
 sums_usable(struct report_db *d, int64_t *covered, int64_t *min_ts,
-    int64_t *max_ts)
+    int64_t *max_ts, int64_t *months_day)
 {
 	sqlite3_stmt *st;
 	bool ok = false;
 
-	if (d->version < 4 || sqlite3_prepare_v2(d->db, "SELECT s.covered_id,"
+	if (d->version < 4 || sqlite3_prepare_v2(d->db, d->version < 6 ?
+	    "SELECT s.covered_id,"
 	    " (SELECT min(ts) FROM attempts), (SELECT max(ts) FROM attempts),"
 	    " EXISTS (SELECT 1 FROM attempts WHERE id > s.covered_id AND"
-	    " visit IS NULL) FROM attempt_sums_state AS s", -1, &st,
-	    NULL) != SQLITE_OK)
+	    " visit IS NULL), 9223372036854775807 FROM attempt_sums_state"
+	    " AS s" : "SELECT s.covered_id,"
+	    " (SELECT min(ts) FROM attempts), (SELECT max(ts) FROM attempts),"
+	    " EXISTS (SELECT 1 FROM attempts WHERE id > s.covered_id AND"
+	    " visit IS NULL), s.months_day FROM attempt_sums_state AS s", -1,
+	    &st, NULL) != SQLITE_OK)
 		return false;
 	if (sqlite3_step(st) == SQLITE_ROW && !sqlite3_column_int(st, 3)) {
 		*covered = sqlite3_column_int64(st, 0);
+		*months_day = sqlite3_column_int64(st, 4);
 		*min_ts = sqlite3_column_type(st, 1) == SQLITE_NULL ?
 		    SUMS_NONE : sqlite3_column_int64(st, 1);
 		*max_ts = sqlite3_column_type(st, 2) == SQLITE_NULL ?
@@ -658,7 +674,7 @@ sums_plan(struct sums_sql *q, enum report_by by, int64_t a, int64_t b,
 char *
 rp_central_counts_sql(const struct report_opts *o)
 {
-	struct sums_sql q = { .central = true };
+	struct sums_sql q = { .central = true, .months_day = SUMS_ALL };
 	int64_t a = o->since <= 0 ? SUMS_NONE : o->since;
 	int64_t b = o->until == RP_TIME_MAX ? SUMS_NONE : o->until;
 
@@ -759,9 +775,10 @@ counts_grouped(struct report_db *d, const struct report_opts *o,
 static int
 counts_query_sums(struct report_db *d, const struct report_opts *o,
     const struct rp_tz *tz, struct report_rows *r, int64_t covered,
-    int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
+    int64_t min_ts, int64_t max_ts, int64_t months_day, char *err,
+    size_t errlen)
 {
-	struct sums_sql q = { 0 };
+	struct sums_sql q = { .months_day = months_day };
 
 	sums_add(&q, "WITH r0 (ts, client, client_name, rule, category, site,"
 	    " policy, queries, attempts, verified) AS (");
@@ -941,22 +958,24 @@ static int
 filter_possible(struct report_db *d, const struct report_opts *o,
     const char *pseudonym, int f)
 {
-	int64_t covered, min_ts, max_ts, oldest;
+	int64_t covered, min_ts, max_ts, months_day, oldest;
 	char sql[1024];
 	sqlite3_stmt *st;
 	int rc = 1;
 
 	if (sums_filters[f].where == NULL || filter_value(o, f)[0] == '\0' ||
-	    !sums_usable(d, &covered, &min_ts, &max_ts) ||
+	    !sums_usable(d, &covered, &min_ts, &max_ts, &months_day) ||
 	    (oldest = sums_oldest_day(d, sums_filters[f].kind)) == -1)
 		return 1;
 	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM attempt_sums"
-	    " WHERE kind = %d AND grain = %d AND t >= ?20 AND t < ?21 AND %s)"
+	    " WHERE kind = %d AND (grain = %d OR (grain = %d AND t >= ?24))"
+	    " AND t >= ?20 AND t < ?21 AND %s)"
 	    " OR EXISTS (SELECT 1 FROM attempts NOT INDEXED WHERE id > ?22 AND"
 	    " ts >= ?1"
 	    " AND ts < ?2 AND %s) OR EXISTS (SELECT 1 FROM attempts WHERE"
 	    " ts >= ?1 AND ts < ?23 AND %s)", sums_filters[f].kind,
-	    SINK_GRAIN_MONTH, f == F_CLIENT && rp_client_is_address(o->client) ?
+	    SINK_GRAIN_MONTH, SINK_GRAIN_DAY,
+	    f == F_CLIENT && rp_client_is_address(o->client) ?
 	    "k1 IN (?3, ?4)" : sums_filters[f].where,
 	    filter_where(o, pseudonym, f), filter_where(o, pseudonym, f));
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -966,6 +985,7 @@ filter_possible(struct report_db *d, const struct report_opts *o,
 	sqlite3_bind_int64(st, 21, o->until / 1000 + (o->until % 1000 != 0));
 	sqlite3_bind_int64(st, 22, covered);
 	sqlite3_bind_int64(st, 23, oldest < o->until ? oldest : o->until);
+	sqlite3_bind_int64(st, 24, months_day);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		rc = sqlite3_column_int(st, 0) != 0;
 	sqlite3_finalize(st);
@@ -1208,7 +1228,7 @@ report_run(struct report_db *d, const struct report_opts *o,
     size_t errlen)
 {
 	char pseudonym[ATTEMPTLOG_PSEUDONYM_LEN + 1] = "", period[160];
-	int64_t covered, min_ts, max_ts;
+	int64_t covered, min_ts, max_ts, months_day;
 	struct report_rows *r;
 	struct rp_tz tz;
 	int rc;
@@ -1237,9 +1257,10 @@ report_run(struct report_db *d, const struct report_opts *o,
 	sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
 	if (o->kind == REPORT_ATTEMPTS)
 		rc = attempts_query(d, o, pseudonym, &tz, r, err, errlen);
-	else if (!o->scan && sums_usable(d, &covered, &min_ts, &max_ts))
+	else if (!o->scan && sums_usable(d, &covered, &min_ts, &max_ts,
+	    &months_day))
 		rc = counts_query_sums(d, o, &tz, r, covered, min_ts, max_ts,
-		    err, errlen);
+		    months_day, err, errlen);
 	else
 		rc = counts_query(d, o, &tz, r, err, errlen);
 	if (rc == 0 && d->has_gaps)

@@ -21,8 +21,8 @@ that what the B phases add on CPU 0 is the console's threads alone.
 Unpinned, on a machine of two cores, the 50 clients' CPU queues both
 dnsperf and the DNS thread.
 
---console-sched POLICY sets the console's threads to SCHED_OTHER, BATCH
-or IDLE from outside (chrt), to measure a policy before building it in.
+--console-sched POLICY sets the console's thread to SCHED_OTHER, BATCH or
+IDLE from outside (chrt): the daemon makes it IDLE itself.
 
 Figures per phase:
   DNS CPU per answer: on-CPU time of every thread but the console's and
@@ -123,11 +123,11 @@ def pin_daemon(pid, cpus):
 
 
 def console_sched(pid, policy):
-    """The console's and the audit writer's threads under policy (other,
-    batch, idle), set from outside with chrt."""
+    """The console's thread under policy (other, batch, idle), set from
+    outside with chrt (the daemon makes it idle itself)."""
     flag = {"other": "--other", "batch": "--batch", "idle": "--idle"}[policy]
     for tid, (name, _) in thread_cpu_ns(pid).items():
-        if name in ("dw-console", "dw-audit"):
+        if name == "dw-console":
             subprocess.run(["chrt", flag, "-p", "0", tid], check=True)
 
 
@@ -292,7 +292,7 @@ def main():
                     " the clients SCHED_IDLE: the console then shares a CPU with the DNS"
                     " thread and nothing else, and dnsperf never waits for the clients")
     ap.add_argument("--console-sched", choices=("other", "batch", "idle"),
-                    help="set the console's and audit writer's threads to this policy"
+                    help="set the console's thread to this policy"
                     " with chrt (to measure one before building it in)")
     ap.add_argument("--sched-ab", metavar="P,Q",
                     help="phases A, B under P, B under Q, B under Q, B under P, A: two"

@@ -22,7 +22,7 @@
 #                    machines; on a small one their CPU queues the DNS thread)
 #   --pin            the daemon on CPU 0; dnsperf and the clients (SCHED_IDLE)
 #                    on CPU 1: the figures to compare on a 2-core machine
-#   --console-sched P  the console's threads under policy P (other, batch,
+#   --console-sched P  the console's thread under policy P (other, batch,
 #                    idle), set with chrt
 set -euo pipefail
 

@@ -205,6 +205,7 @@ struct al_writer {
 
 	uint64_t		 expired;	/* rows deleted this pass */
 	long			 sums_left;	/* rows the summaries lack */
+	bool			 maintain_due;	/* opened: look once, idle too */
 	int64_t			 sums_report_at; /* next progress line */
 	uint64_t		 fails;		/* failed opens and writes */
 	bool			 stop_seen;	/* close() was seen */

@@ -200,7 +200,7 @@ al_writer_until(struct attemptlog *al, int64_t now)
 	if (w->sink == NULL)
 		return now >= w->retry_at || (al->stopping && !w->stop_seen) ?
 		    0 : w->retry_at;
-	if (w->sums_left > 0 && !al->stopping)
+	if ((w->sums_left > 0 || w->maintain_due) && !al->stopping)
 		return 0;
 	if (rows) {
 		if (al->stopping || al->attempts.count >= AL_BATCH_MAX ||
@@ -339,8 +339,15 @@ al_writer_open(struct attemptlog *al)
 
 	if ((w->sink = w->ops->open(al->path, err, sizeof(err))) == NULL)
 		al_writer_failed(al, err);
-	else
+	else {
+		/*
+		 * An upgrade's catch-up (the visits of old rows, the counts)
+		 * starts now, not when the first row arrives: the shipper
+		 * waits for those visits.
+		 */
+		w->maintain_due = true;
 		al_writer_succeeded(al);
+	}
 }
 
 static size_t
@@ -462,6 +469,7 @@ al_writer_maintain(struct attemptlog *al)
 	int64_t now = al_now_mono(al);
 	long left;
 
+	w->maintain_due = false;
 	if (w->sink == NULL || w->ops->maintain == NULL)
 		return;
 	left = w->ops->maintain(w->sink, AL_SUMS_STEP_ROWS, al_now_wall(al));

@@ -1315,8 +1315,9 @@ static long
 sqlite_maintain(struct sink *s, unsigned max_rows, int64_t now_ms)
 {
 	s->err[0] = '\0';
-	if (!s->log_index)
-		return log_index_build(s);
+	/* The index, then at once the first step of counting. */
+	if (!s->log_index && log_index_build(s) == -1)
+		return -1;
 	if (!s->live)
 		return sums_catch_up(s, max_rows);
 	if (!sums_due(s, now_ms))

@@ -568,16 +568,25 @@ batch_read(struct central *c, int64_t *last, int64_t *ts_min,
 	sqlite3_bind_int(c->sel, 2, CENTRAL_BATCH_ROWS);
 	while ((rc = sqlite3_step(c->sel)) == SQLITE_ROW) {
 		int64_t ts = sqlite3_column_int64(c->sel, 1);
-		struct srow *r = srow_new(c);
+		struct srow *r;
 
-		if (r == NULL)
+		/*
+		 * A row an upgrade left with visit NULL waits until the
+		 * writer's catch-up (maintain()) decides it: shipped now, it
+		 * would count as no attempt centrally for good. Rows go in
+		 * id order, so the batch ends here.
+		 */
+		if (sqlite3_column_type(c->sel, 12) == SQLITE_NULL) {
+			rc = SQLITE_DONE;
+			break;
+		}
+		if ((r = srow_new(c)) == NULL)
 			goto oom;
 		r->id = sqlite3_column_int64(c->sel, 0);
 		r->ts = ts;
 		r->off = (uint32_t)c->b.len;
 		r->verified = sqlite3_column_int(c->sel, 10) != 0;
-		r->visit = sqlite3_column_type(c->sel, 12) != SQLITE_NULL &&
-		    sqlite3_column_int(c->sel, 12) != 0;
+		r->visit = sqlite3_column_int(c->sel, 12) != 0;
 		if (buf_add(&c->b, c->inst.p, c->inst.len) == -1)
 			goto oom;
 		for (int col = 0; col < 13; col++)

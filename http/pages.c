@@ -68,11 +68,16 @@ static void
 page_nav(struct http_req *r, struct evbuffer *b)
 {
 	html_printf(b, "<header><span class=\"brand\">dnswarden</span><nav>");
+	/*
+	 * The current page's class is markup, so it is in the format, not an
+	 * argument: html_printf() escapes every %s.
+	 */
 	for (size_t i = 0; i < NPAGES; i++)
 		if (pages[i].roles & ROLE(r->role))
-			html_printf(b, "<a href=\"%s\"%s>%s</a>", pages[i].path,
-			    strcmp(r->path, pages[i].path) == 0 ?
-			    " class=\"here\"" : "", pages[i].title);
+			html_printf(b, strcmp(r->path, pages[i].path) == 0 ?
+			    "<a href=\"%s\" class=\"here\">%s</a>" :
+			    "<a href=\"%s\">%s</a>", pages[i].path,
+			    pages[i].title);
 	html_printf(b, "</nav><span class=\"who\">%s (%s)</span>"
 	    "<button id=\"logout\" type=\"button\">Log out</button></header>"
 	    "<main>", r->user, http_role_name(r->role));

@@ -114,6 +114,10 @@ def test_every_page_for_every_role(con, path):
         for other, roles in PAGES.items():
             link = f'href="{other}"' in r.text
             assert link == (user in roles), (user, path, other)
+        # The page shown is marked in the navigation, and only it.
+        if want == 200:
+            assert r.text.count('class="here"') == 1, (user, path)
+            assert f'<a href="{path}" class="here">' in r.text, (user, path)
     # The metrics role reads /metrics only: no page, no nav.
     r = con.client().get(path, headers=bearer(con.metrics_token))
     assert r.status == 403 and 'href="/reports"' not in r.text

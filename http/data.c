@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "http_data.h"
 #include "http_internal.h"
 
@@ -81,19 +82,35 @@ http_data_central_param(const struct http_params *p, bool *central)
 static struct report_db *
 central_open(struct http *h, const char *conninfo, char *err, size_t errlen)
 {
+	uint64_t	now;
+
 	if (h->central_db != NULL && report_db_ok(h->central_db) &&
 	    strcmp(h->central_conninfo, conninfo) == 0)
 		return h->central_db;
+	now = now_ms_monotonic();
+	if (h->central_failed_ms != 0 &&
+	    now - h->central_failed_ms < HTTP_CENTRAL_RETRY_MS &&
+	    h->central_conninfo != NULL &&
+	    strcmp(h->central_conninfo, conninfo) == 0) {
+		snprintf(err, errlen, "%s (the console tries again %d s"
+		    " after a failure)", h->central_failed,
+		    HTTP_CENTRAL_RETRY_MS / 1000);
+		return NULL;
+	}
 	report_db_close(h->central_db);
+	h->central_db = NULL;
 	free(h->central_conninfo);
-	h->central_conninfo = NULL;
+	h->central_failed_ms = 0;
+	if ((h->central_conninfo = strdup(conninfo)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	h->central_db = report_db_open_central_as(conninfo, "dnswarden console",
 	    HTTP_CENTRAL_CONNECT_S, HTTP_CENTRAL_QUERY_MS, err, errlen);
-	if (h->central_db != NULL &&
-	    (h->central_conninfo = strdup(conninfo)) == NULL) {
-		report_db_close(h->central_db);
-		h->central_db = NULL;
-		snprintf(err, errlen, "out of memory");
+	if (h->central_db == NULL) {
+		h->central_failed_ms = now;
+		snprintf(h->central_failed, sizeof(h->central_failed), "%s",
+		    err);
 	}
 	return h->central_db;
 }

@@ -50,6 +50,12 @@
 #define HTTP_REPORT_KEY		1024	/* longest parameter list cached */
 #define HTTP_CENTRAL_CONNECT_S	3	/* libpq connect_timeout */
 #define HTTP_CENTRAL_QUERY_MS	15000	/* statement_timeout */
+/*
+ * After a failed connect, central reads answer with its error at once
+ * for this long: an unreachable host would otherwise cost every request
+ * HTTP_CENTRAL_CONNECT_S of the console's only thread.
+ */
+#define HTTP_CENTRAL_RETRY_MS	10000
 #define HTTP_AUDIT_QUEUE	4096	/* audit rows waiting to be written */
 #define HTTP_AUDIT_BATCH	512	/* rows in one transaction at most */
 #define HTTP_AUDIT_DETAIL	512	/* bytes of a row's detail kept */
@@ -186,6 +192,9 @@ struct http {
 	struct report_db	*central_db;	/* log.central.postgresql, lazily */
 	char			*central_conninfo; /* what central_db was
 						   opened with */
+	uint64_t		 central_failed_ms; /* last failed connect,
+						   monotonic; 0: none */
+	char			 central_failed[256]; /* and its error */
 	sqlite3			*wdb;		/* audit rows only, by aq's thread */
 	struct http_audit_queue	 aq;
 	int64_t			 started_ms;

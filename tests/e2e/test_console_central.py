@@ -8,6 +8,7 @@ central database or it is down."""
 import itertools
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -194,6 +195,24 @@ def test_central_down_is_a_quick_clear_error(nsd_shared):
         assert r.json()["error"].startswith("cannot connect to the central database: ")
         # The local log is still there, and DNS answers.
         assert c.client("hr1").get("/api/v1/report").status == 200
+        # For a while after a failed connect the console answers with that
+        # failure at once, without connecting: an unreachable host would
+        # otherwise cost every request the connect timeout. A listener on
+        # the port now would see any new attempt.
+        port = int(down.split("port=")[1].split()[0])
+        lsn = socket.socket()
+        lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsn.bind(("127.0.0.1", port))
+        lsn.listen(8)
+        lsn.setblocking(False)
+        try:
+            r = c.client("sec1").get("/api/v1/attempts?central=1&limit=5")
+            assert r.status == 503, r.text
+            assert "tries again 10 s after a failure" in r.json()["error"]
+            with pytest.raises(BlockingIOError):
+                lsn.accept()
+        finally:
+            lsn.close()
     finally:
         c.close()
         shutil.rmtree(d, ignore_errors=True)

@@ -921,8 +921,8 @@ copy_in(struct central *c, const char *sql, const char *p, size_t len,
  * twice the insert's time a row.
  */
 static int
-batch_send(struct central *c, int64_t last, bool safe, char *err,
-    size_t errlen)
+batch_send(struct central *c, int64_t last, bool safe, long *sent,
+    char *err, size_t errlen)
 {
 	char lastbuf[32];
 	const char *params[2] = { c->instance, lastbuf };
@@ -947,12 +947,20 @@ batch_send(struct central *c, int64_t last, bool safe, char *err,
 	while (from < c->nrows && c->rows[from].id <= mark)
 		from++;
 	off = from < c->nrows ? c->rows[from].off : c->b.len;
-	if (from < c->nrows && (safe ? copy_in(c, "COPY dw_batch FROM STDIN",
-	    c->b.p + off, c->b.len - off, err, errlen) == -1 ||
-	    pg_ok(c, pg_exec(c, "INSERT INTO dnswarden_attempts SELECT * FROM"
-	    " dw_batch ON CONFLICT DO NOTHING", 0, NULL), "cannot insert", err,
-	    errlen) == -1 : copy_in(c, "COPY dnswarden_attempts FROM STDIN",
-	    c->b.p + off, c->b.len - off, err, errlen) == -1))
+	*sent = (long)(c->nrows - from);
+	if (from < c->nrows && safe) {
+		if (copy_in(c, "COPY dw_batch FROM STDIN", c->b.p + off,
+		    c->b.len - off, err, errlen) == -1)
+			goto fail;
+		res = pg_exec(c, "INSERT INTO dnswarden_attempts SELECT * FROM"
+		    " dw_batch ON CONFLICT DO NOTHING", 0, NULL);
+		/* What the key dropped was there already: not shipped now. */
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			*sent = strtol(PQcmdTuples(res), NULL, 10);
+		if (pg_ok(c, res, "cannot insert", err, errlen) == -1)
+			goto fail;
+	} else if (from < c->nrows && copy_in(c, "COPY dnswarden_attempts FROM"
+	    " STDIN", c->b.p + off, c->b.len - off, err, errlen) == -1)
 		goto fail;
 	if (c->nents > 0 && (copy_in(c, "COPY dw_sums FROM STDIN", c->sb.p,
 	    c->sb.len, err, errlen) == -1 ||
@@ -986,7 +994,7 @@ static long
 batch_ship(struct central *c, char *err, size_t errlen)
 {
 	int64_t last = 0, ts_min = 0, ts_max = 0;
-	long n;
+	long n, sent = 0;
 
 	if ((n = batch_read(c, &last, &ts_min, &ts_max, err, errlen)) <= 0)
 		return n;
@@ -1002,14 +1010,19 @@ batch_ship(struct central *c, char *err, size_t errlen)
 	 * earlier dnswarden, which could lower the mark) fail the COPY on
 	 * the key: the batch goes again the way that drops them.
 	 */
-	if (batch_send(c, last, false, err, errlen) == -1 &&
+	if (batch_send(c, last, false, &sent, err, errlen) == -1 &&
 	    (strcmp(c->sqlstate, CENTRAL_SQLSTATE_DUP) != 0 ||
 	    PQstatus(c->pg) != CONNECTION_OK ||
-	    batch_send(c, last, true, err, errlen) == -1))
+	    batch_send(c, last, true, &sent, err, errlen) == -1))
 		return -1;
 	c->hwm = last;
+	/*
+	 * Counted as they arrive: a batch whose commit went through but
+	 * whose acknowledgement was lost is sent again, and its rows are not
+	 * shipped twice.
+	 */
 	pthread_mutex_lock(&c->mtx);
-	c->st.shipped += (uint64_t)n;
+	c->st.shipped += (uint64_t)sent;
 	pthread_mutex_unlock(&c->mtx);
 	local_mark_write(c, false);
 	return n;

@@ -471,6 +471,10 @@ def test_rows_sent_again_are_counted_once(pg, db, dnswarden, dead_port, lists):
     ids = wait_shipped(pg, db, dw, "site-r", rows=700)
     assert ids == list(range(1, 701))
     assert_sums_of_rows(pg, db, "site-r")
+    # The rows shipped since this start: the 200 new ones, not the 400
+    # read again (SIGUSR1 counters, as /metrics and ctl give them).
+    harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 0, "none waiting")
+    assert dw.stats()["central_rows_shipped"] == 200
 
 
 def test_rows_above_the_mark_already_there_are_kept_once(pg, db, dnswarden, dead_port, lists):
@@ -492,6 +496,9 @@ def test_rows_above_the_mark_already_there_are_kept_once(pg, db, dnswarden, dead
     harness.wait_for(lambda: pg.psql(db, "SELECT shipped_id FROM dnswarden_instances"
                                      " WHERE instance = 'site-m'") == [["500"]], "mark 500")
     assert "cannot" not in dw.stderr(), dw.stderr()
+    # Shipped since this start: 301-500; 101-300 were dropped by the key.
+    harness.wait_for(lambda: dw.stats().get("central_rows_waiting") == 0, "none waiting")
+    assert dw.stats()["central_rows_shipped"] == 200
 
 
 def test_mark_behind_by_more_than_a_batch_is_never_lowered(pg, db, workdir, dead_port, lists):

@@ -575,44 +575,56 @@ key_database(struct config_parse *cp, const struct config_key *k,
  * log.central.postgresql: parsed here with libpq's own parser, so that
  * `check` names a string the shipper could not use, with its position.
  */
-static void
-key_conninfo(struct config_parse *cp, const struct config_key *k,
-    yaml_node_t *v)
+/* Parse s as libpq does; 0, or -1 after naming what is wrong. */
+static int
+conninfo_check(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v, const char *s)
 {
 	PQconninfoOption	*opts;
-	const char		*s;
-	char			*why = NULL, *copy;
+	char			*why = NULL;
 
-	if (yamlutil_is_null(v)) {
-		free(cp->cfg->log.central_conninfo);
-		cp->cfg->log.central_conninfo = NULL;
-		return;
-	}
-	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
-		return;
-	if (s[0] == '\0' || strcmp(s, "off") == 0) {
-		free(cp->cfg->log.central_conninfo);
-		cp->cfg->log.central_conninfo = NULL;
-		return;
-	}
 	if ((opts = PQconninfoParse(s, &why)) == NULL) {
 		size_t n = why ? strlen(why) : 0;
 
 		while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
 			why[--n] = '\0';
-		yamlutil_error(cp->d, cp->file, v, "log.central.postgresql is "
-		    "not a libpq connection string: %s", why && why[0] ? why :
-		    "out of memory");
+		yamlutil_error(cp->d, cp->file, v, "log.central.%s is "
+		    "not a libpq connection string: %s", k->name,
+		    why && why[0] ? why : "out of memory");
 		PQfreemem(why);
-		return;
+		return -1;
 	}
 	PQconninfoFree(opts);
+	return 0;
+}
+
+static void
+key_conninfo(struct config_parse *cp, const struct config_key *k,
+    yaml_node_t *v)
+{
+	char		**field = config_field(cp, k), *copy;
+	const char	 *s;
+
+	if (yamlutil_is_null(v)) {
+		free(*field);
+		*field = NULL;
+		return;
+	}
+	if (yamlutil_get_string(cp->d, cp->file, v, &s) == -1)
+		return;
+	if (s[0] == '\0' || strcmp(s, "off") == 0) {
+		free(*field);
+		*field = NULL;
+		return;
+	}
+	if (conninfo_check(cp, k, v, s) == -1)
+		return;
 	if ((copy = strdup(s)) == NULL) {
 		config_oom(cp, v);
 		return;
 	}
-	free(cp->cfg->log.central_conninfo);
-	cp->cfg->log.central_conninfo = copy;
+	free(*field);
+	*field = copy;
 }
 
 /* log.central.instance: a name for this site's rows, printable. */
@@ -1136,8 +1148,9 @@ static const struct config_key blocklist_keys[] = {
 };
 
 static const struct config_key central_keys[] = {
-	{ "postgresql", key_conninfo },
+	{ "postgresql", key_conninfo, F(log.central_conninfo) },
 	{ "instance", key_instance, F(log.central_instance) },
+	{ "console_postgresql", key_conninfo, F(log.central_read_conninfo) },
 	{ NULL }
 };
 
@@ -1531,6 +1544,7 @@ config_free(struct config *cfg)
 	free(cfg->log.database);
 	free(cfg->log.central_conninfo);
 	free(cfg->log.central_instance);
+	free(cfg->log.central_read_conninfo);
 	if (cfg->log.pseudonym_key != NULL) {
 		/* A secret: don't leave it in freed memory. */
 		explicit_bzero(cfg->log.pseudonym_key,

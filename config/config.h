@@ -167,6 +167,8 @@ struct config {
 							      NULL: off */
 		char			*central_instance; /* default: host
 							      name */
+		char			*central_read_conninfo; /* the console
+					   reads with it; NULL: conninfo's */
 	} log;
 
 	struct config_client	*clients;

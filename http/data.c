@@ -60,10 +60,22 @@ http_data_run(struct http *h, const struct report_opts *o,
 	return report_run(h->report_db, o, key, out, err, errlen);
 }
 
+/*
+ * The console reads with log.central.console_postgresql (a reader role's
+ * string: the resolver's own role may insert only), else with the
+ * shipper's log.central.postgresql.
+ */
+static const char *
+central_read_conninfo(const struct http *h)
+{
+	return h->cfg->log.central_read_conninfo != NULL ?
+	    h->cfg->log.central_read_conninfo : h->cfg->log.central_conninfo;
+}
+
 bool
 http_data_central_configured(const struct http *h)
 {
-	return h->cfg->log.central_conninfo != NULL;
+	return central_read_conninfo(h) != NULL;
 }
 
 int
@@ -139,14 +151,14 @@ names_has(char **names, const char *name)
 static struct report_db *
 central_db(struct http *h, int *status, char *err, size_t errlen)
 {
-	if (h->cfg->log.central_conninfo == NULL) {
+	if (central_read_conninfo(h) == NULL) {
 		*status = 400;
 		snprintf(err, errlen, "central: log.central.postgresql is not"
 		    " set: there is no central database to read");
 		return NULL;
 	}
 	*status = 503;
-	return central_open(h, h->cfg->log.central_conninfo, err, errlen);
+	return central_open(h, central_read_conninfo(h), err, errlen);
 }
 
 int

@@ -19,7 +19,7 @@ import pytest
 import harness
 from console import Console
 from test_attemptlog import NOLIMIT, blast, db_rows
-from test_central import csv_rows, summed, wait_shipped
+from test_central import READER_GRANTS, csv_rows, role_conninfo, summed, wait_shipped
 
 SAMPLE = harness.REPO / "blocklist" / "sample-sites.yaml"
 # Blocked queries each site answers (and logs, and ships): (count, name).
@@ -113,6 +113,40 @@ def test_all_sites_total_is_the_sum(sites):
     assert by == {"site-a": (40, 2), "site-b": (20, 1)}
     [mine] = a.client("hr1").get("/api/v1/report").json()
     assert (mine["queries"], mine["attempts"]) == (40, 2)
+
+
+def test_console_reads_with_the_reader_role(sites, nsd_shared):
+    """log.central.console_postgresql: a console that ships nothing (a
+    central reporting box) reads every site with a role of the documented
+    reader grants (SELECT only), which the resolvers' insert-only role
+    could not."""
+    a, b = sites
+    role = "dw_console_reader"  # test_central's grants test drops dw_reader
+    a.pg.psql(a.pgdb, f"DROP ROLE IF EXISTS {role};"
+              f" CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}';"
+              + READER_GRANTS.format(r=role))
+    d = Path(tempfile.mkdtemp(prefix="dnswarden-console-reader-"))
+    d.chmod(0o755)
+    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE], history=False, more={
+        "log": {"central": {"console_postgresql": role_conninfo(a.pg, a.pgdb, role)}}})
+    try:
+        by = {row["instance"]: (row["queries"], row["attempts"]) for row in
+              c.client("hr1").get("/api/v1/report?central=1&by=instance").json()}
+        assert by == {"site-a": (40, 2), "site-b": (20, 1)}
+        r = c.client("sec1").get("/api/v1/attempts?central=1&instance=site-b&limit=100")
+        assert r.status == 200 and len(r.json()) == 20, r.text
+        # The reports page offers the sites, read with that role.
+        page = c.client("hr1").get("/reports").text
+        assert [v for v, _, _ in selector(page)] == ["", "all", "instance:site-a",
+                                                     "instance:site-b"], selector(page)
+        # It ships nothing: no instance of its own in the central database.
+        assert a.pg.psql(a.pgdb, "SELECT DISTINCT instance FROM dnswarden_attempts"
+                         " ORDER BY 1") == [["site-a"], ["site-b"]]
+    finally:
+        c.close()
+        a.pg.psql(a.pgdb, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};"
+                  f" DROP ROLE {role};")
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_one_instance_is_its_own_report(sites):

@@ -188,6 +188,18 @@ make_database(const char *path)
 	sqlite3_close(db);
 }
 
+/* A new, empty log file tmpdir/name (its path in path), open for SQL. */
+static sqlite3 *
+empty_log(const char *name, char *path, size_t len)
+{
+	sqlite3 *db;
+
+	snprintf(path, len, "%s/%s", tmpdir, name);
+	sink_sqlite_ops.close(sink_open(path));
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	return db;
+}
+
 /*
  * Let the writer's background work count the rows inserted above (as
  * after an upgrade): from then on reports read the summaries.
@@ -590,13 +602,9 @@ static void
 test_hostile_strings(void)
 {
 	char path[300];
-	struct sink *s;
 	sqlite3 *db;
 
-	snprintf(path, sizeof(path), "%s/hostile.db", tmpdir);
-	s = sink_open(path);
-	sink_sqlite_ops.close(s);
-	sqlite3_open(path, &db);
+	db = empty_log("hostile.db", path, sizeof(path));
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO attempts (ts, client,"
 	    " client_name, qname, qtype, rule, category, site, transport)"
 	    " VALUES (1709546400000, '10.0.0.1', '@SUM(1+1)',"
@@ -1023,14 +1031,10 @@ static void
 test_page_cost(void)
 {
 	char path[300], *p;
-	struct sink *s;
 	sqlite3 *db;
 	long first, deep, client, none;
 
-	snprintf(path, sizeof(path), "%s/pages.db", tmpdir);
-	s = sink_open(path);
-	sink_sqlite_ops.close(s);
-	sqlite3_open(path, &db);
+	db = empty_log("pages.db", path, sizeof(path));
 	CHECK_INT(sqlite3_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
 	    " SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO attempts (ts,"
 	    " client, qname, qtype, rule, category, site, transport) SELECT"
@@ -1388,10 +1392,7 @@ test_log_client_pages(void)
 	struct sink *s;
 	sqlite3 *db;
 
-	snprintf(path, sizeof(path), "%s/client_pages.db", tmpdir);
-	s = sink_open(path);
-	sink_sqlite_ops.close(s);
-	sqlite3_open(path, &db);
+	db = empty_log("client_pages.db", path, sizeof(path));
 	CHECK_INT(sqlite3_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
 	    " SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO attempts (ts,"
 	    " client, client_name, qname, qtype, rule, category, site,"

@@ -1066,9 +1066,18 @@ test_page_cost(void)
 	 * from the summaries: no walk over the rows, and the same message.
 	 */
 	count_database(path);
-	free(plans_of(path, &none, REPORT_ATTEMPTS, "client", "10.9.9.9",
-	    "limit", "5", NULL));
+	p = plans_of(path, &none, REPORT_ATTEMPTS, "client", "10.9.9.9",
+	    "limit", "5", NULL);
 	CHECK(none > 0 && none < 2000);
+	/* Months and days each a range of the summaries' key, never every
+	 * row of the kind (a year of a client's days). */
+	CHECK(p != NULL && strstr(p, "attempt_sums USING PRIMARY KEY (kind=?"
+	    " AND grain=? AND t>? AND t<?)\n") != NULL);
+	CHECK(p != NULL && strstr(p, "attempt_sums USING PRIMARY KEY"
+	    " (kind=?)\n") == NULL);
+	if (p != NULL && strstr(p, "(kind=?)\n") != NULL)
+		fprintf(stderr, "  %s", p);
+	free(p);
 	free(plans_of(path, &none, REPORT_ATTEMPTS, "site", "b", "limit", "5",
 	    NULL));
 	CHECK(none > 0 && none < 2000);

@@ -959,6 +959,7 @@ filter_possible(struct report_db *d, const struct report_opts *o,
     const char *pseudonym, int f)
 {
 	int64_t covered, min_ts, max_ts, months_day, oldest;
+	const char *where;
 	char sql[1024];
 	sqlite3_stmt *st;
 	int rc = 1;
@@ -967,17 +968,25 @@ filter_possible(struct report_db *d, const struct report_opts *o,
 	    !sums_usable(d, &covered, &min_ts, &max_ts, &months_day) ||
 	    (oldest = sums_oldest_day(d, sums_filters[f].kind)) == -1)
 		return 1;
+	/*
+	 * The months, then the days not yet in a month, each its own range
+	 * of the key (kind, grain, t): one OR of the two grains was a
+	 * search on kind alone, every day row of the year (10M rows, 5,000
+	 * clients: 100 ms where the months take 1).
+	 */
+	where = f == F_CLIENT && rp_client_is_address(o->client) ?
+	    "k1 IN (?3, ?4)" : sums_filters[f].where;
 	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM attempt_sums"
-	    " WHERE kind = %d AND (grain = %d OR (grain = %d AND t >= ?24))"
-	    " AND t >= ?20 AND t < ?21 AND %s)"
+	    " WHERE kind = %d AND grain = %d AND t >= ?20 AND t < ?21 AND %s)"
+	    " OR EXISTS (SELECT 1 FROM attempt_sums WHERE kind = %d AND"
+	    " grain = %d AND t >= max(?20, ?24) AND t < ?21 AND %s)"
 	    " OR EXISTS (SELECT 1 FROM attempts NOT INDEXED WHERE id > ?22 AND"
 	    " ts >= ?1"
 	    " AND ts < ?2 AND %s) OR EXISTS (SELECT 1 FROM attempts WHERE"
 	    " ts >= ?1 AND ts < ?23 AND %s)", sums_filters[f].kind,
-	    SINK_GRAIN_MONTH, SINK_GRAIN_DAY,
-	    f == F_CLIENT && rp_client_is_address(o->client) ?
-	    "k1 IN (?3, ?4)" : sums_filters[f].where,
-	    filter_where(o, pseudonym, f), filter_where(o, pseudonym, f));
+	    SINK_GRAIN_MONTH, where, sums_filters[f].kind, SINK_GRAIN_DAY,
+	    where, filter_where(o, pseudonym, f),
+	    filter_where(o, pseudonym, f));
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return 1;
 	filters_bind(st, d, o, pseudonym);

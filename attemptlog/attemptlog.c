@@ -7,7 +7,6 @@
  * pseudonyms, the sink, error and drop messages, and retention.
  */
 #include <sys/random.h>
-#include <sys/resource.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +23,7 @@
 #include "al_internal.h"
 #include "clock.h"
 #include "log.h"
+#include "thread.h"
 
 /* ---- time: the writer decides by al->clock, which a test may move ---- */
 
@@ -622,15 +622,9 @@ al_writer_main(void *arg)
 	 * Where the writer and an event loop share a CPU, answers come first
 	 * and the queue holds the rows meanwhile: otherwise a transaction of
 	 * 1,024 rows (about 1.5 ms of CPU) holds up the answers behind it.
-	 * Linux takes a thread ID here and changes that thread alone; the
-	 * value is relative to the loops' own. Failure (a sandbox that
-	 * forbids it) costs latency only.
+	 * The value is relative to the loops' own.
 	 */
-	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
-	if (errno == 0)
-		setpriority(PRIO_PROCESS, (id_t)gettid(),
-		    nice + AL_WRITER_NICE > 19 ? 19 : nice + AL_WRITER_NICE);
+	thread_renice_self(AL_WRITER_NICE);
 	al_writer_first_open(al);
 	for (;;) {
 		al_writer_wait(al, &t);

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "fileopen.h"
+#include "config_cpus.h"
 #include "config_http.h"
 #include "yamlutil.h"
 
@@ -1096,6 +1097,13 @@ key_http(struct config_parse *cp, const struct config_key *k, yaml_node_t *v)
 	config_http_parse(cp->cfg, cp->doc, v, cp->file, cp->d);
 }
 
+static void
+key_cpus(struct config_parse *cp, const struct config_key *k, yaml_node_t *v)
+{
+	config_cpus_parse(config_field(cp, k), cp->doc, v, cp->file,
+	    "server.cpus", cp->d);
+}
+
 #define F(field)	offsetof(struct config, field)
 
 static const struct config_key rate_limit_keys[] = {
@@ -1125,6 +1133,7 @@ static const struct config_key server_keys[] = {
 	    1, 1000000 },
 	{ "max_waiters", key_unsigned, F(server.max_waiters), 1, 65535 },
 	{ "control_socket", key_path, F(server.control_socket) },
+	{ "cpus", key_cpus, F(server.cpus) },
 	{ NULL }
 };
 
@@ -1493,6 +1502,7 @@ config_default(void)
 	cfg->log.client_identity = CLIENT_IDENTITY_ADDRESS;
 	cfg->log.queue_size = 65536;
 	cfg->http.session_minutes = 480;
+	cfg->http.nice = CONFIG_HTTP_NICE_DEFAULT;
 	cfg->path = strdup("(defaults)");
 	cfg->dir = strdup("/etc/dnswarden");
 	cfg->server.user = strdup(CONFIG_USER_DEFAULT);
@@ -1538,6 +1548,7 @@ config_free(struct config *cfg)
 	free(cfg->server.allow);
 	free(cfg->server.user);
 	free(cfg->server.control_socket);
+	config_cpus_free(&cfg->server.cpus);
 	free(cfg->log.pseudonym_key_file);
 	free(cfg->upstreams);
 	free(cfg->tls_ca_file);
@@ -1554,6 +1565,13 @@ config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg);
+}
+
+bool
+config_cpus_equal(const struct config_cpus *a, const struct config_cpus *b)
+{
+	return a->n == b->n && (a->n == 0 ||
+	    memcmp(a->cpu, b->cpu, a->n * sizeof(*a->cpu)) == 0);
 }
 
 const char *

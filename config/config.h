@@ -66,6 +66,13 @@ struct config_policy {
 	size_t				 ncategories;
 };
 
+/* CPUs to run on (server.cpus, http.cpus); n 0: wherever the kernel
+ * puts them. */
+struct config_cpus {
+	unsigned	*cpu;
+	size_t		 n;
+};
+
 /* Who may read what in the web console (http:); see http/http.h. */
 enum http_role {
 	HTTP_ROLE_NONE,
@@ -101,7 +108,12 @@ struct config_http {
 	size_t				 nusers;
 	struct config_http_token	*tokens;
 	size_t				 ntokens;
+	struct config_cpus		 cpus;	/* console and audit threads */
+	unsigned			 nice;	/* their nice, above the loops' */
 };
+
+/* http.nice by default: the console yields to the DNS loops. */
+#define CONFIG_HTTP_NICE_DEFAULT	10
 
 /* Longest log.central.instance. */
 #define CONFIG_INSTANCE_MAX	64
@@ -127,6 +139,8 @@ struct config {
 		unsigned		 max_outstanding;	/* upstream queries in flight */
 		unsigned		 max_waiters;	/* clients per merged question */
 		char			*control_socket; /* absolute; NULL: none */
+		struct config_cpus	 cpus;	/* every thread but the
+						   console's if http.cpus */
 	} server;
 
 	struct config_upstream	*upstreams;
@@ -214,6 +228,10 @@ void		 config_free(struct config *cfg);
  */
 const char	*config_client_name(const struct config *cfg,
 		    const struct sockaddr *addr);
+
+/* True if a and b name the same CPUs in the same order. */
+bool		 config_cpus_equal(const struct config_cpus *a,
+		    const struct config_cpus *b);
 
 /* True if addr matches server.allow_clients. */
 bool		 config_client_allowed(const struct config *cfg,

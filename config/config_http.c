@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_cpus.h"
 #include "config_http.h"
 #include "yamlutil.h"
 
@@ -439,12 +440,21 @@ key_session(struct http_parse *hp, yaml_node_t *v)
 		hp->cfg->http.session_minutes = (unsigned)val;
 }
 
+static void
+key_nice(struct http_parse *hp, yaml_node_t *v)
+{
+	unsigned long long	val;
+
+	if (yamlutil_get_uint(hp->d, hp->file, v, 0, 19, &val) == 0)
+		hp->cfg->http.nice = (unsigned)val;
+}
+
 void
 config_http_parse(struct config *cfg, yaml_document_t *doc, yaml_node_t *v,
     const char *file, struct diag *d)
 {
 	static const char *const keys[] = { "listen", "tls", "session_minutes",
-	    "users", "tokens", NULL };
+	    "users", "tokens", "cpus", "nice", NULL };
 	struct http_parse	 hp = { cfg, doc, file, d };
 	yaml_node_t		*n;
 
@@ -457,6 +467,7 @@ config_http_parse(struct config *cfg, yaml_document_t *doc, yaml_node_t *v,
 	}
 	config_http_free(cfg);
 	cfg->http.session_minutes = 480;
+	cfg->http.nice = CONFIG_HTTP_NICE_DEFAULT;
 	hp_known_keys(&hp, v, "http", keys);
 	if ((n = hp_get(&hp, v, "listen")) != NULL)
 		key_listen(&hp, n);
@@ -468,6 +479,11 @@ config_http_parse(struct config *cfg, yaml_document_t *doc, yaml_node_t *v,
 		key_entries(&hp, n, true);
 	if ((n = hp_get(&hp, v, "tokens")) != NULL)
 		key_entries(&hp, n, false);
+	if ((n = hp_get(&hp, v, "cpus")) != NULL)
+		config_cpus_parse(&cfg->http.cpus, doc, n, file, "http.cpus",
+		    d);
+	if ((n = hp_get(&hp, v, "nice")) != NULL)
+		key_nice(&hp, n);
 	if (cfg->http.nlisten > 0 && cfg->http.nusers == 0 &&
 	    cfg->http.ntokens == 0)
 		yamlutil_warn(d, file, v, "http has no users and no tokens:"
@@ -493,5 +509,6 @@ config_http_free(struct config *cfg)
 	free(h->listen);
 	free(h->tls_cert);
 	free(h->tls_key);
+	config_cpus_free(&h->cpus);
 	memset(h, 0, sizeof(*h));
 }

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -791,6 +792,46 @@ test_control_socket(void)
 	config_free(cfg);
 }
 
+/*
+ * server.cpus and http.cpus. main() runs the test on CPU 0 alone, so that
+ * CPU 1 (if the machine has one) is outside the set the process may use.
+ */
+static void
+test_cpus(void)
+{
+	struct config	*cfg;
+	char		 msgs[1024], want[512], yaml[256];
+	long		 ncpus = sysconf(_SC_NPROCESSORS_CONF);
+
+	cfg = config_default();
+	CHECK(cfg != NULL && cfg->server.cpus.n == 0 && cfg->http.cpus.n == 0 &&
+	    cfg->http.nice == 10);
+	config_free(cfg);
+	cfg = load_yaml("upstreams: [192.0.2.1]\nserver:\n  cpus: [0]\n"
+	    "http:\n  cpus: [0]\n  nice: 0\n", msgs, sizeof(msgs));
+	CHECK(cfg != NULL && cfg->server.cpus.n == 1 &&
+	    cfg->server.cpus.cpu[0] == 0 && cfg->http.cpus.n == 1 &&
+	    cfg->http.nice == 0);
+	if (cfg != NULL)
+		CHECK(config_cpus_equal(&cfg->server.cpus, &cfg->http.cpus));
+	config_free(cfg);
+	snprintf(yaml, sizeof(yaml), "upstreams: [192.0.2.1]\nserver:\n"
+	    "  cpus: [0, %ld, 0]\nhttp:\n  cpus: 1\n  nice: 20\n", ncpus);
+	snprintf(want, sizeof(want), "t.yaml:3:13: server.cpus: CPU %ld is out"
+	    " of range: this machine has CPUs 0-%ld\n"
+	    "t.yaml:3:%d: server.cpus: CPU 0 is listed twice\n"
+	    "t.yaml:5:9: http.cpus: expected a list of CPU numbers, found a"
+	    " scalar\n"
+	    "t.yaml:6:9: 20 is out of range (0-19)\n", ncpus, ncpus - 1,
+	    ncpus < 10 ? 16 : 17);
+	CHECK_STR(errors_of(yaml, msgs, sizeof(msgs)), want);
+	if (ncpus < 2)
+		SKIP("one CPU: no CPU outside the allowed set to name");
+	CHECK_STR(errors_of("upstreams: [192.0.2.1]\nhttp:\n  cpus:\n"
+	    "    - 1\n", msgs, sizeof(msgs)), "t.yaml:4:7: http.cpus: CPU 1"
+	    " is not one this process may run on (0)\n");
+}
+
 static void
 test_client_name(void)
 {
@@ -915,6 +956,12 @@ test_diag_control_chars(void)
 int
 main(void)
 {
+	cpu_set_t	cpu0;
+
+	/* Before any CPU list is read (test_cpus()). */
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	sched_setaffinity(0, sizeof(cpu0), &cpu0);
 	RUN(test_diag_control_chars);
 	RUN(test_full);
 	RUN(test_defaults);
@@ -935,6 +982,7 @@ main(void)
 	RUN(test_pseudonym);
 	RUN(test_pseudonym_key_file);
 	RUN(test_control_socket);
+	RUN(test_cpus);
 	RUN(test_client_name);
 	RUN(test_allow_clients);
 	RUN(test_shipped);

@@ -29,6 +29,7 @@
 
 #include "http_internal.h"
 #include "log.h"
+#include "thread.h"
 
 #define AUDIT_PAGE	100
 #define AUDIT_PAGE_MAX	1000
@@ -150,6 +151,7 @@ audit_main(void *arg)
 	sqlite3_stmt		*st = NULL;
 	size_t			 from, n;
 
+	thread_renice_self(h->nice);
 	if (sqlite3_prepare_v2(h->wdb, "INSERT INTO audit (ts, user, role,"
 	    " remote, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
 	    &st, NULL) != SQLITE_OK)

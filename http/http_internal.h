@@ -169,6 +169,8 @@ struct http {
 	pthread_t		 thread;
 	bool			 started;
 	struct event		*stop_ev;
+	int			 nice;	/* http.nice, for both threads to
+					   take as they start */
 
 	/*
 	 * cfg and bl are the console thread's own: a reload leaves the new

@@ -23,6 +23,7 @@
 #include "http_internal.h"
 #include "log.h"
 #include "netaddr.h"
+#include "thread.h"
 
 
 typedef void (*http_handler)(struct http_req *);
@@ -486,8 +487,28 @@ http_main(void *arg)
 {
 	struct http	*h = arg;
 
+	/* Where it shares a CPU with a DNS loop, the loop goes first. */
+	thread_renice_self(h->nice);
 	event_base_dispatch(h->base);
 	return NULL;
+}
+
+/*
+ * http.cpus: the console's thread and the audit writer's, off the DNS
+ * loops' CPUs. A failure costs the pinning only, never the console.
+ */
+static void
+http_threads_pin(struct http *h)
+{
+	const struct config_cpus	*c = &h->cfg->http.cpus;
+	int				 err;
+
+	if ((err = thread_pin(h->thread, c->cpu, c->n)) == 0 &&
+	    h->aq.running)
+		err = thread_pin(h->aq.thread, c->cpu, c->n);
+	if (err != 0)
+		log_warnx("http.cpus: cannot pin the console's threads: %s;"
+		    " they run on the DNS loops' CPUs", strerror(err));
 }
 
 static sqlite3 *
@@ -513,6 +534,7 @@ http_start(struct http *h, const char *dbpath)
 	sigset_t	set, old;
 
 	h->started_ms = http_now_ms();
+	h->nice = (int)h->cfg->http.nice;
 	if (dbpath != NULL && dbpath[0] != '\0' &&
 	    (h->dbpath = strdup(dbpath)) == NULL)
 		return -1;
@@ -548,6 +570,7 @@ http_start(struct http *h, const char *dbpath)
 	/* For top -H, perf and bench/console_load.sh: its CPU is the
 	 * console's, apart from the DNS path's. */
 	pthread_setname_np(h->thread, "dw-console");
+	http_threads_pin(h);
 	h->started = true;
 	for (size_t i = 0; i < h->cfg->http.nusers; i++)
 		if (h->cfg->http.users[i].password == NULL)

@@ -33,6 +33,7 @@
 #include "upstream.h"
 #include "log.h"
 #include "privsep.h"
+#include "thread.h"
 #include "ratelimit.h"
 #include "report.h"
 
@@ -461,6 +462,12 @@ daemon_reload_apply(struct daemon *d, struct config *cfg,
 		log_warnx("server.threads changed: restart dnswarden to apply");
 	if (strcmp(cfg->server.user, d->cfg->server.user) != 0)
 		log_warnx("server.user changed: restart dnswarden to apply");
+	if (!config_cpus_equal(&cfg->server.cpus, &d->cfg->server.cpus))
+		log_warnx("server.cpus changed: restart dnswarden to apply");
+	if (!config_cpus_equal(&cfg->http.cpus, &d->cfg->http.cpus) ||
+	    cfg->http.nice != d->cfg->http.nice)
+		log_warnx("http.cpus or http.nice changed: restart dnswarden to"
+		    " apply");
 	d->next_cfg = cfg;
 	d->next_bl = bl;
 	d->acks = 0;
@@ -987,6 +994,23 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * server.cpus: this thread (the first loop) before any other exists, so
+ * that every thread made later starts there too; the console's move on
+ * to http.cpus (http_start()). A CPU taken away since the configuration
+ * was checked costs the pinning only, never the service.
+ */
+static void
+daemon_cpus_apply(const struct config *cfg)
+{
+	int	err;
+
+	if ((err = thread_pin(pthread_self(), cfg->server.cpus.cpu,
+	    cfg->server.cpus.n)) != 0)
+		log_warnx("server.cpus: cannot pin the DNS threads: %s; they"
+		    " run on any CPU", strerror(err));
+}
+
 /* Create every loop and bind its sockets, still as root. */
 static int
 workers_create(struct daemon *d)
@@ -1280,6 +1304,7 @@ cmd_serve(int argc, char **argv)
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
 	d.started_ms = now_ms_monotonic();
+	daemon_cpus_apply(d.cfg);
 	if (workers_create(&d) == -1 || console_create(&d) == -1 ||
 	    daemon_control_open(&d) == -1 ||
 	    privsep_drop(&u) == -1) {

@@ -13,16 +13,25 @@ machines, and on a machine of two cores their own CPU (Python, 50
 threads, thousands of requests a second) otherwise queues the DNS thread
 and shows in its p99 as if the console had caused it.
 
---pin puts the daemon (every thread) on CPU 0, and dnsperf and the
-clients on CPU 1, the clients SCHED_IDLE. The clients stand for other
-machines: this way they never delay dnsperf (whose own wait for a CPU
-counts in the latency it reports) and never run on the daemon's CPU, so
-that what the B phases add on CPU 0 is the console's threads alone.
-Unpinned, on a machine of two cores, the 50 clients' CPU queues both
-dnsperf and the DNS thread.
+--pin runs the layout the configuration gives an operator (issue 13):
+server.cpus: [0] (the DNS loop and every other thread) and http.cpus: [1]
+(the console's two threads), with dnsperf and the clients on CPU 1, the
+clients SCHED_IDLE. The clients stand for other machines: this way they
+never delay dnsperf (whose own wait for a CPU counts in the latency it
+reports) and never run on the daemon's DNS CPU.
 
---console-sched POLICY sets the console's thread to SCHED_OTHER, BATCH or
-IDLE from outside (chrt): the daemon makes it IDLE itself.
+--pin-shared is the layout before those keys: the daemon (every thread,
+the console's too) on CPU 0 with taskset, dnsperf and the clients as
+with --pin, so that what the B phases add on CPU 0 is the console's
+threads alone. Unpinned, on a machine of two cores, the 50 clients' CPU
+queues both dnsperf and the DNS thread.
+
+--console-nice N writes http.nice: N (the daemon's default is 10; 0 is
+the console as it was before the key).
+
+--console-sched POLICY sets the console's threads from outside: SCHED_OTHER,
+BATCH or IDLE (chrt), or nice0/nice10 (SCHED_OTHER at that nice value
+above the loop's).
 
 Figures per phase:
   DNS CPU per answer: on-CPU time of every thread but the console's and
@@ -122,13 +131,28 @@ def pin_daemon(pid, cpus):
                    stdout=subprocess.DEVNULL)
 
 
+SCHED_POLICIES = ("other", "batch", "idle", "nice0", "nice10")
+
+
 def console_sched(pid, policy):
-    """The console's thread under policy (other, batch, idle), set from
-    outside with chrt (the daemon makes it idle itself)."""
-    flag = {"other": "--other", "batch": "--batch", "idle": "--idle"}[policy]
+    """The console's threads under policy (one of SCHED_POLICIES), set
+    from outside: chrt, and for niceN SCHED_OTHER at nice N."""
+    flag = {"batch": "--batch", "idle": "--idle"}.get(policy, "--other")
     for tid, (name, _) in thread_cpu_ns(pid).items():
-        if name == "dw-console":
+        if name in ("dw-console", "dw-audit"):
             subprocess.run(["chrt", flag, "-p", "0", tid], check=True)
+            if policy.startswith("nice"):
+                os.setpriority(os.PRIO_PROCESS, int(tid), int(policy[4:]))
+
+
+def thread_cpus(pid, name):
+    """Cpus_allowed_list of pid's thread called name."""
+    for tid, (n, _) in thread_cpu_ns(pid).items():
+        if n == name:
+            for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+                if line.startswith("Cpus_allowed_list:"):
+                    return line.split(":", 1)[1].strip()
+    return "?"
 
 
 class Clients:
@@ -192,10 +216,12 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
-def dnsperf(port, qfile, dur, rate, out):
-    """Run dnsperf -v; (answers, [latency s])."""
+def dnsperf(port, qfile, dur, rate, out, rt=False, cpu=None):
+    """Run dnsperf -v (SCHED_FIFO if rt, on cpu if given); (answers,
+    [latency s])."""
+    pre = ["chrt", "-f", "1"] * rt + (["taskset", "-c", str(cpu)] if cpu is not None else [])
     with open(out, "w") as f:
-        subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(qfile),
+        subprocess.run(pre + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(qfile),
                         "-l", str(dur), "-Q", str(rate), "-c", "4", "-v"],
                        stdout=f, stderr=subprocess.STDOUT, check=True)
     lat = []
@@ -216,7 +242,7 @@ def dnsperf(port, qfile, dur, rate, out):
 def phase(dw, name, load, a, qfile, since, outdir):
     pid = dw.proc.pid
     clients = Clients(a.clients if load else 0, dw.http_port, dw.hr_token, since,
-                      a.client_nice, a.pin)
+                      a.client_nice, a.pin or a.pin_shared)
     with clients:
         if load:
             time.sleep(1.0)         # every client connected and busy
@@ -225,7 +251,8 @@ def phase(dw, name, load, a, qfile, since, outdir):
                 clients.errors.clear()
         t0 = time.monotonic()
         c0 = thread_cpu_ns(pid)
-        answers, lat = dnsperf(dw.port, qfile, a.dur, a.rate, outdir / f"dnsperf-{name}.txt")
+        answers, lat = dnsperf(dw.port, qfile, a.dur, a.rate, outdir / f"dnsperf-{name}.txt",
+                              a.dnsperf_rt, a.dnsperf_cpu)
         c1 = thread_cpu_ns(pid)
         wall = time.monotonic() - t0
         with clients.lock:
@@ -288,15 +315,27 @@ def main():
                     help="run the API clients' threads at this nice value: they stand for"
                     " other machines, and on a small one their CPU queues the DNS thread")
     ap.add_argument("--pin", action="store_true",
-                    help="the daemon (every thread) on CPU 0, dnsperf and the clients on CPU 1,"
-                    " the clients SCHED_IDLE: the console then shares a CPU with the DNS"
+                    help="server.cpus: [0], http.cpus: [1]; dnsperf and the clients on CPU 1,"
+                    " the clients SCHED_IDLE: the console off the DNS thread's CPU")
+    ap.add_argument("--pin-shared", action="store_true",
+                    help="the daemon (every thread) on CPU 0 with taskset, dnsperf and the"
+                    " clients as with --pin: the console shares a CPU with the DNS"
                     " thread and nothing else, and dnsperf never waits for the clients")
-    ap.add_argument("--console-sched", choices=("other", "batch", "idle"),
-                    help="set the console's thread to this policy"
-                    " with chrt (to measure one before building it in)")
+    ap.add_argument("--dnsperf-rt", action="store_true",
+                    help="dnsperf at SCHED_FIFO 1: it stands for other machines, and on the"
+                    " CPU it shares with the console (--pin) its own wait would count in"
+                    " the DNS latency it reports")
+    ap.add_argument("--dnsperf-cpu", type=int,
+                    help="run dnsperf on this CPU (with --pin or --pin-shared: 1, beside the"
+                    " clients; 0 puts it beside the DNS loop, away from the console's"
+                    " own network work under --pin)")
+    ap.add_argument("--console-nice", type=int, help="http.nice (the daemon's default: 10)")
+    ap.add_argument("--console-sched", choices=SCHED_POLICIES,
+                    help="set the console's threads to this policy from outside")
     ap.add_argument("--sched-ab", metavar="P,Q",
                     help="phases A, B under P, B under Q, B under Q, B under P, A: two"
-                    " policies for the console's threads (other, batch, idle) in one run")
+                    " policies for the console's threads (%s) in one run"
+                    % ", ".join(SCHED_POLICIES))
     ap.add_argument("--out", help="also write the table here")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--phases", type=int, default=0,
@@ -318,20 +357,28 @@ def main():
         hr_token = secrets.token_hex(32)
         over = http_config(hport, secrets.token_hex(32), hr_token)
         over["server"] = {"threads": 1, "rate_limit": {"qps": 0, "burst": 2000}}
+        if a.pin:
+            over["server"]["cpus"] = [0]
+            over["http"]["cpus"] = [1]
+        if a.console_nice is not None:
+            over["http"]["nice"] = a.console_nice
         dw = harness.Dnswarden(tmp / "dw", [harness.closed_port()], ipv6=False,
                                overrides=over,
                                blocklists=[tmp / "gen" / "big-domains.yaml"])
         dw.http_port, dw.hr_token = hport, hr_token
         write_history(dw.database, a.history, names)
         dw.start(timeout=120)
-        if a.pin:
+        if a.pin_shared:
             pin_daemon(dw.proc.pid, "0")
+        if a.pin or a.pin_shared:
+            # After the daemon started: it checks its keys against the CPUs it may use.
             os.sched_setaffinity(0, {1})    # this process, dnsperf, the clients
         if a.console_sched:
             console_sched(dw.proc.pid, a.console_sched)
-        print("daemon on CPUs %s, load generators on %s; console threads: %s" % (
+        print("daemon on CPUs %s, console on %s, load generators on %s; console threads: %s" % (
             subprocess.run(["taskset", "-c", "-p", str(dw.proc.pid)], capture_output=True,
                            text=True).stdout.split(":")[-1].strip(),
+            thread_cpus(dw.proc.pid, "dw-console"),
             sorted(os.sched_getaffinity(0)),
             ", ".join(subprocess.run(["chrt", "-p", t], capture_output=True, text=True)
                       .stdout.splitlines()[0].split(":")[-1].strip()
@@ -379,7 +426,8 @@ def profile(dw, a, since, outdir, qfile):
     dnsperf sends the blocked queries."""
     outdir.mkdir(parents=True, exist_ok=True)
     tid = next(t for t, (n, _) in thread_cpu_ns(dw.proc.pid).items() if n == "dw-console")
-    with Clients(a.clients, dw.http_port, dw.hr_token, since, a.client_nice, a.pin) as cl:
+    with Clients(a.clients, dw.http_port, dw.hr_token, since, a.client_nice,
+                 a.pin or a.pin_shared) as cl:
         perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(dw.port), "-d",
                                  str(qfile), "-l", str(a.dur + 2), "-Q", str(a.rate)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,10 +20,19 @@
 #                    console thread under load afterwards
 #   --client-nice N  the clients' threads at nice N (they stand for other
 #                    machines; on a small one their CPU queues the DNS thread)
-#   --pin            the daemon on CPU 0; dnsperf and the clients (SCHED_IDLE)
-#                    on CPU 1: the figures to compare on a 2-core machine
-#   --console-sched P  the console's thread under policy P (other, batch,
-#                    idle), set with chrt
+#   --pin            server.cpus: [0], http.cpus: [1] (the console's threads
+#                    off the DNS thread's CPU); dnsperf and the clients
+#                    (SCHED_IDLE) on CPU 1: the figures to compare on a
+#                    2-core machine
+#   --pin-shared     as before those keys: the whole daemon on CPU 0 with
+#                    taskset, dnsperf and the clients as with --pin
+#   --console-nice N http.nice: N (default 10; 0 is the console as before)
+#   --dnsperf-cpu N  dnsperf on CPU N (0: beside the DNS loop, not the console)
+#   --dnsperf-rt     dnsperf at SCHED_FIFO 1, so that its own wait for the
+#                    CPU it shares with the console is not in its latency
+#   --console-sched P  the console's threads under policy P (other, batch,
+#                    idle, nice0, nice10), set from outside
+#   --sched-ab P,Q   B phases under both, in both orders, one daemon
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)

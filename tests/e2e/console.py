@@ -8,12 +8,15 @@ The history is written before the daemon starts, in the schema of version
 it would an existing installation's log.
 """
 
+import contextlib
 import hashlib
 import http.client
 import json
 import secrets
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -168,6 +171,23 @@ class Console:
 
     def close(self):
         self.dw.close()
+
+
+@contextlib.contextmanager
+def fresh_console(upstream, prefix="dnswarden-console-", **kw):
+    """A Console (kw as its) in a new world-readable directory (the daemon
+    runs as nobody once started as root), closed, checked for crashes and
+    sanitizer reports, and removed afterwards."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    d.chmod(0o755)
+    c = Console(d / "dw", upstream, **kw)
+    try:
+        yield c
+    finally:
+        c.close()
+        problems = c.dw.problems()
+        shutil.rmtree(d, ignore_errors=True)
+    assert not problems, "\n".join(problems)
 
 
 class Response:

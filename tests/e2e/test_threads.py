@@ -5,16 +5,14 @@ console's) on server.cpus, dw-console and dw-audit on http.cpus at a
 higher nice value. Read from /proc/PID/task/*/{comm,status,stat}."""
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
 import harness
-from console import Console
+from console import fresh_console
 from test_cli import GOOD, assert_diagnostics, run, write
 
 NCPUS = os.cpu_count() or 1
@@ -86,11 +84,9 @@ def test_serving_threads_pinned(nsd_shared):
     second at nice 10 above the loop; a reload that changes the keys
     says they need a restart and serves on."""
     dns_cpu, http_cpu = ALLOWED[0], ALLOWED[1]
-    d = Path(tempfile.mkdtemp(prefix="dnswarden-threads-"))
-    d.chmod(0o755)
-    c = Console(d / "dw", nsd_shared, history=False,
-                more={"server": {"cpus": [dns_cpu]}, "http": {"cpus": [http_cpu]}})
-    try:
+    with fresh_console(nsd_shared, prefix="dnswarden-threads-", history=False,
+                       more={"server": {"cpus": [dns_cpu]},
+                             "http": {"cpus": [http_cpu]}}) as c:
         pid = c.dw.proc.pid
         ts = threads(pid)
         names = {name for name, _, _ in ts.values()}
@@ -111,22 +107,14 @@ def test_serving_threads_pinned(nsd_shared):
         c.dw.send_signal(signal.SIGHUP)
         assert c.dw.wait_stderr("http.cpus or http.nice changed: restart dnswarden to apply",
                                 since=mark), c.dw.stderr()[mark:]
-        assert threads(pid)[next(t for t, v in threads(pid).items()
-                                 if v[0] == "dw-console")][1] == str(http_cpu)
+        console = [v for v in threads(pid).values() if v[0] == "dw-console"]
+        assert console and console[0][1] == str(http_cpu), console
         assert c.client().get("/api/v1/status").status == 401
-    finally:
-        c.close()
-        problems = c.dw.problems()
-        shutil.rmtree(d, ignore_errors=True)
-    assert not problems, "\n".join(problems)
 
 
 def test_default_console_nice_without_cpus(nsd_shared):
     """No keys: nothing pinned, the console 10 nice steps below the loop."""
-    d = Path(tempfile.mkdtemp(prefix="dnswarden-threads-"))
-    d.chmod(0o755)
-    c = Console(d / "dw", nsd_shared, history=False)
-    try:
+    with fresh_console(nsd_shared, prefix="dnswarden-threads-", history=False) as c:
         pid = c.dw.proc.pid
         ts = threads(pid)
         main_cpus, loop_nice = ts[pid][1], ts[pid][2]
@@ -134,8 +122,3 @@ def test_default_console_nice_without_cpus(nsd_shared):
             assert cpus == main_cpus, (name, cpus)
             if name in ("dw-console", "dw-audit"):
                 assert nice == min(19, loop_nice + 10), (name, nice)
-    finally:
-        c.close()
-        problems = c.dw.problems()
-        shutil.rmtree(d, ignore_errors=True)
-    assert not problems, "\n".join(problems)

@@ -1324,6 +1324,23 @@ config_central_instance(struct config_parse *cp)
 		diag_error(cp->d, cp->file, 0, 0, "out of memory");
 }
 
+/*
+ * server.cpus without http.cpus: the console's threads (which start on
+ * server.cpus) go to the CPUs it leaves, so that by default they never
+ * queue a DNS answer. None left: they share, at http.nice.
+ */
+static void
+config_http_cpus_default(struct config_parse *cp)
+{
+	struct config	*cfg = cp->cfg;
+
+	if (cfg->http.cpus.n > 0 || cfg->server.cpus.n == 0)
+		return;
+	if (config_cpus_rest(&cfg->http.cpus, &cfg->server.cpus) == -1)
+		diag_error(cp->d, cp->file, 0, 0, "out of memory");
+	cfg->http.cpus_rest = cfg->http.cpus.n > 0;
+}
+
 /* Rules that involve more than one key, checked once the walk is done. */
 static void
 config_check(struct config_parse *cp)
@@ -1331,6 +1348,7 @@ config_check(struct config_parse *cp)
 	struct config	*cfg = cp->cfg;
 	size_t		 i;
 
+	config_http_cpus_default(cp);
 	config_policies(cp, cp->policies_node);
 	config_central_instance(cp);
 	if (cp->pseudonym_node != NULL && cfg->log.pseudonym_key_file != NULL)

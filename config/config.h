@@ -109,6 +109,8 @@ struct config_http {
 	struct config_http_token	*tokens;
 	size_t				 ntokens;
 	struct config_cpus		 cpus;	/* console and audit threads */
+	bool				 cpus_rest; /* cpus not given: the
+						   ones server.cpus left */
 	unsigned			 nice;	/* their nice, above the loops' */
 };
 

@@ -85,6 +85,20 @@ config_cpus_parse(struct config_cpus *out, yaml_document_t *doc,
 	}
 }
 
+int
+config_cpus_rest(struct config_cpus *out, const struct config_cpus *taken)
+{
+	long	ncpus = sysconf(_SC_NPROCESSORS_CONF);
+	size_t	max = ncpus > 0 ? (size_t)ncpus : CONFIG_CPU_MAX + 1;
+
+	if ((out->cpu = calloc(max, sizeof(*out->cpu))) == NULL)
+		return -1;
+	if ((out->n = thread_cpus_rest(taken->cpu, taken->n, out->cpu,
+	    max)) == 0)
+		config_cpus_free(out);
+	return 0;
+}
+
 void
 config_cpus_free(struct config_cpus *c)
 {

@@ -17,6 +17,14 @@
 void	config_cpus_parse(struct config_cpus *out, yaml_document_t *doc,
 	    yaml_node_t *v, const char *file, const char *key, struct diag *d);
 
+/*
+ * Fill out (empty on entry) with the CPUs this process may use that are
+ * not in taken; none left leaves it empty. Returns 0, or -1 out of
+ * memory.
+ */
+int	config_cpus_rest(struct config_cpus *out,
+	    const struct config_cpus *taken);
+
 /* Release what c owns and zero it. */
 void	config_cpus_free(struct config_cpus *c);
 

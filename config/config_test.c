@@ -813,7 +813,19 @@ test_cpus(void)
 	    cfg->server.cpus.cpu[0] == 0 && cfg->http.cpus.n == 1 &&
 	    cfg->http.nice == 0);
 	if (cfg != NULL)
-		CHECK(config_cpus_equal(&cfg->server.cpus, &cfg->http.cpus));
+		CHECK(config_cpus_equal(&cfg->server.cpus, &cfg->http.cpus) &&
+		    !cfg->http.cpus_rest);
+	config_free(cfg);
+	/* server.cpus alone takes CPU 0, all main() left: the console shares
+	 * it (tests/e2e/test_threads.py has a CPU left for it). */
+	cfg = load_yaml("upstreams: [192.0.2.1]\nserver:\n  cpus: [0]\n",
+	    msgs, sizeof(msgs));
+	CHECK(cfg != NULL && cfg->server.cpus.n == 1 &&
+	    cfg->http.cpus.n == 0 && !cfg->http.cpus_rest);
+	config_free(cfg);
+	/* Without server.cpus nothing is worked out. */
+	cfg = load_yaml("upstreams: [192.0.2.1]\n", msgs, sizeof(msgs));
+	CHECK(cfg != NULL && cfg->http.cpus.n == 0 && !cfg->http.cpus_rest);
 	config_free(cfg);
 	snprintf(yaml, sizeof(yaml), "upstreams: [192.0.2.1]\nserver:\n"
 	    "  cpus: [0, %ld, 0]\nhttp:\n  cpus: 1\n  nice: 20\n", ncpus);

@@ -274,6 +274,36 @@ check_tls_upstreams(const struct config *cfg, bool probe)
 	return failed;
 }
 
+static void
+print_cpus(const char *what, const struct config_cpus *c)
+{
+	printf("%s", what);
+	for (size_t i = 0; i < c->n; i++)
+		printf("%s%u", i ? "," : " ", c->cpu[i]);
+}
+
+/* Where the threads will run, when the keys say anything: server.cpus
+ * alone leaves the console's CPUs to be worked out (docs/console.md). */
+static void
+check_print_cpus(const struct config *cfg)
+{
+	if (cfg->server.cpus.n == 0 && cfg->http.cpus.n == 0)
+		return;
+	print_cpus("CPUs: DNS loops", &cfg->server.cpus);
+	if (cfg->server.cpus.n == 0)
+		printf(" any");
+	if (cfg->http.nlisten == 0) {
+		printf("\n");
+		return;
+	}
+	print_cpus(", console", &cfg->http.cpus);
+	if (cfg->http.cpus.n == 0)
+		printf(" beside the DNS loops (no CPU left)");
+	else if (cfg->http.cpus_rest)
+		printf(" (those server.cpus leaves)");
+	printf(", http.nice %u\n", cfg->http.nice);
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -315,6 +345,7 @@ cmd_check(int argc, char **argv)
 	printf("%s: configuration valid\n", path);
 	printf("upstreams: %zu, listen addresses: %zu\n", cfg->nupstreams,
 	    cfg->server.nlisten);
+	check_print_cpus(cfg);
 	failed = check_tls_upstreams(cfg, probe);
 	blocklist_print_summary(bl, stdout);
 	fetch_print_status(bl, time(NULL), stdout);

@@ -58,6 +58,23 @@ thread_cpus_allowed_text(char *buf, size_t len)
 	return buf;
 }
 
+size_t
+thread_cpus_rest(const unsigned *taken, size_t n, unsigned *out, size_t max)
+{
+	cpu_set_t	rest;
+	size_t		k = 0;
+
+	pthread_once(&start_once, thread_start_set_read);
+	rest = start_set;
+	for (size_t i = 0; i < n; i++)
+		if (taken[i] < CPU_SETSIZE)
+			CPU_CLR(taken[i], &rest);
+	for (unsigned cpu = 0; cpu < CPU_SETSIZE && k < max; cpu++)
+		if (CPU_ISSET(cpu, &rest))
+			out[k++] = cpu;
+	return k;
+}
+
 int
 thread_pin(pthread_t t, const unsigned *cpus, size_t n)
 {

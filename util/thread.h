@@ -27,6 +27,14 @@ bool	thread_cpu_allowed(unsigned cpu);
 char	*thread_cpus_allowed_text(char *buf, size_t len);
 
 /*
+ * The CPUs thread_cpu_allowed() accepts that are not among the n of
+ * taken, ascending, into out (room for max). Returns how many: 0 if
+ * taken leaves none.
+ */
+size_t	thread_cpus_rest(const unsigned *taken, size_t n, unsigned *out,
+	    size_t max);
+
+/*
  * Run thread t on the n CPUs of cpus only; n 0 changes nothing. Threads
  * it creates later inherit the set. Returns 0, or an errno value.
  */

@@ -7,6 +7,7 @@ higher nice value. Read from /proc/PID/task/*/{comm,status,stat}."""
 import os
 import signal
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,17 @@ def threads(pid: int) -> dict:
         nice = int(stat.rsplit(")", 1)[1].split()[16])     # field 19
         out[int(tid)] = (name, cpus, nice)
     return out
+
+
+@contextmanager
+def affinity(cpus):
+    """This process (and the daemon it starts) on cpus, as taskset -c."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def test_check_accepts_cpus(workdir):
@@ -76,6 +88,58 @@ def test_check_cpu_outside_the_allowed_set(workdir):
     assert_diagnostics(res, p, 13, 7)
     assert (f"http.cpus: CPU {ALLOWED[1]} is not one this process may run on"
             f" ({ALLOWED[0]})") in res.stdout + res.stderr
+
+
+@need_two
+def test_check_prints_the_layout(workdir):
+    """server.cpus alone: check says where the console will run, under
+    taskset -c A,B (the CPU left) and -c A (none left)."""
+    a, b = ALLOWED[0], ALLOWED[1]
+    p = write(workdir, GOOD.replace("  allow_clients", f"  cpus: [{a}]\n  allow_clients")
+              + 'http:\n  listen: ["127.0.0.1:8053"]\n  users:\n'
+              '    - name: a\n      role: admin\n      password: "$y$j9T$x"\n')
+    for cpus, want in ((f"{a},{b}", f"CPUs: DNS loops {a}, console {b} (those server.cpus"
+                        " leaves), http.nice 10"),
+                       (f"{a}", f"CPUs: DNS loops {a}, console beside the DNS loops (no CPU"
+                        " left), http.nice 10")):
+        res = subprocess.run(["taskset", "-c", cpus, harness._resolve_bin(), "check", "-c",
+                              str(p)], capture_output=True, text=True, timeout=20)
+        assert res.returncode == 0 and want in res.stdout, res.stdout + res.stderr
+
+
+def console_layout(nsd_shared, cpus, dns_cpu):
+    """Start a daemon on cpus with server.cpus [dns_cpu] alone; the
+    Cpus_allowed_list of its console's threads, after checking that every
+    other thread is on dns_cpu and the console's at nice 10 above the loop."""
+    with affinity(cpus), fresh_console(nsd_shared, prefix="dnswarden-threads-", history=False,
+                                       more={"server": {"cpus": [dns_cpu]}}) as c:
+        pid = c.dw.proc.pid
+        ts = threads(pid)
+        loop_nice = ts[pid][2]
+        console = set()
+        for name, where, nice in ts.values():
+            if name in ("dw-console", "dw-audit"):
+                console.add(where)
+                assert nice == min(19, loop_nice + 10), (name, nice, loop_nice)
+            else:
+                assert where == str(dns_cpu), (name, where)
+        assert c.dw.query("example.com") is not None
+        assert c.client().get("/api/v1/status").status == 401
+        return console
+
+
+@need_two
+def test_console_default_takes_the_cpus_left(nsd_shared):
+    """Under taskset -c A,B, server.cpus [A] and no http.cpus: dw-console
+    and dw-audit on B."""
+    a, b = ALLOWED[0], ALLOWED[1]
+    assert console_layout(nsd_shared, {a, b}, a) == {str(b)}
+
+
+def test_console_default_shares_when_none_left(nsd_shared):
+    """Under taskset -c A, server.cpus [A]: the console shares A."""
+    a = ALLOWED[0]
+    assert console_layout(nsd_shared, {a}, a) == {str(a)}
 
 
 @need_two

@@ -490,6 +490,14 @@ row_keys(struct al_sums *s, const struct sink_attempt *a, struct al_sum *kc,
 	kr->k[2] = nonnull(a->site);
 }
 
+/* The hash of a key of three strings (kind RULE). */
+static uint64_t
+key3_hash(const struct al_sums *s, const struct al_sum *key)
+{
+	return sums_hash(hash_str(hash_str(hash_str(s->seed, key->k[0]),
+	    key->k[1]), key->k[2]), key);
+}
+
 static void
 row_hash(struct al_sums *s, const struct sink_attempt *a, struct row_hash *h)
 {
@@ -498,8 +506,7 @@ row_hash(struct al_sums *s, const struct sink_attempt *a, struct row_hash *h)
 	row_keys(s, a, &kc, &kr);
 	h->client = sums_hash(hash_str(hash_str(s->seed, kc.k[0]), kc.k[1]),
 	    &kc);
-	h->rule = sums_hash(hash_str(hash_str(hash_str(s->seed, kr.k[0]),
-	    kr.k[1]), kr.k[2]), &kr);
+	h->rule = key3_hash(s, &kr);
 }
 
 static int
@@ -690,4 +697,19 @@ al_sums_sort(struct al_sums *s)
 	qsort(s->order, s->count, sizeof(*s->order), entry_cmp);
 	s->sorted = true;
 	return 0;
+}
+
+int64_t
+al_sums_number(struct al_sums *s, const struct al_sum *key, int64_t next)
+{
+	uint32_t idx = sums_find(s, key3_hash(s, key), key);
+	struct al_sum *e;
+
+	if (idx == 0)
+		return -1;
+	/* A new entry's counts are 0: its number is kept in queries. */
+	e = &s->entries[idx - 1].sum;
+	if (e->queries == 0)
+		e->queries = next;
+	return e->queries;
 }

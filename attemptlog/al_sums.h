@@ -92,6 +92,16 @@ const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
  */
 int	al_sums_sort(struct al_sums *s);
 
+/*
+ * Use s as a map from keys to numbers instead of counts: the number of
+ * key (its strings never NULL), or, when key is new, next (at least 1),
+ * which it keeps from then on. al_sums_count() is the map's size and
+ * al_sums_clear() empties it. Returns -1 when out of memory. The sink
+ * numbers the day's rules with it (sink_sqlite.c, rule_seq()).
+ */
+int64_t	al_sums_number(struct al_sums *s, const struct al_sum *key,
+	    int64_t next);
+
 /* The start of the latest UTC day counted, INT64_MIN when none. */
 int64_t	al_sums_last_day(const struct al_sums *s);
 

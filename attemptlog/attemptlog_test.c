@@ -1568,19 +1568,33 @@ sums_wrong_visits(sqlite3 *db)
 }
 
 /*
- * attempt_sums as reports read it: a month's row plus its day rows from
- * months_day on (version 6), which it does not count yet.
+ * The summaries as reports read them: a month's row plus its day rows
+ * from months_day on (version 6), which it does not count yet, and the
+ * day rows of kind RULE from their own table (version 7), a key's rows
+ * of a day added up.
  */
 static const char sums_read_view[] =
+	"CREATE TEMP VIEW IF NOT EXISTS sums_all AS"
+	" SELECT * FROM attempt_sums UNION ALL SELECT 2, 1, t, k1, k2, k3,"
+	" sum(queries), sum(attempts), sum(verified) FROM attempt_sums_rules"
+	" GROUP BY t, k1, k2, k3;"
 	"CREATE TEMP VIEW IF NOT EXISTS sums_read AS"
-	" SELECT * FROM attempt_sums WHERE grain != 2"
+	" SELECT * FROM sums_all WHERE grain != 2"
 	" UNION ALL SELECT kind, 2, m, k1, k2, k3, sum(queries),"
 	" sum(attempts), sum(verified) FROM (SELECT kind, t AS m, k1, k2, k3,"
 	" queries, attempts, verified FROM attempt_sums WHERE grain = 2"
 	" UNION ALL SELECT kind, CAST(strftime('%s', t, 'unixepoch',"
 	" 'start of month') AS INTEGER), k1, k2, k3, queries, attempts,"
-	" verified FROM attempt_sums WHERE grain = 1 AND t >= (SELECT"
+	" verified FROM sums_all WHERE grain = 1 AND t >= (SELECT"
 	" months_day FROM attempt_sums_state)) GROUP BY kind, m, k1, k2, k3";
+
+/* The summaries as version 6 kept them: every day row in attempt_sums. */
+static const char sums_before_v7[] =
+	"DROP VIEW IF EXISTS temp.sums_read; DROP VIEW IF EXISTS temp.sums_all;"
+	"INSERT INTO attempt_sums SELECT 2, 1, t, k1, k2, k3, sum(queries),"
+	" sum(attempts), sum(verified) FROM attempt_sums_rules GROUP BY t, k1,"
+	" k2, k3;"
+	"DROP TABLE attempt_sums_rules;";
 
 /* The summaries as versions 4 and 5 kept them: every day in its month. */
 static const char sums_before_v6[] =
@@ -1695,8 +1709,8 @@ test_sums(void)
 	 * months, and the next day is added to its month once a later one
 	 * is counted.
 	 */
-	CHECK_INT(sqlite3_exec(db, "DROP VIEW temp.sums_read;", NULL, NULL,
-	    NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sums_before_v7, NULL, NULL, NULL),
+	    SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, sums_before_v6, NULL, NULL, NULL),
 	    SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL,
@@ -1716,6 +1730,8 @@ test_sums(void)
 	CHECK_INT(sums_wrong(db), 0);
 
 	/* Back to version 3: no visit, no summaries. */
+	CHECK_INT(sqlite3_exec(db, sums_before_v7, NULL, NULL, NULL),
+	    SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, "ALTER TABLE attempts DROP COLUMN visit;"
 	    "DROP TABLE attempt_sums; DROP TABLE attempt_sums_state;"
 	    "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
@@ -1760,6 +1776,8 @@ test_upgrade_v4(void)
 	attemptlog_close(al);
 	db = db_open(cfg->log.database);
 	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"), 300);
+	CHECK_INT(sqlite3_exec(db, sums_before_v7, NULL, NULL, NULL),
+	    SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, sums_before_v6, NULL, NULL, NULL),
 	    SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, "DROP INDEX attempts_log; CREATE INDEX"
@@ -1790,6 +1808,150 @@ test_upgrade_v4(void)
 	CHECK_STR(db_row(db, "EXPLAIN QUERY PLAN SELECT id FROM attempts WHERE"
 	    " ts < 5 AND id < 9 LIMIT 10", buf, sizeof(buf)), "3|0|0|SEARCH"
 	    " attempts USING COVERING INDEX attempts_log (ts<?)");
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+/*
+ * Version 6 to 7: the open moves the day rows of kind RULE to
+ * attempt_sums_rules, each day's numbered in key order, and the
+ * summaries read the same after as before; the rows written after it
+ * (a key of the last day again, a new one, a new day) are counted too.
+ */
+static void
+test_upgrade_v6(void)
+{
+	struct config *cfg = test_config("v6.db", 1000);
+	static const char *const rules[] = { "d.test", "b.test", "a.test",
+	    "c.test" };
+	struct blocklist_match m[4];
+	int64_t ts = 1700000000000LL;
+	struct attemptlog *al;
+	sqlite3 *db;
+
+	cfg->log.retention_days = 0;
+	al = attemptlog_open(cfg);
+	for (int i = 0; i < 400; i++) {
+		m[i % 4] = i % 8 < 4 ? match_site : match_import;
+		m[i % 4].rule = rules[i % 4];
+		/* 10 minutes apart: three days. */
+		append(al, ts + i * 600000LL, i % 3 ? "10.0.0.1" : "10.0.0.2",
+		    rules[i % 4], 1, &m[i % 4]);
+	}
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(sqlite3_exec(db, sums_before_v7, NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 6;"
+	    "CREATE TABLE sums_v6 AS SELECT * FROM attempt_sums", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK(db_int(db, "SELECT count(*) FROM attempt_sums WHERE kind = 2 AND"
+	    " grain = 1") >= 12);
+	sqlite3_close(db);
+
+	/* Opened (and upgraded) without a row more: the same counts. */
+	attemptlog_close(attemptlog_open(cfg));
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "PRAGMA user_version"), SINK_SCHEMA_VERSION);
+	CHECK_INT(sqlite3_exec(db, sums_read_view, NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_INT(db_int(db, "SELECT (SELECT count(*) FROM (SELECT * FROM"
+	    " sums_v6 EXCEPT SELECT * FROM sums_all)) + (SELECT count(*) FROM"
+	    " (SELECT * FROM sums_all EXCEPT SELECT * FROM sums_v6))"), 0);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempt_sums WHERE kind = 2"
+	    " AND grain = 1"), 0);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempt_sums_rules AS r"
+	    " WHERE seq != (SELECT count(*) FROM attempt_sums_rules AS o WHERE"
+	    " o.t = r.t AND (o.k1, o.k2, o.k3) <= (r.k1, r.k2, r.k3))"), 0);
+	CHECK_INT(sums_wrong(db), 0);
+	sqlite3_close(db);
+
+	al = attemptlog_open(cfg);
+	ts += 400 * 600000LL;
+	append(al, ts, "10.0.0.1", "a.test", 1, &m[2]);
+	m[0].rule = "e.test";
+	append(al, ts + 1000, "10.0.0.1", "e.test", 1, &m[0]);
+	append(al, ts + 86400000LL, "10.0.0.1", "a.test", 1, &m[2]);
+	attemptlog_close(al);
+	db = db_open(cfg->log.database);
+	CHECK_INT(sums_wrong_visits(db), 0);
+	CHECK_INT(sums_wrong(db), 0);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
+/* Rule rows through the sink, one batch, now_ms 3 s after the last. */
+static void
+rules_batch(struct sink *s, int64_t day_ms, const char *const *rules,
+    int n)
+{
+	static int64_t now_ms;
+	struct sink_attempt a[8];
+	struct sink_batch b = { .attempts = a, .nattempts = (size_t)n };
+
+	now_ms += 3000;	/* each batch flushes the one before */
+	b.now_ms = now_ms;
+	for (int i = 0; i < n; i++) {
+		const char *r = rules[i] + 1;
+		/* "+rule": a row of the day before day_ms (a late one) */
+		int64_t ts = day_ms + 3600000LL * (i + 1) -
+		    (rules[i][0] == '+' ? 86400000LL : 0);
+
+		a[i] = (struct sink_attempt){ .ts_ms = ts,
+		    .client = { "10.0.0.1", 8 }, .qname = { r, strlen(r) },
+		    .qtype = { "A", 1 }, .rule = { r, strlen(r) },
+		    .category = { "adult", 5 }, .transport = { "udp", 3 } };
+	}
+	CHECK_INT(sink_sqlite_ops.write_batch(s, &b), 0);
+}
+
+/*
+ * The writer numbers a day's rule keys as it first counts them: a key
+ * counted again in a later flush keeps its seq, the next day numbers
+ * from 1 again, and a late row of the day before gets a seq after that
+ * day's last. Retention deletes the rule rows with their days.
+ */
+static void
+test_rule_seqs(void)
+{
+	struct config *cfg = test_config("seqs.db", 100);
+	const int64_t day = 1700006400000LL;	/* a UTC midnight */
+	char err[256], buf[512];
+	struct sink *s;
+	sqlite3 *db;
+
+	s = sink_sqlite_ops.open(cfg->log.database, err, sizeof(err));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	rules_batch(s, day, (const char *[]){ " a.t", " b.t" }, 2);
+	rules_batch(s, day, (const char *[]){ " a.t", " c.t" }, 2);
+	rules_batch(s, day + 86400000LL, (const char *[]){ " b.t", " a.t" },
+	    2);
+	rules_batch(s, day + 86400000LL, (const char *[]){ " d.t", " b.t",
+	    "+e.t", "+c.t" }, 4);
+	rules_batch(s, day + 86400000LL, (const char *[]){ " a.t" }, 1);
+	sink_sqlite_ops.close(s);
+	db = db_open(cfg->log.database);
+	CHECK_STR(db_row(db, "SELECT group_concat(k1 || seq, ' ') FROM (SELECT"
+	    " * FROM attempt_sums_rules ORDER BY t, seq)", buf, sizeof(buf)),
+	    "a.t1 b.t2 c.t3 c.t4 e.t5 a.t1 b.t2 d.t3");
+	/* (Not the visits: the late rows are out of time order.) */
+	CHECK_INT(sums_wrong(db), 0);
+	sqlite3_close(db);
+
+	/* Retention of the first day. */
+	s = sink_sqlite_ops.open(cfg->log.database, err, sizeof(err));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK(sink_sqlite_ops.expire(s, day + 86400000LL, 1000) > 0);
+	sink_sqlite_ops.close(s);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), 5);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempt_sums_rules WHERE"
+	    " t < 1700006400 + 86400"), 0);
+	CHECK_INT(sums_wrong(db), 0);
 	sqlite3_close(db);
 	config_free(cfg);
 }
@@ -1890,6 +2052,7 @@ main(void)
 	RUN(test_upgrade_v1);
 	RUN(test_upgrade_v2);
 	RUN(test_upgrade_v4);
+	RUN(test_upgrade_v6);
 	RUN(test_directory_is_file);
 	RUN(test_locked_by_other);
 	RUN(test_disk_full);
@@ -1897,6 +2060,7 @@ main(void)
 	RUN(test_retention);
 	RUN(test_retention_holds_unshipped);
 	RUN(test_sums);
+	RUN(test_rule_seqs);
 	RUN(test_writer_clock);
 	{
 		char cmd[600];

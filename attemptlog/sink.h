@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The schema version a sink writes (PRAGMA user_version for SQLite). */
-#define SINK_SCHEMA_VERSION	6
+#define SINK_SCHEMA_VERSION	7
 
 /*
  * Table attempt_sums (version 4): counts of rows, attempts (rows whose
@@ -29,7 +29,10 @@
  * covered_id are in it, later ones not yet. t is the start of the period
  * in Unix seconds (UTC); text keys hold "" for NULL. Since version 6 a
  * month row counts only its days before attempt_sums_state.months_day;
- * the days from it on are in their day rows alone. The report library
+ * the days from it on are in their day rows alone. Since version 7 the
+ * day rows of kind RULE are in table attempt_sums_rules (t, seq, k1, k2,
+ * k3 and the counts), where one key may have several rows a day, to be
+ * added up (sink_sqlite.c). The report library
  * reads it (../report/rp_query.c); docs/reports.md describes it.
  */
 #define SINK_SUM_TIME		0	/* totals; grain QUARTER */

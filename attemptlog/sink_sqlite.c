@@ -21,6 +21,12 @@
  *      once, when a later day's rows are counted, instead of writing
  *      every key's month beside its day at each flush. An upgraded file
  *      starts after its last day row (its months count every day)
+ *   7  the day rows of kind RULE move to table attempt_sums_rules, keyed
+ *      by (t, seq): the writer numbers a day's (rule, category, site)
+ *      keys in the order it first counts them, so a new key is added at
+ *      the table's end instead of on a page of its own in text order
+ *      (../docs/performance.md). The upgrade numbers each day's rows in
+ *      key order
  * Version 0 on a file that already has table attempts is read as 1.
  */
 #include <sys/stat.h>
@@ -103,6 +109,28 @@
 	" FROM attempt_sums WHERE grain = " SINK_XSTR(SINK_GRAIN_DAY) ")" \
 	" + 86400, 0);"
 
+/*
+ * Version 7: the day rows of kind RULE (sink.h), k1 rule, k2 category, k3
+ * site as in attempt_sums. seq numbers the keys of day t; one key may
+ * have more than one seq (the writer's numbers are in memory only, and
+ * restart with each open), so readers add a day's rows up by key.
+ */
+#define SCHEMA_RULE_DAYS \
+	"CREATE TABLE attempt_sums_rules (" \
+	" t INTEGER NOT NULL," \
+	" seq INTEGER NOT NULL," \
+	" k1 TEXT NOT NULL," \
+	" k2 TEXT NOT NULL," \
+	" k3 TEXT NOT NULL," \
+	" queries INTEGER NOT NULL," \
+	" attempts INTEGER NOT NULL," \
+	" verified INTEGER NOT NULL," \
+	" PRIMARY KEY (t, seq)) WITHOUT ROWID;"
+
+#define RULE_DAY_ROWS \
+	" kind = " SINK_XSTR(SINK_SUM_RULE) " AND grain = " \
+	SINK_XSTR(SINK_GRAIN_DAY)
+
 /* A new file, at SINK_SCHEMA_VERSION. */
 static const char schema_new[] =
 	"CREATE TABLE attempts ("
@@ -122,6 +150,7 @@ static const char schema_new[] =
 	LOG_INDEX ";"
 	SCHEMA_SUMS
 	SCHEMA_MONTHS_DAY
+	SCHEMA_RULE_DAYS
 	"CREATE TABLE queries ("
 	" id INTEGER PRIMARY KEY,"
 	" ts INTEGER NOT NULL,"
@@ -201,6 +230,13 @@ static const char *const schema_upgrade[] = {
 	"",
 	/* 5 -> 6: the months as they were count every day row there is. */
 	SCHEMA_MONTHS_DAY,
+	/* 6 -> 7: each day's rule rows numbered in key order. */
+	SCHEMA_RULE_DAYS
+	"INSERT INTO attempt_sums_rules SELECT t, row_number() OVER"
+	" (PARTITION BY t ORDER BY k1, k2, k3), k1, k2, k3, queries, attempts,"
+	" verified FROM attempt_sums WHERE" RULE_DAY_ROWS " ORDER BY t, k1, k2,"
+	" k3;"
+	"DELETE FROM attempt_sums WHERE" RULE_DAY_ROWS ";",
 };
 _Static_assert(sizeof(schema_upgrade) / sizeof(schema_upgrade[0]) ==
     SINK_SCHEMA_VERSION - 1, "an upgrade for every older version");
@@ -256,14 +292,26 @@ static const char expire_gaps_sql[] =
  * also opened and released a statement journal, a seventh of its cost.
  */
 #define SUM_COLS		9
+#define RULE_COLS		8
+#define SUMS_ADD \
+	" DO UPDATE SET queries = queries + excluded.queries," \
+	" attempts = attempts + excluded.attempts," \
+	" verified = verified + excluded.verified"
 static const char upsert_sum_sql[] =
 	"INSERT INTO attempt_sums (kind, grain, t, k1, k2, k3, queries,"
 	" attempts, verified) VALUES ";
 static const char upsert_sum_tail[] =
-	" ON CONFLICT (kind, grain, t, k1, k2, k3) DO UPDATE SET"
-	" queries = queries + excluded.queries,"
-	" attempts = attempts + excluded.attempts,"
-	" verified = verified + excluded.verified";
+	" ON CONFLICT (kind, grain, t, k1, k2, k3)" SUMS_ADD;
+static const char upsert_rule_sql[] =
+	"INSERT INTO attempt_sums_rules (t, seq, k1, k2, k3, queries, attempts,"
+	" verified) VALUES ";
+static const char upsert_rule_tail[] = " ON CONFLICT (t, seq)" SUMS_ADD;
+/* A key of a day before the one numbered (a late row): a new seq. */
+static const char insert_rule_late_sql[] =
+	"INSERT INTO attempt_sums_rules SELECT ?1, coalesce(max(seq), 0) + ?2,"
+	" ?3, ?4, ?5, ?6, ?7, ?8 FROM attempt_sums_rules WHERE t = ?1";
+static const char max_rule_seq_sql[] =
+	"SELECT coalesce(max(seq), 0) FROM attempt_sums_rules WHERE t = ?1";
 static const char set_covered_sql[] =
 	"UPDATE attempt_sums_state SET covered_id = ?1, months_day = ?2";
 /* The day rows ?1 <= t < ?2 added to their months (once a day). */
@@ -276,10 +324,16 @@ static const char roll_months_sql[] =
 	SINK_XSTR(SINK_SUM_RULE) ", " SINK_XSTR(SINK_SUM_POLICY) ") AND"
 	" grain = " SINK_XSTR(SINK_GRAIN_DAY) " AND t >= ?1 AND t < ?2"
 	" GROUP BY 1, 3, 4, 5, 6"
-	" ON CONFLICT (kind, grain, t, k1, k2, k3) DO UPDATE SET"
-	" queries = queries + excluded.queries,"
-	" attempts = attempts + excluded.attempts,"
-	" verified = verified + excluded.verified";
+	" ON CONFLICT (kind, grain, t, k1, k2, k3)" SUMS_ADD;
+/* The same for the day rows of kind RULE (version 7). */
+static const char roll_rule_months_sql[] =
+	"INSERT INTO attempt_sums (kind, grain, t, k1, k2, k3, queries,"
+	" attempts, verified) SELECT " SINK_XSTR(SINK_SUM_RULE) ", "
+	SINK_XSTR(SINK_GRAIN_MONTH) ", CAST(strftime('%s', t, 'unixepoch',"
+	" 'start of month') AS INTEGER), k1, k2, k3, sum(queries),"
+	" sum(attempts), sum(verified) FROM attempt_sums_rules WHERE t >= ?1"
+	" AND t < ?2 GROUP BY 3, 4, 5, 6"
+	" ON CONFLICT (kind, grain, t, k1, k2, k3)" SUMS_ADD;
 /* Catching up: the rows not yet counted, in the order they were written. */
 static const char uncounted_sql[] =
 	"SELECT id, ts, client, client_name, rule, category, site, verified,"
@@ -304,6 +358,13 @@ static const char set_visit_sql[] =
 #define SINK_SUMS_FLUSH_MS	2000
 #define SINK_SUMS_MAX_KEYS	65536
 
+/*
+ * The day's rule keys the writer has numbered, at most this many (about
+ * 100 bytes each): past it, it forgets them and numbers anew, so that a
+ * key seen again gets a second row of the day, which readers add up.
+ */
+#define SINK_RULE_SEQS_MAX	131072
+
 struct sink {
 	sqlite3		*db;
 	sqlite3_stmt	*ins_attempt;	/* one row */
@@ -318,6 +379,11 @@ struct sink {
 	sqlite3_stmt	*upsert_sums;	/* SINK_SQLITE_ROWS keys */
 	sqlite3_stmt	*set_covered;
 	sqlite3_stmt	*roll_months;
+	sqlite3_stmt	*roll_rule_months;
+	sqlite3_stmt	*upsert_rule;	/* one key */
+	sqlite3_stmt	*upsert_rules;	/* SINK_SQLITE_ROWS keys */
+	sqlite3_stmt	*insert_rule_late;
+	sqlite3_stmt	*max_rule_seq;
 	sqlite3_stmt	*uncounted;
 	sqlite3_stmt	*set_visit;
 
@@ -342,6 +408,16 @@ struct sink {
 	bool		 live;
 	bool		 log_index;	/* attempts_log exists (version 5) */
 	int64_t		 sums_since;	/* wall ms of the oldest pending count */
+
+	/*
+	 * The seq of each rule key of day rule_day in attempt_sums_rules
+	 * (version 7), and the next one to give; INT64_MIN: no day yet.
+	 */
+	struct al_sums	*rule_seqs;
+	int64_t		 rule_day;
+	int64_t		 rule_next;
+	struct rule_row	*rule_rows;	/* sums_write()'s */
+	size_t		 rule_rows_cap;
 	char		 err[512];
 };
 
@@ -623,6 +699,9 @@ sqlite_prepare(struct sink *s)
 		{ &s->exp_gaps, expire_gaps_sql },
 		{ &s->set_covered, set_covered_sql },
 		{ &s->roll_months, roll_months_sql },
+		{ &s->roll_rule_months, roll_rule_months_sql },
+		{ &s->insert_rule_late, insert_rule_late_sql },
+		{ &s->max_rule_seq, max_rule_seq_sql },
 		{ &s->uncounted, uncounted_sql },
 		{ &s->set_visit, set_visit_sql },
 	};
@@ -642,7 +721,11 @@ sqlite_prepare(struct sink *s)
 	    sqlite_prepare_insert(s, &s->ins_queries, insert_query_sql,
 	    QUERY_COLS, SINK_SQLITE_ROWS) == -1 ||
 	    sqlite_prepare_upsert(s, &s->upsert_sum, 1) == -1 ||
-	    sqlite_prepare_upsert(s, &s->upsert_sums, SINK_SQLITE_ROWS) == -1)
+	    sqlite_prepare_upsert(s, &s->upsert_sums, SINK_SQLITE_ROWS) == -1 ||
+	    sqlite_prepare_rows(s, &s->upsert_rule, upsert_rule_sql, RULE_COLS,
+	    1, upsert_rule_tail) == -1 ||
+	    sqlite_prepare_rows(s, &s->upsert_rules, upsert_rule_sql,
+	    RULE_COLS, SINK_SQLITE_ROWS, upsert_rule_tail) == -1)
 		return -1;
 	return 0;
 }
@@ -901,6 +984,155 @@ sums_upsert(struct sink *s, const struct sum_row *rows, size_t n)
 	return 0;
 }
 
+/* ---- the day rows of kind RULE (table attempt_sums_rules) ---- */
+
+/* One of them to write: key m's counts into (m->t, seq). */
+struct rule_row {
+	const struct al_sum	*m;
+	int64_t			 seq;
+};
+
+static void
+bind_rule(struct sink *s, sqlite3_stmt *st, int base, const void *row,
+    size_t i)
+{
+	const struct rule_row *r = row;
+	const struct al_sum *m = r->m;
+
+	sqlite3_bind_int64(st, base + 1, m->t);
+	sqlite3_bind_int64(st, base + 2, r->seq);
+	for (int k = 0; k < 3; k++)
+		sqlite3_bind_text(st, base + 3 + k, m->k[k].s,
+		    (int)m->k[k].len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, base + 6, m->queries);
+	sqlite3_bind_int64(st, base + 7, m->attempts);
+	sqlite3_bind_int64(st, base + 8, m->verified);
+}
+
+static const struct insert_kind upsert_rules = {
+	"cannot update attempt_sums_rules", sizeof(struct rule_row),
+	RULE_COLS, bind_rule,
+};
+
+/* The highest seq of day t in the table, or -1. */
+static int64_t
+rule_max_seq(struct sink *s, int64_t t)
+{
+	sqlite3_stmt *st = s->max_rule_seq;
+	int64_t v = -1;
+
+	sqlite3_bind_int64(st, 1, t);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		sink_error(s, "cannot read attempt_sums_rules");
+	sqlite3_reset(st);
+	return v;
+}
+
+/*
+ * The seq of rule key m (of kind RULE, grain DAY): the one it was given
+ * today, or the next. 0 for a key of a day before the one numbered (a
+ * row late past midnight): it is written on its own. -1 on error.
+ */
+static int64_t
+rule_seq(struct sink *s, const struct al_sum *m)
+{
+	int64_t seq;
+
+	if (m->t < s->rule_day)
+		return 0;
+	if (m->t > s->rule_day) {
+		if ((seq = rule_max_seq(s, m->t)) == -1)
+			return -1;
+		s->rule_day = m->t;
+		s->rule_next = seq + 1;
+		al_sums_clear(s->rule_seqs);
+	} else if (al_sums_count(s->rule_seqs) >= SINK_RULE_SEQS_MAX)
+		al_sums_clear(s->rule_seqs);
+	if ((seq = al_sums_number(s->rule_seqs, m, s->rule_next)) == -1) {
+		snprintf(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	if (seq == s->rule_next)
+		s->rule_next++;
+	return seq;
+}
+
+static int
+rule_write_late(struct sink *s, const struct al_sum *m)
+{
+	sqlite3_stmt *st = s->insert_rule_late;
+	struct rule_row r = { m, 1 };	/* the day's highest seq + 1 */
+
+	bind_rule(s, st, 0, &r, 0);
+	return sqlite_step_insert(s, st, "cannot insert into"
+	    " attempt_sums_rules");
+}
+
+static int
+rule_row_cmp(const void *pa, const void *pb)
+{
+	const struct rule_row *a = pa, *b = pb;
+
+	if (a->m->t != b->m->t)
+		return a->m->t < b->m->t ? -1 : 1;
+	return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/*
+ * The pending day counts of kind RULE, in the order of (t, seq): a new
+ * key's seq is the day's next, so it lands at the table's end.
+ */
+static int
+rules_write(struct sink *s)
+{
+	size_t n = al_sums_count(s->sums), nr = 0;
+
+	if (n > s->rule_rows_cap) {
+		struct rule_row *r = reallocarray(s->rule_rows, n, sizeof(*r));
+
+		if (r == NULL) {
+			snprintf(s->err, sizeof(s->err), "out of memory");
+			return -1;
+		}
+		s->rule_rows = r;
+		s->rule_rows_cap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct al_sum *m = al_sums_get(s->sums, i);
+		int64_t seq;
+
+		if (m->kind != SINK_SUM_RULE || m->grain != SINK_GRAIN_DAY)
+			continue;
+		if ((seq = rule_seq(s, m)) == -1)
+			return -1;
+		if (seq == 0 && rule_write_late(s, m) == -1)
+			return -1;
+		if (seq > 0)
+			s->rule_rows[nr++] = (struct rule_row){ m, seq };
+	}
+	qsort(s->rule_rows, nr, sizeof(*s->rule_rows), rule_row_cmp);
+	return sqlite_insert_rows(s, &upsert_rules, s->upsert_rules,
+	    s->upsert_rule, s->rule_rows, nr);
+}
+
+/* The day rows ?1 <= t < ?2 of every kind added to their months. */
+static int
+sums_roll_months(struct sink *s, int64_t from, int64_t to)
+{
+	sqlite3_stmt *st[] = { s->roll_months, s->roll_rule_months };
+
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		sqlite3_bind_int64(st[i], 1, from);
+		sqlite3_bind_int64(st[i], 2, to);
+		if (sqlite_step_insert(s, st[i],
+		    "cannot add the days to their months") == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * In the open transaction: the pending counts, and covered_id = to. In
  * the order of the table's key: the quarters and days, then the counts
@@ -921,10 +1153,7 @@ sums_write(struct sink *s, int64_t to)
 
 	s->months_next = s->months_day;
 	if (n > 0 && cut > s->months_day) {
-		sqlite3_bind_int64(s->roll_months, 1, s->months_day);
-		sqlite3_bind_int64(s->roll_months, 2, cut);
-		if (sqlite_step_insert(s, s->roll_months,
-		    "cannot add the days to their months") == -1)
+		if (sums_roll_months(s, s->months_day, cut) == -1)
 			return -1;
 		s->months_next = cut;
 	}
@@ -934,6 +1163,9 @@ sums_write(struct sink *s, int64_t to)
 		for (size_t i = 0; i < n; i++) {
 			const struct al_sum *m = al_sums_get(s->sums, i);
 
+			if (pass == 0 && m->kind == SINK_SUM_RULE &&
+			    m->grain == SINK_GRAIN_DAY)
+				continue;	/* rules_write()'s */
 			if (pass == 0)
 				rows[nrows++] = (struct sum_row){ m, m->grain,
 				    m->t };
@@ -947,7 +1179,7 @@ sums_write(struct sink *s, int64_t to)
 				nrows = 0;
 			}
 		}
-	if (sums_upsert(s, rows, nrows) == -1)
+	if (sums_upsert(s, rows, nrows) == -1 || rules_write(s) == -1)
 		return -1;
 	sqlite3_bind_int64(s->set_covered, 1, to);
 	sqlite3_bind_int64(s->set_covered, 2, s->months_next);
@@ -1122,8 +1354,10 @@ sums_open(struct sink *s)
 {
 	long long covered, max_id, months;
 
+	s->rule_day = INT64_MIN;
 	if ((s->visits = al_visits_new()) == NULL ||
-	    (s->sums = al_sums_new()) == NULL) {
+	    (s->sums = al_sums_new()) == NULL ||
+	    (s->rule_seqs = al_sums_new()) == NULL) {
 		snprintf(s->err, sizeof(s->err), "out of memory");
 		return -1;
 	}
@@ -1346,7 +1580,7 @@ sums_expire(struct sink *s, int64_t day)
 	long long d = day, m = al_sums_month(day);
 	/* The month row counts only its days before months_day. */
 	long long upto = s->months_next < d ? s->months_next : d;
-	char sql[1536];
+	char sql[2048];
 
 #define KINDS	SINK_XSTR(SINK_SUM_CLIENT) ", " SINK_XSTR(SINK_SUM_RULE) ", " \
 		SINK_XSTR(SINK_SUM_POLICY)
@@ -1356,7 +1590,10 @@ sums_expire(struct sink *s, int64_t day)
 	    " FROM (SELECT kind, k1, k2, k3, sum(queries) AS q,"
 	    " sum(attempts) AS a, sum(verified) AS v FROM attempt_sums"
 	    " WHERE kind IN (" KINDS ") AND grain = %d AND t >= %lld AND"
-	    " t < %lld GROUP BY kind, k1, k2, k3) AS d WHERE m.kind = d.kind"
+	    " t < %lld GROUP BY kind, k1, k2, k3 UNION ALL SELECT %d, k1, k2,"
+	    " k3, sum(queries), sum(attempts), sum(verified) FROM"
+	    " attempt_sums_rules WHERE t >= %lld AND t < %lld GROUP BY k1, k2,"
+	    " k3) AS d WHERE m.kind = d.kind"
 	    " AND m.grain = %d AND m.t = %lld AND m.k1 = d.k1 AND m.k2 = d.k2"
 	    " AND m.k3 = d.k3;"
 	    "DELETE FROM attempt_sums WHERE kind IN (" KINDS ") AND grain = %d"
@@ -1366,10 +1603,11 @@ sums_expire(struct sink *s, int64_t day)
 	    "DELETE FROM attempt_sums WHERE kind IN (" KINDS ") AND grain = %d"
 	    " AND t < %lld;"
 	    "DELETE FROM attempt_sums WHERE kind = %d AND grain = %d"
-	    " AND t < %lld;",
-	    SINK_GRAIN_DAY, m, upto, SINK_GRAIN_MONTH, m,
+	    " AND t < %lld;"
+	    "DELETE FROM attempt_sums_rules WHERE t < %lld;",
+	    SINK_GRAIN_DAY, m, upto, SINK_SUM_RULE, m, upto, SINK_GRAIN_MONTH, m,
 	    SINK_GRAIN_MONTH, m, SINK_GRAIN_DAY, d, SINK_GRAIN_MONTH, m,
-	    SINK_SUM_TIME, SINK_GRAIN_QUARTER, d);
+	    SINK_SUM_TIME, SINK_GRAIN_QUARTER, d, d);
 #undef KINDS
 	return sqlite_exec(s, sql, "cannot delete expired counts");
 }
@@ -1479,12 +1717,19 @@ sqlite_close(struct sink *s)
 	al_visits_free(s->visits);
 	al_visits_free(s->old_visits);
 	al_sums_free(s->sums);
+	al_sums_free(s->rule_seqs);
+	free(s->rule_rows);
 	free(s->batch_visit);
 	free(s->batch_key);
 	sqlite3_finalize(s->upsert_sum);
 	sqlite3_finalize(s->upsert_sums);
 	sqlite3_finalize(s->set_covered);
 	sqlite3_finalize(s->roll_months);
+	sqlite3_finalize(s->roll_rule_months);
+	sqlite3_finalize(s->upsert_rule);
+	sqlite3_finalize(s->upsert_rules);
+	sqlite3_finalize(s->insert_rule_late);
+	sqlite3_finalize(s->max_rule_seq);
 	sqlite3_finalize(s->uncounted);
 	sqlite3_finalize(s->set_visit);
 	sqlite3_finalize(s->ins_attempt);

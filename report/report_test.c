@@ -1422,8 +1422,8 @@ test_log_client_pages(void)
 	sqlite3_open(path, &db);
 	CHECK_INT(sqlite3_exec(db, "DROP INDEX attempts_log; CREATE INDEX"
 	    " attempts_ts ON attempts(ts); ALTER TABLE attempt_sums_state DROP"
-	    " COLUMN months_day; PRAGMA user_version = 4", NULL, NULL, NULL),
-	    SQLITE_OK);
+	    " COLUMN months_day; DROP TABLE attempt_sums_rules;"
+	    " PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	check_pages(path, "version 4");
 	p = plans_of(path, NULL, REPORT_ATTEMPTS, "client", "10.0.1.3",

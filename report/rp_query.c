@@ -395,7 +395,10 @@ counts_query(struct report_db *d, const struct report_opts *o,
  * up to covered_id per quarter hour (kind TIME), and per UTC day and
  * month (kinds CLIENT, RULE and POLICY); a month row counts only its
  * days before months_day (version 6), its later days are read from their
- * day rows. A report reads whole periods from it,
+ * day rows. Since version 7 the day rows of kind RULE are in table
+ * attempt_sums_rules, with the same k1, k2, k3 (a key may have several
+ * rows a day: they are grouped as any rows are). A report reads whole
+ * periods from it,
  * the rows of the stretches at either end that are not a whole period,
  * and the rows after covered_id, all as rows of one shape (r below), and
  * groups them as the scan does. An end with no row beyond it (no --since
@@ -413,6 +416,7 @@ struct sums_sql {
 	const char	*inst;		/* central: " AND instance = $1" or "" */
 	int64_t		 months_day;	/* day rows from it on are in no month
 					   row; SUMS_ALL: every one is */
+	bool		 rule_days;	/* in attempt_sums_rules (version 7) */
 };
 
 static void
@@ -479,6 +483,11 @@ sums_part(struct sums_sql *q, int kind, int grain, int64_t from, int64_t to)
 		    " verified, instance FROM dnswarden_sums WHERE kind = %d"
 		    " AND grain = %d%s", kind == SINK_SUM_TIME ? "t * 1000" :
 		    "NULL::bigint", sums_cols[kind], kind, grain, q->inst);
+	else if (q->rule_days && kind == SINK_SUM_RULE &&
+	    grain == SINK_GRAIN_DAY)
+		sums_add(q, " UNION ALL SELECT t * 1000, %s, queries, attempts,"
+		    " verified FROM attempt_sums_rules WHERE true",
+		    sums_cols[kind]);
 	else
 		sums_add(q, " UNION ALL SELECT t * 1000, %s, queries, attempts,"
 		    " verified FROM attempt_sums WHERE kind = %d AND grain = %d",
@@ -778,7 +787,8 @@ counts_query_sums(struct report_db *d, const struct report_opts *o,
     int64_t min_ts, int64_t max_ts, int64_t months_day, char *err,
     size_t errlen)
 {
-	struct sums_sql q = { .months_day = months_day };
+	struct sums_sql q = { .months_day = months_day,
+	    .rule_days = d->version >= 7 };
 
 	sums_add(&q, "WITH r0 (ts, client, client_name, rule, category, site,"
 	    " policy, queries, attempts, verified) AS (");
@@ -933,7 +943,9 @@ sums_oldest_day(struct report_db *d, int kind)
 	sqlite3_stmt *st;
 	int64_t t = -1;
 
-	if (sqlite3_prepare_v2(d->db, "SELECT coalesce(min(t), 0) * 1000 FROM"
+	if (sqlite3_prepare_v2(d->db, kind == SINK_SUM_RULE && d->version >= 7 ?
+	    "SELECT coalesce(min(t), 0) * 1000 FROM attempt_sums_rules WHERE"
+	    " ?1 IS NOT NULL" : "SELECT coalesce(min(t), 0) * 1000 FROM"
 	    " attempt_sums WHERE kind = ?1 AND grain = " RP_XSTR(SINK_GRAIN_DAY),
 	    -1, &st, NULL) != SQLITE_OK)
 		return -1;
@@ -959,8 +971,8 @@ filter_possible(struct report_db *d, const struct report_opts *o,
     const char *pseudonym, int f)
 {
 	int64_t covered, min_ts, max_ts, months_day, oldest;
+	char sql[1536], days[128];
 	const char *where;
-	char sql[1024];
 	sqlite3_stmt *st;
 	int rc = 1;
 
@@ -972,21 +984,26 @@ filter_possible(struct report_db *d, const struct report_opts *o,
 	 * The months, then the days not yet in a month, each its own range
 	 * of the key (kind, grain, t): one OR of the two grains was a
 	 * search on kind alone, every day row of the year (10M rows, 5,000
-	 * clients: 100 ms where the months take 1).
+	 * clients: 100 ms where the months take 1). Since version 7 the rule
+	 * days are in a table of their own.
 	 */
 	where = f == F_CLIENT && rp_client_is_address(o->client) ?
 	    "k1 IN (?3, ?4)" : sums_filters[f].where;
+	if (sums_filters[f].kind == SINK_SUM_RULE && d->version >= 7)
+		snprintf(days, sizeof(days), "attempt_sums_rules WHERE");
+	else
+		snprintf(days, sizeof(days), "attempt_sums WHERE kind = %d AND"
+		    " grain = %d AND", sums_filters[f].kind, SINK_GRAIN_DAY);
 	snprintf(sql, sizeof(sql), "SELECT EXISTS (SELECT 1 FROM attempt_sums"
 	    " WHERE kind = %d AND grain = %d AND t >= ?20 AND t < ?21 AND %s)"
-	    " OR EXISTS (SELECT 1 FROM attempt_sums WHERE kind = %d AND"
-	    " grain = %d AND t >= max(?20, ?24) AND t < ?21 AND %s)"
+	    " OR EXISTS (SELECT 1 FROM %s t >= max(?20, ?24) AND t < ?21 AND"
+	    " %s)"
 	    " OR EXISTS (SELECT 1 FROM attempts NOT INDEXED WHERE id > ?22 AND"
 	    " ts >= ?1"
 	    " AND ts < ?2 AND %s) OR EXISTS (SELECT 1 FROM attempts WHERE"
 	    " ts >= ?1 AND ts < ?23 AND %s)", sums_filters[f].kind,
-	    SINK_GRAIN_MONTH, where, sums_filters[f].kind, SINK_GRAIN_DAY,
-	    where, filter_where(o, pseudonym, f),
-	    filter_where(o, pseudonym, f));
+	    SINK_GRAIN_MONTH, where, days, where,
+	    filter_where(o, pseudonym, f), filter_where(o, pseudonym, f));
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return 1;
 	filters_bind(st, d, o, pseudonym);

@@ -674,6 +674,9 @@ entry_cmp(const void *pa, const void *pb)
 		return a->grain < b->grain ? -1 : 1;
 	if (a->t != b->t)
 		return a->t < b->t ? -1 : 1;
+	/* A day's rule keys are numbered as counted (sink_sqlite.c). */
+	if (a->kind == SINK_SUM_RULE && a->grain == SINK_GRAIN_DAY)
+		return (a > b) - (a < b);
 	for (int k = 0; k < 3; k++)
 		if ((c = str_cmp(a->k[k], b->k[k])) != 0)
 			return c;

@@ -86,9 +86,11 @@ const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
 /*
  * Number the keys in the order of table attempt_sums' primary key, so
  * that writing them walks its pages in order (each page read and written
- * once per flush, not once per key): al_sums_get() then returns them in
- * that order until a key is added or the counts are cleared. Returns 0,
- * or -1 (out of memory: the order stays as it was).
+ * once per flush, not once per key), but a day's keys of kind RULE in the
+ * order they were first counted (the sink numbers them so, in a table of
+ * their own): al_sums_get() then returns them in that order until a key
+ * is added or the counts are cleared. Returns 0, or -1 (out of memory:
+ * the order stays as it was).
  */
 int	al_sums_sort(struct al_sums *s);
 

@@ -986,10 +986,10 @@ sums_upsert(struct sink *s, const struct sum_row *rows, size_t n)
 
 /* ---- the day rows of kind RULE (table attempt_sums_rules) ---- */
 
-/* One of them to write: key m's counts into (m->t, seq). */
+/* One of them to write: key m's counts into (t, seq); t is m->t. */
 struct rule_row {
+	int64_t			 t, seq;
 	const struct al_sum	*m;
-	int64_t			 seq;
 };
 
 static void
@@ -1063,7 +1063,7 @@ static int
 rule_write_late(struct sink *s, const struct al_sum *m)
 {
 	sqlite3_stmt *st = s->insert_rule_late;
-	struct rule_row r = { m, 1 };	/* the day's highest seq + 1 */
+	struct rule_row r = { m->t, 1, m };	/* the day's highest seq + 1 */
 
 	bind_rule(s, st, 0, &r, 0);
 	return sqlite_step_insert(s, st, "cannot insert into"
@@ -1075,8 +1075,9 @@ rule_row_cmp(const void *pa, const void *pb)
 {
 	const struct rule_row *a = pa, *b = pb;
 
-	if (a->m->t != b->m->t)
-		return a->m->t < b->m->t ? -1 : 1;
+	/* Not through m: its entries are far apart in memory. */
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
 	return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
@@ -1110,7 +1111,7 @@ rules_write(struct sink *s)
 		if (seq == 0 && rule_write_late(s, m) == -1)
 			return -1;
 		if (seq > 0)
-			s->rule_rows[nr++] = (struct rule_row){ m, seq };
+			s->rule_rows[nr++] = (struct rule_row){ m->t, seq, m };
 	}
 	qsort(s->rule_rows, nr, sizeof(*s->rule_rows), rule_row_cmp);
 	return sqlite_insert_rows(s, &upsert_rules, s->upsert_rules,

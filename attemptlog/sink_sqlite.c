@@ -1606,8 +1606,9 @@ sums_expire(struct sink *s, int64_t day)
 	    "DELETE FROM attempt_sums WHERE kind = %d AND grain = %d"
 	    " AND t < %lld;"
 	    "DELETE FROM attempt_sums_rules WHERE t < %lld;",
-	    SINK_GRAIN_DAY, m, upto, SINK_SUM_RULE, m, upto, SINK_GRAIN_MONTH, m,
-	    SINK_GRAIN_MONTH, m, SINK_GRAIN_DAY, d, SINK_GRAIN_MONTH, m,
+	    SINK_GRAIN_DAY, m, upto, SINK_SUM_RULE, m, upto,
+	    SINK_GRAIN_MONTH, m, SINK_GRAIN_MONTH, m, SINK_GRAIN_DAY, d,
+	    SINK_GRAIN_MONTH, m,
 	    SINK_SUM_TIME, SINK_GRAIN_QUARTER, d, d);
 #undef KINDS
 	return sqlite_exec(s, sql, "cannot delete expired counts");

@@ -15,7 +15,8 @@
 #        (report/report_time), as the console's API pays them.
 # Median and maximum of wall and CPU time (user + system), in ms. Then the
 # disk: the file as written, and both files VACUUMed, with the summaries
-# and with table attempt_sums emptied, and the growth the summaries cost.
+# and with tables attempt_sums and attempt_sums_rules emptied, and the
+# growth the summaries cost.
 # The figures for docs/performance.md ("Reports") come from here. Not a
 # timed test: the machine's load is printed with the figures.
 #
@@ -168,7 +169,7 @@ echo "load average at the end of the timings: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 [ "$DISK" = 1 ] || exit 0
 echo
-echo "== disk: with the summaries against attempt_sums emptied, both VACUUMed"
+echo "== disk: with the summaries against their tables emptied, both VACUUMed"
 for ROWS in $SIZES; do
 	DB=$DIR/report_scale.$ROWS.db
 	W=$(bytes "$DB")
@@ -180,12 +181,14 @@ for suffix, empty in ((".with", False), (".without", True)):
     c = sqlite3.connect(db + suffix, isolation_level=None)
     if empty:
         c.execute("DELETE FROM attempt_sums")
+        c.execute("DELETE FROM attempt_sums_rules")
     c.execute("VACUUM")
     c.close()
 EOF
 	A=$(bytes "$DB.with")
 	B=$(bytes "$DB.without")
-	S=$(sql "$DB" "SELECT count(*) FROM attempt_sums")
+	S=$(sql "$DB" "SELECT (SELECT count(*) FROM attempt_sums) +"
+	    " (SELECT count(*) FROM attempt_sums_rules)")
 	printf '%-9s as written %s B (%s B a row); VACUUMed: with summaries' \
 	    "$ROWS" "$W" $((W / ROWS))
 	printf ' %s B, without %s B: +%s %% for %s summary rows\n' "$A" "$B" \

@@ -38,7 +38,7 @@ import harness
 NOLIMIT = {"rate_limit": {"qps": 0}}
 CLIENTS = [{"network": "127.0.0.2/31", "name": "finance"},
            {"network": "::1/128", "name": "v6-desk"}]
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 GAP_MS = 60000  # queries of one client for one rule this close: one attempt
 
 ATTEMPT_COLUMNS = [  # (name, type, NOT NULL) as docs/reports.md lists them

@@ -62,6 +62,15 @@
 #define SINK_XSTR(x)		SINK_STR(x)
 #define SINK_SCHEMA_VERSION_TEXT	SINK_XSTR(SINK_SCHEMA_VERSION)
 
+/* A summary's key strings and counts, in both summary tables. */
+#define SUMS_KEY_COUNTS \
+	" k1 TEXT NOT NULL," \
+	" k2 TEXT NOT NULL," \
+	" k3 TEXT NOT NULL," \
+	" queries INTEGER NOT NULL," \
+	" attempts INTEGER NOT NULL," \
+	" verified INTEGER NOT NULL,"
+
 /*
  * The summaries (version 4). WITHOUT ROWID: the key is the table, which
  * reports read by (kind, grain, t) ranges. covered_id: the rows up to it
@@ -72,12 +81,7 @@
 	" kind INTEGER NOT NULL," \
 	" grain INTEGER NOT NULL," \
 	" t INTEGER NOT NULL," \
-	" k1 TEXT NOT NULL," \
-	" k2 TEXT NOT NULL," \
-	" k3 TEXT NOT NULL," \
-	" queries INTEGER NOT NULL," \
-	" attempts INTEGER NOT NULL," \
-	" verified INTEGER NOT NULL," \
+	SUMS_KEY_COUNTS \
 	" PRIMARY KEY (kind, grain, t, k1, k2, k3)) WITHOUT ROWID;" \
 	"CREATE TABLE attempt_sums_state (" \
 	" id INTEGER PRIMARY KEY CHECK (id = 1)," \
@@ -119,12 +123,7 @@
 	"CREATE TABLE attempt_sums_rules (" \
 	" t INTEGER NOT NULL," \
 	" seq INTEGER NOT NULL," \
-	" k1 TEXT NOT NULL," \
-	" k2 TEXT NOT NULL," \
-	" k3 TEXT NOT NULL," \
-	" queries INTEGER NOT NULL," \
-	" attempts INTEGER NOT NULL," \
-	" verified INTEGER NOT NULL," \
+	SUMS_KEY_COUNTS \
 	" PRIMARY KEY (t, seq)) WITHOUT ROWID;"
 
 #define RULE_DAY_ROWS \
@@ -949,20 +948,25 @@ struct sum_row {
 	int64_t			 t;
 };
 
+/* m's k1, k2, k3 and counts to parameters base + 1 to base + 6. */
+static void
+bind_key_counts(sqlite3_stmt *st, int base, const struct al_sum *m)
+{
+	for (int k = 0; k < 3; k++)
+		sqlite3_bind_text(st, base + 1 + k, m->k[k].s,
+		    (int)m->k[k].len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, base + 4, m->queries);
+	sqlite3_bind_int64(st, base + 5, m->attempts);
+	sqlite3_bind_int64(st, base + 6, m->verified);
+}
+
 static void
 bind_sum(sqlite3_stmt *st, int base, const struct sum_row *r)
 {
-	const struct al_sum *m = r->m;
-
-	sqlite3_bind_int(st, base + 1, m->kind);
+	sqlite3_bind_int(st, base + 1, r->m->kind);
 	sqlite3_bind_int(st, base + 2, r->grain);
 	sqlite3_bind_int64(st, base + 3, r->t);
-	for (int k = 0; k < 3; k++)
-		sqlite3_bind_text(st, base + 4 + k, m->k[k].s,
-		    (int)m->k[k].len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, base + 7, m->queries);
-	sqlite3_bind_int64(st, base + 8, m->attempts);
-	sqlite3_bind_int64(st, base + 9, m->verified);
+	bind_key_counts(st, base + 3, r->m);
 }
 
 /* Write the n (at most SINK_SQLITE_ROWS) counts of rows. */
@@ -997,16 +1001,10 @@ bind_rule(struct sink *s, sqlite3_stmt *st, int base, const void *row,
     size_t i)
 {
 	const struct rule_row *r = row;
-	const struct al_sum *m = r->m;
 
-	sqlite3_bind_int64(st, base + 1, m->t);
+	sqlite3_bind_int64(st, base + 1, r->t);
 	sqlite3_bind_int64(st, base + 2, r->seq);
-	for (int k = 0; k < 3; k++)
-		sqlite3_bind_text(st, base + 3 + k, m->k[k].s,
-		    (int)m->k[k].len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, base + 6, m->queries);
-	sqlite3_bind_int64(st, base + 7, m->attempts);
-	sqlite3_bind_int64(st, base + 8, m->verified);
+	bind_key_counts(st, base + 2, r->m);
 }
 
 static const struct insert_kind upsert_rules = {

@@ -187,8 +187,8 @@ for suffix, empty in ((".with", False), (".without", True)):
 EOF
 	A=$(bytes "$DB.with")
 	B=$(bytes "$DB.without")
-	S=$(sql "$DB" "SELECT (SELECT count(*) FROM attempt_sums) +"
-	    " (SELECT count(*) FROM attempt_sums_rules)")
+	S=$(sql "$DB" "SELECT (SELECT count(*) FROM attempt_sums) + (SELECT
+	    count(*) FROM attempt_sums_rules)")
 	printf '%-9s as written %s B (%s B a row); VACUUMed: with summaries' \
 	    "$ROWS" "$W" $((W / ROWS))
 	printf ' %s B, without %s B: +%s %% for %s summary rows\n' "$A" "$B" \

@@ -20,6 +20,9 @@
 #                    console thread under load afterwards
 #   --client-nice N  the clients' threads at nice N (they stand for other
 #                    machines; on a small one their CPU queues the DNS thread)
+#   (neither --pin nor --pin-shared)  nothing pinned: the layout without
+#                    server.cpus or http.cpus, the daemon, dnsperf and the
+#                    clients wherever the kernel puts them
 #   --pin            server.cpus: [0], http.cpus: [1] (the console's threads
 #                    off the DNS thread's CPU); dnsperf and the clients
 #                    (SCHED_IDLE) on CPU 1: the figures to compare on a

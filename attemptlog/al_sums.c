@@ -683,9 +683,50 @@ entry_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
+static bool
+is_rule_day(const struct al_sum *m)
+{
+	return m->kind == SINK_SUM_RULE && m->grain == SINK_GRAIN_DAY;
+}
+
+/* Whether the n keys of o are already in entry_cmp()'s order. */
+static bool
+order_sorted(const struct al_sum **o, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (entry_cmp(&o[i - 1], &o[i]) > 0)
+			return false;
+	return true;
+}
+
+/* Swap the blocks o[0, a) and o[a, n), by three reversals. */
+static void
+order_rotate(const struct al_sum **o, size_t a, size_t n)
+{
+	const struct al_sum *t;
+	size_t ranges[3][2] = { { 0, a }, { a, n }, { 0, n } };
+
+	for (int r = 0; r < 3; r++)
+		for (size_t i = ranges[r][0], j = ranges[r][1]; i + 1 < j;
+		    i++, j--) {
+			t = o[i];
+			o[i] = o[j - 1];
+			o[j - 1] = t;
+		}
+}
+
+/*
+ * A day's rule keys order by (t, entry): they are in that order already
+ * unless a late row came in, and on a scanner's names they are nearly
+ * every key. Only the others are sorted; the rule keys go between them
+ * as one block (kind RULE sorts between CLIENT and POLICY).
+ */
 int
 al_sums_sort(struct al_sums *s)
 {
+	const struct al_sum **o;
+	size_t nother = 0, nrule, at;
+
 	if (s->count > s->order_cap) {
 		const struct al_sum **n = reallocarray(s->order, s->entries_cap,
 		    sizeof(*n));
@@ -695,17 +736,44 @@ al_sums_sort(struct al_sums *s)
 		s->order = n;
 		s->order_cap = s->entries_cap;
 	}
+	o = s->order;
 	for (size_t i = 0; i < s->count; i++)
-		s->order[i] = &s->entries[i].sum;
-	qsort(s->order, s->count, sizeof(*s->order), entry_cmp);
+		if (!is_rule_day(&s->entries[i].sum))
+			o[nother++] = &s->entries[i].sum;
+	nrule = nother;
+	for (size_t i = 0; i < s->count; i++)
+		if (is_rule_day(&s->entries[i].sum))
+			o[nrule++] = &s->entries[i].sum;
+	nrule -= nother;
+	qsort(o, nother, sizeof(*o), entry_cmp);
+	if (!order_sorted(o + nother, nrule))
+		qsort(o + nother, nrule, sizeof(*o), entry_cmp);
+	for (at = nother; at > 0 && (o[at - 1]->kind > SINK_SUM_RULE ||
+	    (o[at - 1]->kind == SINK_SUM_RULE &&
+	    o[at - 1]->grain > SINK_GRAIN_DAY)); at--)
+		;
+	order_rotate(o + at, nother - at, s->count - at);
 	s->sorted = true;
 	return 0;
 }
 
-int64_t
-al_sums_number(struct al_sums *s, const struct al_sum *key, int64_t next)
+uint64_t
+al_sums_hash(const struct al_sums *s, const struct al_sum *key)
 {
-	uint32_t idx = sums_find(s, key3_hash(s, key), key);
+	return key3_hash(s, key);
+}
+
+void
+al_sums_prefetch(const struct al_sums *s, uint64_t h)
+{
+	prefetch_slot(s, h);
+}
+
+int64_t
+al_sums_number(struct al_sums *s, const struct al_sum *key, uint64_t h,
+    int64_t next)
+{
+	uint32_t idx = sums_find(s, h, key);
 	struct al_sum *e;
 
 	if (idx == 0)

@@ -97,12 +97,21 @@ int	al_sums_sort(struct al_sums *s);
 /*
  * Use s as a map from keys to numbers instead of counts: the number of
  * key (its strings never NULL), or, when key is new, next (at least 1),
- * which it keeps from then on. al_sums_count() is the map's size and
- * al_sums_clear() empties it. Returns -1 when out of memory. The sink
+ * which it keeps from then on; h is al_sums_hash(s, key).
+ * al_sums_count() is the map's size and al_sums_clear() empties it. Returns -1 when out of memory. The sink
  * numbers the day's rules with it (sink_sqlite.c, rule_seq()).
  */
 int64_t	al_sums_number(struct al_sums *s, const struct al_sum *key,
-	    int64_t next);
+	    uint64_t h, int64_t next);
+
+/*
+ * The hash of key in s, for al_sums_number(); it stays valid across
+ * al_sums_clear(). al_sums_prefetch() starts loading its slot: a map of
+ * a day's rules is far larger than the CPU's caches, so the sink asks
+ * for each key's slot a few keys ahead of numbering it.
+ */
+uint64_t al_sums_hash(const struct al_sums *s, const struct al_sum *key);
+void	al_sums_prefetch(const struct al_sums *s, uint64_t h);
 
 /* The start of the latest UTC day counted, INT64_MIN when none. */
 int64_t	al_sums_last_day(const struct al_sums *s);

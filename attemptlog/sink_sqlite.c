@@ -994,6 +994,7 @@ sums_upsert(struct sink *s, const struct sum_row *rows, size_t n)
 struct rule_row {
 	int64_t			 t, seq;
 	const struct al_sum	*m;
+	uint64_t		 h;	/* m's al_sums_hash() in rule_seqs */
 };
 
 static void
@@ -1034,7 +1035,7 @@ rule_max_seq(struct sink *s, int64_t t)
  * row late past midnight): it is written on its own. -1 on error.
  */
 static int64_t
-rule_seq(struct sink *s, const struct al_sum *m)
+rule_seq(struct sink *s, const struct al_sum *m, uint64_t h)
 {
 	int64_t seq;
 
@@ -1048,7 +1049,7 @@ rule_seq(struct sink *s, const struct al_sum *m)
 		al_sums_clear(s->rule_seqs);
 	} else if (al_sums_count(s->rule_seqs) >= SINK_RULE_SEQS_MAX)
 		al_sums_clear(s->rule_seqs);
-	if ((seq = al_sums_number(s->rule_seqs, m, s->rule_next)) == -1) {
+	if ((seq = al_sums_number(s->rule_seqs, m, h, s->rule_next)) == -1) {
 		snprintf(s->err, sizeof(s->err), "out of memory");
 		return -1;
 	}
@@ -1061,7 +1062,7 @@ static int
 rule_write_late(struct sink *s, const struct al_sum *m)
 {
 	sqlite3_stmt *st = s->insert_rule_late;
-	struct rule_row r = { m->t, 1, m };	/* the day's highest seq + 1 */
+	struct rule_row r = { m->t, 1, m, 0 };	/* the day's highest seq + 1 */
 
 	bind_rule(s, st, 0, &r, 0);
 	return sqlite_step_insert(s, st, "cannot insert into"
@@ -1079,6 +1080,9 @@ rule_row_cmp(const void *pa, const void *pb)
 	return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
+/* How many keys ahead rules_write() asks for a key's slot in rule_seqs. */
+#define RULE_PREFETCH	16
+
 /*
  * The pending day counts of kind RULE, in the order of (t, seq): a new
  * key's seq is the day's next, so it lands at the table's end.
@@ -1086,7 +1090,7 @@ rule_row_cmp(const void *pa, const void *pb)
 static int
 rules_write(struct sink *s)
 {
-	size_t n = al_sums_count(s->sums), nr = 0;
+	size_t n = al_sums_count(s->sums), n_all = 0, nr = 0;
 
 	if (n > s->rule_rows_cap) {
 		struct rule_row *r = reallocarray(s->rule_rows, n, sizeof(*r));
@@ -1100,18 +1104,34 @@ rules_write(struct sink *s)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct al_sum *m = al_sums_get(s->sums, i);
+
+		if (m->kind == SINK_SUM_RULE && m->grain == SINK_GRAIN_DAY)
+			s->rule_rows[n_all++] = (struct rule_row){ m->t, 0, m,
+			    al_sums_hash(s->rule_seqs, m) };
+	}
+	for (size_t i = 0; i < n_all; i++) {
+		struct rule_row *r = &s->rule_rows[i];
 		int64_t seq;
 
-		if (m->kind != SINK_SUM_RULE || m->grain != SINK_GRAIN_DAY)
-			continue;
-		if ((seq = rule_seq(s, m)) == -1)
+		if (i + RULE_PREFETCH < n_all)
+			al_sums_prefetch(s->rule_seqs,
+			    s->rule_rows[i + RULE_PREFETCH].h);
+		if ((seq = rule_seq(s, r->m, r->h)) == -1)
 			return -1;
-		if (seq == 0 && rule_write_late(s, m) == -1)
+		if (seq == 0 && rule_write_late(s, r->m) == -1)
 			return -1;
-		if (seq > 0)
-			s->rule_rows[nr++] = (struct rule_row){ m->t, seq, m };
+		if (seq > 0) {
+			r->seq = seq;
+			s->rule_rows[nr++] = *r;
+		}
 	}
-	qsort(s->rule_rows, nr, sizeof(*s->rule_rows), rule_row_cmp);
+	/* In order already unless some keys were numbered in a flush before. */
+	for (size_t i = 1; i < nr; i++)
+		if (rule_row_cmp(&s->rule_rows[i - 1], &s->rule_rows[i]) > 0) {
+			qsort(s->rule_rows, nr, sizeof(*s->rule_rows),
+			    rule_row_cmp);
+			break;
+		}
 	return sqlite_insert_rows(s, &upsert_rules, s->upsert_rules,
 	    s->upsert_rule, s->rule_rows, nr);
 }

@@ -46,8 +46,9 @@ fuzz_opts(char *p, char *end, bool attempts)
 		if (nl == NULL)
 			nl = end;
 		*nl = '\0';
+		/* A "--" on the last line leaves no cells: never past end. */
 		if (strcmp(p, "--") == 0)
-			return nl + 1;
+			return nl < end ? nl + 1 : end;
 		if ((eq = strchr(p, '=')) != NULL) {
 			*eq = '\0';
 			if (report_opts_set(&o, p, eq + 1, err, sizeof(err)) ==
@@ -118,7 +119,7 @@ fuzz_writers(char *p, char *end)
 	size_t len;
 	json_t *j;
 
-	FUZZ_CHECK(r != NULL);
+	FUZZ_CHECK(r != NULL && p <= end);
 	r->cols = cols;
 	r->ncols = 3;
 	r->cells = calloc(MAX_ROWS * 3, sizeof(*r->cells));

@@ -74,8 +74,13 @@ def main():
             signal.signal(signal.SIGSEGV, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGSEGV)
         os._exit(0)
-    signal.signal(signal.SIGTERM, term)
-    signal.signal(signal.SIGINT, term)
+    # The kernel hands a signal to any thread that does not block it: one
+    # caught by a serving thread left signal.pause() in the main thread
+    # asleep, and the stub past the harness's 10 s. So the threads are
+    # made with SIGTERM and SIGINT blocked, and the main thread waits for
+    # them with sigwait().
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     for a in cfg["server"]["listen"]:
         fam, host, port = parse_addr(a)
         u = socket.socket(fam, socket.SOCK_DGRAM)
@@ -97,8 +102,7 @@ def main():
         c.listen(1)
     # As dnswarden does once ready; the harness waits for it.
     print("dnswarden: stub serving, 0 blocklist entries", file=sys.stderr, flush=True)
-    while True:
-        signal.pause()
+    term(signal.sigwait(stop), None)
 
 
 if __name__ == "__main__":

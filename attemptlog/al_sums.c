@@ -675,18 +675,12 @@ entry_cmp(const void *pa, const void *pb)
 	if (a->t != b->t)
 		return a->t < b->t ? -1 : 1;
 	/* A day's rule keys are numbered as counted (sink_sqlite.c). */
-	if (a->kind == SINK_SUM_RULE && a->grain == SINK_GRAIN_DAY)
+	if (al_sum_is_rule_day(a))
 		return (a > b) - (a < b);
 	for (int k = 0; k < 3; k++)
 		if ((c = str_cmp(a->k[k], b->k[k])) != 0)
 			return c;
 	return 0;
-}
-
-static bool
-is_rule_day(const struct al_sum *m)
-{
-	return m->kind == SINK_SUM_RULE && m->grain == SINK_GRAIN_DAY;
 }
 
 /* Whether the n keys of o are already in entry_cmp()'s order. */
@@ -738,11 +732,11 @@ al_sums_sort(struct al_sums *s)
 	}
 	o = s->order;
 	for (size_t i = 0; i < s->count; i++)
-		if (!is_rule_day(&s->entries[i].sum))
+		if (!al_sum_is_rule_day(&s->entries[i].sum))
 			o[nother++] = &s->entries[i].sum;
 	nrule = nother;
 	for (size_t i = 0; i < s->count; i++)
-		if (is_rule_day(&s->entries[i].sum))
+		if (al_sum_is_rule_day(&s->entries[i].sum))
 			o[nrule++] = &s->entries[i].sum;
 	nrule -= nother;
 	qsort(o, nother, sizeof(*o), entry_cmp);

@@ -94,12 +94,20 @@ const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
  */
 int	al_sums_sort(struct al_sums *s);
 
+/* A day's key of kind RULE: written to table attempt_sums_rules (v7). */
+static inline bool
+al_sum_is_rule_day(const struct al_sum *m)
+{
+	return m->kind == SINK_SUM_RULE && m->grain == SINK_GRAIN_DAY;
+}
+
 /*
  * Use s as a map from keys to numbers instead of counts: the number of
  * key (its strings never NULL), or, when key is new, next (at least 1),
  * which it keeps from then on; h is al_sums_hash(s, key).
- * al_sums_count() is the map's size and al_sums_clear() empties it. Returns -1 when out of memory. The sink
- * numbers the day's rules with it (sink_sqlite.c, rule_seq()).
+ * al_sums_count() is the map's size and al_sums_clear() empties it.
+ * Returns -1 when out of memory. The sink numbers the day's rules with it
+ * (sink_sqlite.c, rule_seq()).
  */
 int64_t	al_sums_number(struct al_sums *s, const struct al_sum *key,
 	    uint64_t h, int64_t next);

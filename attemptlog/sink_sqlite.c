@@ -1105,7 +1105,7 @@ rules_write(struct sink *s)
 	for (size_t i = 0; i < n; i++) {
 		const struct al_sum *m = al_sums_get(s->sums, i);
 
-		if (m->kind == SINK_SUM_RULE && m->grain == SINK_GRAIN_DAY)
+		if (al_sum_is_rule_day(m))
 			s->rule_rows[n_all++] = (struct rule_row){ m->t, 0, m,
 			    al_sums_hash(s->rule_seqs, m) };
 	}
@@ -1182,8 +1182,7 @@ sums_write(struct sink *s, int64_t to)
 		for (size_t i = 0; i < n; i++) {
 			const struct al_sum *m = al_sums_get(s->sums, i);
 
-			if (pass == 0 && m->kind == SINK_SUM_RULE &&
-			    m->grain == SINK_GRAIN_DAY)
+			if (pass == 0 && al_sum_is_rule_day(m))
 				continue;	/* rules_write()'s */
 			if (pass == 0)
 				rows[nrows++] = (struct sum_row){ m, m->grain,

@@ -79,19 +79,29 @@ free_port() {
 	done
 }
 
+# build_target DIR TARGET [MESON_ARGS...]: set up the build directory
+# DIR (an absolute path) with MESON_ARGS if it is missing, build TARGET
+# in it, and set BUILT to the program's path.
+build_target() {
+	local dir=$1 target=$2
+	shift 2
+	if [ ! -d "$dir" ]; then
+		meson setup "$dir" "$ROOT" "$@" >/dev/null ||
+		    die "meson setup $dir failed"
+	fi
+	ninja -C "$dir" "$target" >/dev/null ||
+	    die "build failed (see ninja -C $dir)"
+	BUILT=$dir/$target
+}
+
 # build_dnswarden DIR MESON-ARGS...: configure ROOT/DIR once with the
 # arguments, build the daemon in it, and set DWBIN to it.
 build_dnswarden() {
 	local dir=$1
 	shift
-	if [ ! -d "$ROOT/$dir" ]; then
-		meson setup "$ROOT/$dir" "$ROOT" "$@" >/dev/null ||
-		    die "meson setup $dir failed"
-	fi
-	ninja -C "$ROOT/$dir" resolver/dnswarden >/dev/null ||
-	    die "build failed (see ninja -C $dir)"
+	build_target "$ROOT/$dir" resolver/dnswarden "$@"
 	# shellcheck disable=SC2034  # for the script that sources this
-	DWBIN=$ROOT/$dir/resolver/dnswarden
+	DWBIN=$BUILT
 }
 
 # ---- starting servers ----

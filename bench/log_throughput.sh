@@ -29,6 +29,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
 BUILD="$ROOT/build-bench-log"
 ROWS=1000000
 RATE=100000
@@ -45,11 +47,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ ! -d "$BUILD" ]; then
-	meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
-fi
-ninja -C "$BUILD" attemptlog/log_throughput_test >/dev/null
-BIN="$BUILD/attemptlog/log_throughput_test"
+build_target "$BUILD" attemptlog/log_throughput_test --buildtype=release
+BIN=$BUILT
 
 TMP=$(mktemp -d /tmp/log_throughput.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

@@ -123,7 +123,14 @@ al_visits_prefetch(const struct al_visits *v, uint64_t key)
 	__builtin_prefetch(&v->slots[(size_t)key & (v->cap - 1)], 1);
 }
 
-/* Drop the entries of the minute before the newest row; grow if full. */
+/*
+ * Drop the entries of the minute before the newest row; grow if full.
+ * The table is rebuilt when three quarters full, into one at most half
+ * full: a minute of busy traffic is far larger than the CPU's caches
+ * either way, and a fuller table leaves more of them to the writer's
+ * SQLite pages (a quarter to a half full cost the writer about a tenth
+ * more a row, bench/log_ab.sh, docs/performance.md).
+ */
 static int
 visits_rebuild(struct al_visits *v)
 {
@@ -134,7 +141,7 @@ visits_rebuild(struct al_visits *v)
 	for (size_t i = 0; i < old.cap; i++)
 		if (old.slots[i].key != 0 && old.slots[i].ts >= cut)
 			live++;
-	while ((live + 1) * 4 > cap * 1)
+	while ((live + 1) * 2 > cap)
 		cap *= 2;
 	if (visits_alloc(v, cap) == -1) {
 		*v = old;
@@ -168,7 +175,7 @@ al_visits_step(struct al_visits *v, uint64_t key, int64_t ts_ms)
 			e->ts = ts_ms;
 		return start;
 	}
-	if ((v->count + 1) * 2 > v->cap) {
+	if ((v->count + 1) * 4 > v->cap * 3) {
 		if (visits_rebuild(v) == -1)
 			return -1;
 		e = &v->slots[visits_find(v, key)];

@@ -1974,6 +1974,22 @@ test_wall_ms(void *arg)
 	return test_clock.wall;
 }
 
+/* Until n rows are written, the test clock moving 100 ms a poll. */
+static void
+wait_written_test_clock(struct attemptlog *al, uint64_t n)
+{
+	struct attemptlog_stats st;
+
+	for (int i = 0; i < 1000; i++) {
+		attemptlog_get_stats(al, &st);
+		if (st.written >= n)
+			return;
+		test_clock.mono += 100;
+		attemptlog_time_passed(al);
+		sleep_ms(10);
+	}
+}
+
 static int64_t
 fake_get(int64_t *field)
 {
@@ -2026,6 +2042,67 @@ test_writer_clock(void)
 	config_free(cfg);
 }
 
+/*
+ * The writer's counts reach attempt_sums when there are
+ * SINK_SUMS_MAX_KEYS of them even if the time to flush never comes (the
+ * wall clock stands still here; the monotonic one moves only to end the
+ * writer's wait for more rows): fewer keys than that stay in memory. Each
+ * row has a rule of its own, so a key of its own (RULE), and at most the
+ * four kinds' keys.
+ */
+static void
+test_sums_key_cap(void)
+{
+	struct config *cfg = test_config("sumscap.db", 1U << 17);
+	struct attemptlog_clock clock = { test_mono_ms, test_wall_ms, NULL };
+	const int64_t ts = 1700000000000LL;
+	const int below = SINK_SUMS_MAX_KEYS / 4 - 1;
+	struct attemptlog_stats st;
+	struct blocklist_match m = match_site;
+	struct attemptlog *al;
+	char rule[32];
+	sqlite3 *db;
+	int n = 0;
+
+	cfg->log.retention_days = 0;
+	test_clock.mono = 1000000;
+	test_clock.wall = ts;
+	m.rule = rule;
+	al = attemptlog_open_clock(cfg, &sink_sqlite_ops, &clock);
+	for (; n < below; n++) {
+		snprintf(rule, sizeof(rule), "r%d.test", n);
+		append(al, ts, "10.0.0.1", rule, 1, &m);
+	}
+	wait_written_test_clock(al, (uint64_t)n);
+	/* A batch after them: the check that would flush them. */
+	append(al, ts, "10.0.0.1", rule, 1, &m);
+	wait_written_test_clock(al, (uint64_t)++n);
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), n);
+	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"), 0);
+	sqlite3_close(db);
+
+	for (; n <= SINK_SUMS_MAX_KEYS; n++) {
+		snprintf(rule, sizeof(rule), "r%d.test", n);
+		append(al, ts, "10.0.0.1", rule, 1, &m);
+	}
+	wait_written_test_clock(al, (uint64_t)n);
+	append(al, ts, "10.0.0.1", rule, 1, &m);
+	wait_written_test_clock(al, (uint64_t)++n);
+	db = db_open(cfg->log.database);
+	CHECK(db_int(db, "SELECT covered_id FROM attempt_sums_state") > below);
+	sqlite3_close(db);
+	attemptlog_get_stats(al, &st);
+	CHECK_INT(st.dropped, 0);
+	attemptlog_close(al);
+
+	db = db_open(cfg->log.database);
+	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"), n);
+	CHECK_INT(sums_wrong(db), 0);
+	sqlite3_close(db);
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -2062,6 +2139,7 @@ main(void)
 	RUN(test_sums);
 	RUN(test_rule_seqs);
 	RUN(test_writer_clock);
+	RUN(test_sums_key_cap);
 	{
 		char cmd[600];
 

@@ -50,6 +50,12 @@
  * more than this much older, or there is none (docs/reports.md). */
 #define SINK_VISIT_GAP_MS	60000
 
+/* The SQLite sink writes the counts it keeps in memory to attempt_sums
+ * when the oldest is this old, or when there are this many keys
+ * (sink_sqlite.c says why these figures). */
+#define SINK_SUMS_FLUSH_MS	2000
+#define SINK_SUMS_MAX_KEYS	131072
+
 /* len bytes at s, not NUL-terminated; s NULL: SQL NULL. */
 struct sink_str {
 	const char	*s;

@@ -220,7 +220,11 @@ def test_central_down_is_a_quick_clear_error(nsd_shared):
     d = Path(tempfile.mkdtemp(prefix="dnswarden-console-down-"))
     d.chmod(0o755)
     down = f"host=127.0.0.1 port={harness.free_port()} dbname=x user=dw password=x"
-    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE], more=central(down, "site-d"))
+    # The console's own string alone: with log.central.postgresql the
+    # shipper would also connect to the port, on its own backoff, and the
+    # listener below could not tell its attempts from the console's.
+    more = {"server": NOLIMIT, "log": {"central": {"console_postgresql": down}}}
+    c = Console(d / "dw", nsd_shared, blocklists=[SAMPLE], more=more)
     try:
         t0 = time.monotonic()
         r = c.client("hr1").get("/api/v1/report?central=1")

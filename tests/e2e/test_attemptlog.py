@@ -340,7 +340,7 @@ def test_blocked_query_one_row_every_column(row_daemon, case):
     before = db_scalar(dw.database, "SELECT coalesce(max(id), 0) FROM attempts")
     t0, t1 = ask(dw, name, rdtype, tcp=tcp, family=family, source=source)
     waited = wait_count(dw.database, 1, timeout=5, where="WHERE id > ?", args=(before,))
-    # The documented promise (interface.md: within 2 s of the query); the
+    # The documented promise (dnswarden(8): within 2 s of the query); the
     # writer commits every 50-500 ms, so ASan on a loaded machine still
     # fits, and a writer that waits for a full batch does not.
     assert waited <= 2.0, f"the row reached the file {waited:.2f} s after the answer"

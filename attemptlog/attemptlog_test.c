@@ -2050,6 +2050,28 @@ test_writer_clock(void)
  * row has a rule of its own, so a key of its own (RULE), and at most the
  * four kinds' keys.
  */
+/*
+ * Rows from..to-1 at ts, rule "r<i>.test" each, then once they are
+ * written a row repeating the last (a batch after them: the check that
+ * would flush them). Returns the rows written in all, to + 1.
+ */
+static int
+key_cap_rows(struct attemptlog *al, int64_t ts, int from, int to)
+{
+	struct blocklist_match m = match_site;
+	char rule[32];
+
+	m.rule = rule;
+	for (int i = from; i < to; i++) {
+		snprintf(rule, sizeof(rule), "r%d.test", i);
+		append(al, ts, "10.0.0.1", rule, 1, &m);
+	}
+	wait_written_test_clock(al, (uint64_t)to);
+	append(al, ts, "10.0.0.1", rule, 1, &m);
+	wait_written_test_clock(al, (uint64_t)to + 1);
+	return to + 1;
+}
+
 static void
 test_sums_key_cap(void)
 {
@@ -2058,37 +2080,21 @@ test_sums_key_cap(void)
 	const int64_t ts = 1700000000000LL;
 	const int below = SINK_SUMS_MAX_KEYS / 4 - 1;
 	struct attemptlog_stats st;
-	struct blocklist_match m = match_site;
 	struct attemptlog *al;
-	char rule[32];
 	sqlite3 *db;
-	int n = 0;
+	int n;
 
 	cfg->log.retention_days = 0;
 	test_clock.mono = 1000000;
 	test_clock.wall = ts;
-	m.rule = rule;
 	al = attemptlog_open_clock(cfg, &sink_sqlite_ops, &clock);
-	for (; n < below; n++) {
-		snprintf(rule, sizeof(rule), "r%d.test", n);
-		append(al, ts, "10.0.0.1", rule, 1, &m);
-	}
-	wait_written_test_clock(al, (uint64_t)n);
-	/* A batch after them: the check that would flush them. */
-	append(al, ts, "10.0.0.1", rule, 1, &m);
-	wait_written_test_clock(al, (uint64_t)++n);
+	n = key_cap_rows(al, ts, 0, below);
 	db = db_open(cfg->log.database);
 	CHECK_INT(db_int(db, "SELECT count(*) FROM attempts"), n);
 	CHECK_INT(db_int(db, "SELECT covered_id FROM attempt_sums_state"), 0);
 	sqlite3_close(db);
 
-	for (; n <= SINK_SUMS_MAX_KEYS; n++) {
-		snprintf(rule, sizeof(rule), "r%d.test", n);
-		append(al, ts, "10.0.0.1", rule, 1, &m);
-	}
-	wait_written_test_clock(al, (uint64_t)n);
-	append(al, ts, "10.0.0.1", rule, 1, &m);
-	wait_written_test_clock(al, (uint64_t)++n);
+	n = key_cap_rows(al, ts, n, SINK_SUMS_MAX_KEYS + 1);
 	db = db_open(cfg->log.database);
 	CHECK(db_int(db, "SELECT covered_id FROM attempt_sums_state") > below);
 	sqlite3_close(db);

@@ -2043,14 +2043,6 @@ test_writer_clock(void)
 }
 
 /*
- * The writer's counts reach attempt_sums when there are
- * SINK_SUMS_MAX_KEYS of them even if the time to flush never comes (the
- * wall clock stands still here; the monotonic one moves only to end the
- * writer's wait for more rows): fewer keys than that stay in memory. Each
- * row has a rule of its own, so a key of its own (RULE), and at most the
- * four kinds' keys.
- */
-/*
  * Rows from..to-1 at ts, rule "r<i>.test" each, then once they are
  * written a row repeating the last (a batch after them: the check that
  * would flush them). Returns the rows written in all, to + 1.
@@ -2072,6 +2064,14 @@ key_cap_rows(struct attemptlog *al, int64_t ts, int from, int to)
 	return to + 1;
 }
 
+/*
+ * The writer's counts reach attempt_sums when there are
+ * SINK_SUMS_MAX_KEYS of them even if the time to flush never comes (the
+ * wall clock stands still here; the monotonic one moves only to end the
+ * writer's wait for more rows): fewer keys than that stay in memory. Each
+ * row has a rule of its own, so a key of its own (RULE), and at most the
+ * four kinds' keys.
+ */
 static void
 test_sums_key_cap(void)
 {

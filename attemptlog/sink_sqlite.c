@@ -341,28 +341,6 @@ static const char set_visit_sql[] =
 	"UPDATE attempts SET visit = ?2 WHERE id = ?1";
 
 /*
- * Counts wait in memory at most SINK_SUMS_FLUSH_MS, or SINK_SUMS_MAX_KEYS
- * keys (sink.h), before they are written: an UPSERT per key and flush
- * instead of per row (and a month's per key and day, see sums_write()).
- * Reports add the rows not yet counted (id > covered_id) from the table
- * itself, so nothing is missing meanwhile, and a crash loses nothing (the
- * next open counts them again).
- *
- * Each flush writes every page its keys fall on, so when nearly every
- * row has a key of its own (a scanner probing a long list) the flushes'
- * pages, not the rows, are the writer's cost: 16,384 keys cost 10-12 us
- * of the writer a row in bench/log_throughput.sh --domains 100000
- * --clients 1, 65,536 keys about 6 us. At 65,536 a flood of 100,000
- * names at 150,000 rows/s flushed every 0.7 s, each flush rewriting the
- * day's rule pages (60-170 ms), and the queue overflowed under
- * bench/compare.sh. 131,072 keys lose no row there, and take a tenth to
- * a seventh off the writer's CPU a row in bench/log_ab.sh --domains
- * 100000 --clients 1 (0.86x and 0.92x, docs/performance.md). A key takes
- * about 150 bytes while it waits (its entry, slot and strings): at most
- * about 20 MB, a flush about a quarter of a second.
- */
-
-/*
  * The day's rule keys the writer has numbered, at most this many (about
  * 100 bytes each): past it, it forgets them and numbers anew, so that a
  * key seen again gets a second row of the day, which readers add up.
@@ -1219,6 +1197,28 @@ sums_written(struct sink *s, int64_t to)
 	s->months_day = s->months_next;
 }
 
+/*
+ * Whether to write the counts now. They wait in memory at most
+ * SINK_SUMS_FLUSH_MS, or SINK_SUMS_MAX_KEYS keys (sink.h), before they
+ * are written (at once when the wall clock went back): an UPSERT per key
+ * and flush instead of per row (and a month's per key and day, see
+ * sums_write()). Reports add the rows not yet counted (id > covered_id)
+ * from the table itself, so nothing is missing meanwhile, and a crash
+ * loses nothing (the next open counts them again).
+ *
+ * Each flush writes every page its keys fall on, so when nearly every
+ * row has a key of its own (a scanner probing a long list) the flushes'
+ * pages, not the rows, are the writer's cost: 16,384 keys cost 10-12 us
+ * of the writer a row in bench/log_throughput.sh --domains 100000
+ * --clients 1, 65,536 keys about 6 us. At 65,536 a flood of 100,000
+ * names at 150,000 rows/s flushed every 0.7 s, each flush rewriting the
+ * day's rule pages (60-170 ms), and the queue overflowed under
+ * bench/compare.sh. 131,072 keys lose no row there, and take a tenth to
+ * a seventh off the writer's CPU a row in bench/log_ab.sh --domains
+ * 100000 --clients 1 (0.86x and 0.92x, docs/performance.md). A key takes
+ * about 150 bytes while it waits (its entry, slot and strings): at most
+ * about 20 MB, a flush about a quarter of a second.
+ */
 static bool
 sums_due(const struct sink *s, int64_t now_ms)
 {

@@ -420,9 +420,11 @@ def test_ten_thousand_blocked_queries_ten_thousand_rows(dnswarden, dead_upstream
     assert other == 0
     # The writer publishes its counters after the commit, when it next
     # waits for rows: the file can hold the rows a moment before they do.
-    st = harness.wait_for(lambda: (lambda s: s if s.get("log_rows_written", 0) >= 10000
-                                   else None)(dw.stats()),
-                          "log_rows_written to reach 10000", timeout=10)
+    def all_written():
+        s = dw.stats()
+        return s if s.get("log_rows_written", 0) >= 10000 else None
+
+    st = harness.wait_for(all_written, "log_rows_written to reach 10000", timeout=10)
     assert st.get("blocked") == 10000
     assert st.get("log_rows_written") == 10000 and st.get("log_rows_dropped") == 0, st
 

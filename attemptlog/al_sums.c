@@ -49,18 +49,62 @@ random_seed(void)
 
 /* ---- visits ---- */
 
-/* A key and its time side by side: a lookup is one cache line. */
-struct visit_slot {
-	uint64_t	key;		/* 0: empty */
-	int64_t		ts;
-};
+/*
+ * A slot is one word: the key's top 40 bits (never 0) above the time of
+ * its last row, in ms after the table's base, in the low 24 bits (4.6
+ * hours). Half the memory of a key and a time side by side, for a table
+ * that a minute of busy traffic makes far larger than the CPU's caches:
+ * each row's slot is a miss, and a rebuild writes them all.
+ *
+ * The top bits also choose the home slot, so a rebuild can place an
+ * entry without its key's other bits. Two pairs whose keys share those
+ * 40 bits would be taken for one: at 100,000 rows a second, about once
+ * in three months of it (a probe compares one or two other slots), for
+ * one row's visit flag.
+ */
+#define VISIT_TIME_BITS	24
+#define VISIT_TIME_MASK	((UINT64_C(1) << VISIT_TIME_BITS) - 1)
 
 struct al_visits {
-	struct visit_slot *slots;
+	uint64_t	*slots;		/* 0: empty */
 	size_t		 cap, count;
 	int64_t		 newest;
+	int64_t		 base;		/* time 0 of the slots, Unix ms */
 	uint64_t	 seed;
 };
+
+static uint64_t
+visit_tag(uint64_t key)
+{
+	uint64_t t = key & ~VISIT_TIME_MASK;
+
+	return t != 0 ? t : UINT64_C(1) << VISIT_TIME_BITS;
+}
+
+static size_t
+visit_home(const struct al_visits *v, uint64_t tag)
+{
+	return (size_t)(tag >> VISIT_TIME_BITS) & (v->cap - 1);
+}
+
+static int64_t
+slot_ts(const struct al_visits *v, uint64_t slot)
+{
+	return v->base + (int64_t)(slot & VISIT_TIME_MASK);
+}
+
+/* tag at ts_ms; a time outside the 24 bits is kept at their nearer end. */
+static uint64_t
+slot_make(const struct al_visits *v, uint64_t tag, int64_t ts_ms)
+{
+	int64_t off = ts_ms - v->base;
+
+	if (off < 0)
+		off = 0;
+	if (off > (int64_t)VISIT_TIME_MASK)
+		off = (int64_t)VISIT_TIME_MASK;
+	return tag | (uint64_t)off;
+}
 
 static int
 visits_alloc(struct al_visits *v, size_t cap)
@@ -84,6 +128,7 @@ al_visits_new(void)
 		return NULL;
 	}
 	v->newest = INT64_MIN;
+	v->base = INT64_MIN;		/* set by the first row */
 	v->seed = random_seed();
 	return v;
 }
@@ -107,12 +152,13 @@ al_visits_key(const struct al_visits *v, struct sink_str client,
 	return h ? h : 1;
 }
 
+/* The slot of tag, or the empty slot that ends its chain. */
 static size_t
-visits_find(const struct al_visits *v, uint64_t key)
+visits_find(const struct al_visits *v, uint64_t tag)
 {
-	size_t mask = v->cap - 1, i = (size_t)key & mask;
+	size_t mask = v->cap - 1, i = visit_home(v, tag);
 
-	while (v->slots[i].key != 0 && v->slots[i].key != key)
+	while (v->slots[i] != 0 && (v->slots[i] & ~VISIT_TIME_MASK) != tag)
 		i = (i + 1) & mask;
 	return i;
 }
@@ -120,70 +166,142 @@ visits_find(const struct al_visits *v, uint64_t key)
 void
 al_visits_prefetch(const struct al_visits *v, uint64_t key)
 {
-	__builtin_prefetch(&v->slots[(size_t)key & (v->cap - 1)], 1);
+	__builtin_prefetch(&v->slots[visit_home(v, visit_tag(key))], 1);
 }
 
 /*
- * Drop the entries of the minute before the newest row; grow if full.
- * The table is rebuilt when three quarters full, into one at most half
- * full: a minute of busy traffic is far larger than the CPU's caches
- * either way, and a fuller table leaves more of them to the writer's
- * SQLite pages (a quarter to a half full cost the writer about a tenth
- * more a row, bench/log_ab.sh, docs/performance.md).
+ * Drop the entries older than the minute before the newest row, and
+ * count time from base. The table is rebuilt when three quarters full
+ * (al_visits_step() gives the slots of pairs gone quiet to new pairs, so
+ * that is mostly live entries), into one of the same size if at most
+ * half of it is live, else into one at most a quarter full: a table that
+ * must grow is most likely still growing (at start-up, or a scanner
+ * walking a list), and each rebuild writes every entry again. A quarter
+ * full is the memory that half full was with slots of 16 bytes, which is
+ * as large as the table can be before it takes the CPU's caches from
+ * the writer's SQLite pages (a quarter full then cost the writer about a
+ * tenth more a row, bench/log_ab.sh, docs/performance.md).
  */
 static int
-visits_rebuild(struct al_visits *v)
+visits_rebuild(struct al_visits *v, int64_t base)
 {
 	struct al_visits old = *v;
 	int64_t cut = v->newest - SINK_VISIT_GAP_MS;
 	size_t live = 0, cap = v->cap;
 
 	for (size_t i = 0; i < old.cap; i++)
-		if (old.slots[i].key != 0 && old.slots[i].ts >= cut)
+		if (old.slots[i] != 0 && slot_ts(&old, old.slots[i]) >= cut)
 			live++;
-	while ((live + 1) * 2 > cap)
-		cap *= 2;
+	if ((live + 1) * 2 > cap)
+		while ((live + 1) * 4 > cap)
+			cap *= 2;
 	if (visits_alloc(v, cap) == -1) {
 		*v = old;
 		return -1;
 	}
+	v->base = base;
 	for (size_t i = 0; i < old.cap; i++) {
-		/* The new slots are in random order: ask for them ahead. */
-		if (i + 8 < old.cap && old.slots[i + 8].key != 0)
-			al_visits_prefetch(v, old.slots[i + 8].key);
-		if (old.slots[i].key == 0 || old.slots[i].ts < cut)
+		uint64_t e = old.slots[i];
+
+		if (e == 0 || slot_ts(&old, e) < cut)
 			continue;
-		v->slots[visits_find(v, old.slots[i].key)] = old.slots[i];
+		v->slots[visits_find(v, e & ~VISIT_TIME_MASK)] = slot_make(v,
+		    e & ~VISIT_TIME_MASK, slot_ts(&old, e));
 		v->count++;
 	}
 	free(old.slots);
 	return 0;
 }
 
+/*
+ * Time 0 of the slots follows the rows, so that the live minute fits the
+ * 24 bits with room on either side (VISIT_BASE_ROOM, 70 minutes, before
+ * the minute, 3.4 hours after it): the table is rebuilt from a new time
+ * 0 about every 3.4 hours, or when a row is from before time 0 (over an
+ * hour late).
+ * A row more than 4.6 hours older than the newest means the clock was
+ * set back: the table then starts again, as at start-up, so that the
+ * pairs of the new time are counted as if the later ones never came.
+ */
+#define VISIT_BASE_ROOM	((int64_t)(VISIT_TIME_MASK / 4))
+
+static void
+visits_restart(struct al_visits *v, int64_t ts_ms)
+{
+	memset(v->slots, 0, v->cap * sizeof(*v->slots));
+	v->count = 0;
+	v->newest = ts_ms;
+	v->base = ts_ms - SINK_VISIT_GAP_MS - VISIT_BASE_ROOM;
+}
+
+/* Rebuild when ts_ms falls outside the slots' time; -1 out of memory. */
+static int
+visits_rebase(struct al_visits *v, int64_t ts_ms)
+{
+	int64_t cut = v->newest - SINK_VISIT_GAP_MS, base;
+
+	if (ts_ms >= v->base && ts_ms - v->base <= (int64_t)VISIT_TIME_MASK)
+		return 0;
+	base = (ts_ms < cut ? ts_ms : cut) - VISIT_BASE_ROOM;
+	if (base < v->newest - (int64_t)VISIT_TIME_MASK)
+		base = v->newest - (int64_t)VISIT_TIME_MASK;
+	return visits_rebuild(v, base);
+}
+
 int
 al_visits_step(struct al_visits *v, uint64_t key, int64_t ts_ms)
 {
-	struct visit_slot *e;
+	uint64_t tag = visit_tag(key);
+	size_t mask, i, reuse = SIZE_MAX;
+	int64_t cut;
 
+	if (v->base == INT64_MIN ||
+	    ts_ms < v->newest - (int64_t)VISIT_TIME_MASK)
+		visits_restart(v, ts_ms);
 	if (ts_ms > v->newest)
 		v->newest = ts_ms;
-	e = &v->slots[visits_find(v, key)];
-	if (e->key == key) {
-		bool start = ts_ms - e->ts > SINK_VISIT_GAP_MS;
+	if (visits_rebase(v, ts_ms) == -1)
+		return -1;
+	cut = v->newest - SINK_VISIT_GAP_MS;
+	mask = v->cap - 1;
+	for (i = visit_home(v, tag); v->slots[i] != 0; i = (i + 1) & mask) {
+		uint64_t *e = &v->slots[i];
+		int64_t last;
 
-		if (ts_ms > e->ts)
-			e->ts = ts_ms;
-		return start;
+		if ((*e & ~VISIT_TIME_MASK) != tag) {
+			if (reuse == SIZE_MAX && slot_ts(v, *e) < cut)
+				reuse = i;
+			continue;
+		}
+		last = slot_ts(v, *e);
+		if (ts_ms > last)
+			*e = slot_make(v, tag, ts_ms);
+		return ts_ms - last > SINK_VISIT_GAP_MS;
+	}
+	/*
+	 * A new key takes the first slot on its chain whose entry is older
+	 * than the minute: the chain keeps its length, and the table is
+	 * rebuilt when live entries fill it, not each time the slots of
+	 * pairs gone quiet add up to three quarters.
+	 */
+	if (reuse != SIZE_MAX) {
+		v->slots[reuse] = slot_make(v, tag, ts_ms);
+		return 1;
 	}
 	if ((v->count + 1) * 4 > v->cap * 3) {
-		if (visits_rebuild(v) == -1)
+		if (visits_rebuild(v, v->base) == -1)
 			return -1;
-		e = &v->slots[visits_find(v, key)];
+		i = visits_find(v, tag);
 	}
-	e->key = key;
-	e->ts = ts_ms;
+	v->slots[i] = slot_make(v, tag, ts_ms);
 	v->count++;
 	return 1;
+}
+
+size_t
+al_visits_slots(const struct al_visits *v)
+{
+	return v->cap;
 }
 
 /* ---- pending counts ---- */

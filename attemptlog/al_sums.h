@@ -43,6 +43,9 @@ void	al_visits_prefetch(const struct al_visits *v, uint64_t key);
  */
 int	al_visits_step(struct al_visits *v, uint64_t key, int64_t ts_ms);
 
+/* The slots the table holds (its memory: 8 bytes each). */
+size_t	al_visits_slots(const struct al_visits *v);
+
 /*
  * Counts of rows per summary key, not yet in table attempt_sums: of kind
  * TIME per quarter hour, of the other kinds per UTC day. A month's counts

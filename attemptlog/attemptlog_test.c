@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "al_internal.h"
+#include "al_sums.h"
 #include "attemptlog.h"
 #include "clock.h"
 #include "proc_status.h"
@@ -2064,6 +2065,117 @@ key_cap_rows(struct attemptlog *al, int64_t ts, int from, int to)
 	return to + 1;
 }
 
+/* One row of (client, rule) at ts_ms in v: 1 if it starts an attempt. */
+static int
+visit(struct al_visits *v, const char *client, const char *rule,
+    int64_t ts_ms)
+{
+	struct sink_str c = { client, strlen(client) };
+	struct sink_str r = { rule, strlen(rule) };
+
+	return al_visits_step(v, al_visits_key(v, c, r), ts_ms);
+}
+
+/*
+ * The visit rule as the table applies it, row by row: a pair's row
+ * starts an attempt when its last row is more than SINK_VISIT_GAP_MS
+ * older. The table keeps times in 24 bits from a time 0 that follows the
+ * rows, so the rule must hold across hours of rows, rows an hour late, a
+ * clock set back, and a table grown or rebuilt in between.
+ */
+static void
+test_visits_table(void)
+{
+	const int64_t t0 = 1767225600000LL;	/* 2026-01-01 00:00 UTC */
+	const int64_t hour = 3600 * 1000LL;
+	struct al_visits *v = al_visits_new();
+	char name[32];
+	int starts, slow;
+
+	CHECK(v != NULL);
+	CHECK_INT(visit(v, "10.0.0.1", "a.example", t0), 1);
+	CHECK_INT(visit(v, "10.0.0.1", "a.example", t0 + SINK_VISIT_GAP_MS), 0);
+	CHECK_INT(visit(v, "10.0.0.1", "a.example",
+	    t0 + 2 * SINK_VISIT_GAP_MS), 0);
+	CHECK_INT(visit(v, "10.0.0.1", "a.example",
+	    t0 + 3 * SINK_VISIT_GAP_MS + 1), 1);
+	/* Another client, or another rule, is another pair. */
+	CHECK_INT(visit(v, "10.0.0.2", "a.example", t0 + 1000), 1);
+	CHECK_INT(visit(v, "10.0.0.1", "b.example", t0 + 1000), 1);
+
+	/*
+	 * Ten hours, the table's time 0 moving on twice: a row every 30 s
+	 * is one attempt, a row every 61 s each a new one.
+	 */
+	starts = slow = 0;
+	for (int64_t t = 0; t < 10 * hour; t += 1000) {
+		if (t % 30000 == 0)
+			starts += visit(v, "10.0.0.3", "slow.example",
+			    t0 + hour + t);
+		if (t % 61000 == 0)
+			slow += visit(v, "10.0.0.4", "slow.example",
+			    t0 + hour + t);
+	}
+	CHECK_INT(starts, 1);
+	CHECK_INT(slow, (int)((10 * hour + 60999) / 61000));
+
+	/*
+	 * A row two hours late: a pair of its own starts, its next row
+	 * within the minute does not, and the pairs of the present keep
+	 * their times.
+	 */
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example", t0 + 11 * hour), 0);
+	CHECK_INT(visit(v, "10.0.0.5", "late.example", t0 + 9 * hour), 1);
+	CHECK_INT(visit(v, "10.0.0.5", "late.example",
+	    t0 + 9 * hour + 30000), 0);
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
+	    t0 + 11 * hour + 30000), 0);
+	/* A late row never moves a pair's time back. */
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
+	    t0 + 11 * hour - 5000), 0);
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
+	    t0 + 11 * hour + 30000 + SINK_VISIT_GAP_MS + 1), 1);
+
+	/*
+	 * The clock set back six hours: the table starts again, so the
+	 * rows of the new time count as they would have on their own.
+	 */
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example", t0 + 5 * hour), 1);
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
+	    t0 + 5 * hour + 30000), 0);
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
+	    t0 + 5 * hour + 30000 + SINK_VISIT_GAP_MS + 1), 1);
+
+	/* 50,000 pairs in one minute: the table grows and keeps them all. */
+	starts = 0;
+	for (int i = 0; i < 50000; i++) {
+		snprintf(name, sizeof(name), "n%d.example", i);
+		starts += visit(v, "10.0.0.6", name, t0 + 6 * hour + i);
+	}
+	CHECK_INT(starts, 50000);
+	starts = 0;
+	for (int i = 0; i < 50000; i++) {
+		snprintf(name, sizeof(name), "n%d.example", i);
+		starts += visit(v, "10.0.0.6", name, t0 + 6 * hour + 50000 + i);
+	}
+	CHECK_INT(starts, 0);
+	al_visits_free(v);
+
+	/*
+	 * 200,000 pairs, 10 a second: at most 600 of them in a minute, so
+	 * the table stays the size of a minute's pairs, not of all of them.
+	 */
+	CHECK((v = al_visits_new()) != NULL);
+	starts = 0;
+	for (int i = 0; i < 200000; i++) {
+		snprintf(name, sizeof(name), "s%d.example", i);
+		starts += visit(v, "10.0.0.7", name, t0 + i * 100LL);
+	}
+	CHECK_INT(starts, 200000);
+	CHECK(al_visits_slots(v) <= 4096);
+	al_visits_free(v);
+}
+
 /*
  * The writer's counts reach attempt_sums when there are
  * SINK_SUMS_MAX_KEYS of them even if the time to flush never comes (the
@@ -2146,6 +2258,7 @@ main(void)
 	RUN(test_rule_seqs);
 	RUN(test_writer_clock);
 	RUN(test_sums_key_cap);
+	RUN(test_visits_table);
 	{
 		char cmd[600];
 

@@ -2,12 +2,15 @@
  * al_sums: the visit table and the pending counts. See al_sums.h.
  *
  * Both are open-addressing tables with linear probing. Per row the sink
- * hashes the visit key and two count keys (client, rule); the quarter's
- * total and the policy are the previous row's most of the time. A count
+ * hashes the row's strings once, for the visit key and two count keys
+ * (client, rule); the quarter's total and the policy are the previous
+ * row's most of the time. A count
  * is written to SQLite once per key and flush, not once per row: a row
  * costs memory lookups, not an UPSERT.
  */
 #include <sys/random.h>
+
+#include <pthread.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +40,36 @@ hash_str(uint64_t h, struct sink_str s)
 	return hash_more(h, s.s ? s.s : "", s.s ? s.len : 0);
 }
 
-static uint64_t
-random_seed(void)
-{
-	uint64_t seed = 0x243f6a8885a308d3ULL;
+/*
+ * One seed for every table of the process, so that a row's strings are
+ * hashed once (al_sums_row_hash()) for its visit key and its count keys
+ * alike.
+ */
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+static uint64_t seed_value;
 
-	/* Without randomness the table works, only its hashes are guessable. */
-	(void)getrandom(&seed, sizeof(seed), GRND_NONBLOCK);
-	return seed;
+static void
+seed_init(void)
+{
+	seed_value = 0x243f6a8885a308d3ULL;
+	/* Without randomness the tables work, only their hashes are guessable. */
+	(void)getrandom(&seed_value, sizeof(seed_value), GRND_NONBLOCK);
+}
+
+static uint64_t
+process_seed(void)
+{
+	pthread_once(&seed_once, seed_init);
+	return seed_value;
+}
+
+/* The visit key of a client and a rule from their strings' hashes. */
+static uint64_t
+visit_key(uint64_t client, uint64_t rule)
+{
+	uint64_t h = mix64(client ^ (rule * 0x9e3779b97f4a7c15ULL));
+
+	return h ? h : 1;
 }
 
 /* ---- visits ---- */
@@ -129,7 +154,7 @@ al_visits_new(void)
 	}
 	v->newest = INT64_MIN;
 	v->base = INT64_MIN;		/* set by the first row */
-	v->seed = random_seed();
+	v->seed = process_seed();
 	return v;
 }
 
@@ -146,10 +171,7 @@ uint64_t
 al_visits_key(const struct al_visits *v, struct sink_str client,
     struct sink_str rule)
 {
-	uint64_t h = hash_str(hash_str(v->seed, client), rule);
-
-	h = mix64(h);
-	return h ? h : 1;
+	return visit_key(hash_str(v->seed, client), hash_str(v->seed, rule));
 }
 
 /* The slot of tag, or the empty slot that ends its chain. */
@@ -321,8 +343,23 @@ struct text_block {
 };
 
 struct sum_entry {
-	struct al_sum	 sum;
+	struct al_sum	 sum;		/* its counts: see sum_hot */
+};
+
+/*
+ * What a row touches of an entry, apart from its key: the entry's 64-bit
+ * hash, which stands for the key (kind, grain, t and the strings, hashed
+ * with a seed chosen at random per table), and its counts, copied into
+ * the entry by al_sums_sort(). A row's lookups then read 32 bytes a key,
+ * in an array a tenth the size of the entries, instead of comparing up to
+ * three strings in entries the visit table's misses have pushed out of
+ * the CPU's caches (they cost the writer more than the visit table did,
+ * docs/performance.md). Two keys would be counted as one only if their
+ * hashes were equal: about once in 2^64 a lookup.
+ */
+struct sum_hot {
 	uint64_t	 hash;
+	int64_t		 queries, attempts, verified;
 };
 
 /* The low half of an entry's hash beside its index: most misses end here. */
@@ -333,6 +370,7 @@ struct sum_slot {
 
 struct al_sums {
 	struct sum_entry *entries;
+	struct sum_hot	 *hot;		/* beside entries[], as many */
 	size_t		  count, entries_cap;
 	const struct al_sum **order;	/* al_sums_sort()'s; NULL: none */
 	size_t		  order_cap;
@@ -360,7 +398,7 @@ al_sums_new(void)
 		return NULL;
 	}
 	s->cap = SUMS_MIN;
-	s->seed = random_seed();
+	s->seed = process_seed();
 	s->day_cached = INT64_MIN;
 	s->day_last = INT64_MIN;
 	return s;
@@ -399,6 +437,7 @@ al_sums_free(struct al_sums *s)
 	free(s->order);
 	free(s->hashes);
 	free(s->entries);
+	free(s->hot);
 	free(s->slots);
 	free(s);
 }
@@ -440,7 +479,7 @@ str_eq(struct sink_str a, struct sink_str b)
 }
 
 static void
-slots_fill(struct sum_slot *slots, size_t cap, const struct sum_entry *e,
+slots_fill(struct sum_slot *slots, size_t cap, const struct sum_hot *e,
     size_t count)
 {
 	size_t mask = cap - 1;
@@ -463,7 +502,7 @@ sums_grow(struct al_sums *s)
 
 	if (slots == NULL)
 		return -1;
-	slots_fill(slots, cap, s->entries, s->count);
+	slots_fill(slots, cap, s->hot, s->count);
 	free(s->slots);
 	s->slots = slots;
 	s->cap = cap;
@@ -510,10 +549,14 @@ sums_insert(struct al_sums *s, size_t slot, uint64_t h,
 		size_t ncap = s->entries_cap ? s->entries_cap * 2 : SUMS_MIN;
 		struct sum_entry *n = reallocarray(s->entries, ncap,
 		    sizeof(*n));
+		struct sum_hot *hot;
 
 		if (n == NULL)
 			return 0;
 		s->entries = n;
+		if ((hot = reallocarray(s->hot, ncap, sizeof(*hot))) == NULL)
+			return 0;
+		s->hot = hot;
 		s->entries_cap = ncap;
 	}
 	if ((p = sums_text(s, len)) == NULL)
@@ -522,7 +565,7 @@ sums_insert(struct al_sums *s, size_t slot, uint64_t h,
 	e = &s->entries[s->count];
 	e->sum = *key;
 	e->sum.queries = e->sum.attempts = e->sum.verified = 0;
-	e->hash = h;
+	s->hot[s->count] = (struct sum_hot){ .hash = h };
 	for (int k = 0; k < 3; k++) {
 		if (key->k[k].len > 0)
 			memcpy(p, key->k[k].s, key->k[k].len);
@@ -549,17 +592,10 @@ sums_find(struct al_sums *s, uint64_t h, const struct al_sum *key)
 	uint32_t tag = (uint32_t)(h >> 32);
 	size_t mask = s->cap - 1, i = (size_t)h & mask;
 
-	for (; s->slots[i].idx != 0; i = (i + 1) & mask) {
-		const struct al_sum *c;
-
-		if (s->slots[i].tag != tag)
-			continue;
-		c = &s->entries[s->slots[i].idx - 1].sum;
-		if (c->t == key->t && c->kind == key->kind &&
-		    c->grain == key->grain && str_eq(c->k[0], key->k[0]) &&
-		    str_eq(c->k[1], key->k[1]) && str_eq(c->k[2], key->k[2]))
+	for (; s->slots[i].idx != 0; i = (i + 1) & mask)
+		if (s->slots[i].tag == tag &&
+		    s->hot[s->slots[i].idx - 1].hash == h)
 			return s->slots[i].idx;
-	}
 	if ((s->count + 1) * 2 > s->cap) {
 		if (sums_grow(s) == -1)
 			return 0;
@@ -571,7 +607,7 @@ sums_find(struct al_sums *s, uint64_t h, const struct al_sum *key)
 static void
 sums_bump(struct al_sums *s, uint32_t idx, const struct al_sum *key)
 {
-	struct al_sum *e = &s->entries[idx - 1].sum;
+	struct sum_hot *e = &s->hot[idx - 1];
 
 	e->queries += key->queries;
 	e->attempts += key->attempts;
@@ -623,15 +659,28 @@ key3_hash(const struct al_sums *s, const struct al_sum *key)
 	    key->k[1]), key->k[2]), key);
 }
 
+void
+al_sums_row_hash(const struct al_sums *s, const struct sink_attempt *a,
+    struct al_row_hash *h)
+{
+	uint64_t client = hash_str(s->seed, a->client);
+	uint64_t rule = hash_str(s->seed, a->rule);
+
+	h->visit = visit_key(client, rule);
+	/* As key3_hash() and row_hash() would take them from the strings. */
+	h->client = hash_str(client, a->client_name);
+	h->rule = hash_str(hash_str(rule, a->category), a->site);
+}
+
 static void
-row_hash(struct al_sums *s, const struct sink_attempt *a, struct row_hash *h)
+row_hash(struct al_sums *s, const struct sink_attempt *a,
+    const struct al_row_hash *rh, struct row_hash *h)
 {
 	struct al_sum kc, kr;
 
 	row_keys(s, a, &kc, &kr);
-	h->client = sums_hash(hash_str(hash_str(s->seed, kc.k[0]), kc.k[1]),
-	    &kc);
-	h->rule = key3_hash(s, &kr);
+	h->client = sums_hash(rh->client, &kc);
+	h->rule = sums_hash(rh->rule, &kr);
 }
 
 static int
@@ -690,16 +739,18 @@ row_add(struct al_sums *s, const struct sink_attempt *a, bool visit,
 int
 al_sums_add(struct al_sums *s, const struct sink_attempt *a, bool visit)
 {
+	struct al_row_hash rh;
 	struct row_hash h;
 
-	row_hash(s, a, &h);
+	al_sums_row_hash(s, a, &rh);
+	row_hash(s, a, &rh, &h);
 	return row_add(s, a, visit, &h);
 }
 
 /*
- * Stages of loading a key's entry ahead of its row: its slot, then the
- * entry the slot names, then the entry's text. Each stage reads only
- * what the one before had asked for, rows earlier.
+ * Stages of loading a key's counts ahead of its row: its slot, then the
+ * counts the slot names. The second reads only what the first had asked
+ * for, rows earlier.
  */
 static void
 prefetch_slot(const struct al_sums *s, uint64_t h)
@@ -707,32 +758,13 @@ prefetch_slot(const struct al_sums *s, uint64_t h)
 	__builtin_prefetch(&s->slots[(size_t)h & (s->cap - 1)]);
 }
 
-static const struct sum_entry *
-slot_entry(const struct al_sums *s, uint64_t h)
+static void
+prefetch_hot(const struct al_sums *s, uint64_t h)
 {
 	const struct sum_slot *sl = &s->slots[(size_t)h & (s->cap - 1)];
 
-	if (sl->idx == 0 || sl->tag != (uint32_t)(h >> 32))
-		return NULL;
-	return &s->entries[sl->idx - 1];
-}
-
-static void
-prefetch_entry(const struct al_sums *s, uint64_t h)
-{
-	const struct sum_entry *e = slot_entry(s, h);
-
-	if (e != NULL)
-		__builtin_prefetch(e);
-}
-
-static void
-prefetch_text(const struct al_sums *s, uint64_t h)
-{
-	const struct sum_entry *e = slot_entry(s, h);
-
-	if (e != NULL)
-		__builtin_prefetch(e->sum.k[0].s);
+	if (sl->idx != 0 && sl->tag == (uint32_t)(h >> 32))
+		__builtin_prefetch(&s->hot[sl->idx - 1], 1);
 }
 
 /* Rows between the stages: the time one row takes covers a stage's load. */
@@ -740,7 +772,7 @@ prefetch_text(const struct al_sums *s, uint64_t h)
 
 int
 al_sums_add_batch(struct al_sums *s, const struct sink_attempt *a,
-    const uint8_t *visit, size_t n)
+    const struct al_row_hash *rh, const uint8_t *visit, size_t n)
 {
 	struct row_hash *h;
 
@@ -752,21 +784,17 @@ al_sums_add_batch(struct al_sums *s, const struct sink_attempt *a,
 	}
 	h = s->hashes;
 	for (size_t i = 0; i < n; i++)
-		row_hash(s, &a[i], &h[i]);
+		row_hash(s, &a[i], &rh[i], &h[i]);
 	for (size_t i = 0; i < n; i++) {
 		size_t j;
 
-		if ((j = i + 3 * SUMS_AHEAD) < n) {
+		if ((j = i + 2 * SUMS_AHEAD) < n) {
 			prefetch_slot(s, h[j].client);
 			prefetch_slot(s, h[j].rule);
 		}
-		if ((j = i + 2 * SUMS_AHEAD) < n) {
-			prefetch_entry(s, h[j].client);
-			prefetch_entry(s, h[j].rule);
-		}
 		if ((j = i + SUMS_AHEAD) < n) {
-			prefetch_text(s, h[j].client);
-			prefetch_text(s, h[j].rule);
+			prefetch_hot(s, h[j].client);
+			prefetch_hot(s, h[j].rule);
 		}
 		if (row_add(s, &a[i], visit[i] != 0, &h[i]) == -1)
 			return -1;
@@ -846,6 +874,11 @@ al_sums_sort(struct al_sums *s)
 	const struct al_sum **o;
 	size_t nother = 0, nrule, at;
 
+	for (size_t i = 0; i < s->count; i++) {
+		s->entries[i].sum.queries = s->hot[i].queries;
+		s->entries[i].sum.attempts = s->hot[i].attempts;
+		s->entries[i].sum.verified = s->hot[i].verified;
+	}
 	if (s->count > s->order_cap) {
 		const struct al_sum **n = reallocarray(s->order, s->entries_cap,
 		    sizeof(*n));
@@ -893,12 +926,12 @@ al_sums_number(struct al_sums *s, const struct al_sum *key, uint64_t h,
     int64_t next)
 {
 	uint32_t idx = sums_find(s, h, key);
-	struct al_sum *e;
+	struct sum_hot *e;
 
 	if (idx == 0)
 		return -1;
 	/* A new entry's counts are 0: its number is kept in queries. */
-	e = &s->entries[idx - 1].sum;
+	e = &s->hot[idx - 1];
 	if (e->queries == 0)
 		e->queries = next;
 	return e->queries;

@@ -24,7 +24,7 @@ struct al_visits;
 struct al_visits *al_visits_new(void);
 void	al_visits_free(struct al_visits *v);
 
-/* The key of (client, rule): a 64-bit hash, seeded per table. */
+/* The key of (client, rule): a 64-bit hash, seeded per process. */
 uint64_t al_visits_key(const struct al_visits *v, struct sink_str client,
 	    struct sink_str rule);
 
@@ -74,15 +74,31 @@ int	al_sums_add(struct al_sums *s, const struct sink_attempt *a,
 	    bool visit);
 
 /*
- * The same for the n rows of a (visit[i]: row i starts an attempt), with
- * each row's entries loaded ahead of it: they are rarely still in the
- * CPU's caches from the row before of their key. Returns 0 or -1 as
- * al_sums_add() does.
+ * A row's strings hashed once: its visit key (al_visits_key()'s), and
+ * the strings of its keys of kind CLIENT and RULE, for
+ * al_sums_add_batch().
+ */
+struct al_row_hash {
+	uint64_t	visit, client, rule;
+};
+
+void	al_sums_row_hash(const struct al_sums *s, const struct sink_attempt *a,
+	    struct al_row_hash *h);
+
+/*
+ * The same as al_sums_add() for the n rows of a (visit[i]: row i starts
+ * an attempt; rh[i]: its al_sums_row_hash()), with each row's counts
+ * loaded ahead of it: they are rarely still in the CPU's caches from the
+ * row before of their key. Returns 0 or -1 as al_sums_add() does.
  */
 int	al_sums_add_batch(struct al_sums *s, const struct sink_attempt *a,
-	    const uint8_t *visit, size_t n);
+	    const struct al_row_hash *rh, const uint8_t *visit, size_t n);
 
-/* How many distinct keys, and the i-th (0 <= i < count). */
+/*
+ * How many distinct keys, and the i-th (0 <= i < count), whose counts are
+ * those of the last al_sums_sort(): rows add to counts kept apart from
+ * the keys (al_sums.c, struct sum_hot), copied into them there.
+ */
 size_t	al_sums_count(const struct al_sums *s);
 const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
 
@@ -93,7 +109,7 @@ const struct al_sum *al_sums_get(const struct al_sums *s, size_t i);
  * order they were first counted (the sink numbers them so, in a table of
  * their own): al_sums_get() then returns them in that order until a key
  * is added or the counts are cleared. Returns 0, or -1 (out of memory:
- * the order stays as it was).
+ * the order stays as it was, the counts are copied all the same).
  */
 int	al_sums_sort(struct al_sums *s);
 

@@ -374,7 +374,7 @@ struct sink {
 	struct al_visits *visits;
 	struct al_visits *old_visits;	/* NULL until catching up */
 	uint8_t		*batch_visit;	/* the batch's rows', as inserted */
-	uint64_t	*batch_key;	/* their keys in s->visits */
+	struct al_row_hash *batch_hash;	/* their keys' hashes */
 	size_t		 batch_visit_cap;
 
 	/*
@@ -1246,13 +1246,13 @@ batch_visits(struct sink *s, const struct sink_batch *b)
 {
 	if (b->nattempts > s->batch_visit_cap) {
 		uint8_t *n = realloc(s->batch_visit, b->nattempts);
-		uint64_t *k = reallocarray(s->batch_key, b->nattempts,
+		struct al_row_hash *k = reallocarray(s->batch_hash, b->nattempts,
 		    sizeof(*k));
 
 		if (n != NULL)
 			s->batch_visit = n;
 		if (k != NULL)
-			s->batch_key = k;
+			s->batch_hash = k;
 		if (n == NULL || k == NULL) {
 			snprintf(s->err, sizeof(s->err), "out of memory");
 			return -1;
@@ -1262,17 +1262,17 @@ batch_visits(struct sink *s, const struct sink_batch *b)
 	for (size_t i = 0; i < b->nattempts; i++) {
 		const struct sink_attempt *a = &b->attempts[i];
 
-		s->batch_key[i] = al_visits_key(s->visits, a->client, a->rule);
+		al_sums_row_hash(s->sums, a, &s->batch_hash[i]);
 		if (i < VISIT_PREFETCH)
-			al_visits_prefetch(s->visits, s->batch_key[i]);
+			al_visits_prefetch(s->visits, s->batch_hash[i].visit);
 	}
 	for (size_t i = 0; i < b->nattempts; i++) {
 		int r;
 
 		if (i + VISIT_PREFETCH < b->nattempts)
 			al_visits_prefetch(s->visits,
-			    s->batch_key[i + VISIT_PREFETCH]);
-		r = al_visits_step(s->visits, s->batch_key[i],
+			    s->batch_hash[i + VISIT_PREFETCH].visit);
+		r = al_visits_step(s->visits, s->batch_hash[i].visit,
 		    b->attempts[i].ts_ms);
 		if (r == -1) {
 			snprintf(s->err, sizeof(s->err), "out of memory");
@@ -1300,8 +1300,8 @@ sums_count_batch(struct sink *s, const struct sink_batch *b,
 	}
 	if (s->counted_id == s->covered_id)
 		s->sums_since = b->now_ms;
-	if (al_sums_add_batch(s->sums, b->attempts, s->batch_visit,
-	    b->nattempts) == -1) {
+	if (al_sums_add_batch(s->sums, b->attempts, s->batch_hash,
+	    s->batch_visit, b->nattempts) == -1) {
 		sums_fall_back(s, s->covered_id);
 		return;
 	}
@@ -1744,7 +1744,7 @@ sqlite_close(struct sink *s)
 	al_sums_free(s->rule_seqs);
 	free(s->rule_rows);
 	free(s->batch_visit);
-	free(s->batch_key);
+	free(s->batch_hash);
 	sqlite3_finalize(s->upsert_sum);
 	sqlite3_finalize(s->upsert_sums);
 	sqlite3_finalize(s->set_covered);

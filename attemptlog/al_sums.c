@@ -4,9 +4,8 @@
  * Both are open-addressing tables with linear probing. Per row the sink
  * hashes the row's strings once, for the visit key and two count keys
  * (client, rule); the quarter's total and the policy are the previous
- * row's most of the time. A count
- * is written to SQLite once per key and flush, not once per row: a row
- * costs memory lookups, not an UPSERT.
+ * row's most of the time. A count is written to SQLite once per key and
+ * flush, not once per row: a row costs memory lookups, not an UPSERT.
  */
 #include <sys/random.h>
 
@@ -240,10 +239,10 @@ visits_rebuild(struct al_visits *v, int64_t base)
  * 24 bits with room on either side (VISIT_BASE_ROOM, 70 minutes, before
  * the minute, 3.4 hours after it): the table is rebuilt from a new time
  * 0 about every 3.4 hours, or when a row is from before time 0 (over an
- * hour late).
- * A row more than 4.6 hours older than the newest means the clock was
- * set back: the table then starts again, as at start-up, so that the
- * pairs of the new time are counted as if the later ones never came.
+ * hour late). A row more than 4.6 hours older than the newest means the
+ * clock was set back: the table then starts again, as at start-up, so
+ * that the pairs of the new time are counted as if the later ones never
+ * came.
  */
 #define VISIT_BASE_ROOM	((int64_t)(VISIT_TIME_MASK / 4))
 
@@ -349,7 +348,7 @@ struct sum_entry {
 /*
  * What a row touches of an entry, apart from its key: the entry's 64-bit
  * hash, which stands for the key (kind, grain, t and the strings, hashed
- * with a seed chosen at random per table), and its counts, copied into
+ * with a seed chosen at random per process), and its counts, copied into
  * the entry by al_sums_sort(). A row's lookups then read 32 bytes a key,
  * in an array a tenth the size of the entries, instead of comparing up to
  * three strings in entries the visit table's misses have pushed out of

@@ -341,20 +341,17 @@ struct text_block {
 	char		 text[];
 };
 
-struct sum_entry {
-	struct al_sum	 sum;		/* its counts: see sum_hot */
-};
-
 /*
  * What a row touches of an entry, apart from its key: the entry's 64-bit
  * hash, which stands for the key (kind, grain, t and the strings, hashed
  * with a seed chosen at random per process), and its counts, copied into
  * the entry by al_sums_sort(). A row's lookups then read 32 bytes a key,
- * in an array a tenth the size of the entries, instead of comparing up to
- * three strings in entries the visit table's misses have pushed out of
- * the CPU's caches (they cost the writer more than the visit table did,
- * docs/performance.md). Two keys would be counted as one only if their
- * hashes were equal: about once in 2^64 a lookup.
+ * in an array a third the size of the entries (their strings apart),
+ * instead of comparing up to three strings in entries the visit table's
+ * misses have pushed out of the CPU's caches (that cost the writer about
+ * as much as the visit table did, docs/performance.md). Two keys would
+ * be counted as one only if their hashes were equal: about once in 2^64
+ * a lookup.
  */
 struct sum_hot {
 	uint64_t	 hash;
@@ -368,7 +365,7 @@ struct sum_slot {
 };
 
 struct al_sums {
-	struct sum_entry *entries;
+	struct al_sum	 *entries;	/* their counts: see sum_hot */
 	struct sum_hot	 *hot;		/* beside entries[], as many */
 	size_t		  count, entries_cap;
 	const struct al_sum **order;	/* al_sums_sort()'s; NULL: none */
@@ -450,7 +447,7 @@ al_sums_count(const struct al_sums *s)
 const struct al_sum *
 al_sums_get(const struct al_sums *s, size_t i)
 {
-	return s->sorted ? s->order[i] : &s->entries[i].sum;
+	return s->sorted ? s->order[i] : &s->entries[i];
 }
 
 int64_t
@@ -540,14 +537,13 @@ static uint32_t
 sums_insert(struct al_sums *s, size_t slot, uint64_t h,
     const struct al_sum *key)
 {
-	struct sum_entry *e;
+	struct al_sum *e;
 	size_t len = key->k[0].len + key->k[1].len + key->k[2].len;
 	char *p;
 
 	if (s->count == s->entries_cap) {
 		size_t ncap = s->entries_cap ? s->entries_cap * 2 : SUMS_MIN;
-		struct sum_entry *n = reallocarray(s->entries, ncap,
-		    sizeof(*n));
+		struct al_sum *n = reallocarray(s->entries, ncap, sizeof(*n));
 		struct sum_hot *hot;
 
 		if (n == NULL)
@@ -562,13 +558,13 @@ sums_insert(struct al_sums *s, size_t slot, uint64_t h,
 		return 0;
 	s->sorted = false;
 	e = &s->entries[s->count];
-	e->sum = *key;
-	e->sum.queries = e->sum.attempts = e->sum.verified = 0;
+	*e = *key;
+	e->queries = e->attempts = e->verified = 0;
 	s->hot[s->count] = (struct sum_hot){ .hash = h };
 	for (int k = 0; k < 3; k++) {
 		if (key->k[k].len > 0)
 			memcpy(p, key->k[k].s, key->k[k].len);
-		e->sum.k[k].s = p;
+		e->k[k].s = p;
 		p += key->k[k].len;
 	}
 	s->slots[slot].idx = (uint32_t)++s->count;
@@ -704,7 +700,7 @@ row_add(struct al_sums *s, const struct sink_attempt *a, bool visit,
 	k.grain = SINK_GRAIN_QUARTER;
 	k.t = cal_floor(t, SINK_QUARTER_S);
 	k.k[0] = k.k[1] = k.k[2] = none;
-	c = s->last_time ? &s->entries[s->last_time - 1].sum : NULL;
+	c = s->last_time ? &s->entries[s->last_time - 1] : NULL;
 	if (c == NULL || c->t != k.t) {
 		if ((idx = sums_find(s, sums_hash(s->seed, &k), &k)) == 0)
 			return -1;
@@ -717,7 +713,7 @@ row_add(struct al_sums *s, const struct sink_attempt *a, bool visit,
 	k.t = s->day_cached;
 	k.kind = SINK_SUM_POLICY;
 	k.k[0] = nonnull(a->policy);
-	c = s->last_policy ? &s->entries[s->last_policy - 1].sum : NULL;
+	c = s->last_policy ? &s->entries[s->last_policy - 1] : NULL;
 	if (c == NULL || c->t != k.t || !str_eq(c->k[0], k.k[0])) {
 		if ((idx = sums_find(s, sums_hash(hash_str(s->seed, k.k[0]),
 		    &k), &k)) == 0)
@@ -874,9 +870,9 @@ al_sums_sort(struct al_sums *s)
 	size_t nother = 0, nrule, at;
 
 	for (size_t i = 0; i < s->count; i++) {
-		s->entries[i].sum.queries = s->hot[i].queries;
-		s->entries[i].sum.attempts = s->hot[i].attempts;
-		s->entries[i].sum.verified = s->hot[i].verified;
+		s->entries[i].queries = s->hot[i].queries;
+		s->entries[i].attempts = s->hot[i].attempts;
+		s->entries[i].verified = s->hot[i].verified;
 	}
 	if (s->count > s->order_cap) {
 		const struct al_sum **n = reallocarray(s->order, s->entries_cap,
@@ -889,12 +885,12 @@ al_sums_sort(struct al_sums *s)
 	}
 	o = s->order;
 	for (size_t i = 0; i < s->count; i++)
-		if (!al_sum_is_rule_day(&s->entries[i].sum))
-			o[nother++] = &s->entries[i].sum;
+		if (!al_sum_is_rule_day(&s->entries[i]))
+			o[nother++] = &s->entries[i];
 	nrule = nother;
 	for (size_t i = 0; i < s->count; i++)
-		if (al_sum_is_rule_day(&s->entries[i].sum))
-			o[nrule++] = &s->entries[i].sum;
+		if (al_sum_is_rule_day(&s->entries[i]))
+			o[nrule++] = &s->entries[i];
 	nrule -= nother;
 	qsort(o, nother, sizeof(*o), entry_cmp);
 	if (!order_sorted(o + nother, nrule))

@@ -2130,11 +2130,17 @@ test_visits_table(void)
 	    t0 + 9 * hour + 30000), 0);
 	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
 	    t0 + 11 * hour + 30000), 0);
-	/* A late row never moves a pair's time back. */
+	/*
+	 * A late row never moves a pair's time back: a minute after the
+	 * pair's latest row still continues the attempt, a minute and 1 ms
+	 * starts one.
+	 */
 	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
 	    t0 + 11 * hour - 5000), 0);
 	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
-	    t0 + 11 * hour + 30000 + SINK_VISIT_GAP_MS + 1), 1);
+	    t0 + 11 * hour + 30000 + SINK_VISIT_GAP_MS), 0);
+	CHECK_INT(visit(v, "10.0.0.3", "slow.example",
+	    t0 + 11 * hour + 30000 + 2 * SINK_VISIT_GAP_MS + 1), 1);
 
 	/*
 	 * The clock set back six hours: the table starts again, so the

@@ -1246,8 +1246,8 @@ batch_visits(struct sink *s, const struct sink_batch *b)
 {
 	if (b->nattempts > s->batch_visit_cap) {
 		uint8_t *n = realloc(s->batch_visit, b->nattempts);
-		struct al_row_hash *k = reallocarray(s->batch_hash, b->nattempts,
-		    sizeof(*k));
+		struct al_row_hash *k = reallocarray(s->batch_hash,
+		    b->nattempts, sizeof(*k));
 
 		if (n != NULL)
 			s->batch_visit = n;

@@ -36,7 +36,7 @@ mix64(uint64_t h)
 static uint64_t
 hash_str(uint64_t h, struct sink_str s)
 {
-	return hash_more(h, s.s ? s.s : "", s.s ? s.len : 0);
+	return hash_more_short(h, s.s ? s.s : "", s.s ? s.len : 0);
 }
 
 /*

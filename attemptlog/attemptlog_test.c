@@ -2077,6 +2077,43 @@ visit(struct al_visits *v, const char *client, const char *rule,
 }
 
 /*
+ * Every byte of a client or rule tells pairs apart, whatever its place in
+ * the string: the strings are hashed a word at a time, and the bytes
+ * after the last whole word by loads that may overlap. A byte the hash
+ * skipped would make two devices (or two sites) one pair, and the
+ * second's first row no attempt.
+ */
+static void
+test_visits_every_byte(void)
+{
+	const int64_t t0 = 1767225600000LL;
+	struct al_visits *v = al_visits_new();
+	char base[40], other[40];
+	int missed = 0;
+
+	CHECK(v != NULL);
+	for (size_t len = 1; len < sizeof(base) - 1; len++) {
+		for (size_t i = 0; i < len; i++)
+			base[i] = (char)('a' + (len + i) % 26);
+		base[len] = '\0';
+		CHECK_INT(visit(v, base, "r.example", t0), 1);
+		CHECK_INT(visit(v, "10.0.0.1", base, t0), 1);
+		for (size_t at = 0; at < len; at++) {
+			memcpy(other, base, len + 1);
+			other[at] = (char)(other[at] == 'z' ? 'a' : other[at] + 1);
+			missed += visit(v, other, "r.example", t0) != 1;
+			missed += visit(v, "10.0.0.1", other, t0) != 1;
+			/* The same bytes again: the same pair. */
+			missed += visit(v, other, "r.example", t0 + 1) != 0;
+		}
+		/* A string and its prefix are two strings. */
+		missed += visit(v, base, "r.example.", t0) != 1;
+	}
+	CHECK_INT(missed, 0);
+	al_visits_free(v);
+}
+
+/*
  * The visit rule as the table applies it, row by row: a pair's row
  * starts an attempt when its last row is more than SINK_VISIT_GAP_MS
  * older. The table keeps times in 24 bits from a time 0 that follows the
@@ -2265,6 +2302,7 @@ main(void)
 	RUN(test_writer_clock);
 	RUN(test_sums_key_cap);
 	RUN(test_visits_table);
+	RUN(test_visits_every_byte);
 	{
 		char cmd[600];
 

@@ -13,7 +13,9 @@
  * before the drop and the writer names the file
  * /proc/self/fd/N/attempts.db. SQLite's own VFS would turn that symlink
  * back into the unreachable name; the kernel follows it to the directory
- * itself, and the -wal, -shm and -journal files sit beside it. Idempotent.
+ * itself, and the -wal, -shm and -journal files sit beside it. Its WAL
+ * files also write each frame's header and page in one call, not two
+ * (sqlite_fdvfs.c). Idempotent.
  */
 void	sqlite_fdvfs_register(void);
 

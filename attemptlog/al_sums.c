@@ -136,10 +136,11 @@ slot_make(const struct al_visits *v, uint64_t tag, int64_t ts_ms)
  * marked for transparent huge pages (with the kernel's default
  * "madvise" setting, only such memory gets them). With 4 kB pages, each
  * row's slot was a TLB miss as well as a cache miss, and a table taking
- * the place of a full one faulted its pages in one by one: 40 ms a
- * million rows of the writer's time in bench/log_ab.sh's runs, against
- * 3 ms with huge pages, and the rows' lookups took 0.05 µs a row instead
- * of 0.09 (docs/performance.md). Smaller tables come from calloc().
+ * the place of a full one faulted its pages in one by one: 33-41 ms of
+ * the writer's time a million rows (bench/log_ab.sh's workload), against
+ * about 3 ms with huge pages, and the rows' lookups took 0.05 µs a row
+ * instead of 0.085 (docs/performance.md). Smaller tables come from
+ * calloc().
  */
 #define HUGE_PAGE	((size_t)2 << 20)
 
